@@ -1,0 +1,407 @@
+//! Model IR. Importers ([`tfjs`]) produce a [`Graph`]; [`optimize`] specialises it to fixed
+//! input shapes (shape inference + constant folding) and fuses conv epilogues; executors in
+//! `crate::runtime` compile the result into a plan.
+
+pub mod eval;
+pub mod optimize;
+pub mod tensor;
+pub mod tfjs;
+
+pub use tensor::{numel, strides, DType, Tensor, TensorData};
+
+use std::collections::HashMap;
+
+/// Errors raised while importing, checking or evaluating a graph. Each names the file,
+/// node or op concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("{path}: {msg}")]
+    Io { path: String, msg: String },
+    #[error("{path}: malformed model: {msg}")]
+    Malformed { path: String, msg: String },
+    #[error("{path}: weight '{name}': {msg}")]
+    Weight { path: String, name: String, msg: String },
+    #[error("unsupported op(s): {}", .0.join("; "))]
+    UnsupportedOps(Vec<String>),
+    #[error("node '{node}' ({op}): {msg}")]
+    Node { node: String, op: String, msg: String },
+    #[error("input '{name}': {msg}")]
+    Input { name: String, msg: String },
+}
+
+pub type Result<T> = std::result::Result<T, GraphError>;
+
+/// One dimension of a declared shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dim {
+    Fixed(usize),
+    /// Unknown until the plan is compiled; may carry a symbolic name.
+    Dynamic(Option<String>),
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dim::Fixed(n) => write!(f, "{n}"),
+            Dim::Dynamic(Some(s)) => f.write_str(s),
+            Dim::Dynamic(None) => f.write_str("?"),
+        }
+    }
+}
+
+pub fn fmt_dims(d: &[Dim]) -> String {
+    format!("[{}]", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+}
+
+/// Index of a value (an edge) in [`Graph::values`].
+pub type ValueId = usize;
+
+/// A value: produced by one node output, a graph input or a constant.
+#[derive(Clone, Debug)]
+pub struct ValueInfo {
+    pub name: String,
+    pub dtype: DType,
+    /// Known shape, if any; `None` before shape inference.
+    pub shape: Option<Vec<usize>>,
+}
+
+/// A graph input with its declared (possibly dynamic) shape.
+#[derive(Clone, Debug)]
+pub struct InputInfo {
+    pub value: ValueId,
+    pub name: String,
+    pub dtype: DType,
+    pub dims: Vec<Dim>,
+}
+
+/// Data layout of 4-D image tensors for spatial ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Nhwc,
+    Nchw,
+}
+
+/// Spatial padding rule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Padding {
+    /// TF/ONNX SAME_UPPER: output = ceil(in / stride), extra padding at the end.
+    SameUpper,
+    /// ONNX SAME_LOWER: extra padding at the start.
+    SameLower,
+    Valid,
+    /// [top, left, bottom, right]
+    Explicit([usize; 4]),
+}
+
+/// Activation fused into a producing kernel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    None,
+    Relu,
+    Relu6,
+    Clip(f32, f32),
+    Sigmoid,
+    LeakyRelu(f32),
+}
+
+impl Activation {
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::Clip(lo, hi) => x.max(lo).min(hi),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::LeakyRelu(a) => {
+                if x < 0.0 {
+                    a * x
+                } else {
+                    x
+                }
+            }
+        }
+    }
+}
+
+/// Convolution attributes. Weights are always HWIO: `[kh, kw, cin / groups, cout]`.
+/// Inputs: x, w, [bias], [residual].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvAttrs {
+    pub layout: Layout,
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    pub padding: Padding,
+    pub groups: usize,
+    pub has_bias: bool,
+    pub act: Activation,
+    /// A residual tensor (same shape as the output) is added; before or after `act`.
+    pub residual: Option<ResidualAt>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResidualAt {
+    BeforeAct,
+    AfterAct,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolAttrs {
+    pub kind: PoolKind,
+    pub layout: Layout,
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub padding: Padding,
+    pub count_include_pad: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+}
+
+/// Coordinate transformation of resize ops (ONNX naming; TF flags map onto it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordMode {
+    HalfPixel,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfHalfPixelForNn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NearestMode {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Max,
+    Min,
+    Pow,
+    SquaredDifference,
+    Equal,
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+    And,
+    Or,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnOp {
+    Abs,
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Reciprocal,
+    Floor,
+    Ceil,
+    Tanh,
+    Erf,
+    Not,
+    Act(Activation),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+}
+
+/// TF StridedSlice masks.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SliceMasks {
+    pub begin: u32,
+    pub end: u32,
+    pub ellipsis: u32,
+    pub new_axis: u32,
+    pub shrink_axis: u32,
+}
+
+/// IR operations. Shape-like arguments that TF and ONNX pass as tensors stay tensor inputs
+/// (folded to constants once input shapes are fixed).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Inputs: x, w, [bias], [residual].
+    Conv2d(ConvAttrs),
+    Pool(PoolAttrs),
+    /// Inputs: x, size (int [2]: out H, W).
+    Resize { layout: Layout, mode: ResizeMode, coord: CoordMode, nearest: NearestMode },
+    Binary(BinOp),
+    Unary(UnOp),
+    /// Sum of N same-shaped inputs (TF AddN).
+    AddN,
+    Cast(DType),
+    /// Output: int32 [rank].
+    Shape,
+    /// Output: int32 scalar.
+    Size,
+    /// Inputs: x, shape (int). `-1` infers one dim.
+    Reshape,
+    /// Inputs: x, begin, end, strides.
+    StridedSlice(SliceMasks),
+    Pack { axis: i64 },
+    Unpack { axis: i64, num: usize },
+    /// Inputs: tensors..., axis (int scalar) last.
+    Concat,
+    /// Inputs: axis (int scalar), x. Splits evenly into `num` parts.
+    Split { num: usize },
+    Squeeze { axes: Vec<i64> },
+    /// Inputs: x, axis (int scalar).
+    ExpandDims,
+    /// Inputs: x, multiples.
+    Tile,
+    /// Inputs: shape, value (scalar).
+    Fill,
+    /// Inputs: start, limit, delta (scalars). Output dtype given.
+    Range(DType),
+    /// Inputs: params, indices (last dim indexes the leading dims of params).
+    GatherNd,
+    /// Inputs: x, k (int scalar). Outputs: values, indices (int32). Along the last axis.
+    TopK,
+    /// Inputs: cond, a, b (broadcasting).
+    Select,
+    /// Inputs: x, axes (int). keep_dims.
+    Reduce { op: ReduceOp, keep_dims: bool },
+    /// Inputs: x, axis (int scalar). Output dtype given.
+    ArgMax(DType),
+    Identity,
+    /// Inputs: a, b. Batched matmul with broadcasting.
+    MatMul { transpose_a: bool, transpose_b: bool },
+    Transpose { perm: Vec<usize> },
+}
+
+impl Op {
+    /// A short name for messages and histograms.
+    pub fn name(&self) -> String {
+        match self {
+            Op::Conv2d(a) if a.groups > 1 => "DepthwiseConv2d".into(),
+            Op::Conv2d(_) => "Conv2d".into(),
+            Op::Pool(p) => format!("{:?}Pool", p.kind),
+            Op::Resize { mode, .. } => format!("Resize{mode:?}"),
+            Op::Binary(b) => format!("{b:?}"),
+            Op::Unary(UnOp::Act(a)) => format!("{a:?}"),
+            Op::Unary(u) => format!("{u:?}"),
+            Op::Reduce { op, .. } => format!("Reduce{op:?}"),
+            other => {
+                let s = format!("{other:?}");
+                s.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("").to_string()
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<ValueId>,
+    pub outputs: Vec<ValueId>,
+}
+
+impl Node {
+    pub fn err(&self, msg: impl std::fmt::Display) -> GraphError {
+        GraphError::Node { node: self.name.clone(), op: self.op.name(), msg: msg.to_string() }
+    }
+}
+
+/// A model graph. Nodes are kept in topological order.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub values: Vec<ValueInfo>,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<InputInfo>,
+    pub outputs: Vec<ValueId>,
+    /// Constant values (weights, folded results).
+    pub consts: HashMap<ValueId, Tensor>,
+    /// Where the graph came from, for messages.
+    pub source: String,
+}
+
+impl Graph {
+    pub fn add_value(&mut self, name: impl Into<String>, dtype: DType) -> ValueId {
+        self.values.push(ValueInfo { name: name.into(), dtype, shape: None });
+        self.values.len() - 1
+    }
+    pub fn add_const(&mut self, name: impl Into<String>, t: Tensor) -> ValueId {
+        let id = self.add_value(name, t.dtype());
+        self.values[id].shape = Some(t.shape.clone());
+        self.consts.insert(id, t);
+        id
+    }
+    /// Number of consumers of each value (graph outputs count as consumers).
+    pub fn use_counts(&self) -> Vec<usize> {
+        let mut c = vec![0usize; self.values.len()];
+        for n in &self.nodes {
+            for &i in &n.inputs {
+                c[i] += 1;
+            }
+        }
+        for &o in &self.outputs {
+            c[o] += 1;
+        }
+        c
+    }
+    /// Number of parameters held in float constants.
+    pub fn param_count(&self) -> usize {
+        self.consts.values().filter(|t| t.dtype().is_float()).map(|t| t.numel()).sum()
+    }
+    /// Histogram of op names, sorted by count.
+    pub fn op_histogram(&self) -> Vec<(String, usize)> {
+        let mut h: HashMap<String, usize> = HashMap::new();
+        for n in &self.nodes {
+            *h.entry(n.op.name()).or_default() += 1;
+        }
+        let mut v: Vec<_> = h.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+    /// Estimated FLOPs of a shape-specialised graph (multiply-add counted as 2).
+    pub fn flops(&self) -> u64 {
+        let mut f = 0u64;
+        for n in &self.nodes {
+            let out = self.values[n.outputs[0]].shape.as_ref();
+            let Some(out) = out else { continue };
+            let out_n = numel(out) as u64;
+            match &n.op {
+                Op::Conv2d(_) => {
+                    if let Some(w) = self.values[n.inputs[1]].shape.as_ref() {
+                        // w: [kh, kw, cin/groups, cout]; per output element kh*kw*cin/groups MACs
+                        f += 2 * out_n * (w[0] * w[1] * w[2]) as u64;
+                    }
+                }
+                Op::MatMul { transpose_a, .. } => {
+                    if let Some(a) = self.values[n.inputs[0]].shape.as_ref() {
+                        let k = if *transpose_a { a[a.len() - 2] } else { a[a.len() - 1] };
+                        f += 2 * out_n * k as u64;
+                    }
+                }
+                _ => f += out_n,
+            }
+        }
+        f
+    }
+}

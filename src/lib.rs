@@ -1,0 +1,10 @@
+//! walkout: a vision inference server for checkout-free stores.
+//!
+//! See `ARCHITECTURE.md` for the module map and the path a frame takes.
+
+pub mod graph;
+pub mod models;
+pub mod npy;
+pub mod pipeline;
+pub mod runtime;
+pub mod vision;

@@ -1,0 +1,428 @@
+//! The `walkout` command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use walkout::graph::{optimize, Dim, Tensor};
+use walkout::models::Repository;
+use walkout::pipeline::PosePipeline;
+use walkout::runtime;
+
+/// walkout: vision inference for checkout-free stores.
+#[derive(Parser, Debug)]
+#[command(name = "walkout", version, about)]
+struct Cli {
+    /// Model repository directory.
+    #[arg(long, global = true, env = "WALKOUT_MODEL_REPOSITORY", default_value = "models")]
+    model_repository: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Work with models: list, run, bench, inspect.
+    #[command(subcommand)]
+    Models(ModelsCmd),
+    /// Find people and their poses in images.
+    Pose(PoseArgs),
+    /// Run the pose model over the sample photos and video frames and report frames/s.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelsCmd {
+    /// List the models in the repository.
+    List,
+    /// Run a model on .npy tensors.
+    Run(RunArgs),
+    /// Time a model and print a JSON summary as the last line.
+    Bench(BenchArgs),
+    /// Print inputs, outputs, op histogram, parameters and FLOPs.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Repository name (movenet-multipose) or path to a model file (model.json).
+    model: String,
+    /// Input tensor: X.npy for the first input, or NAME=X.npy. Repeatable.
+    #[arg(long = "input", required = true)]
+    inputs: Vec<String>,
+    /// Output .npy path; repeat for models with several outputs.
+    #[arg(long = "output", required = true)]
+    outputs: Vec<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    model: String,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Input tensor (.npy, one frame); otherwise a deterministic synthetic frame.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Input size HxW for image models (default: the config's default size).
+    #[arg(long)]
+    size: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    model: String,
+    /// Input size HxW used to resolve dynamic dims for shapes and FLOPs.
+    #[arg(long)]
+    size: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct PoseArgs {
+    /// Image files (JPEG, PNG).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Write the image with skeletons and boxes (a directory when several images are given).
+    #[arg(long)]
+    draw: Option<PathBuf>,
+    #[arg(long, default_value = "movenet-multipose")]
+    model: String,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Minimum person score (default: the model config's).
+    #[arg(long)]
+    min_score: Option<f32>,
+    /// Model input size HxW (multiples of 32; default from the config).
+    #[arg(long)]
+    size: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Directory with sample data (from scripts/fetch-data).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Write annotated frames into this directory.
+    #[arg(long)]
+    draw: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<[usize; 2]> {
+    let (h, w) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}' is not HxW"))?;
+    Ok([h.trim().parse().context("size height")?, w.trim().parse().context("size width")?])
+}
+
+fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG")).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let repo = Repository::open(&cli.model_repository);
+    match cli.cmd {
+        Cmd::Models(ModelsCmd::List) => list(&repo),
+        Cmd::Models(ModelsCmd::Run(a)) => models_run(&repo, a),
+        Cmd::Models(ModelsCmd::Bench(a)) => bench(&repo, a),
+        Cmd::Models(ModelsCmd::Inspect(a)) => inspect(&repo, a),
+        Cmd::Pose(a) => pose(&repo, a),
+        Cmd::Demo(a) => demo(&repo, a),
+    }
+}
+
+fn list(repo: &Repository) -> Result<()> {
+    let entries = repo.list()?;
+    println!("{:<24} {:<6} {:<6} {:<10} {}", "NAME", "FORMAT", "TASK", "VERSIONS", "STATUS");
+    for e in entries {
+        match &e.config {
+            Ok(c) => {
+                let vs = e.versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+                let status = if e.versions.is_empty() { "not fetched (scripts/fetch-models)" } else { "ready" };
+                println!("{:<24} {:<6} {:<6} {:<10} {}", e.name, format!("{:?}", c.format).to_lowercase(), c.task, vs, status);
+            }
+            Err(msg) => println!("{:<24} {:<6} {:<6} {:<10} invalid config: {msg}", e.name, "-", "-", "-"),
+        }
+    }
+    Ok(())
+}
+
+fn models_run(repo: &Repository, a: RunArgs) -> Result<()> {
+    let model = repo.resolve(&a.model)?;
+    let graph = model.load_graph()?;
+    let mut tensors: Vec<Option<Tensor>> = vec![None; graph.inputs.len()];
+    for (i, spec) in a.inputs.iter().enumerate() {
+        let (slot, path) = match spec.split_once('=') {
+            Some((name, p)) => {
+                let idx = graph.inputs.iter().position(|x| x.name == name).with_context(|| {
+                    format!("model has no input '{name}' (inputs: {})", graph.inputs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", "))
+                })?;
+                (idx, p)
+            }
+            None => (i, spec.as_str()),
+        };
+        if slot >= tensors.len() {
+            bail!("too many inputs: the model has {}", tensors.len());
+        }
+        tensors[slot] = Some(walkout::npy::read(Path::new(path))?);
+    }
+    let inputs: Vec<Tensor> = tensors
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.with_context(|| format!("missing input '{}'", graph.inputs[i].name)))
+        .collect::<Result<_>>()?;
+    let exec = runtime::executor_for(&a.device)?;
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
+    let batch = shapes[0].first().copied().unwrap_or(1);
+    let frame_shapes: Vec<Vec<usize>> = shapes
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            if !s.is_empty() {
+                s[0] = 1;
+            }
+            s
+        })
+        .collect();
+    let mut plan = if batch > 1 && !runtime::batch_is_dynamic(&graph) {
+        runtime::compile_batched(exec.as_ref(), &graph, &frame_shapes, batch)?
+    } else {
+        exec.compile(&graph, &shapes)?
+    };
+    let outs = plan.run(&inputs)?;
+    for (i, t) in outs.iter().enumerate() {
+        let path = match a.outputs.get(i) {
+            Some(p) => p.clone(),
+            None if a.outputs.len() == 1 => a.outputs[0].with_extension(format!("{i}.npy")),
+            None => continue,
+        };
+        walkout::npy::write(&path, t)?;
+        eprintln!("wrote {} {:?} {}", path.display(), t.shape, t.dtype());
+    }
+    Ok(())
+}
+
+/// Concrete per-frame input shapes: from --size / the config / the declared dims.
+fn frame_shapes(graph: &walkout::graph::Graph, cfg: Option<&walkout::models::ModelConfig>, size: Option<[usize; 2]>) -> Result<Vec<Vec<usize>>> {
+    let hw = size.or(cfg.map(|c| c.input.default_size));
+    graph
+        .inputs
+        .iter()
+        .map(|inp| {
+            let mut out = Vec::new();
+            for (i, d) in inp.dims.iter().enumerate() {
+                out.push(match d {
+                    Dim::Fixed(n) => *n,
+                    Dim::Dynamic(_) if i == 0 => 1,
+                    Dim::Dynamic(_) => {
+                        let [h, w] = hw.with_context(|| format!("input '{}' has dynamic dims {}; pass --size HxW", inp.name, walkout::graph::fmt_dims(&inp.dims)))?;
+                        // NHWC: dims 1,2; NCHW: dims 2,3
+                        let nhwc = inp.dims.len() == 4 && matches!(inp.dims[3], Dim::Fixed(3));
+                        match (i, nhwc) {
+                            (1, true) | (2, false) => h,
+                            (2, true) | (3, false) => w,
+                            _ => bail!("input '{}': cannot resolve dynamic dim {i}", inp.name),
+                        }
+                    }
+                });
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+fn synthetic(dtype: walkout::graph::DType, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    // deterministic pseudo-random pixels 0..255
+    let mut s = 0x2545F4914F6CDD1Du64;
+    let vals: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 256) as f32
+        })
+        .collect();
+    Tensor::f32(shape.to_vec(), vals).cast(dtype)
+}
+
+fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
+    let model = repo.resolve(&a.model)?;
+    let graph = model.load_graph()?;
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let frame = match &a.input {
+        Some(p) => vec![walkout::npy::read(p)?],
+        None => frame_shapes(&graph, model.config.as_ref(), size)?.iter().zip(&graph.inputs).map(|(s, i)| synthetic(i.dtype, s)).collect(),
+    };
+    let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
+    let exec = runtime::executor_for(&a.device)?;
+    let t0 = std::time::Instant::now();
+    let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
+    let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let inputs: Vec<Tensor> = frame.iter().map(|t| runtime::concat_batch(&vec![t.clone(); a.batch])).collect();
+    for _ in 0..a.warmup {
+        plan.run(&inputs)?;
+    }
+    let mut times = Vec::with_capacity(a.iters);
+    for _ in 0..a.iters.max(1) {
+        let t = std::time::Instant::now();
+        plan.run(&inputs)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|x, y| x.total_cmp(y));
+    let median = times[times.len() / 2];
+    let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
+    let spec = optimize::specialize(&graph, &shapes)?;
+    let gflop = spec.flops() as f64 / 1e9;
+    eprintln!("{} on {}: median {:.2} ms per batch of {} ({} iters), compile {:.0} ms", model.name, exec.adapter(), median, a.batch, times.len(), compile_ms);
+    let summary = serde_json::json!({
+        "model": model.name,
+        "device": exec.name(),
+        "adapter": exec.adapter(),
+        "batch": a.batch,
+        "input_shape": shapes[0],
+        "iters": times.len(),
+        "ms_per_batch_median": median,
+        "ms_per_batch_p90": p90,
+        "ms_per_frame": median / a.batch as f64,
+        "fps": a.batch as f64 * 1e3 / median,
+        "gflop_per_frame": gflop,
+        "gflop_s": gflop * a.batch as f64 / (median / 1e3),
+        "compile_ms": compile_ms,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
+    let model = repo.resolve(&a.model)?;
+    let graph = model.load_graph()?;
+    println!("model: {} ({})", model.name, model.path.display());
+    println!("inputs:");
+    for i in &graph.inputs {
+        println!("  {} {} {}", i.name, i.dtype, walkout::graph::fmt_dims(&i.dims));
+    }
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let shapes = frame_shapes(&graph, model.config.as_ref(), size)?;
+    let spec = optimize::specialize(&graph, &shapes)?;
+    println!("outputs (at input {:?}):", shapes);
+    for &o in &spec.outputs {
+        let v = &spec.values[o];
+        println!("  {} {} {:?}", v.name, v.dtype, v.shape.clone().unwrap_or_default());
+    }
+    println!("nodes: {} imported, {} after folding and fusion", graph.nodes.len(), spec.nodes.len());
+    println!("parameters: {}", graph.param_count());
+    println!("FLOPs at {:?}: {:.3} GFLOP", shapes, spec.flops() as f64 / 1e9);
+    println!("op histogram (imported):");
+    for (op, n) in graph.op_histogram() {
+        println!("  {n:>5} {op}");
+    }
+    println!("op histogram (compiled):");
+    for (op, n) in spec.op_histogram() {
+        println!("  {n:>5} {op}");
+    }
+    Ok(())
+}
+
+fn pose(repo: &Repository, a: PoseArgs) -> Result<()> {
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let mut pipe = PosePipeline::new(repo, &a.model, &a.device, size)?;
+    if let Some(s) = a.min_score {
+        pipe.min_score = s;
+    }
+    let many = a.images.len() > 1;
+    if let (Some(dir), true) = (&a.draw, many) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut all = Vec::new();
+    for path in &a.images {
+        let img = walkout::vision::image_io::load(path)?;
+        let persons = pipe.run(&img)?;
+        if let Some(d) = &a.draw {
+            let out = if many { d.join(format!("{}.png", path.file_stem().unwrap_or_default().to_string_lossy())) } else { d.clone() };
+            let mut canvas = img.clone();
+            walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
+            canvas.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+        }
+        if a.json {
+            all.push(serde_json::json!({"image": path.display().to_string(), "width": img.width(), "height": img.height(), "persons": persons}));
+        } else {
+            println!("{} ({}x{}): {} person(s)", path.display(), img.width(), img.height(), persons.len());
+            for (i, p) in persons.iter().enumerate() {
+                let [x0, y0, x1, y1] = p.bbox;
+                let visible = p.keypoints.iter().filter(|k| k.score >= 0.3).count();
+                println!("  #{i} score {:.3} box [{x0:.0},{y0:.0} - {x1:.0},{y1:.0}] keypoints {visible}/17 visible", p.score);
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(())
+}
+
+fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
+    let mut pipe = PosePipeline::new(repo, "movenet-multipose", &a.device, None)?;
+    let mut frames: Vec<PathBuf> = Vec::new();
+    for name in ["bus.jpg", "zidane.jpg", "messi5.jpg", "basketball1.png"] {
+        let p = a.data.join(name);
+        if p.is_file() {
+            frames.push(p);
+        }
+    }
+    let vdir = a.data.join("vtest");
+    if let Ok(rd) = std::fs::read_dir(&vdir) {
+        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+        v.sort();
+        frames.extend(v);
+    }
+    if frames.is_empty() {
+        bail!("no sample data in {}; run scripts/fetch-data", a.data.display());
+    }
+    if let Some(d) = &a.draw {
+        std::fs::create_dir_all(d)?;
+    }
+    let t0 = std::time::Instant::now();
+    let mut persons_total = 0;
+    let mut infer_ms = Vec::new();
+    for p in &frames {
+        let img = walkout::vision::image_io::load(p)?;
+        let t = std::time::Instant::now();
+        let persons = pipe.run(&img)?;
+        infer_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        persons_total += persons.len();
+        println!("{}: {} person(s)", p.display(), persons.len());
+        if let Some(d) = &a.draw {
+            let mut canvas = img.clone();
+            walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
+            canvas.save(d.join(format!("{}.png", p.file_stem().unwrap_or_default().to_string_lossy())))?;
+        }
+    }
+    infer_ms.sort_by(|x, y| x.total_cmp(y));
+    let wall = t0.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "frames": frames.len(),
+            "persons": persons_total,
+            "fps": frames.len() as f64 / wall,
+            "pose_ms_median": infer_ms[infer_ms.len() / 2],
+            "adapter": pipe.adapter(),
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! CPU executor on candle tensors. Every value in a plan is a `candle_core::Tensor`.
+//! Convolutions run as GEMM through candle's matmul (1x1 directly, others after an NHWC
+//! im2col) with bias, activation and residual applied in place; depthwise convolutions have
+//! their own kernel; other ops use the reference kernels in `graph::eval`.
+
+mod kernels;
+
+use super::{check_run_inputs, Executor, Plan, Result, RuntimeError};
+use crate::graph::{self, optimize, ConvAttrs, DType, Graph, Layout, Op, Tensor, TensorData, ValueId};
+use candle_core::{Device, Tensor as CTensor};
+
+pub(crate) fn backend_err(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Backend { backend: "cpu", msg: e.to_string() }
+}
+
+/// The candle CPU executor. Uses every core through rayon.
+#[derive(Debug, Default)]
+pub struct CpuExecutor;
+
+impl CpuExecutor {
+    pub fn new() -> Self {
+        CpuExecutor
+    }
+}
+
+impl Executor for CpuExecutor {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+    fn adapter(&self) -> String {
+        format!("candle CPU, {} threads", rayon::current_num_threads())
+    }
+    fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
+        Ok(Box::new(CpuPlan::new(graph, input_shapes)?))
+    }
+}
+
+/// How one node runs.
+#[derive(Debug)]
+enum Step {
+    /// Dense conv as GEMM: weight is `[kh*kw*cin, cout]`.
+    Conv { attrs: ConvAttrs, weight: CTensor, bias: Option<Vec<f32>>, geo: kernels::ConvGeo },
+    /// Depthwise conv (groups == cin == cout), weight `[kh*kw, c]`.
+    Depthwise { attrs: ConvAttrs, weight: Vec<f32>, bias: Option<Vec<f32>>, geo: kernels::ConvGeo },
+    MatMul { ta: bool, tb: bool },
+    /// Any op, through the reference kernels on host tensors.
+    Generic,
+}
+
+#[derive(Debug)]
+struct CpuPlan {
+    graph: Graph,
+    shapes: Vec<Vec<usize>>,
+    steps: Vec<Step>,
+    /// For each step, values whose last use is that step (freed after it).
+    frees: Vec<Vec<ValueId>>,
+    slots: Vec<Option<CTensor>>,
+    consts: Vec<Option<CTensor>>,
+}
+
+/// Host tensor to candle (moves the data; bool becomes u8).
+pub(crate) fn to_candle(t: Tensor) -> Result<CTensor> {
+    let shape = t.shape.clone();
+    let dev = &Device::Cpu;
+    let r = match t.data {
+        TensorData::F32(v) => CTensor::from_vec(v, shape, dev),
+        TensorData::F16(v) => CTensor::from_vec(v, shape, dev),
+        TensorData::I32(v) => CTensor::from_vec(v, shape, dev),
+        TensorData::I64(v) => CTensor::from_vec(v, shape, dev),
+        TensorData::U8(v) => CTensor::from_vec(v, shape, dev),
+        TensorData::Bool(v) => CTensor::from_vec(v.into_iter().map(|b| b as u8).collect::<Vec<u8>>(), shape, dev),
+    };
+    r.map_err(backend_err)
+}
+
+/// Candle tensor to host, with the IR dtype (u8 storage of bool values becomes bool).
+pub(crate) fn to_host(t: &CTensor, dtype: DType) -> Result<Tensor> {
+    let shape = t.dims().to_vec();
+    let flat = t.flatten_all().map_err(backend_err)?;
+    let data = match t.dtype() {
+        candle_core::DType::F32 => TensorData::F32(flat.to_vec1().map_err(backend_err)?),
+        candle_core::DType::F16 => TensorData::F16(flat.to_vec1().map_err(backend_err)?),
+        candle_core::DType::I32 => TensorData::I32(flat.to_vec1().map_err(backend_err)?),
+        candle_core::DType::I64 => TensorData::I64(flat.to_vec1().map_err(backend_err)?),
+        candle_core::DType::U8 => {
+            let v: Vec<u8> = flat.to_vec1().map_err(backend_err)?;
+            if dtype == DType::Bool {
+                TensorData::Bool(v.into_iter().map(|b| b != 0).collect())
+            } else {
+                TensorData::U8(v)
+            }
+        }
+        other => return Err(backend_err(format!("unexpected candle dtype {other:?}"))),
+    };
+    Ok(Tensor::new(shape, data))
+}
+
+impl CpuPlan {
+    fn new(graph: &Graph, shapes: &[Vec<usize>]) -> Result<Self> {
+        let g = optimize::specialize(graph, shapes)?;
+        let mut steps = Vec::with_capacity(g.nodes.len());
+        for n in &g.nodes {
+            steps.push(plan_step(&g, n)?);
+        }
+        // liveness
+        let mut last = vec![usize::MAX; g.values.len()];
+        for (i, n) in g.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                last[v] = i;
+            }
+        }
+        let mut frees = vec![Vec::new(); g.nodes.len()];
+        let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
+        for (v, &l) in last.iter().enumerate() {
+            if l != usize::MAX && !outputs.contains(&v) && !g.consts.contains_key(&v) {
+                frees[l].push(v);
+            }
+        }
+        let mut consts = vec![None; g.values.len()];
+        for (&v, t) in &g.consts {
+            consts[v] = Some(to_candle(t.clone())?);
+        }
+        Ok(CpuPlan { slots: vec![None; g.values.len()], graph: g, shapes: shapes.to_vec(), steps, frees, consts })
+    }
+
+    fn value(&self, v: ValueId) -> Result<&CTensor> {
+        self.slots[v]
+            .as_ref()
+            .or(self.consts[v].as_ref())
+            .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", self.graph.values[v].name)))
+    }
+}
+
+fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
+    Ok(match &n.op {
+        Op::Conv2d(a) => {
+            let w = g.consts.get(&n.inputs[1]);
+            let bias = if a.has_bias { g.consts.get(&n.inputs[2]).map(|b| b.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec()) } else { None };
+            let (Some(w), true) = (w, !a.has_bias || bias.is_some()) else { return Ok(Step::Generic) };
+            let in_shape = g.values[n.inputs[0]].shape.clone().unwrap_or_default();
+            let out_shape = g.values[n.outputs[0]].shape.clone().unwrap_or_default();
+            let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape).map_err(|m| RuntimeError::Graph(n.err(m)))?;
+            let w32 = w.cast(DType::F32);
+            if a.groups == 1 {
+                let k = w.shape[0] * w.shape[1] * w.shape[2];
+                let wt = to_candle(w32.reshaped(vec![k, w.shape[3]]))?;
+                Step::Conv { attrs: a.clone(), weight: wt, bias, geo }
+            } else if w.shape[2] == 1 && a.groups == w.shape[3] {
+                Step::Depthwise { attrs: a.clone(), weight: w32.as_f32().unwrap_or(&[]).to_vec(), bias, geo }
+            } else {
+                Step::Generic
+            }
+        }
+        Op::MatMul { transpose_a, transpose_b } => Step::MatMul { ta: *transpose_a, tb: *transpose_b },
+        _ => Step::Generic,
+    })
+}
+
+impl Plan for CpuPlan {
+    fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+
+    fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        check_run_inputs(&self.graph, &self.shapes, inputs)?;
+        for (info, t) in self.graph.inputs.iter().zip(inputs) {
+            self.slots[info.value] = Some(to_candle(t.clone())?);
+        }
+        for i in 0..self.steps.len() {
+            let node = &self.graph.nodes[i];
+            let outs: Vec<CTensor> = match &self.steps[i] {
+                Step::Conv { attrs, weight, bias, geo } => {
+                    let x = self.value(node.inputs[0])?;
+                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
+                    vec![kernels::conv_gemm(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                }
+                Step::Depthwise { attrs, weight, bias, geo } => {
+                    let x = self.value(node.inputs[0])?;
+                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
+                    vec![kernels::depthwise(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                }
+                Step::MatMul { ta, tb } => {
+                    let a = self.value(node.inputs[0])?;
+                    let b = self.value(node.inputs[1])?;
+                    let a = if *ta { a.t().map_err(backend_err)? } else { a.clone() };
+                    let b = if *tb { b.t().map_err(backend_err)? } else { b.clone() };
+                    let a = if a.dtype() != candle_core::DType::F32 { a.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { a };
+                    let b = if b.dtype() != candle_core::DType::F32 { b.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { b };
+                    vec![a.contiguous().map_err(backend_err)?.broadcast_matmul(&b.contiguous().map_err(backend_err)?).map_err(backend_err)?]
+                }
+                Step::Generic => {
+                    let hosts: Vec<Tensor> = node
+                        .inputs
+                        .iter()
+                        .map(|&v| to_host(self.value(v)?, self.graph.values[v].dtype))
+                        .collect::<Result<_>>()?;
+                    let refs: Vec<&Tensor> = hosts.iter().collect();
+                    let res = graph::eval::eval(node, &refs)?;
+                    res.into_iter().map(to_candle).collect::<Result<_>>()?
+                }
+            };
+            for (&o, t) in node.outputs.iter().zip(outs) {
+                self.slots[o] = Some(t);
+            }
+            for &v in &self.frees[i] {
+                self.slots[v] = None;
+            }
+        }
+        let mut res = Vec::with_capacity(self.graph.outputs.len());
+        for &o in &self.graph.outputs {
+            res.push(to_host(self.value(o)?, self.graph.values[o].dtype)?);
+        }
+        for &o in &self.graph.outputs {
+            self.slots[o] = None;
+        }
+        Ok(res)
+    }
+}
+
+/// NHWC <-> NCHW permutations for spatial kernels that work in NHWC.
+pub(crate) fn layout_perm(layout: Layout, to_nhwc: bool) -> Option<[usize; 4]> {
+    match (layout, to_nhwc) {
+        (Layout::Nhwc, _) => None,
+        (Layout::Nchw, true) => Some([0, 2, 3, 1]),
+        (Layout::Nchw, false) => Some([0, 3, 1, 2]),
+    }
+}

@@ -1,0 +1,153 @@
+//! Executors compile a shape-specialised graph into a plan and run batches.
+//! This module holds only the trait and shared helpers; it does not depend on any backend.
+
+pub mod cpu;
+
+use crate::graph::{self, Dim, Graph, GraphError, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("input '{name}': {msg}")]
+    Input { name: String, msg: String },
+    #[error("{backend} backend: {msg}")]
+    Backend { backend: &'static str, msg: String },
+    #[error("unknown device '{0}' (expected cpu, gpu or auto)")]
+    UnknownDevice(String),
+}
+
+pub type Result<T> = std::result::Result<T, RuntimeError>;
+
+/// A compiled model for fixed input shapes.
+pub trait Plan: Send {
+    /// Input shapes this plan was compiled for (batch included).
+    fn input_shapes(&self) -> &[Vec<usize>];
+    /// Runs one batch. Inputs must match the compiled shapes and dtypes.
+    fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+}
+
+/// A backend that compiles graphs into plans.
+pub trait Executor: Send + Sync {
+    /// Short backend name: `cpu`, `gpu`.
+    fn name(&self) -> &'static str;
+    /// Human-readable description of the hardware that runs the plans.
+    fn adapter(&self) -> String;
+    /// Compiles `graph` for the given concrete input shapes.
+    fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>>;
+}
+
+/// Checks runtime inputs against a plan's shapes and the graph's dtypes.
+pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor]) -> Result<()> {
+    if inputs.len() != graph.inputs.len() {
+        return Err(RuntimeError::Input { name: "*".into(), msg: format!("expected {} inputs, got {}", graph.inputs.len(), inputs.len()) });
+    }
+    for ((info, shape), t) in graph.inputs.iter().zip(shapes).zip(inputs) {
+        if t.dtype() != info.dtype {
+            return Err(RuntimeError::Input { name: info.name.clone(), msg: format!("dtype {} but the model expects {}", t.dtype(), info.dtype) });
+        }
+        if &t.shape != shape {
+            return Err(RuntimeError::Input { name: info.name.clone(), msg: format!("shape {:?} but the plan was compiled for {:?}", t.shape, shape) });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the model accepts a batch dimension other than 1 on every input.
+pub fn batch_is_dynamic(graph: &Graph) -> bool {
+    graph.inputs.iter().all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_))))
+}
+
+/// Runs a batch through a model whose graph fixes the batch at 1, frame by frame, reusing one
+/// per-frame plan; outputs are concatenated along axis 0.
+#[derive(Debug)]
+struct PerFramePlan<P> {
+    inner: P,
+    shapes: Vec<Vec<usize>>,
+}
+
+impl Plan for PerFramePlan<Box<dyn Plan>> {
+    fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+    fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let batch = self.shapes[0][0];
+        for (i, t) in inputs.iter().enumerate() {
+            if self.shapes.get(i) != Some(&t.shape) {
+                return Err(RuntimeError::Input { name: format!("#{i}"), msg: format!("shape {:?} but the plan was compiled for {:?}", t.shape, self.shapes.get(i)) });
+            }
+        }
+        let mut per_out: Vec<Vec<Tensor>> = Vec::new();
+        for b in 0..batch {
+            let frame: Vec<Tensor> = inputs.iter().map(|t| slice_batch(t, b)).collect();
+            let outs = self.inner.run(&frame)?;
+            if per_out.is_empty() {
+                per_out = outs.iter().map(|_| Vec::with_capacity(batch)).collect();
+            }
+            for (acc, o) in per_out.iter_mut().zip(outs) {
+                acc.push(o);
+            }
+        }
+        Ok(per_out.into_iter().map(|parts| concat_batch(&parts)).collect())
+    }
+}
+
+/// Frame `b` of a batched tensor, keeping a leading dim of 1.
+pub fn slice_batch(t: &Tensor, b: usize) -> Tensor {
+    let per = t.numel() / t.shape[0].max(1);
+    let mut shape = t.shape.clone();
+    shape[0] = 1;
+    let data = crate::map_data!(&t.data, v => v[b * per..(b + 1) * per].to_vec());
+    Tensor::new(shape, data)
+}
+
+/// Concatenates tensors along axis 0.
+pub fn concat_batch(parts: &[Tensor]) -> Tensor {
+    let mut shape = parts[0].shape.clone();
+    if shape.is_empty() {
+        shape.push(1);
+    }
+    shape[0] = parts.iter().map(|p| p.shape.first().copied().unwrap_or(1)).sum();
+    let mut data = parts[0].data.clone();
+    for p in &parts[1..] {
+        match (&mut data, &p.data) {
+            (graph::TensorData::F32(a), graph::TensorData::F32(b)) => a.extend_from_slice(b),
+            (graph::TensorData::F16(a), graph::TensorData::F16(b)) => a.extend_from_slice(b),
+            (graph::TensorData::I32(a), graph::TensorData::I32(b)) => a.extend_from_slice(b),
+            (graph::TensorData::I64(a), graph::TensorData::I64(b)) => a.extend_from_slice(b),
+            (graph::TensorData::U8(a), graph::TensorData::U8(b)) => a.extend_from_slice(b),
+            (graph::TensorData::Bool(a), graph::TensorData::Bool(b)) => a.extend_from_slice(b),
+            _ => {}
+        }
+    }
+    Tensor::new(shape, data)
+}
+
+/// Compiles a plan for `batch` frames of the given per-frame input shapes (each with a
+/// leading batch dim of 1). Models with a dynamic batch dim get one batched plan; models
+/// that fix it at 1 get a per-frame plan run `batch` times.
+pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<usize>], batch: usize) -> Result<Box<dyn Plan>> {
+    let batched: Vec<Vec<usize>> = frame_shapes
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            if let Some(b) = s.first_mut() {
+                *b = batch;
+            }
+            s
+        })
+        .collect();
+    if batch == 1 || batch_is_dynamic(graph) {
+        return exec.compile(graph, &batched);
+    }
+    let inner = exec.compile(graph, frame_shapes)?;
+    Ok(Box::new(PerFramePlan { inner, shapes: batched }))
+}
+
+/// Builds the executor for a device name (`cpu`; `gpu`/`auto` once a GPU executor exists).
+pub fn executor_for(device: &str) -> Result<Box<dyn Executor>> {
+    match device {
+        "cpu" | "auto" => Ok(Box::new(cpu::CpuExecutor::new())),
+        other => Err(RuntimeError::UnknownDevice(other.to_string())),
+    }
+}

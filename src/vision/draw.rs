@@ -1,0 +1,52 @@
+//! Drawing skeletons and boxes on RGB images (for `--draw`; debug output only).
+
+use super::pose::{Person, SKELETON};
+use image::{Rgb, RgbImage};
+
+const COLORS: [[u8; 3]; 6] = [[255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0], [255, 0, 255], [0, 220, 220]];
+
+fn dot(img: &mut RgbImage, x: f32, y: f32, r: i32, c: [u8; 3]) {
+    let (cx, cy) = (x.round() as i32, y.round() as i32);
+    for dy in -r..=r {
+        for dx in -r..=r {
+            if dx * dx + dy * dy <= r * r {
+                let (px, py) = (cx + dx, cy + dy);
+                if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
+                    img.put_pixel(px as u32, py as u32, Rgb(c));
+                }
+            }
+        }
+    }
+}
+
+fn line(img: &mut RgbImage, a: (f32, f32), b: (f32, f32), thick: i32, c: [u8; 3]) {
+    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
+    for i in 0..=steps {
+        let t = i as f32 / steps as f32;
+        dot(img, a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t, thick, c);
+    }
+}
+
+/// Draws each person's box, skeleton and keypoints (keypoints below `kp_min` are skipped).
+pub fn draw_persons(img: &mut RgbImage, persons: &[Person], kp_min: f32) {
+    let thick = ((img.width().max(img.height()) as f32 / 400.0).ceil() as i32).max(1);
+    for (i, p) in persons.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let [x0, y0, x1, y1] = p.bbox;
+        for (a, b) in [((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))] {
+            line(img, a, b, (thick / 2).max(1), c);
+        }
+        for &(a, b) in &SKELETON {
+            let (ka, kb) = (p.keypoints[a], p.keypoints[b]);
+            if ka.score >= kp_min && kb.score >= kp_min {
+                line(img, (ka.x, ka.y), (kb.x, kb.y), thick, c);
+            }
+        }
+        for k in &p.keypoints {
+            if k.score >= kp_min {
+                dot(img, k.x, k.y, thick * 2, [255, 255, 255]);
+                dot(img, k.x, k.y, thick, c);
+            }
+        }
+    }
+}
