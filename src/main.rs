@@ -13,7 +13,12 @@ use walkout::runtime;
 #[command(name = "walkout", version, about)]
 struct Cli {
     /// Model repository directory.
-    #[arg(long, global = true, env = "WALKOUT_MODEL_REPOSITORY", default_value = "models")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALKOUT_MODEL_REPOSITORY",
+        default_value = "models"
+    )]
     model_repository: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
@@ -119,12 +124,20 @@ struct DemoArgs {
 }
 
 fn parse_size(s: &str) -> Result<[usize; 2]> {
-    let (h, w) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}' is not HxW"))?;
-    Ok([h.trim().parse().context("size height")?, w.trim().parse().context("size width")?])
+    let (h, w) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("size '{s}' is not HxW"))?;
+    Ok([
+        h.trim().parse().context("size height")?,
+        w.trim().parse().context("size width")?,
+    ])
 }
 
 fn main() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG")).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -146,15 +159,37 @@ fn run(cli: Cli) -> Result<()> {
 
 fn list(repo: &Repository) -> Result<()> {
     let entries = repo.list()?;
-    println!("{:<24} {:<6} {:<6} {:<10} {}", "NAME", "FORMAT", "TASK", "VERSIONS", "STATUS");
+    println!(
+        "{:<24} {:<6} {:<6} {:<10} STATUS",
+        "NAME", "FORMAT", "TASK", "VERSIONS"
+    );
     for e in entries {
         match &e.config {
             Ok(c) => {
-                let vs = e.versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
-                let status = if e.versions.is_empty() { "not fetched (scripts/fetch-models)" } else { "ready" };
-                println!("{:<24} {:<6} {:<6} {:<10} {}", e.name, format!("{:?}", c.format).to_lowercase(), c.task, vs, status);
+                let vs = e
+                    .versions
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let status = if e.versions.is_empty() {
+                    "not fetched (scripts/fetch-models)"
+                } else {
+                    "ready"
+                };
+                println!(
+                    "{:<24} {:<6} {:<6} {:<10} {}",
+                    e.name,
+                    format!("{:?}", c.format).to_lowercase(),
+                    c.task,
+                    vs,
+                    status
+                );
             }
-            Err(msg) => println!("{:<24} {:<6} {:<6} {:<10} invalid config: {msg}", e.name, "-", "-", "-"),
+            Err(msg) => println!(
+                "{:<24} {:<6} {:<6} {:<10} invalid config: {msg}",
+                e.name, "-", "-", "-"
+            ),
         }
     }
     Ok(())
@@ -167,9 +202,21 @@ fn models_run(repo: &Repository, a: RunArgs) -> Result<()> {
     for (i, spec) in a.inputs.iter().enumerate() {
         let (slot, path) = match spec.split_once('=') {
             Some((name, p)) => {
-                let idx = graph.inputs.iter().position(|x| x.name == name).with_context(|| {
-                    format!("model has no input '{name}' (inputs: {})", graph.inputs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", "))
-                })?;
+                let idx = graph
+                    .inputs
+                    .iter()
+                    .position(|x| x.name == name)
+                    .with_context(|| {
+                        format!(
+                            "model has no input '{name}' (inputs: {})",
+                            graph
+                                .inputs
+                                .iter()
+                                .map(|x| x.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })?;
                 (idx, p)
             }
             None => (i, spec.as_str()),
@@ -216,7 +263,11 @@ fn models_run(repo: &Repository, a: RunArgs) -> Result<()> {
 }
 
 /// Concrete per-frame input shapes: from --size / the config / the declared dims.
-fn frame_shapes(graph: &walkout::graph::Graph, cfg: Option<&walkout::models::ModelConfig>, size: Option<[usize; 2]>) -> Result<Vec<Vec<usize>>> {
+fn frame_shapes(
+    graph: &walkout::graph::Graph,
+    cfg: Option<&walkout::models::ModelConfig>,
+    size: Option<[usize; 2]>,
+) -> Result<Vec<Vec<usize>>> {
     let hw = size.or(cfg.map(|c| c.input.default_size));
     graph
         .inputs
@@ -228,7 +279,13 @@ fn frame_shapes(graph: &walkout::graph::Graph, cfg: Option<&walkout::models::Mod
                     Dim::Fixed(n) => *n,
                     Dim::Dynamic(_) if i == 0 => 1,
                     Dim::Dynamic(_) => {
-                        let [h, w] = hw.with_context(|| format!("input '{}' has dynamic dims {}; pass --size HxW", inp.name, walkout::graph::fmt_dims(&inp.dims)))?;
+                        let [h, w] = hw.with_context(|| {
+                            format!(
+                                "input '{}' has dynamic dims {}; pass --size HxW",
+                                inp.name,
+                                walkout::graph::fmt_dims(&inp.dims)
+                            )
+                        })?;
                         // NHWC: dims 1,2; NCHW: dims 2,3
                         let nhwc = inp.dims.len() == 4 && matches!(inp.dims[3], Dim::Fixed(3));
                         match (i, nhwc) {
@@ -265,14 +322,21 @@ fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
     let size = a.size.as_deref().map(parse_size).transpose()?;
     let frame = match &a.input {
         Some(p) => vec![walkout::npy::read(p)?],
-        None => frame_shapes(&graph, model.config.as_ref(), size)?.iter().zip(&graph.inputs).map(|(s, i)| synthetic(i.dtype, s)).collect(),
+        None => frame_shapes(&graph, model.config.as_ref(), size)?
+            .iter()
+            .zip(&graph.inputs)
+            .map(|(s, i)| synthetic(i.dtype, s))
+            .collect(),
     };
     let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
     let exec = runtime::executor_for(&a.device)?;
     let t0 = std::time::Instant::now();
     let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let inputs: Vec<Tensor> = frame.iter().map(|t| runtime::concat_batch(&vec![t.clone(); a.batch])).collect();
+    let inputs: Vec<Tensor> = frame
+        .iter()
+        .map(|t| runtime::concat_batch(&vec![t.clone(); a.batch]))
+        .collect();
     for _ in 0..a.warmup {
         plan.run(&inputs)?;
     }
@@ -287,7 +351,15 @@ fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
     let p90 = times[(times.len() * 9 / 10).min(times.len() - 1)];
     let spec = optimize::specialize(&graph, &shapes)?;
     let gflop = spec.flops() as f64 / 1e9;
-    eprintln!("{} on {}: median {:.2} ms per batch of {} ({} iters), compile {:.0} ms", model.name, exec.adapter(), median, a.batch, times.len(), compile_ms);
+    eprintln!(
+        "{} on {}: median {:.2} ms per batch of {} ({} iters), compile {:.0} ms",
+        model.name,
+        exec.adapter(),
+        median,
+        a.batch,
+        times.len(),
+        compile_ms
+    );
     let summary = serde_json::json!({
         "model": model.name,
         "device": exec.name(),
@@ -313,7 +385,12 @@ fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
     println!("model: {} ({})", model.name, model.path.display());
     println!("inputs:");
     for i in &graph.inputs {
-        println!("  {} {} {}", i.name, i.dtype, walkout::graph::fmt_dims(&i.dims));
+        println!(
+            "  {} {} {}",
+            i.name,
+            i.dtype,
+            walkout::graph::fmt_dims(&i.dims)
+        );
     }
     let size = a.size.as_deref().map(parse_size).transpose()?;
     let shapes = frame_shapes(&graph, model.config.as_ref(), size)?;
@@ -321,11 +398,24 @@ fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
     println!("outputs (at input {:?}):", shapes);
     for &o in &spec.outputs {
         let v = &spec.values[o];
-        println!("  {} {} {:?}", v.name, v.dtype, v.shape.clone().unwrap_or_default());
+        println!(
+            "  {} {} {:?}",
+            v.name,
+            v.dtype,
+            v.shape.clone().unwrap_or_default()
+        );
     }
-    println!("nodes: {} imported, {} after folding and fusion", graph.nodes.len(), spec.nodes.len());
+    println!(
+        "nodes: {} imported, {} after folding and fusion",
+        graph.nodes.len(),
+        spec.nodes.len()
+    );
     println!("parameters: {}", graph.param_count());
-    println!("FLOPs at {:?}: {:.3} GFLOP", shapes, spec.flops() as f64 / 1e9);
+    println!(
+        "FLOPs at {:?}: {:.3} GFLOP",
+        shapes,
+        spec.flops() as f64 / 1e9
+    );
     println!("op histogram (imported):");
     for (op, n) in graph.op_histogram() {
         println!("  {n:>5} {op}");
@@ -352,16 +442,31 @@ fn pose(repo: &Repository, a: PoseArgs) -> Result<()> {
         let img = walkout::vision::image_io::load(path)?;
         let persons = pipe.run(&img)?;
         if let Some(d) = &a.draw {
-            let out = if many { d.join(format!("{}.png", path.file_stem().unwrap_or_default().to_string_lossy())) } else { d.clone() };
+            let out = if many {
+                d.join(format!(
+                    "{}.png",
+                    path.file_stem().unwrap_or_default().to_string_lossy()
+                ))
+            } else {
+                d.clone()
+            };
             let mut canvas = img.clone();
             walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
-            canvas.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            canvas
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
         }
         if a.json {
             all.push(serde_json::json!({"image": path.display().to_string(), "width": img.width(), "height": img.height(), "persons": persons}));
         } else {
-            println!("{} ({}x{}): {} person(s)", path.display(), img.width(), img.height(), persons.len());
+            println!(
+                "{} ({}x{}): {} person(s)",
+                path.display(),
+                img.width(),
+                img.height(),
+                persons.len()
+            );
             for (i, p) in persons.iter().enumerate() {
                 let [x0, y0, x1, y1] = p.bbox;
                 let visible = p.keypoints.iter().filter(|k| k.score >= 0.3).count();
@@ -386,12 +491,19 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
     }
     let vdir = a.data.join("vtest");
     if let Ok(rd) = std::fs::read_dir(&vdir) {
-        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+        let mut v: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "png"))
+            .collect();
         v.sort();
         frames.extend(v);
     }
     if frames.is_empty() {
-        bail!("no sample data in {}; run scripts/fetch-data", a.data.display());
+        bail!(
+            "no sample data in {}; run scripts/fetch-data",
+            a.data.display()
+        );
     }
     if let Some(d) = &a.draw {
         std::fs::create_dir_all(d)?;
@@ -409,7 +521,10 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
         if let Some(d) = &a.draw {
             let mut canvas = img.clone();
             walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
-            canvas.save(d.join(format!("{}.png", p.file_stem().unwrap_or_default().to_string_lossy())))?;
+            canvas.save(d.join(format!(
+                "{}.png",
+                p.file_stem().unwrap_or_default().to_string_lossy()
+            )))?;
         }
     }
     infer_ms.sort_by(|x, y| x.total_cmp(y));

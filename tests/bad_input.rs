@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Bad input gets a clear error naming the file, node or op; never a panic.
 
 mod common;
@@ -19,10 +20,15 @@ fn tmpdir(name: &str) -> PathBuf {
 fn model_copy(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     let src = common::movenet_json();
     let d = tmpdir(name);
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
     edit(&mut m);
     std::fs::write(d.join("model.json"), serde_json::to_string(&m).unwrap()).unwrap();
-    std::fs::copy(src.parent().unwrap().join("movenet-multipose.bin"), d.join("movenet-multipose.bin")).unwrap();
+    std::fs::copy(
+        src.parent().unwrap().join("movenet-multipose.bin"),
+        d.join("movenet-multipose.bin"),
+    )
+    .unwrap();
     d.join("model.json")
 }
 
@@ -31,11 +37,21 @@ fn truncated_shard_names_file_and_weight() {
     let p = model_copy("truncated", |_| {});
     let bin = p.parent().unwrap().join("movenet-multipose.bin");
     let len = std::fs::metadata(&bin).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&bin).unwrap().set_len(len / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&bin)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let e = tfjs::load(&p).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, GraphError::Weight { .. }), "{msg}");
-    assert!(msg.contains("truncated") && msg.contains("movenet-multipose.bin") && msg.contains("weight '"), "{msg}");
+    assert!(
+        msg.contains("truncated")
+            && msg.contains("movenet-multipose.bin")
+            && msg.contains("weight '"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -77,7 +93,10 @@ fn unknown_ops_are_all_listed_with_node_names() {
         GraphError::UnsupportedOps(list) => assert_eq!(list.len(), 2, "{msg}"),
         other => panic!("expected UnsupportedOps, got {other}"),
     }
-    assert!(msg.contains("FancySigmoid") && msg.contains("node 'StatefulPartitionedCall/Sigmoid"), "{msg}");
+    assert!(
+        msg.contains("FancySigmoid") && msg.contains("node 'StatefulPartitionedCall/Sigmoid"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -85,7 +104,10 @@ fn malformed_json_is_reported() {
     let d = tmpdir("malformed");
     std::fs::write(d.join("model.json"), "{ not json").unwrap();
     let msg = tfjs::load(&d.join("model.json")).unwrap_err().to_string();
-    assert!(msg.contains("model.json") && msg.contains("malformed"), "{msg}");
+    assert!(
+        msg.contains("model.json") && msg.contains("malformed"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -93,13 +115,31 @@ fn shape_mismatch_names_the_input() {
     let g = tfjs::load(&common::movenet_json()).unwrap();
     let exec = CpuExecutor::new();
     // 4 channels where the model declares 3
-    let e = exec.compile(&g, &[vec![1, 256, 256, 4]]).err().expect("must fail");
-    assert!(e.to_string().contains("input 'input'") && e.to_string().contains("[1,?,?,3]"), "{e}");
+    let e = exec
+        .compile(&g, &[vec![1, 256, 256, 4]])
+        .expect_err("must fail");
+    assert!(
+        e.to_string().contains("input 'input'") && e.to_string().contains("[1,?,?,3]"),
+        "{e}"
+    );
     // a plan run with a tensor of another shape or dtype
     let mut plan = exec.compile(&g, &[vec![1, 256, 256, 3]]).unwrap();
-    let e = plan.run(&[Tensor::zeros(walkout::graph::DType::I32, vec![1, 128, 128, 3])]).err().expect("must fail");
-    assert!(matches!(e, RuntimeError::Input { .. }) && e.to_string().contains("input 'input'"), "{e}");
-    let e = plan.run(&[Tensor::zeros(walkout::graph::DType::F32, vec![1, 256, 256, 3])]).err().expect("must fail");
+    let e = plan
+        .run(&[Tensor::zeros(
+            walkout::graph::DType::I32,
+            vec![1, 128, 128, 3],
+        )])
+        .expect_err("must fail");
+    assert!(
+        matches!(e, RuntimeError::Input { .. }) && e.to_string().contains("input 'input'"),
+        "{e}"
+    );
+    let e = plan
+        .run(&[Tensor::zeros(
+            walkout::graph::DType::F32,
+            vec![1, 256, 256, 3],
+        )])
+        .expect_err("must fail");
     assert!(e.to_string().contains("dtype f32"), "{e}");
 }
 
@@ -108,22 +148,39 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c
 }
 
-/// A PNG signature plus a valid IHDR chunk for the given size (no pixel data).
-fn png_header(w: u32, h: u32) -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = b"IHDR".to_vec();
-    chunk.extend_from_slice(&w.to_be_bytes());
-    chunk.extend_from_slice(&h.to_be_bytes());
-    chunk.extend_from_slice(&[8, 2, 0, 0, 0]);
-    v.extend_from_slice(&13u32.to_be_bytes());
+fn png_chunk(v: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+    let mut chunk = kind.to_vec();
+    chunk.extend_from_slice(data);
+    v.extend_from_slice(&(data.len() as u32).to_be_bytes());
     v.extend_from_slice(&chunk);
     v.extend_from_slice(&crc32(&chunk).to_be_bytes());
+}
+
+/// A PNG that declares the given size in a valid IHDR, with a few bytes of pixel data: what a
+/// decompression bomb looks like before decoding.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png_chunk(&mut v, b"IHDR", &ihdr);
+    png_chunk(
+        &mut v,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    png_chunk(&mut v, b"IEND", &[]);
     v
 }
 
@@ -133,7 +190,10 @@ fn not_an_image() {
     let p = d.join("notes.jpg");
     std::fs::write(&p, "this is plain text, not a JPEG").unwrap();
     let e = image_io::load(&p).unwrap_err();
-    assert!(matches!(e, ImageError::Decode { .. }) && e.to_string().contains("notes.jpg"), "{e}");
+    assert!(
+        matches!(e, ImageError::Decode { .. }) && e.to_string().contains("notes.jpg"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -151,8 +211,15 @@ fn huge_and_empty_images_are_rejected_before_decoding() {
 }
 
 fn walkout(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_walkout")).args(args).current_dir(common::root()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_walkout"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -169,13 +236,31 @@ fn cli_exits_non_zero_with_a_message() {
     std::fs::write(&huge, png_header(100_000, 4)).unwrap();
     let (code, err) = walkout(&["pose", huge.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(err.contains("100000x4") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("100000x4") && !err.contains("panicked"),
+        "{err}"
+    );
 
     let bad = d.join("bad.npy");
-    walkout::npy::write(&bad, &Tensor::zeros(walkout::graph::DType::I32, vec![1, 64, 64, 5])).unwrap();
-    let (code, err) = walkout(&["models", "run", "movenet-multipose", "--input", bad.to_str().unwrap(), "--output", d.join("o.npy").to_str().unwrap()]);
+    walkout::npy::write(
+        &bad,
+        &Tensor::zeros(walkout::graph::DType::I32, vec![1, 64, 64, 5]),
+    )
+    .unwrap();
+    let (code, err) = walkout(&[
+        "models",
+        "run",
+        "movenet-multipose",
+        "--input",
+        bad.to_str().unwrap(),
+        "--output",
+        d.join("o.npy").to_str().unwrap(),
+    ]);
     assert_ne!(code, 0);
-    assert!(err.contains("input 'input'") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("input 'input'") && !err.contains("panicked"),
+        "{err}"
+    );
 
     let p = model_copy("cli-unknown", |m| {
         for node in m["modelTopology"]["node"].as_array_mut().unwrap() {

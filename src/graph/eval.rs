@@ -3,8 +3,8 @@
 
 use super::tensor::{numel, strides};
 use super::*;
-use half::f16;
 use crate::map_data;
+use half::f16;
 
 type R<T> = std::result::Result<T, String>;
 
@@ -35,7 +35,11 @@ fn broadcast_offsets(out: &[usize], ins: &[&[usize]]) -> Vec<Vec<usize>> {
     let n = numel(out);
     ins.iter()
         .map(|s| {
-            if s.iter().product::<usize>() == n && s.len() <= rank && numel(s) == n && s == &&out[rank - s.len()..] {
+            if s.iter().product::<usize>() == n
+                && s.len() <= rank
+                && numel(s) == n
+                && s == &&out[rank - s.len()..]
+            {
                 return (0..n).collect();
             }
             let st = strides(s);
@@ -77,35 +81,58 @@ fn norm_axis(axis: i64, rank: usize) -> R<usize> {
 
 fn const_ints(c: Option<&Tensor>, what: &str) -> R<Vec<i64>> {
     let t = c.ok_or_else(|| format!("{what} must be a constant once input shapes are fixed"))?;
-    t.to_i64_vec().ok_or_else(|| format!("{what} must be an integer tensor, got {}", t.dtype()))
+    t.to_i64_vec()
+        .ok_or_else(|| format!("{what} must be an integer tensor, got {}", t.dtype()))
 }
 
 fn const_scalar_f64(c: Option<&Tensor>, what: &str) -> R<f64> {
     let t = c.ok_or_else(|| format!("{what} must be a constant"))?;
-    t.to_f64_vec().first().copied().ok_or_else(|| format!("{what} is empty"))
+    t.to_f64_vec()
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{what} is empty"))
 }
 
 /// Output spatial size and leading padding for one dimension.
-pub fn conv_out_dim(input: usize, k: usize, stride: usize, dil: usize, pad: &Padding, axis: usize) -> R<(usize, usize)> {
+pub fn conv_out_dim(
+    input: usize,
+    k: usize,
+    stride: usize,
+    dil: usize,
+    pad: &Padding,
+    axis: usize,
+) -> R<(usize, usize)> {
     let ek = (k - 1) * dil + 1;
     match pad {
         Padding::Valid => {
             if input < ek {
-                return Err(format!("input size {input} smaller than kernel extent {ek}"));
+                return Err(format!(
+                    "input size {input} smaller than kernel extent {ek}"
+                ));
             }
             Ok(((input - ek) / stride + 1, 0))
         }
         Padding::SameUpper | Padding::SameLower => {
             let out = input.div_ceil(stride);
             let total = ((out - 1) * stride + ek).saturating_sub(input);
-            let before = if matches!(pad, Padding::SameUpper) { total / 2 } else { total.div_ceil(2) };
+            let before = if matches!(pad, Padding::SameUpper) {
+                total / 2
+            } else {
+                total.div_ceil(2)
+            };
             Ok((out, before))
         }
         Padding::Explicit(p) => {
-            let (b, e) = if axis == 0 { (p[0], p[2]) } else { (p[1], p[3]) };
+            let (b, e) = if axis == 0 {
+                (p[0], p[2])
+            } else {
+                (p[1], p[3])
+            };
             let padded = input + b + e;
             if padded < ek {
-                return Err(format!("padded size {padded} smaller than kernel extent {ek}"));
+                return Err(format!(
+                    "padded size {padded} smaller than kernel extent {ek}"
+                ));
             }
             Ok(((padded - ek) / stride + 1, b))
         }
@@ -137,7 +164,13 @@ pub struct SlicePlan {
     pub out_shape: Vec<usize>,
 }
 
-pub fn strided_slice_plan(shape: &[usize], begin: &[i64], end: &[i64], stride: &[i64], m: &SliceMasks) -> R<SlicePlan> {
+pub fn strided_slice_plan(
+    shape: &[usize],
+    begin: &[i64],
+    end: &[i64],
+    stride: &[i64],
+    m: &SliceMasks,
+) -> R<SlicePlan> {
     let n = begin.len();
     if end.len() != n || stride.len() != n {
         return Err("begin, end and strides differ in length".into());
@@ -165,7 +198,9 @@ pub fn strided_slice_plan(shape: &[usize], begin: &[i64], end: &[i64], stride: &
             continue;
         }
         if d >= rank {
-            return Err(format!("slice spec has more dims than the input rank {rank}"));
+            return Err(format!(
+                "slice spec has more dims than the input rank {rank}"
+            ));
         }
         let size = shape[d] as i64;
         let s = stride[i];
@@ -178,7 +213,10 @@ pub fn strided_slice_plan(shape: &[usize], begin: &[i64], end: &[i64], stride: &
                 b += size;
             }
             if b < 0 || b >= size {
-                return Err(format!("shrink index {} out of range for dim {d} of size {size}", begin[i]));
+                return Err(format!(
+                    "shrink index {} out of range for dim {d} of size {size}",
+                    begin[i]
+                ));
             }
             dims.push((b, 1, 1));
             d += 1;
@@ -192,7 +230,11 @@ pub fn strided_slice_plan(shape: &[usize], begin: &[i64], end: &[i64], stride: &
                 size - 1
             }
         } else {
-            let b = if begin[i] < 0 { begin[i] + size } else { begin[i] };
+            let b = if begin[i] < 0 {
+                begin[i] + size
+            } else {
+                begin[i]
+            };
             b.clamp(lo, hi)
         };
         let e = if bit(m.end, i) {
@@ -205,7 +247,11 @@ pub fn strided_slice_plan(shape: &[usize], begin: &[i64], end: &[i64], stride: &
             let e = if end[i] < 0 { end[i] + size } else { end[i] };
             e.clamp(lo, hi)
         };
-        let len = if s > 0 { (e - b + s - 1) / s } else { (b - e + (-s) - 1) / (-s) };
+        let len = if s > 0 {
+            (e - b + s - 1) / s
+        } else {
+            (b - e + (-s) - 1) / (-s)
+        };
         let len = len.max(0) as usize;
         dims.push((b, s, len));
         out_shape.push(len);
@@ -264,7 +310,11 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
             infer = Some(i);
             out.push(1);
         } else if t == 0 && copy_zero {
-            out.push(*in_shape.get(i).ok_or("0 in reshape target beyond input rank")?);
+            out.push(
+                *in_shape
+                    .get(i)
+                    .ok_or("0 in reshape target beyond input rank")?,
+            );
         } else if t < 0 {
             return Err(format!("invalid reshape dim {t}"));
         } else {
@@ -273,12 +323,14 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {in_shape:?} into {target:?}"));
         }
         out[i] = total / known;
     } else if known != total {
-        return Err(format!("cannot reshape {in_shape:?} ({total} elements) into {target:?}"));
+        return Err(format!(
+            "cannot reshape {in_shape:?} ({total} elements) into {target:?}"
+        ));
     }
     Ok(out)
 }
@@ -287,7 +339,11 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
 // Shape inference
 
 /// Output dtypes and shapes of a node, given input dtypes/shapes and constant inputs.
-pub fn infer(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tensor>]) -> Result<Vec<(DType, Vec<usize>)>> {
+pub fn infer(
+    node: &Node,
+    ins: &[(DType, Vec<usize>)],
+    consts: &[Option<&Tensor>],
+) -> Result<Vec<(DType, Vec<usize>)>> {
     infer_inner(node, ins, consts).map_err(|m| node.err(m))
 }
 
@@ -298,7 +354,11 @@ fn want(ins: &[(DType, Vec<usize>)], n: usize) -> R<()> {
     Ok(())
 }
 
-fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tensor>]) -> R<Vec<(DType, Vec<usize>)>> {
+fn infer_inner(
+    node: &Node,
+    ins: &[(DType, Vec<usize>)],
+    consts: &[Option<&Tensor>],
+) -> R<Vec<(DType, Vec<usize>)>> {
     let c = |i: usize| consts.get(i).copied().flatten();
     let one = |dt: DType, s: Vec<usize>| Ok(vec![(dt, s)]);
     match &node.op {
@@ -310,10 +370,16 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
                 return Err(format!("weight must be 4-D HWIO, got {ws:?}"));
             }
             if a.groups == 0 || cin % a.groups != 0 || ws[2] * a.groups != cin {
-                return Err(format!("input has {cin} channels but weight {ws:?} expects {} x {} groups", ws[2], a.groups));
+                return Err(format!(
+                    "input has {cin} channels but weight {ws:?} expects {} x {} groups",
+                    ws[2], a.groups
+                ));
             }
-            if ws[3] % a.groups != 0 {
-                return Err(format!("output channels {} not divisible by groups {}", ws[3], a.groups));
+            if !ws[3].is_multiple_of(a.groups) {
+                return Err(format!(
+                    "output channels {} not divisible by groups {}",
+                    ws[3], a.groups
+                ));
             }
             let (oh, _) = conv_out_dim(h, ws[0], a.strides[0], a.dilations[0], &a.padding, 0)?;
             let (ow, _) = conv_out_dim(w, ws[1], a.strides[1], a.dilations[1], &a.padding, 1)?;
@@ -322,14 +388,21 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             if a.has_bias {
                 want(ins, k + 1)?;
                 if numel(&ins[k].1) != ws[3] {
-                    return Err(format!("bias has {} elements, expected {}", numel(&ins[k].1), ws[3]));
+                    return Err(format!(
+                        "bias has {} elements, expected {}",
+                        numel(&ins[k].1),
+                        ws[3]
+                    ));
                 }
                 k += 1;
             }
             if a.residual.is_some() {
                 want(ins, k + 1)?;
                 if ins[k].1 != out {
-                    return Err(format!("residual shape {:?} differs from output {:?}", ins[k].1, out));
+                    return Err(format!(
+                        "residual shape {:?} differs from output {:?}",
+                        ins[k].1, out
+                    ));
                 }
             }
             one(DType::F32, out)
@@ -345,15 +418,24 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             let [n, ch, _, _] = nchw_dims(&ins[0].1, *layout)?;
             let size = const_ints(c(1), "resize size")?;
             if size.len() != 2 || size.iter().any(|&s| s <= 0) {
-                return Err(format!("resize size must be 2 positive values, got {size:?}"));
+                return Err(format!(
+                    "resize size must be 2 positive values, got {size:?}"
+                ));
             }
-            one(ins[0].0, make_4d(n, ch, size[0] as usize, size[1] as usize, *layout))
+            one(
+                ins[0].0,
+                make_4d(n, ch, size[0] as usize, size[1] as usize, *layout),
+            )
         }
         Op::Binary(b) => {
             want(ins, 2)?;
             let s = broadcast_shapes(&[&ins[0].1, &ins[1].1])?;
             let dt = match b {
-                BinOp::Equal | BinOp::Less | BinOp::LessEqual | BinOp::Greater | BinOp::GreaterEqual => DType::Bool,
+                BinOp::Equal
+                | BinOp::Less
+                | BinOp::LessEqual
+                | BinOp::Greater
+                | BinOp::GreaterEqual => DType::Bool,
                 _ => ins[0].0,
             };
             one(dt, s)
@@ -385,7 +467,10 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
         Op::Pack { axis } => {
             for i in ins {
                 if i.1 != ins[0].1 {
-                    return Err(format!("pack inputs differ in shape: {:?} vs {:?}", ins[0].1, i.1));
+                    return Err(format!(
+                        "pack inputs differ in shape: {:?} vs {:?}",
+                        ins[0].1, i.1
+                    ));
                 }
             }
             let mut s = ins[0].1.clone();
@@ -409,8 +494,12 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             let a = norm_axis(axis, s.len())?;
             s[a] = 0;
             for i in &ins[..k] {
-                if i.1.len() != s.len() || i.1.iter().enumerate().any(|(d, &v)| d != a && v != s[d]) {
-                    return Err(format!("concat inputs {:?} and {:?} differ off axis {a}", ins[0].1, i.1));
+                if i.1.len() != s.len() || i.1.iter().enumerate().any(|(d, &v)| d != a && v != s[d])
+                {
+                    return Err(format!(
+                        "concat inputs {:?} and {:?} differ off axis {a}",
+                        ins[0].1, i.1
+                    ));
                 }
                 s[a] += i.1[a];
             }
@@ -421,8 +510,11 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             let axis = const_ints(c(0), "split axis")?[0];
             let mut s = ins[1].1.clone();
             let a = norm_axis(axis, s.len())?;
-            if s[a] % num != 0 {
-                return Err(format!("cannot split dim {} of size {} into {num}", a, s[a]));
+            if !s[a].is_multiple_of(*num) {
+                return Err(format!(
+                    "cannot split dim {} of size {} into {num}",
+                    a, s[a]
+                ));
             }
             s[a] /= num;
             Ok(vec![(ins[1].0, s); *num])
@@ -432,14 +524,21 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             let axes: Vec<usize> = if axes.is_empty() {
                 (0..s.len()).filter(|&i| s[i] == 1).collect()
             } else {
-                axes.iter().map(|&a| norm_axis(a, s.len())).collect::<R<_>>()?
+                axes.iter()
+                    .map(|&a| norm_axis(a, s.len()))
+                    .collect::<R<_>>()?
             };
             for &a in &axes {
                 if s[a] != 1 {
                     return Err(format!("cannot squeeze dim {a} of size {} in {s:?}", s[a]));
                 }
             }
-            let out = s.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect();
+            let out = s
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, &d)| d)
+                .collect();
             one(ins[0].0, out)
         }
         Op::ExpandDims => {
@@ -454,7 +553,15 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             if m.len() != ins[0].1.len() {
                 return Err(format!("{} multiples for rank {}", m.len(), ins[0].1.len()));
             }
-            one(ins[0].0, ins[0].1.iter().zip(&m).map(|(&d, &k)| d * k.max(0) as usize).collect())
+            one(
+                ins[0].0,
+                ins[0]
+                    .1
+                    .iter()
+                    .zip(&m)
+                    .map(|(&d, &k)| d * k.max(0) as usize)
+                    .collect(),
+            )
         }
         Op::Fill => {
             let s = const_ints(c(0), "fill shape")?;
@@ -494,7 +601,10 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
         }
         Op::Select => {
             want(ins, 3)?;
-            one(ins[1].0, broadcast_shapes(&[&ins[0].1, &ins[1].1, &ins[2].1])?)
+            one(
+                ins[1].0,
+                broadcast_shapes(&[&ins[0].1, &ins[1].1, &ins[2].1])?,
+            )
         }
         Op::Reduce { keep_dims, .. } => {
             let s = &ins[0].1;
@@ -508,14 +618,25 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
             o.remove(a);
             one(*dt, o)
         }
-        Op::MatMul { transpose_a, transpose_b } => {
+        Op::MatMul {
+            transpose_a,
+            transpose_b,
+        } => {
             want(ins, 2)?;
             let (a, b) = (&ins[0].1, &ins[1].1);
             if a.len() < 2 || b.len() < 2 {
                 return Err("matmul operands must have rank >= 2".into());
             }
-            let (m, ka) = if *transpose_a { (a[a.len() - 1], a[a.len() - 2]) } else { (a[a.len() - 2], a[a.len() - 1]) };
-            let (kb, n) = if *transpose_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
+            let (m, ka) = if *transpose_a {
+                (a[a.len() - 1], a[a.len() - 2])
+            } else {
+                (a[a.len() - 2], a[a.len() - 1])
+            };
+            let (kb, n) = if *transpose_b {
+                (b[b.len() - 1], b[b.len() - 2])
+            } else {
+                (b[b.len() - 2], b[b.len() - 1])
+            };
             if ka != kb {
                 return Err(format!("matmul inner dims differ: {a:?} x {b:?}"));
             }
@@ -566,12 +687,18 @@ pub fn eval(node: &Node, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
 fn f32_of(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
     match &t.data {
         TensorData::F32(v) => std::borrow::Cow::Borrowed(v),
-        _ => std::borrow::Cow::Owned(t.cast(DType::F32).as_f32().map(|s| s.to_vec()).unwrap_or_default()),
+        _ => std::borrow::Cow::Owned(
+            t.cast(DType::F32)
+                .as_f32()
+                .map(|s| s.to_vec())
+                .unwrap_or_default(),
+        ),
     }
 }
 
 fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
-    let shapes: Vec<(DType, Vec<usize>)> = ins.iter().map(|t| (t.dtype(), t.shape.clone())).collect();
+    let shapes: Vec<(DType, Vec<usize>)> =
+        ins.iter().map(|t| (t.dtype(), t.shape.clone())).collect();
     let consts: Vec<Option<&Tensor>> = ins.iter().map(|t| Some(*t)).collect();
     let outs = infer_inner(node, &shapes, &consts)?;
     let out_shape = outs[0].1.clone();
@@ -580,11 +707,28 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         Op::Conv2d(a) => one(conv2d_ref(a, ins, &out_shape)?),
         Op::Pool(p) => {
             let x = f32_of(ins[0]);
-            one(Tensor::f32(out_shape.clone(), pool_f32(p, &x, &ins[0].shape, &out_shape)?).cast(ins[0].dtype()))
+            one(Tensor::f32(
+                out_shape.clone(),
+                pool_f32(p, &x, &ins[0].shape, &out_shape)?,
+            )
+            .cast(ins[0].dtype()))
         }
-        Op::Resize { layout, mode, coord, nearest } => {
+        Op::Resize {
+            layout,
+            mode,
+            coord,
+            nearest,
+        } => {
             let x = f32_of(ins[0]);
-            let y = resize_f32(&x, &ins[0].shape, &out_shape, *layout, *mode, *coord, *nearest)?;
+            let y = resize_f32(
+                &x,
+                &ins[0].shape,
+                &out_shape,
+                *layout,
+                *mode,
+                *coord,
+                *nearest,
+            )?;
             one(Tensor::f32(out_shape, y).cast(ins[0].dtype()))
         }
         Op::Binary(b) => one(binary(*b, ins[0], ins[1])?),
@@ -597,9 +741,14 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             one(acc)
         }
         Op::Cast(dt) => one(ins[0].cast(*dt)),
-        Op::Shape => one(Tensor::i32(out_shape, ins[0].shape.iter().map(|&d| d as i32).collect())),
+        Op::Shape => one(Tensor::i32(
+            out_shape,
+            ins[0].shape.iter().map(|&d| d as i32).collect(),
+        )),
         Op::Size => one(Tensor::i32(vec![], vec![ins[0].numel() as i32])),
-        Op::Reshape | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => one(ins[0].clone().reshaped(out_shape)),
+        Op::Reshape | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => {
+            one(ins[0].clone().reshaped(out_shape))
+        }
         Op::StridedSlice(m) => {
             let ints = |i: usize| ins[i].to_i64_vec().ok_or("slice args must be integers");
             let p = strided_slice_plan(&ins[0].shape, &ints(1)?, &ints(2)?, &ints(3)?, m)?;
@@ -616,7 +765,10 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         Op::Unpack { axis, num } => {
             let a = norm_axis(*axis, ins[0].rank())?;
             let parts = split(ins[0], a, *num);
-            Ok(parts.into_iter().map(|p| p.reshaped(outs[0].1.clone())).collect())
+            Ok(parts
+                .into_iter()
+                .map(|p| p.reshaped(outs[0].1.clone()))
+                .collect())
         }
         Op::Concat => {
             let k = ins.len() - 1;
@@ -648,7 +800,10 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             let d = ins[2].to_f64_vec()[0];
             let n = out_shape[0];
             let v: Vec<f64> = (0..n).map(|i| s + d * i as f64).collect();
-            let t = Tensor::new(vec![n], TensorData::F32(v.iter().map(|&x| x as f32).collect()));
+            let t = Tensor::new(
+                vec![n],
+                TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+            );
             one(match dt {
                 DType::I32 => Tensor::i32(vec![n], v.iter().map(|&x| x as i32).collect()),
                 DType::I64 => Tensor::i64(vec![n], v.iter().map(|&x| x as i64).collect()),
@@ -663,14 +818,29 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         }
         Op::Select => one(select(ins[0], ins[1], ins[2], &out_shape)?),
         Op::Reduce { op, keep_dims } => {
-            let axes = reduce_axes(&ins[1].to_i64_vec().ok_or("axes must be integers")?, ins[0].rank())?;
+            let axes = reduce_axes(
+                &ins[1].to_i64_vec().ok_or("axes must be integers")?,
+                ins[0].rank(),
+            )?;
             one(reduce(ins[0], &axes, *op, *keep_dims))
         }
         Op::ArgMax(dt) => {
-            let a = norm_axis(ins[1].to_i64_vec().ok_or("axis must be an integer")?[0], ins[0].rank())?;
+            let a = norm_axis(
+                ins[1].to_i64_vec().ok_or("axis must be an integer")?[0],
+                ins[0].rank(),
+            )?;
             one(argmax(ins[0], a, out_shape).cast(*dt))
         }
-        Op::MatMul { transpose_a, transpose_b } => one(matmul_ref(ins[0], ins[1], *transpose_a, *transpose_b, out_shape)?),
+        Op::MatMul {
+            transpose_a,
+            transpose_b,
+        } => one(matmul_ref(
+            ins[0],
+            ins[1],
+            *transpose_a,
+            *transpose_b,
+            out_shape,
+        )?),
         Op::Transpose { perm } => one(transpose(ins[0], perm)),
     }
 }
@@ -678,18 +848,26 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
 macro_rules! zip_num {
     ($a:expr, $b:expr, $sa:expr, $sb:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
         let offs = broadcast_offsets($out, &[$sa, $sb]);
-        offs[0].iter().zip(&offs[1]).map(|(&i, &j)| {
-            let $x = $a[i];
-            let $y = $b[j];
-            $e
-        }).collect::<Vec<_>>()
+        offs[0]
+            .iter()
+            .zip(&offs[1])
+            .map(|(&i, &j)| {
+                let $x = $a[i];
+                let $y = $b[j];
+                $e
+            })
+            .collect::<Vec<_>>()
     }};
 }
 
 /// Broadcasting binary op. Both inputs are promoted to the first input's dtype.
 pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
     let out = broadcast_shapes(&[&a.shape, &b.shape])?;
-    let b = if b.dtype() != a.dtype() { b.cast(a.dtype()) } else { b.clone() };
+    let b = if b.dtype() != a.dtype() {
+        b.cast(a.dtype())
+    } else {
+        b.clone()
+    };
     let (sa, sb) = (&a.shape[..], &b.shape[..]);
     use BinOp::*;
     let cmp = matches!(op, Equal | Less | LessEqual | Greater | GreaterEqual);
@@ -707,27 +885,139 @@ pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
     }
     let data = match (&a.data, &b.data) {
         (TensorData::F32(x), TensorData::F32(y)) => {
-            if sa == sb {
-                TensorData::F32(x.iter().zip(y).map(|(&p, &q)| bin_f32(op, p, q)).collect())
-            } else {
-                TensorData::F32(zip_num!(x, y, sa, sb, &out, |p, q| bin_f32(op, p, q)))
-            }
+            TensorData::F32(binary_f32(op, x, sa, y, sb, &out))
         }
         (TensorData::F16(x), TensorData::F16(y)) => {
-            TensorData::F16(zip_num!(x, y, sa, sb, &out, |p, q| f16::from_f32(bin_f32(op, p.to_f32(), q.to_f32()))))
+            TensorData::F16(zip_num!(x, y, sa, sb, &out, |p, q| f16::from_f32(bin_f32(
+                op,
+                p.to_f32(),
+                q.to_f32()
+            ))))
         }
-        (TensorData::I32(x), TensorData::I32(y)) => TensorData::I32(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p as i64, q as i64) as i32)),
-        (TensorData::I64(x), TensorData::I64(y)) => TensorData::I64(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p, q))),
-        (TensorData::U8(x), TensorData::U8(y)) => TensorData::U8(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p as i64, q as i64) as u8)),
-        (TensorData::Bool(x), TensorData::Bool(y)) => TensorData::Bool(zip_num!(x, y, sa, sb, &out, |p, q| match op {
-            And | Mul | Min => p && q,
-            Or | Add | Max => p || q,
-            _ => p != q,
-        })),
-        _ => return Err(format!("unsupported operand types {} and {}", a.dtype(), b.dtype())),
+        (TensorData::I32(x), TensorData::I32(y)) => TensorData::I32(zip_num!(
+            x,
+            y,
+            sa,
+            sb,
+            &out,
+            |p, q| bin_i64(op, p as i64, q as i64) as i32
+        )),
+        (TensorData::I64(x), TensorData::I64(y)) => {
+            TensorData::I64(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p, q)))
+        }
+        (TensorData::U8(x), TensorData::U8(y)) => TensorData::U8(zip_num!(
+            x,
+            y,
+            sa,
+            sb,
+            &out,
+            |p, q| bin_i64(op, p as i64, q as i64) as u8
+        )),
+        (TensorData::Bool(x), TensorData::Bool(y)) => {
+            TensorData::Bool(zip_num!(x, y, sa, sb, &out, |p, q| match op {
+                And | Mul | Min => p && q,
+                Or | Add | Max => p || q,
+                _ => p != q,
+            }))
+        }
+        _ => {
+            return Err(format!(
+                "unsupported operand types {} and {}",
+                a.dtype(),
+                b.dtype()
+            ))
+        }
     };
     Ok(Tensor::new(out, data))
 }
+
+/// Broadcasting f32 binary op: rows of the innermost dim, split across threads when large.
+pub fn binary_f32(
+    op: BinOp,
+    a: &[f32],
+    sa: &[usize],
+    b: &[f32],
+    sb: &[usize],
+    out: &[usize],
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    let n = numel(out);
+    if sa == sb {
+        let f = |(&p, &q): (&f32, &f32)| bin_f32(op, p, q);
+        return if n > PAR_MIN {
+            a.par_iter().zip(b).map(f).collect()
+        } else {
+            a.iter().zip(b).map(f).collect()
+        };
+    }
+    let rank = out.len().max(1);
+    let out: Vec<usize> = if out.is_empty() {
+        vec![1]
+    } else {
+        out.to_vec()
+    };
+    let bstrides = |s: &[usize]| {
+        let st = strides(s);
+        let off = rank - s.len();
+        let mut v = vec![0usize; rank];
+        for i in 0..s.len() {
+            if s[i] != 1 {
+                v[off + i] = st[i];
+            }
+        }
+        v
+    };
+    let (ta, tb) = (bstrides(sa), bstrides(sb));
+    let inner = out[rank - 1];
+    let (ia, ib) = (ta[rank - 1], tb[rank - 1]);
+    let mut res = vec![0f32; n];
+    if n == 0 {
+        return res;
+    }
+    let row = |r: usize, dst: &mut [f32]| {
+        let (mut oa, mut ob) = (0usize, 0usize);
+        let mut rem = r;
+        for d in (0..rank - 1).rev() {
+            let i = rem % out[d];
+            rem /= out[d];
+            oa += i * ta[d];
+            ob += i * tb[d];
+        }
+        match (ia, ib) {
+            (1, 1) => dst
+                .iter_mut()
+                .zip(&a[oa..oa + inner])
+                .zip(&b[ob..ob + inner])
+                .for_each(|((o, &p), &q)| *o = bin_f32(op, p, q)),
+            (1, 0) => {
+                let q = b[ob];
+                dst.iter_mut()
+                    .zip(&a[oa..oa + inner])
+                    .for_each(|(o, &p)| *o = bin_f32(op, p, q))
+            }
+            (0, 1) => {
+                let p = a[oa];
+                dst.iter_mut()
+                    .zip(&b[ob..ob + inner])
+                    .for_each(|(o, &q)| *o = bin_f32(op, p, q))
+            }
+            _ => dst.iter_mut().for_each(|o| *o = bin_f32(op, a[oa], b[ob])),
+        }
+    };
+    if n > PAR_MIN {
+        res.par_chunks_mut(inner)
+            .enumerate()
+            .for_each(|(r, dst)| row(r, dst));
+    } else {
+        res.chunks_mut(inner)
+            .enumerate()
+            .for_each(|(r, dst)| row(r, dst));
+    }
+    res
+}
+
+/// Element count above which elementwise kernels split work across threads.
+pub const PAR_MIN: usize = 1 << 15;
 
 #[inline(always)]
 pub fn bin_f32(op: BinOp, p: f32, q: f32) -> f32 {
@@ -805,15 +1095,32 @@ pub fn erf(x: f32) -> f32 {
         - t * (-x * x - 1.26551223
             + t * (1.00002368
                 + t * (0.37409196
-                    + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
 
+pub fn unary_f32(op: UnOp, v: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    if v.len() > PAR_MIN {
+        v.par_iter().map(|&a| un_f32(op, a)).collect()
+    } else {
+        v.iter().map(|&a| un_f32(op, a)).collect()
+    }
+}
+
 pub fn unary(op: UnOp, x: &Tensor) -> R<Tensor> {
     let data = match &x.data {
-        TensorData::F32(v) => TensorData::F32(v.iter().map(|&a| un_f32(op, a)).collect()),
-        TensorData::F16(v) => TensorData::F16(v.iter().map(|&a| f16::from_f32(un_f32(op, a.to_f32()))).collect()),
+        TensorData::F32(v) => TensorData::F32(unary_f32(op, v)),
+        TensorData::F16(v) => TensorData::F16(
+            v.iter()
+                .map(|&a| f16::from_f32(un_f32(op, a.to_f32())))
+                .collect(),
+        ),
         TensorData::Bool(v) if op == UnOp::Not => TensorData::Bool(v.iter().map(|&a| !a).collect()),
         TensorData::I32(v) => match op {
             UnOp::Abs => TensorData::I32(v.iter().map(|a| a.wrapping_abs()).collect()),
@@ -839,7 +1146,7 @@ fn concat(ins: &[&Tensor], axis: usize, stack: bool) -> R<Tensor> {
     let outer: usize = shape[..axis].iter().product();
     let inners: Vec<usize> = ins
         .iter()
-        .map(|t| if stack { t.shape[axis..].iter().product() } else { t.shape[axis..].iter().product() })
+        .map(|t| t.shape[axis..].iter().product())
         .collect();
     let mut out_shape = shape.clone();
     if stack {
@@ -917,14 +1224,17 @@ fn gather_nd(p: &Tensor, ix: &Tensor, out_shape: Vec<usize>) -> R<Tensor> {
     let k = *ix.shape.last().unwrap_or(&0);
     let slice: usize = p.shape[k..].iter().product();
     let st = strides(&p.shape);
-    let rows = if k == 0 { 0 } else { idx.len() / k };
+    let rows = idx.len().checked_div(k).unwrap_or(0);
     let mut offs = Vec::with_capacity(rows);
     for r in 0..rows {
         let mut off = 0usize;
         for j in 0..k {
             let i = idx[r * k + j];
             if i < 0 || i as usize >= p.shape[j] {
-                return Err(format!("index {i} out of range for dim {j} of size {}", p.shape[j]));
+                return Err(format!(
+                    "index {i} out of range for dim {j} of size {}",
+                    p.shape[j]
+                ));
             }
             off += i as usize * st[j];
         }
@@ -944,13 +1254,18 @@ fn gather_nd(p: &Tensor, ix: &Tensor, out_shape: Vec<usize>) -> R<Tensor> {
 pub fn topk(x: &Tensor, k: usize) -> R<(Tensor, Tensor)> {
     let v = x.to_f64_vec();
     let last = *x.shape.last().ok_or("topk of a scalar")?;
-    let rows = if last == 0 { 0 } else { v.len() / last };
+    let rows = v.len().checked_div(last).unwrap_or(0);
     let mut vals = Vec::with_capacity(rows * k);
     let mut idx = Vec::with_capacity(rows * k);
     for r in 0..rows {
         let row = &v[r * last..(r + 1) * last];
         let mut order: Vec<usize> = (0..last).collect();
-        order.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            row[b]
+                .partial_cmp(&row[a])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.cmp(&b))
+        });
         for &i in &order[..k] {
             vals.push(row[i]);
             idx.push(i as i32);
@@ -964,12 +1279,24 @@ pub fn topk(x: &Tensor, k: usize) -> R<(Tensor, Tensor)> {
 
 fn select(c: &Tensor, a: &Tensor, b: &Tensor, out: &[usize]) -> R<Tensor> {
     let cv = c.cast(DType::Bool);
-    let TensorData::Bool(cv) = &cv.data else { return Err("condition must be bool".into()) };
+    let TensorData::Bool(cv) = &cv.data else {
+        return Err("condition must be bool".into());
+    };
     let b = b.cast(a.dtype());
     let offs = broadcast_offsets(out, &[&c.shape, &a.shape, &b.shape]);
     macro_rules! sel {
         ($variant:ident, $x:expr, $y:expr) => {
-            TensorData::$variant((0..numel(out)).map(|i| if cv[offs[0][i]] { $x[offs[1][i]] } else { $y[offs[2][i]] }).collect())
+            TensorData::$variant(
+                (0..numel(out))
+                    .map(|i| {
+                        if cv[offs[0][i]] {
+                            $x[offs[1][i]]
+                        } else {
+                            $y[offs[2][i]]
+                        }
+                    })
+                    .collect(),
+            )
         };
     }
     let data = match (&a.data, &b.data) {
@@ -986,7 +1313,12 @@ fn select(c: &Tensor, a: &Tensor, b: &Tensor, out: &[usize]) -> R<Tensor> {
 
 fn reduce(x: &Tensor, axes: &[usize], op: ReduceOp, keep: bool) -> Tensor {
     let v = x.to_f64_vec();
-    let kept: Vec<usize> = x.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let kept: Vec<usize> = x
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
     let n_out = numel(&kept);
     let init = match op {
         ReduceOp::Sum | ReduceOp::Mean => 0.0,
@@ -1062,7 +1394,11 @@ fn matmul_ref(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_shape: Vec<usize>)
     let av = f32_of(a);
     let bv = f32_of(b);
     let (ar, br) = (a.rank(), b.rank());
-    let (m, k) = if ta { (a.shape[ar - 1], a.shape[ar - 2]) } else { (a.shape[ar - 2], a.shape[ar - 1]) };
+    let (m, k) = if ta {
+        (a.shape[ar - 1], a.shape[ar - 2])
+    } else {
+        (a.shape[ar - 2], a.shape[ar - 1])
+    };
     let n = if tb { b.shape[br - 2] } else { b.shape[br - 1] };
     let batch_shape = &out_shape[..out_shape.len() - 2];
     let a_b: Vec<usize> = a.shape[..ar - 2].to_vec();
@@ -1077,8 +1413,16 @@ fn matmul_ref(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_shape: Vec<usize>)
             for j in 0..n {
                 let mut s = 0f32;
                 for p in 0..k {
-                    let x = if ta { av[ao + p * m + i] } else { av[ao + i * k + p] };
-                    let y = if tb { bv[bo + j * k + p] } else { bv[bo + p * n + j] };
+                    let x = if ta {
+                        av[ao + p * m + i]
+                    } else {
+                        av[ao + i * k + p]
+                    };
+                    let y = if tb {
+                        bv[bo + j * k + p]
+                    } else {
+                        bv[bo + p * n + j]
+                    };
                     s += x * y;
                 }
                 out[bi * m * n + i * n + j] = s;
@@ -1128,12 +1472,14 @@ fn conv2d_ref(a: &ConvAttrs, ins: &[&Tensor], out_shape: &[usize]) -> R<Tensor> 
                             continue;
                         }
                         for kx in 0..kw {
-                            let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - pl as isize;
+                            let ix =
+                                (ox * a.strides[1] + kx * a.dilations[1]) as isize - pl as isize;
                             if ix < 0 || ix >= wd as isize {
                                 continue;
                             }
                             for ci in 0..cpg {
-                                s += x[xi(b, g * cpg + ci, iy as usize, ix as usize)] * w[((ky * kw + kx) * cpg + ci) * cout + oc];
+                                s += x[xi(b, g * cpg + ci, iy as usize, ix as usize)]
+                                    * w[((ky * kw + kx) * cpg + ci) * cout + oc];
                             }
                         }
                     }
@@ -1166,7 +1512,11 @@ pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize
         for oy in 0..oh {
             for ox in 0..ow {
                 for ch in 0..c {
-                    let mut acc = if p.kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
+                    let mut acc = if p.kind == PoolKind::Max {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    };
                     let mut cnt = 0usize;
                     for ky in 0..p.kernel[0] {
                         let iy = (oy * p.strides[0] + ky) as isize - pt as isize;
@@ -1228,7 +1578,13 @@ fn src_coord(o: usize, inn: usize, outn: usize, coord: CoordMode) -> f32 {
 }
 
 /// Per output index: (lower index, upper index, fraction) for linear, or (index, index, 0) for nearest.
-pub fn resize_taps(inn: usize, outn: usize, mode: ResizeMode, coord: CoordMode, nearest: NearestMode) -> Vec<(usize, usize, f32)> {
+pub fn resize_taps(
+    inn: usize,
+    outn: usize,
+    mode: ResizeMode,
+    coord: CoordMode,
+    nearest: NearestMode,
+) -> Vec<(usize, usize, f32)> {
     (0..outn)
         .map(|o| {
             let s = src_coord(o, inn, outn, coord);

@@ -20,11 +20,19 @@ pub enum GraphError {
     #[error("{path}: malformed model: {msg}")]
     Malformed { path: String, msg: String },
     #[error("{path}: weight '{name}': {msg}")]
-    Weight { path: String, name: String, msg: String },
+    Weight {
+        path: String,
+        name: String,
+        msg: String,
+    },
     #[error("unsupported op(s): {}", .0.join("; "))]
     UnsupportedOps(Vec<String>),
     #[error("node '{node}' ({op}): {msg}")]
-    Node { node: String, op: String, msg: String },
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
     #[error("input '{name}': {msg}")]
     Input { name: String, msg: String },
 }
@@ -50,7 +58,13 @@ impl std::fmt::Display for Dim {
 }
 
 pub fn fmt_dims(d: &[Dim]) -> String {
-    format!("[{}]", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+    format!(
+        "[{}]",
+        d.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    )
 }
 
 /// Index of a value (an edge) in [`Graph::values`].
@@ -249,7 +263,12 @@ pub enum Op {
     Conv2d(ConvAttrs),
     Pool(PoolAttrs),
     /// Inputs: x, size (int [2]: out H, W).
-    Resize { layout: Layout, mode: ResizeMode, coord: CoordMode, nearest: NearestMode },
+    Resize {
+        layout: Layout,
+        mode: ResizeMode,
+        coord: CoordMode,
+        nearest: NearestMode,
+    },
     Binary(BinOp),
     Unary(UnOp),
     /// Sum of N same-shaped inputs (TF AddN).
@@ -263,13 +282,22 @@ pub enum Op {
     Reshape,
     /// Inputs: x, begin, end, strides.
     StridedSlice(SliceMasks),
-    Pack { axis: i64 },
-    Unpack { axis: i64, num: usize },
+    Pack {
+        axis: i64,
+    },
+    Unpack {
+        axis: i64,
+        num: usize,
+    },
     /// Inputs: tensors..., axis (int scalar) last.
     Concat,
     /// Inputs: axis (int scalar), x. Splits evenly into `num` parts.
-    Split { num: usize },
-    Squeeze { axes: Vec<i64> },
+    Split {
+        num: usize,
+    },
+    Squeeze {
+        axes: Vec<i64>,
+    },
     /// Inputs: x, axis (int scalar).
     ExpandDims,
     /// Inputs: x, multiples.
@@ -285,13 +313,21 @@ pub enum Op {
     /// Inputs: cond, a, b (broadcasting).
     Select,
     /// Inputs: x, axes (int). keep_dims.
-    Reduce { op: ReduceOp, keep_dims: bool },
+    Reduce {
+        op: ReduceOp,
+        keep_dims: bool,
+    },
     /// Inputs: x, axis (int scalar). Output dtype given.
     ArgMax(DType),
     Identity,
     /// Inputs: a, b. Batched matmul with broadcasting.
-    MatMul { transpose_a: bool, transpose_b: bool },
-    Transpose { perm: Vec<usize> },
+    MatMul {
+        transpose_a: bool,
+        transpose_b: bool,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
 }
 
 impl Op {
@@ -308,7 +344,10 @@ impl Op {
             Op::Reduce { op, .. } => format!("Reduce{op:?}"),
             other => {
                 let s = format!("{other:?}");
-                s.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("").to_string()
+                s.split(|c: char| !c.is_alphanumeric())
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
             }
         }
     }
@@ -324,7 +363,11 @@ pub struct Node {
 
 impl Node {
     pub fn err(&self, msg: impl std::fmt::Display) -> GraphError {
-        GraphError::Node { node: self.name.clone(), op: self.op.name(), msg: msg.to_string() }
+        GraphError::Node {
+            node: self.name.clone(),
+            op: self.op.name(),
+            msg: msg.to_string(),
+        }
     }
 }
 
@@ -343,7 +386,11 @@ pub struct Graph {
 
 impl Graph {
     pub fn add_value(&mut self, name: impl Into<String>, dtype: DType) -> ValueId {
-        self.values.push(ValueInfo { name: name.into(), dtype, shape: None });
+        self.values.push(ValueInfo {
+            name: name.into(),
+            dtype,
+            shape: None,
+        });
         self.values.len() - 1
     }
     pub fn add_const(&mut self, name: impl Into<String>, t: Tensor) -> ValueId {
@@ -367,7 +414,11 @@ impl Graph {
     }
     /// Number of parameters held in float constants.
     pub fn param_count(&self) -> usize {
-        self.consts.values().filter(|t| t.dtype().is_float()).map(|t| t.numel()).sum()
+        self.consts
+            .values()
+            .filter(|t| t.dtype().is_float())
+            .map(|t| t.numel())
+            .sum()
     }
     /// Histogram of op names, sorted by count.
     pub fn op_histogram(&self) -> Vec<(String, usize)> {
@@ -395,7 +446,11 @@ impl Graph {
                 }
                 Op::MatMul { transpose_a, .. } => {
                     if let Some(a) = self.values[n.inputs[0]].shape.as_ref() {
-                        let k = if *transpose_a { a[a.len() - 2] } else { a[a.len() - 1] };
+                        let k = if *transpose_a {
+                            a[a.len() - 2]
+                        } else {
+                            a[a.len() - 1]
+                        };
                         f += 2 * out_n * k as u64;
                     }
                 }

@@ -10,14 +10,35 @@ const FOLD_LIMIT: usize = 1 << 22;
 pub fn check_inputs(g: &Graph, shapes: &[Vec<usize>]) -> Result<()> {
     if shapes.len() != g.inputs.len() {
         return Err(GraphError::Input {
-            name: g.inputs.iter().map(|i| i.name.clone()).collect::<Vec<_>>().join(","),
-            msg: format!("model has {} inputs, {} shapes given", g.inputs.len(), shapes.len()),
+            name: g
+                .inputs
+                .iter()
+                .map(|i| i.name.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+            msg: format!(
+                "model has {} inputs, {} shapes given",
+                g.inputs.len(),
+                shapes.len()
+            ),
         });
     }
     for (inp, s) in g.inputs.iter().zip(shapes) {
-        let ok = inp.dims.len() == s.len() && inp.dims.iter().zip(s).all(|(d, &v)| matches!(d, Dim::Dynamic(_)) || *d == Dim::Fixed(v));
+        let ok = inp.dims.len() == s.len()
+            && inp
+                .dims
+                .iter()
+                .zip(s)
+                .all(|(d, &v)| matches!(d, Dim::Dynamic(_)) || *d == Dim::Fixed(v));
         if !ok {
-            return Err(GraphError::Input { name: inp.name.clone(), msg: format!("shape {:?} does not match the declared {}", s, fmt_dims(&inp.dims)) });
+            return Err(GraphError::Input {
+                name: inp.name.clone(),
+                msg: format!(
+                    "shape {:?} does not match the declared {}",
+                    s,
+                    fmt_dims(&inp.dims)
+                ),
+            });
         }
     }
     Ok(())
@@ -49,14 +70,20 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
             .iter()
             .map(|&v| {
                 let vi = &g.values[v];
-                vi.shape.clone().map(|s| (vi.dtype, s)).ok_or_else(|| node.err(format!("input '{}' has no shape", vi.name)))
+                vi.shape
+                    .clone()
+                    .map(|s| (vi.dtype, s))
+                    .ok_or_else(|| node.err(format!("input '{}' has no shape", vi.name)))
             })
             .collect::<Result<_>>()?;
         let consts: Vec<Option<&Tensor>> = node.inputs.iter().map(|v| g.consts.get(v)).collect();
         let outs = eval::infer(&node, &ins, &consts)?;
         // Shape and Size only need the (now known) input shape.
         let shape_only = match node.op {
-            Op::Shape => Some(Tensor::i32(vec![ins[0].1.len()], ins[0].1.iter().map(|&d| d as i32).collect())),
+            Op::Shape => Some(Tensor::i32(
+                vec![ins[0].1.len()],
+                ins[0].1.iter().map(|&d| d as i32).collect(),
+            )),
             Op::Size => Some(Tensor::i32(vec![], vec![numel(&ins[0].1) as i32])),
             _ => None,
         };
@@ -67,7 +94,8 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
             g.consts.insert(o, t);
             continue;
         }
-        let foldable = consts.iter().all(|c| c.is_some()) && outs.iter().all(|(_, s)| numel(s) <= FOLD_LIMIT);
+        let foldable =
+            consts.iter().all(|c| c.is_some()) && outs.iter().all(|(_, s)| numel(s) <= FOLD_LIMIT);
         if foldable {
             let args: Vec<&Tensor> = consts.iter().filter_map(|c| *c).collect();
             let res = eval::eval(&node, &args)?;
@@ -115,8 +143,12 @@ pub fn eliminate_dead(g: &mut Graph) {
 pub fn fuse_conv_epilogues(g: &mut Graph) {
     loop {
         let uses = g.use_counts();
-        let producer: std::collections::HashMap<ValueId, usize> =
-            g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i))).collect();
+        let producer: std::collections::HashMap<ValueId, usize> = g
+            .nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
+            .collect();
         let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
         let mut changed = false;
         for i in 0..g.nodes.len() {
@@ -131,8 +163,12 @@ pub fn fuse_conv_epilogues(g: &mut Graph) {
             };
             match &node.op {
                 Op::Unary(UnOp::Act(act)) => {
-                    let Some(p) = conv_in(node.inputs[0]) else { continue };
-                    let Op::Conv2d(c) = &mut g.nodes[p].op else { continue };
+                    let Some(p) = conv_in(node.inputs[0]) else {
+                        continue;
+                    };
+                    let Op::Conv2d(c) = &mut g.nodes[p].op else {
+                        continue;
+                    };
                     if c.act != Activation::None || c.residual == Some(ResidualAt::AfterAct) {
                         continue;
                     }
@@ -154,8 +190,14 @@ pub fn fuse_conv_epilogues(g: &mut Graph) {
                         ok.then_some((p, r))
                     });
                     let Some((p, r)) = pick else { continue };
-                    let Op::Conv2d(c) = &mut g.nodes[p].op else { continue };
-                    c.residual = Some(if c.act == Activation::None { ResidualAt::BeforeAct } else { ResidualAt::AfterAct });
+                    let Op::Conv2d(c) = &mut g.nodes[p].op else {
+                        continue;
+                    };
+                    c.residual = Some(if c.act == Activation::None {
+                        ResidualAt::BeforeAct
+                    } else {
+                        ResidualAt::AfterAct
+                    });
                     g.nodes[p].inputs.push(r);
                     g.nodes[p].outputs = node.outputs.clone();
                     g.nodes[i].inputs.clear();
@@ -180,12 +222,22 @@ pub fn fuse_conv_epilogues(g: &mut Graph) {
 
 /// Stable topological sort of nodes by data dependencies.
 pub fn topo_sort(g: &mut Graph) {
-    let producer: std::collections::HashMap<ValueId, usize> =
-        g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i))).collect();
+    let producer: std::collections::HashMap<ValueId, usize> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
+        .collect();
     let n = g.nodes.len();
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
-    fn visit(i: usize, g: &Graph, producer: &std::collections::HashMap<ValueId, usize>, done: &mut [bool], order: &mut Vec<usize>) {
+    fn visit(
+        i: usize,
+        g: &Graph,
+        producer: &std::collections::HashMap<ValueId, usize>,
+        done: &mut [bool],
+        order: &mut Vec<usize>,
+    ) {
         if done[i] {
             return;
         }

@@ -20,7 +20,7 @@ pub enum RuntimeError {
 pub type Result<T> = std::result::Result<T, RuntimeError>;
 
 /// A compiled model for fixed input shapes.
-pub trait Plan: Send {
+pub trait Plan: Send + std::fmt::Debug {
     /// Input shapes this plan was compiled for (batch included).
     fn input_shapes(&self) -> &[Vec<usize>];
     /// Runs one batch. Inputs must match the compiled shapes and dtypes.
@@ -40,14 +40,30 @@ pub trait Executor: Send + Sync {
 /// Checks runtime inputs against a plan's shapes and the graph's dtypes.
 pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor]) -> Result<()> {
     if inputs.len() != graph.inputs.len() {
-        return Err(RuntimeError::Input { name: "*".into(), msg: format!("expected {} inputs, got {}", graph.inputs.len(), inputs.len()) });
+        return Err(RuntimeError::Input {
+            name: "*".into(),
+            msg: format!(
+                "expected {} inputs, got {}",
+                graph.inputs.len(),
+                inputs.len()
+            ),
+        });
     }
     for ((info, shape), t) in graph.inputs.iter().zip(shapes).zip(inputs) {
         if t.dtype() != info.dtype {
-            return Err(RuntimeError::Input { name: info.name.clone(), msg: format!("dtype {} but the model expects {}", t.dtype(), info.dtype) });
+            return Err(RuntimeError::Input {
+                name: info.name.clone(),
+                msg: format!("dtype {} but the model expects {}", t.dtype(), info.dtype),
+            });
         }
         if &t.shape != shape {
-            return Err(RuntimeError::Input { name: info.name.clone(), msg: format!("shape {:?} but the plan was compiled for {:?}", t.shape, shape) });
+            return Err(RuntimeError::Input {
+                name: info.name.clone(),
+                msg: format!(
+                    "shape {:?} but the plan was compiled for {:?}",
+                    t.shape, shape
+                ),
+            });
         }
     }
     Ok(())
@@ -55,7 +71,10 @@ pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor])
 
 /// Whether the model accepts a batch dimension other than 1 on every input.
 pub fn batch_is_dynamic(graph: &Graph) -> bool {
-    graph.inputs.iter().all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_))))
+    graph
+        .inputs
+        .iter()
+        .all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_))))
 }
 
 /// Runs a batch through a model whose graph fixes the batch at 1, frame by frame, reusing one
@@ -74,7 +93,14 @@ impl Plan for PerFramePlan<Box<dyn Plan>> {
         let batch = self.shapes[0][0];
         for (i, t) in inputs.iter().enumerate() {
             if self.shapes.get(i) != Some(&t.shape) {
-                return Err(RuntimeError::Input { name: format!("#{i}"), msg: format!("shape {:?} but the plan was compiled for {:?}", t.shape, self.shapes.get(i)) });
+                return Err(RuntimeError::Input {
+                    name: format!("#{i}"),
+                    msg: format!(
+                        "shape {:?} but the plan was compiled for {:?}",
+                        t.shape,
+                        self.shapes.get(i)
+                    ),
+                });
             }
         }
         let mut per_out: Vec<Vec<Tensor>> = Vec::new();
@@ -88,7 +114,10 @@ impl Plan for PerFramePlan<Box<dyn Plan>> {
                 acc.push(o);
             }
         }
-        Ok(per_out.into_iter().map(|parts| concat_batch(&parts)).collect())
+        Ok(per_out
+            .into_iter()
+            .map(|parts| concat_batch(&parts))
+            .collect())
     }
 }
 
@@ -107,7 +136,10 @@ pub fn concat_batch(parts: &[Tensor]) -> Tensor {
     if shape.is_empty() {
         shape.push(1);
     }
-    shape[0] = parts.iter().map(|p| p.shape.first().copied().unwrap_or(1)).sum();
+    shape[0] = parts
+        .iter()
+        .map(|p| p.shape.first().copied().unwrap_or(1))
+        .sum();
     let mut data = parts[0].data.clone();
     for p in &parts[1..] {
         match (&mut data, &p.data) {
@@ -126,7 +158,12 @@ pub fn concat_batch(parts: &[Tensor]) -> Tensor {
 /// Compiles a plan for `batch` frames of the given per-frame input shapes (each with a
 /// leading batch dim of 1). Models with a dynamic batch dim get one batched plan; models
 /// that fix it at 1 get a per-frame plan run `batch` times.
-pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<usize>], batch: usize) -> Result<Box<dyn Plan>> {
+pub fn compile_batched(
+    exec: &dyn Executor,
+    graph: &Graph,
+    frame_shapes: &[Vec<usize>],
+    batch: usize,
+) -> Result<Box<dyn Plan>> {
     let batched: Vec<Vec<usize>> = frame_shapes
         .iter()
         .map(|s| {
@@ -141,7 +178,10 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
         return exec.compile(graph, &batched);
     }
     let inner = exec.compile(graph, frame_shapes)?;
-    Ok(Box::new(PerFramePlan { inner, shapes: batched }))
+    Ok(Box::new(PerFramePlan {
+        inner,
+        shapes: batched,
+    }))
 }
 
 /// Builds the executor for a device name (`cpu`; `gpu`/`auto` once a GPU executor exists).

@@ -26,8 +26,24 @@ pub const KEYPOINT_NAMES: [&str; 17] = [
 ];
 
 /// COCO-17 skeleton edges.
-pub const SKELETON: [(usize, usize); 16] =
-    [(0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16)];
+pub const SKELETON: [(usize, usize); 16] = [
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (5, 6),
+    (5, 7),
+    (7, 9),
+    (6, 8),
+    (8, 10),
+    (5, 11),
+    (6, 12),
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Keypoint {
@@ -50,7 +66,14 @@ pub struct DecodeError(Vec<usize>);
 
 /// Decodes frame `frame` of a MoveNet MultiPose output. Rows are
 /// `17 x (y, x, score)` then `(ymin, xmin, ymax, xmax, score)`, normalised to the input.
-pub fn decode_movenet(out: &Tensor, frame: usize, lb: &Letterbox, src_w: u32, src_h: u32, min_score: f32) -> Result<Vec<Person>, DecodeError> {
+pub fn decode_movenet(
+    out: &Tensor,
+    frame: usize,
+    lb: &Letterbox,
+    src_w: u32,
+    src_h: u32,
+    min_score: f32,
+) -> Result<Vec<Person>, DecodeError> {
     let bad = || DecodeError(out.shape.clone());
     let data = out.as_f32().ok_or_else(bad)?;
     if out.shape.len() != 3 || out.shape[2] != 56 || frame >= out.shape[0] {
@@ -70,12 +93,20 @@ pub fn decode_movenet(out: &Tensor, frame: usize, lb: &Letterbox, src_w: u32, sr
         let keypoints = (0..17)
             .map(|k| {
                 let (x, y) = lb.to_source(row[k * 3 + 1], row[k * 3]);
-                Keypoint { x: clampx(x), y: clampy(y), score: row[k * 3 + 2] }
+                Keypoint {
+                    x: clampx(x),
+                    y: clampy(y),
+                    score: row[k * 3 + 2],
+                }
             })
             .collect();
         let (x0, y0) = lb.to_source(row[52], row[51]);
         let (x1, y1) = lb.to_source(row[54], row[53]);
-        persons.push(Person { score, bbox: [clampx(x0), clampy(y0), clampx(x1), clampy(y1)], keypoints });
+        persons.push(Person {
+            score,
+            bbox: [clampx(x0), clampy(y0), clampx(x1), clampy(y1)],
+            keypoints,
+        });
     }
     persons.sort_by(|a, b| b.score.total_cmp(&a.score));
     Ok(persons)

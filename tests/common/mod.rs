@@ -10,7 +10,11 @@ pub fn root() -> PathBuf {
 /// A fetched file; panics with the command that fetches it when missing.
 pub fn fetched(rel: &str) -> PathBuf {
     let p = root().join(rel);
-    assert!(p.exists(), "{} is missing: run scripts/test (it fetches models, data and TF.js references)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test (it fetches models, data and TF.js references)",
+        p.display()
+    );
     p
 }
 

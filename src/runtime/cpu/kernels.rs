@@ -27,12 +27,30 @@ pub struct ConvGeo {
 }
 
 impl ConvGeo {
-    pub fn new(a: &ConvAttrs, in_shape: &[usize], w_shape: &[usize], out_shape: &[usize]) -> R<Self> {
+    pub fn new(
+        a: &ConvAttrs,
+        in_shape: &[usize],
+        w_shape: &[usize],
+        out_shape: &[usize],
+    ) -> R<Self> {
         let [n, cin, h, w] = crate::graph::eval::nchw_dims(in_shape, a.layout)?;
         let [_, cout, oh, ow] = crate::graph::eval::nchw_dims(out_shape, a.layout)?;
         let (_, pt) = conv_out_dim(h, w_shape[0], a.strides[0], a.dilations[0], &a.padding, 0)?;
         let (_, pl) = conv_out_dim(w, w_shape[1], a.strides[1], a.dilations[1], &a.padding, 1)?;
-        Ok(ConvGeo { n, h, w, cin, oh, ow, cout, kh: w_shape[0], kw: w_shape[1], stride: a.strides, dil: a.dilations, pad: [pt, pl] })
+        Ok(ConvGeo {
+            n,
+            h,
+            w,
+            cin,
+            oh,
+            ow,
+            cout,
+            kh: w_shape[0],
+            kw: w_shape[1],
+            stride: a.strides,
+            dil: a.dilations,
+            pad: [pt, pl],
+        })
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
@@ -60,7 +78,9 @@ fn from_nhwc(t: CTensor, layout: Layout) -> R<CTensor> {
 /// Runs `f` on the contiguous f32 data of a tensor.
 pub fn with_f32<T>(t: &CTensor, f: impl FnOnce(&[f32]) -> T) -> R<T> {
     let (st, layout) = t.storage_and_layout();
-    let (a, b) = layout.contiguous_offsets().ok_or("tensor is not contiguous")?;
+    let (a, b) = layout
+        .contiguous_offsets()
+        .ok_or("tensor is not contiguous")?;
     match &*st {
         candle_core::Storage::Cpu(CpuStorage::F32(v)) => Ok(f(&v[a..b])),
         _ => Err(format!("expected an f32 CPU tensor, got {:?}", t.dtype())),
@@ -84,11 +104,15 @@ impl Epilogue<'_> {
         match self.residual {
             Some((r, ResidualAt::BeforeAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v + r));
+                row.iter_mut()
+                    .zip(r)
+                    .for_each(|(v, &r)| *v = self.act.apply(*v + r));
             }
             Some((r, ResidualAt::AfterAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v) + r);
+                row.iter_mut()
+                    .zip(r)
+                    .for_each(|(v, &r)| *v = self.act.apply(*v) + r);
             }
             None => {
                 if self.act != Activation::None {
@@ -98,11 +122,13 @@ impl Epilogue<'_> {
         }
     }
     fn apply(&self, data: &mut [f32]) {
-        data.par_chunks_mut(self.cout * 64).enumerate().for_each(|(ci, chunk)| {
-            for (j, row) in chunk.chunks_mut(self.cout).enumerate() {
-                self.apply_row(row, ci * 64 + j);
-            }
-        });
+        data.par_chunks_mut(self.cout * 64)
+            .enumerate()
+            .for_each(|(ci, chunk)| {
+                for (j, row) in chunk.chunks_mut(self.cout).enumerate() {
+                    self.apply_row(row, ci * 64 + j);
+                }
+            });
     }
 }
 
@@ -110,8 +136,14 @@ impl InplaceOp1 for Epilogue<'_> {
     fn name(&self) -> &'static str {
         "walkout-conv-epilogue"
     }
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &candle_core::Layout) -> candle_core::Result<()> {
-        let (a, b) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("epilogue on non-contiguous tensor".into()))?;
+    fn cpu_fwd(
+        &self,
+        storage: &mut CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        let (a, b) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("epilogue on non-contiguous tensor".into()))?;
         match storage {
             CpuStorage::F32(v) => {
                 self.apply(&mut v[a..b]);
@@ -127,33 +159,42 @@ fn im2col(x: &[f32], g: &ConvGeo) -> Vec<f32> {
     let k = g.kh * g.kw * g.cin;
     let m = g.n * g.oh * g.ow;
     let mut cols = vec![0f32; m * k];
-    cols.par_chunks_mut(k * g.ow).enumerate().for_each(|(row_i, chunk)| {
-        let b = row_i / g.oh;
-        let oy = row_i % g.oh;
-        for ox in 0..g.ow {
-            let dst = &mut chunk[ox * k..(ox + 1) * k];
-            for ky in 0..g.kh {
-                let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
-                if iy < 0 || iy >= g.h as isize {
-                    continue;
-                }
-                for kx in 0..g.kw {
-                    let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
-                    if ix < 0 || ix >= g.w as isize {
+    cols.par_chunks_mut(k * g.ow)
+        .enumerate()
+        .for_each(|(row_i, chunk)| {
+            let b = row_i / g.oh;
+            let oy = row_i % g.oh;
+            for ox in 0..g.ow {
+                let dst = &mut chunk[ox * k..(ox + 1) * k];
+                for ky in 0..g.kh {
+                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
+                    if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
-                    let src = ((b * g.h + iy as usize) * g.w + ix as usize) * g.cin;
-                    let d = (ky * g.kw + kx) * g.cin;
-                    dst[d..d + g.cin].copy_from_slice(&x[src..src + g.cin]);
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
+                        if ix < 0 || ix >= g.w as isize {
+                            continue;
+                        }
+                        let src = ((b * g.h + iy as usize) * g.w + ix as usize) * g.cin;
+                        let d = (ky * g.kw + kx) * g.cin;
+                        dst[d..d + g.cin].copy_from_slice(&x[src..src + g.cin]);
+                    }
                 }
             }
-        }
-    });
+        });
     cols
 }
 
 /// Dense convolution as GEMM with a fused epilogue.
-pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &CTensor, bias: Option<&[f32]>, res: Option<&CTensor>) -> R<CTensor> {
+pub fn conv_gemm(
+    a: &ConvAttrs,
+    g: &ConvGeo,
+    x: &CTensor,
+    w: &CTensor,
+    bias: Option<&[f32]>,
+    res: Option<&CTensor>,
+) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
     let m = g.n * g.oh * g.ow;
     let lhs = if g.is_pointwise() {
@@ -168,7 +209,12 @@ pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &CTensor, bias: Opt
         None => None,
     };
     let run = |rs: Option<&[f32]>| -> R<()> {
-        let ep = Epilogue { cout: g.cout, bias, act: a.act, residual: rs.zip(a.residual) };
+        let ep = Epilogue {
+            cout: g.cout,
+            bias,
+            act: a.act,
+            residual: rs.zip(a.residual),
+        };
         out.inplace_op1(&ep).map_err(e)
     };
     match &res {
@@ -180,7 +226,14 @@ pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &CTensor, bias: Opt
 }
 
 /// Depthwise convolution (one filter per channel), NHWC, with fused epilogue.
-pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Option<&[f32]>, res: Option<&CTensor>) -> R<CTensor> {
+pub fn depthwise(
+    a: &ConvAttrs,
+    g: &ConvGeo,
+    x: &CTensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    res: Option<&CTensor>,
+) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
     let res = match res {
         Some(r) => Some(to_nhwc(r, a.layout)?),
@@ -189,49 +242,54 @@ pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Optio
     let c = g.cin;
     let mut out = vec![0f32; g.n * g.oh * g.ow * c];
     let mut body = |xs: &[f32], rs: Option<&[f32]>| {
-        out.par_chunks_mut(g.ow * c).enumerate().for_each(|(row_i, orow)| {
-            let b = row_i / g.oh;
-            let oy = row_i % g.oh;
-            for ox in 0..g.ow {
-                let acc = &mut orow[ox * c..(ox + 1) * c];
-                match bias {
-                    Some(bv) => acc.copy_from_slice(bv),
-                    None => acc.fill(0.0),
-                }
-                for ky in 0..g.kh {
-                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
+        out.par_chunks_mut(g.ow * c)
+            .enumerate()
+            .for_each(|(row_i, orow)| {
+                let b = row_i / g.oh;
+                let oy = row_i % g.oh;
+                for ox in 0..g.ow {
+                    let acc = &mut orow[ox * c..(ox + 1) * c];
+                    match bias {
+                        Some(bv) => acc.copy_from_slice(bv),
+                        None => acc.fill(0.0),
                     }
-                    for kx in 0..g.kw {
-                        let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
-                        if ix < 0 || ix >= g.w as isize {
+                    for ky in 0..g.kh {
+                        let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
+                        if iy < 0 || iy >= g.h as isize {
                             continue;
                         }
-                        let src = ((b * g.h + iy as usize) * g.w + ix as usize) * c;
-                        let xin = &xs[src..src + c];
-                        let wk = &w[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                        for ((o, &xv), &wv) in acc.iter_mut().zip(xin).zip(wk) {
-                            *o += xv * wv;
+                        for kx in 0..g.kw {
+                            let ix =
+                                (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
+                            if ix < 0 || ix >= g.w as isize {
+                                continue;
+                            }
+                            let src = ((b * g.h + iy as usize) * g.w + ix as usize) * c;
+                            let xin = &xs[src..src + c];
+                            let wk = &w[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
+                            for ((o, &xv), &wv) in acc.iter_mut().zip(xin).zip(wk) {
+                                *o += xv * wv;
+                            }
+                        }
+                    }
+                    let pix = row_i * g.ow + ox;
+                    match (rs, a.residual) {
+                        (Some(r), Some(ResidualAt::BeforeAct)) => acc
+                            .iter_mut()
+                            .zip(&r[pix * c..(pix + 1) * c])
+                            .for_each(|(v, &r)| *v = a.act.apply(*v + r)),
+                        (Some(r), Some(ResidualAt::AfterAct)) => acc
+                            .iter_mut()
+                            .zip(&r[pix * c..(pix + 1) * c])
+                            .for_each(|(v, &r)| *v = a.act.apply(*v) + r),
+                        _ => {
+                            if a.act != Activation::None {
+                                acc.iter_mut().for_each(|v| *v = a.act.apply(*v));
+                            }
                         }
                     }
                 }
-                let pix = row_i * g.ow + ox;
-                match (rs, a.residual) {
-                    (Some(r), Some(ResidualAt::BeforeAct)) => {
-                        acc.iter_mut().zip(&r[pix * c..(pix + 1) * c]).for_each(|(v, &r)| *v = a.act.apply(*v + r))
-                    }
-                    (Some(r), Some(ResidualAt::AfterAct)) => {
-                        acc.iter_mut().zip(&r[pix * c..(pix + 1) * c]).for_each(|(v, &r)| *v = a.act.apply(*v) + r)
-                    }
-                    _ => {
-                        if a.act != Activation::None {
-                            acc.iter_mut().for_each(|v| *v = a.act.apply(*v));
-                        }
-                    }
-                }
-            }
-        });
+            });
     };
     with_f32(&x, |xs| match &res {
         Some(r) => with_f32(r, |rs| body(xs, Some(rs))),

@@ -6,11 +6,16 @@
 mod kernels;
 
 use super::{check_run_inputs, Executor, Plan, Result, RuntimeError};
-use crate::graph::{self, optimize, ConvAttrs, DType, Graph, Layout, Op, Tensor, TensorData, ValueId};
+use crate::graph::{
+    self, optimize, ConvAttrs, DType, Graph, Layout, Op, Tensor, TensorData, ValueId,
+};
 use candle_core::{Device, Tensor as CTensor};
 
 pub(crate) fn backend_err(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Backend { backend: "cpu", msg: e.to_string() }
+    RuntimeError::Backend {
+        backend: "cpu",
+        msg: e.to_string(),
+    }
 }
 
 /// The candle CPU executor. Uses every core through rayon.
@@ -39,10 +44,26 @@ impl Executor for CpuExecutor {
 #[derive(Debug)]
 enum Step {
     /// Dense conv as GEMM: weight is `[kh*kw*cin, cout]`.
-    Conv { attrs: ConvAttrs, weight: CTensor, bias: Option<Vec<f32>>, geo: kernels::ConvGeo },
+    Conv {
+        attrs: ConvAttrs,
+        weight: CTensor,
+        bias: Option<Vec<f32>>,
+        geo: kernels::ConvGeo,
+    },
     /// Depthwise conv (groups == cin == cout), weight `[kh*kw, c]`.
-    Depthwise { attrs: ConvAttrs, weight: Vec<f32>, bias: Option<Vec<f32>>, geo: kernels::ConvGeo },
-    MatMul { ta: bool, tb: bool },
+    Depthwise {
+        attrs: ConvAttrs,
+        weight: Vec<f32>,
+        bias: Option<Vec<f32>>,
+        geo: kernels::ConvGeo,
+    },
+    MatMul {
+        ta: bool,
+        tb: bool,
+    },
+    /// f32 elementwise ops straight on candle storage (no host copies).
+    BinaryF32(graph::BinOp),
+    UnaryF32(graph::UnOp),
     /// Any op, through the reference kernels on host tensors.
     Generic,
 }
@@ -56,6 +77,8 @@ struct CpuPlan {
     frees: Vec<Vec<ValueId>>,
     slots: Vec<Option<CTensor>>,
     consts: Vec<Option<CTensor>>,
+    /// Per-op-name accumulated seconds, when `WALKOUT_PROFILE` is set.
+    profile: Option<std::collections::BTreeMap<String, (f64, usize)>>,
 }
 
 /// Host tensor to candle (moves the data; bool becomes u8).
@@ -68,7 +91,11 @@ pub(crate) fn to_candle(t: Tensor) -> Result<CTensor> {
         TensorData::I32(v) => CTensor::from_vec(v, shape, dev),
         TensorData::I64(v) => CTensor::from_vec(v, shape, dev),
         TensorData::U8(v) => CTensor::from_vec(v, shape, dev),
-        TensorData::Bool(v) => CTensor::from_vec(v.into_iter().map(|b| b as u8).collect::<Vec<u8>>(), shape, dev),
+        TensorData::Bool(v) => CTensor::from_vec(
+            v.into_iter().map(|b| b as u8).collect::<Vec<u8>>(),
+            shape,
+            dev,
+        ),
     };
     r.map_err(backend_err)
 }
@@ -120,40 +147,102 @@ impl CpuPlan {
         for (&v, t) in &g.consts {
             consts[v] = Some(to_candle(t.clone())?);
         }
-        Ok(CpuPlan { slots: vec![None; g.values.len()], graph: g, shapes: shapes.to_vec(), steps, frees, consts })
+        let profile = std::env::var_os("WALKOUT_PROFILE").map(|_| Default::default());
+        Ok(CpuPlan {
+            slots: vec![None; g.values.len()],
+            graph: g,
+            shapes: shapes.to_vec(),
+            steps,
+            frees,
+            consts,
+            profile,
+        })
     }
 
     fn value(&self, v: ValueId) -> Result<&CTensor> {
         self.slots[v]
             .as_ref()
             .or(self.consts[v].as_ref())
-            .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", self.graph.values[v].name)))
+            .ok_or_else(|| {
+                backend_err(format!(
+                    "value '{}' not computed (this is a bug)",
+                    self.graph.values[v].name
+                ))
+            })
     }
+}
+
+fn is_cmp(b: graph::BinOp) -> bool {
+    use graph::BinOp::*;
+    matches!(b, Equal | Less | LessEqual | Greater | GreaterEqual)
 }
 
 fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
     Ok(match &n.op {
         Op::Conv2d(a) => {
             let w = g.consts.get(&n.inputs[1]);
-            let bias = if a.has_bias { g.consts.get(&n.inputs[2]).map(|b| b.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec()) } else { None };
-            let (Some(w), true) = (w, !a.has_bias || bias.is_some()) else { return Ok(Step::Generic) };
+            let bias = if a.has_bias {
+                g.consts
+                    .get(&n.inputs[2])
+                    .map(|b| b.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec())
+            } else {
+                None
+            };
+            let (Some(w), true) = (w, !a.has_bias || bias.is_some()) else {
+                return Ok(Step::Generic);
+            };
             let in_shape = g.values[n.inputs[0]].shape.clone().unwrap_or_default();
             let out_shape = g.values[n.outputs[0]].shape.clone().unwrap_or_default();
-            let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape).map_err(|m| RuntimeError::Graph(n.err(m)))?;
+            let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape)
+                .map_err(|m| RuntimeError::Graph(n.err(m)))?;
             let w32 = w.cast(DType::F32);
             if a.groups == 1 {
                 let k = w.shape[0] * w.shape[1] * w.shape[2];
                 let wt = to_candle(w32.reshaped(vec![k, w.shape[3]]))?;
-                Step::Conv { attrs: a.clone(), weight: wt, bias, geo }
+                Step::Conv {
+                    attrs: a.clone(),
+                    weight: wt,
+                    bias,
+                    geo,
+                }
             } else if w.shape[2] == 1 && a.groups == w.shape[3] {
-                Step::Depthwise { attrs: a.clone(), weight: w32.as_f32().unwrap_or(&[]).to_vec(), bias, geo }
+                Step::Depthwise {
+                    attrs: a.clone(),
+                    weight: w32.as_f32().unwrap_or(&[]).to_vec(),
+                    bias,
+                    geo,
+                }
             } else {
                 Step::Generic
             }
         }
-        Op::MatMul { transpose_a, transpose_b } => Step::MatMul { ta: *transpose_a, tb: *transpose_b },
+        Op::MatMul {
+            transpose_a,
+            transpose_b,
+        } => Step::MatMul {
+            ta: *transpose_a,
+            tb: *transpose_b,
+        },
+        Op::Binary(b)
+            if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) =>
+        {
+            Step::BinaryF32(*b)
+        }
+        Op::Unary(u) if g.values[n.inputs[0]].dtype == DType::F32 => Step::UnaryF32(*u),
         _ => Step::Generic,
     })
+}
+
+impl Drop for CpuPlan {
+    fn drop(&mut self) {
+        if let Some(p) = &self.profile {
+            let mut v: Vec<_> = p.iter().collect();
+            v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+            for (k, (t, n)) in v {
+                eprintln!("profile {k:<20} {:>9.1} ms over {n} calls", t * 1e3);
+            }
+        }
+    }
 }
 
 impl Plan for CpuPlan {
@@ -167,26 +256,102 @@ impl Plan for CpuPlan {
             self.slots[info.value] = Some(to_candle(t.clone())?);
         }
         for i in 0..self.steps.len() {
+            let t0 = self.profile.as_ref().map(|_| std::time::Instant::now());
             let node = &self.graph.nodes[i];
             let outs: Vec<CTensor> = match &self.steps[i] {
-                Step::Conv { attrs, weight, bias, geo } => {
+                Step::Conv {
+                    attrs,
+                    weight,
+                    bias,
+                    geo,
+                } => {
                     let x = self.value(node.inputs[0])?;
-                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
-                    vec![kernels::conv_gemm(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                    let res = if attrs.residual.is_some() {
+                        Some(self.value(*node.inputs.last().unwrap_or(&0))?)
+                    } else {
+                        None
+                    };
+                    vec![
+                        kernels::conv_gemm(attrs, geo, x, weight, bias.as_deref(), res)
+                            .map_err(|e| RuntimeError::Graph(node.err(e)))?,
+                    ]
                 }
-                Step::Depthwise { attrs, weight, bias, geo } => {
+                Step::Depthwise {
+                    attrs,
+                    weight,
+                    bias,
+                    geo,
+                } => {
                     let x = self.value(node.inputs[0])?;
-                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
-                    vec![kernels::depthwise(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                    let res = if attrs.residual.is_some() {
+                        Some(self.value(*node.inputs.last().unwrap_or(&0))?)
+                    } else {
+                        None
+                    };
+                    vec![
+                        kernels::depthwise(attrs, geo, x, weight, bias.as_deref(), res)
+                            .map_err(|e| RuntimeError::Graph(node.err(e)))?,
+                    ]
                 }
                 Step::MatMul { ta, tb } => {
                     let a = self.value(node.inputs[0])?;
                     let b = self.value(node.inputs[1])?;
-                    let a = if *ta { a.t().map_err(backend_err)? } else { a.clone() };
-                    let b = if *tb { b.t().map_err(backend_err)? } else { b.clone() };
-                    let a = if a.dtype() != candle_core::DType::F32 { a.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { a };
-                    let b = if b.dtype() != candle_core::DType::F32 { b.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { b };
-                    vec![a.contiguous().map_err(backend_err)?.broadcast_matmul(&b.contiguous().map_err(backend_err)?).map_err(backend_err)?]
+                    let a = if *ta {
+                        a.t().map_err(backend_err)?
+                    } else {
+                        a.clone()
+                    };
+                    let b = if *tb {
+                        b.t().map_err(backend_err)?
+                    } else {
+                        b.clone()
+                    };
+                    let a = if a.dtype() != candle_core::DType::F32 {
+                        a.to_dtype(candle_core::DType::F32).map_err(backend_err)?
+                    } else {
+                        a
+                    };
+                    let b = if b.dtype() != candle_core::DType::F32 {
+                        b.to_dtype(candle_core::DType::F32).map_err(backend_err)?
+                    } else {
+                        b
+                    };
+                    vec![a
+                        .contiguous()
+                        .map_err(backend_err)?
+                        .broadcast_matmul(&b.contiguous().map_err(backend_err)?)
+                        .map_err(backend_err)?]
+                }
+                Step::BinaryF32(op) => {
+                    let (a, b) = (
+                        self.value(node.inputs[0])?
+                            .contiguous()
+                            .map_err(backend_err)?,
+                        self.value(node.inputs[1])?
+                            .contiguous()
+                            .map_err(backend_err)?,
+                    );
+                    let out_shape = self.graph.values[node.outputs[0]]
+                        .shape
+                        .clone()
+                        .unwrap_or_default();
+                    let v = kernels::with_f32(&a, |x| {
+                        kernels::with_f32(&b, |y| {
+                            graph::eval::binary_f32(*op, x, a.dims(), y, b.dims(), &out_shape)
+                        })
+                    })
+                    .and_then(|r| r)
+                    .map_err(backend_err)?;
+                    vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
+                }
+                Step::UnaryF32(op) => {
+                    let x = self
+                        .value(node.inputs[0])?
+                        .contiguous()
+                        .map_err(backend_err)?;
+                    let v = kernels::with_f32(&x, |s| graph::eval::unary_f32(*op, s))
+                        .map_err(backend_err)?;
+                    vec![CTensor::from_vec(v, x.dims(), &Device::Cpu).map_err(backend_err)?]
                 }
                 Step::Generic => {
                     let hosts: Vec<Tensor> = node
@@ -204,6 +369,16 @@ impl Plan for CpuPlan {
             }
             for &v in &self.frees[i] {
                 self.slots[v] = None;
+            }
+            if let (Some(p), Some(t0)) = (self.profile.as_mut(), t0) {
+                let key = match &self.steps[i] {
+                    Step::Conv { geo, .. } => format!("Conv{}x{}", geo.kh, geo.kw),
+                    Step::Depthwise { .. } => "Depthwise".into(),
+                    _ => self.graph.nodes[i].op.name(),
+                };
+                let e = p.entry(key).or_default();
+                e.0 += t0.elapsed().as_secs_f64();
+                e.1 += 1;
             }
         }
         let mut res = Vec::with_capacity(self.graph.outputs.len());
