@@ -134,6 +134,11 @@ fn parse_size(s: &str) -> Result<[usize; 2]> {
 }
 
 fn main() {
+    // Exit quietly when stdout is a closed pipe (`walkout ... | head`), as Unix tools do.
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG"))
         .with_writer(std::io::stderr)
