@@ -1312,6 +1312,14 @@ fn select(c: &Tensor, a: &Tensor, b: &Tensor, out: &[usize]) -> R<Tensor> {
 }
 
 fn reduce(x: &Tensor, axes: &[usize], op: ReduceOp, keep: bool) -> Tensor {
+    if let (Some(v), Some(&a0), Some(&a1)) = (x.as_f32(), axes.first(), axes.last()) {
+        if a1 - a0 + 1 == axes.len() {
+            let outer: usize = x.shape[..a0].iter().product();
+            let r: usize = x.shape[a0..=a1].iter().product();
+            let inner: usize = x.shape[a1 + 1..].iter().product();
+            return Tensor::f32(reduced_shape(&x.shape, axes, keep), reduce_f32(v, outer, r, inner, op));
+        }
+    }
     let v = x.to_f64_vec();
     let kept: Vec<usize> = x
         .shape
@@ -1345,7 +1353,62 @@ fn reduce(x: &Tensor, axes: &[usize], op: ReduceOp, keep: bool) -> Tensor {
     Tensor::f32(shape, acc.iter().map(|&a| a as f32).collect()).cast(x.dtype())
 }
 
+/// Reduces `[outer, r, inner]` f32 data over the middle dim.
+pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp) -> Vec<f32> {
+    use rayon::prelude::*;
+    let init = match op {
+        ReduceOp::Sum | ReduceOp::Mean => 0.0,
+        ReduceOp::Prod => 1.0,
+        ReduceOp::Max => f32::NEG_INFINITY,
+        ReduceOp::Min => f32::INFINITY,
+    };
+    let mut out = vec![init; outer * inner];
+    let body = |o: usize, acc: &mut [f32]| {
+        for j in 0..r {
+            let row = &v[(o * r + j) * inner..(o * r + j + 1) * inner];
+            match op {
+                ReduceOp::Sum | ReduceOp::Mean => acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x),
+                ReduceOp::Prod => acc.iter_mut().zip(row).for_each(|(a, &x)| *a *= x),
+                ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.max(x)),
+                ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.min(x)),
+            }
+        }
+        if op == ReduceOp::Mean {
+            acc.iter_mut().for_each(|a| *a /= r.max(1) as f32);
+        }
+    };
+    if inner == 0 {
+        return out;
+    }
+    if v.len() > PAR_MIN && outer > 1 {
+        out.par_chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+    } else {
+        out.chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+    }
+    out
+}
+
 fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>) -> Tensor {
+    if let Some(v) = x.as_f32() {
+        let outer: usize = x.shape[..axis].iter().product();
+        let inner: usize = x.shape[axis + 1..].iter().product();
+        let n = x.shape[axis];
+        let mut idx = vec![0i64; outer * inner];
+        for o in 0..outer {
+            let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
+            let bi = &mut idx[o * inner..(o + 1) * inner];
+            for j in 1..n {
+                let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
+                for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
+                    if x > *b {
+                        *b = x;
+                        *i = j as i64;
+                    }
+                }
+            }
+        }
+        return Tensor::i64(out_shape, idx);
+    }
     let v = x.to_f64_vec();
     let outer: usize = x.shape[..axis].iter().product();
     let inner: usize = x.shape[axis + 1..].iter().product();

@@ -4,7 +4,7 @@
 use super::layout_perm;
 use crate::graph::eval::conv_out_dim;
 use crate::graph::{Activation, ConvAttrs, Layout, ResidualAt};
-use candle_core::{CpuStorage, InplaceOp1, Tensor as CTensor};
+use candle_core::{CpuStorage, Tensor as CTensor};
 use rayon::prelude::*;
 
 type R<T> = std::result::Result<T, String>;
@@ -104,15 +104,11 @@ impl Epilogue<'_> {
         match self.residual {
             Some((r, ResidualAt::BeforeAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut()
-                    .zip(r)
-                    .for_each(|(v, &r)| *v = self.act.apply(*v + r));
+                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v + r));
             }
             Some((r, ResidualAt::AfterAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut()
-                    .zip(r)
-                    .for_each(|(v, &r)| *v = self.act.apply(*v) + r);
+                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v) + r);
             }
             None => {
                 if self.act != Activation::None {
@@ -121,108 +117,114 @@ impl Epilogue<'_> {
             }
         }
     }
-    fn apply(&self, data: &mut [f32]) {
-        data.par_chunks_mut(self.cout * 64)
-            .enumerate()
-            .for_each(|(ci, chunk)| {
-                for (j, row) in chunk.chunks_mut(self.cout).enumerate() {
-                    self.apply_row(row, ci * 64 + j);
-                }
-            });
-    }
 }
 
-impl InplaceOp1 for Epilogue<'_> {
-    fn name(&self) -> &'static str {
-        "walkout-conv-epilogue"
-    }
-    fn cpu_fwd(
-        &self,
-        storage: &mut CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<()> {
-        let (a, b) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("epilogue on non-contiguous tensor".into()))?;
-        match storage {
-            CpuStorage::F32(v) => {
-                self.apply(&mut v[a..b]);
-                Ok(())
+/// NHWC im2col of output pixels `r0..r0 + rows` into `cols` (`rows x kh*kw*cin`), zeros
+/// where the window is padded.
+fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32]) {
+    let k = g.kh * g.kw * g.cin;
+    for (j, dst) in cols.chunks_mut(k).take(rows).enumerate() {
+        let r = r0 + j;
+        let ox = r % g.ow;
+        let oy = (r / g.ow) % g.oh;
+        let b = r / (g.ow * g.oh);
+        dst.fill(0.0);
+        for ky in 0..g.kh {
+            let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
+            if iy < 0 || iy >= g.h as isize {
+                continue;
             }
-            _ => Err(candle_core::Error::Msg("epilogue expects f32".into())),
+            for kx in 0..g.kw {
+                let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
+                if ix < 0 || ix >= g.w as isize {
+                    continue;
+                }
+                let src = ((b * g.h + iy as usize) * g.w + ix as usize) * g.cin;
+                let d = (ky * g.kw + kx) * g.cin;
+                dst[d..d + g.cin].copy_from_slice(&x[src..src + g.cin]);
+            }
         }
     }
 }
 
-/// NHWC im2col: one row of `kh*kw*cin` per output pixel, zeros where padded.
-fn im2col(x: &[f32], g: &ConvGeo) -> Vec<f32> {
-    let k = g.kh * g.kw * g.cin;
-    let m = g.n * g.oh * g.ow;
-    let mut cols = vec![0f32; m * k];
-    cols.par_chunks_mut(k * g.ow)
-        .enumerate()
-        .for_each(|(row_i, chunk)| {
-            let b = row_i / g.oh;
-            let oy = row_i % g.oh;
-            for ox in 0..g.ow {
-                let dst = &mut chunk[ox * k..(ox + 1) * k];
-                for ky in 0..g.kh {
-                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    for kx in 0..g.kw {
-                        let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
-                        if ix < 0 || ix >= g.w as isize {
-                            continue;
-                        }
-                        let src = ((b * g.h + iy as usize) * g.w + ix as usize) * g.cin;
-                        let d = (ky * g.kw + kx) * g.cin;
-                        dst[d..d + g.cin].copy_from_slice(&x[src..src + g.cin]);
-                    }
-                }
-            }
-        });
-    cols
-}
-
-/// Dense convolution as GEMM with a fused epilogue.
+/// Dense convolution as GEMM (`[pixels, kh*kw*cin] x [kh*kw*cin, cout]`), computed in
+/// blocks of output pixels spread over the cores. Each block is packed (im2col, unless the
+/// conv is pointwise), multiplied with the `gemm` crate that candle's CPU matmul is built
+/// on, and finished with bias, activation and residual while it is still in cache.
 pub fn conv_gemm(
     a: &ConvAttrs,
     g: &ConvGeo,
     x: &CTensor,
-    w: &CTensor,
+    w: &[f32],
     bias: Option<&[f32]>,
     res: Option<&CTensor>,
 ) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
-    let m = g.n * g.oh * g.ow;
-    let lhs = if g.is_pointwise() {
-        x.reshape((m, g.cin)).map_err(e)?
-    } else {
-        let cols = with_f32(&x, |xs| im2col(xs, g))?;
-        CTensor::from_vec(cols, (m, g.kh * g.kw * g.cin), x.device()).map_err(e)?
-    };
-    let out = lhs.matmul(w).map_err(e)?;
     let res = match res {
         Some(r) => Some(to_nhwc(r, a.layout)?),
         None => None,
     };
-    let run = |rs: Option<&[f32]>| -> R<()> {
-        let ep = Epilogue {
-            cout: g.cout,
-            bias,
-            act: a.act,
-            residual: rs.zip(a.residual),
-        };
-        out.inplace_op1(&ep).map_err(e)
-    };
-    match &res {
-        Some(r) => with_f32(r, |rs| run(Some(rs)))??,
-        None => run(None)?,
+    let m = g.n * g.oh * g.ow;
+    let k = g.kh * g.kw * g.cin;
+    let n = g.cout;
+    if w.len() != k * n {
+        return Err(format!("weight has {} values, expected {k} x {n}", w.len()));
     }
-    let out = out.reshape((g.n, g.oh, g.ow, g.cout)).map_err(e)?;
-    from_nhwc(out, a.layout)
+    let mut out = vec![0f32; m * n];
+    let threads = rayon::current_num_threads().max(1);
+    let mb = (m / (threads * 4)).clamp(16, 256);
+    let pointwise = g.is_pointwise();
+    let mut body = |xs: &[f32], rs: Option<&[f32]>| {
+        let ep = Epilogue { cout: n, bias, act: a.act, residual: rs.zip(a.residual) };
+        out.par_chunks_mut(mb * n).enumerate().for_each_init(Vec::new, |cols: &mut Vec<f32>, (bi, ob)| {
+            let r0 = bi * mb;
+            let rows = ob.len() / n;
+            let lhs: &[f32] = if pointwise {
+                &xs[r0 * k..(r0 + rows) * k]
+            } else {
+                cols.resize(rows * k, 0.0);
+                im2col_rows(xs, g, r0, rows, cols);
+                &cols[..rows * k]
+            };
+            // SAFETY: dst is rows x n (row stride n), lhs rows x k (row stride k) and rhs
+            // k x n (row stride n), all in bounds of their slices; no aliasing.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    n,
+                    k,
+                    ob.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            for (j, row) in ob.chunks_mut(n).enumerate() {
+                ep.apply_row(row, r0 + j);
+            }
+        });
+    };
+    with_f32(&x, |xs| match &res {
+        Some(r) => with_f32(r, |rs| body(xs, Some(rs))),
+        None => {
+            body(xs, None);
+            Ok(())
+        }
+    })??;
+    let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, n), x.device()).map_err(e)?;
+    from_nhwc(t, a.layout)
 }
 
 /// Depthwise convolution (one filter per channel), NHWC, with fused epilogue.

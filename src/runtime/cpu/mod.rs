@@ -46,7 +46,7 @@ enum Step {
     /// Dense conv as GEMM: weight is `[kh*kw*cin, cout]`.
     Conv {
         attrs: ConvAttrs,
-        weight: CTensor,
+        weight: Vec<f32>,
         bias: Option<Vec<f32>>,
         geo: kernels::ConvGeo,
     },
@@ -63,6 +63,8 @@ enum Step {
     },
     /// f32 elementwise ops straight on candle storage (no host copies).
     BinaryF32(graph::BinOp),
+    /// Reshape-like ops: a candle view of the same storage.
+    View,
     UnaryF32(graph::UnOp),
     /// Any op, through the reference kernels on host tensors.
     Generic,
@@ -197,8 +199,8 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
                 .map_err(|m| RuntimeError::Graph(n.err(m)))?;
             let w32 = w.cast(DType::F32);
             if a.groups == 1 {
-                let k = w.shape[0] * w.shape[1] * w.shape[2];
-                let wt = to_candle(w32.reshaped(vec![k, w.shape[3]]))?;
+                // HWIO is already the [kh*kw*cin, cout] GEMM operand.
+                let wt = w32.as_f32().unwrap_or(&[]).to_vec();
                 Step::Conv {
                     attrs: a.clone(),
                     weight: wt,
@@ -223,6 +225,7 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
             ta: *transpose_a,
             tb: *transpose_b,
         },
+        Op::Reshape | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => Step::View,
         Op::Binary(b)
             if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) =>
         {
@@ -343,6 +346,10 @@ impl Plan for CpuPlan {
                     .and_then(|r| r)
                     .map_err(backend_err)?;
                     vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
+                }
+                Step::View => {
+                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
+                    vec![self.value(node.inputs[0])?.reshape(out_shape).map_err(backend_err)?]
                 }
                 Step::UnaryF32(op) => {
                     let x = self

@@ -1,0 +1,60 @@
+#![allow(clippy::unwrap_used)]
+//! TF.js importer details on a small hand-written graph model: float16 and uint8 quantized
+//! weights are dequantized at load, multi-output ops and the output signature are honoured.
+
+use walkout::graph::{tfjs, DType, Tensor};
+use walkout::runtime::{cpu::CpuExecutor, Executor};
+
+fn write_model(dir: &std::path::Path) {
+    // w16: float16 [2] = [1.5, -2.0]; w8: uint8 [2] = [0, 255] with scale 0.5, min -1 -> [-1, 126.5]
+    let mut bin = Vec::new();
+    for v in [1.5f32, -2.0] {
+        bin.extend_from_slice(&half::f16::from_f32(v).to_le_bytes());
+    }
+    bin.extend_from_slice(&[0u8, 255u8]);
+    bin.extend_from_slice(&1i32.to_le_bytes()); // k = 1, int32 scalar
+    std::fs::write(dir.join("w.bin"), &bin).unwrap();
+    let model = serde_json::json!({
+        "format": "graph-model",
+        "modelTopology": {"node": [
+            {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": {"dim": [{"size": "-1"}, {"size": "2"}]}}}},
+            {"name": "w16", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+            {"name": "w8", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+            {"name": "k", "op": "Const", "attr": {"dtype": {"type": "DT_INT32"}}},
+            // declared out of topological order on purpose
+            {"name": "out", "op": "AddV2", "input": ["mul", "w8"]},
+            {"name": "mul", "op": "Mul", "input": ["x", "w16"]},
+            {"name": "top", "op": "TopKV2", "input": ["out", "k"], "attr": {"sorted": {"b": true}}}
+        ]},
+        "signature": {"outputs": {
+            "a_out": {"name": "out:0"},
+            "b_idx": {"name": "top:1"}
+        }},
+        "weightsManifest": [{"paths": ["w.bin"], "weights": [
+            {"name": "w16", "shape": [2], "dtype": "float32", "quantization": {"dtype": "float16", "original_dtype": "float32"}},
+            {"name": "w8", "shape": [2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0, "original_dtype": "float32"}},
+            {"name": "k", "shape": [], "dtype": "int32"}
+        ]}]
+    });
+    std::fs::write(dir.join("model.json"), serde_json::to_string(&model).unwrap()).unwrap();
+}
+
+#[test]
+fn dequantizes_and_runs_a_small_model() {
+    let dir = std::env::temp_dir().join(format!("walkout-tfjs-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_model(&dir);
+    let g = tfjs::load(&dir.join("model.json")).unwrap();
+    assert_eq!(g.inputs.len(), 1);
+    assert_eq!(g.outputs.len(), 2);
+    let exec = CpuExecutor::new();
+    // dynamic batch: compile for 2 rows
+    let mut plan = exec.compile(&g, &[vec![2, 2]]).unwrap();
+    let x = Tensor::f32(vec![2, 2], vec![2.0, 1.0, -4.0, 0.5]);
+    let out = plan.run(&[x]).unwrap();
+    // out = x * [1.5, -2] + [-1, 126.5]
+    assert_eq!(out[0].as_f32().unwrap(), &[2.0, 124.5, -7.0, 125.5]);
+    // top-1 index per row
+    assert_eq!(out[1].dtype(), DType::I32);
+    assert_eq!(out[1].to_i64_vec().unwrap(), vec![1, 1]);
+}
