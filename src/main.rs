@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use walkout::graph::{optimize, Dim, Tensor};
 use walkout::models::Repository;
-use walkout::pipeline::PosePipeline;
+use walkout::pipeline::{InputSize, PosePipeline};
 use walkout::runtime;
 
 /// walkout: vision inference for checkout-free stores.
@@ -106,7 +106,8 @@ struct PoseArgs {
     /// Minimum person score (default: the model config's).
     #[arg(long)]
     min_score: Option<f32>,
-    /// Model input size HxW (multiples of 32; default from the config).
+    /// Model input size: HxW (multiples of 32), or `auto` (each image at up to 768 px on
+    /// its longer side, for wide views with small people). Default: the config's size.
     #[arg(long)]
     size: Option<String>,
 }
@@ -432,8 +433,16 @@ fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
+fn parse_input_size(s: &str) -> Result<InputSize> {
+    if s == "auto" {
+        Ok(InputSize::Auto { max_side: 768 })
+    } else {
+        Ok(InputSize::Fixed(parse_size(s)?))
+    }
+}
+
 fn pose(repo: &Repository, a: PoseArgs) -> Result<()> {
-    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let size = a.size.as_deref().map(parse_input_size).transpose()?;
     let mut pipe = PosePipeline::new(repo, &a.model, &a.device, size)?;
     if let Some(s) = a.min_score {
         pipe.min_score = s;
@@ -487,11 +496,15 @@ fn pose(repo: &Repository, a: PoseArgs) -> Result<()> {
 
 fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
     let mut pipe = PosePipeline::new(repo, "movenet-multipose", &a.device, None)?;
-    let mut frames: Vec<PathBuf> = Vec::new();
+    // Photos are close-ups: the config's input size. The video is a wide camera view with
+    // small people: each frame at up to 768 px.
+    let photo = InputSize::Fixed(pipe.config.input.default_size);
+    let camera = InputSize::Auto { max_side: 768 };
+    let mut frames: Vec<(PathBuf, InputSize)> = Vec::new();
     for name in ["bus.jpg", "zidane.jpg", "messi5.jpg", "basketball1.png"] {
         let p = a.data.join(name);
         if p.is_file() {
-            frames.push(p);
+            frames.push((p, photo));
         }
     }
     let vdir = a.data.join("vtest");
@@ -502,7 +515,7 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
             .filter(|p| p.extension().is_some_and(|e| e == "png"))
             .collect();
         v.sort();
-        frames.extend(v);
+        frames.extend(v.into_iter().map(|p| (p, camera)));
     }
     if frames.is_empty() {
         bail!(
@@ -516,10 +529,10 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let mut persons_total = 0;
     let mut infer_ms = Vec::new();
-    for p in &frames {
+    for (p, size) in &frames {
         let img = walkout::vision::image_io::load(p)?;
         let t = std::time::Instant::now();
-        let persons = pipe.run(&img)?;
+        let persons = pipe.run_with(&img, *size)?;
         infer_ms.push(t.elapsed().as_secs_f64() * 1e3);
         persons_total += persons.len();
         println!("{}: {} person(s)", p.display(), persons.len());

@@ -22,12 +22,23 @@ pub enum PipelineError {
     Size(usize, usize, usize),
 }
 
-/// A compiled pose model with its preprocessing and decoder.
+/// How the model input size is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputSize {
+    /// Always this [height, width].
+    Fixed([usize; 2]),
+    /// Per image: its own size scaled down so the longer side is at most `max_side`, rounded
+    /// up to the model's multiple. Suits wide camera views with small people.
+    Auto { max_side: usize },
+}
+
+/// A pose model with its preprocessing and decoder; plans are compiled once per input size.
 pub struct PosePipeline {
     pub config: ModelConfig,
     exec: Box<dyn Executor>,
-    plan: Box<dyn Plan>,
-    pub size: [usize; 2],
+    graph: crate::graph::Graph,
+    plans: std::collections::HashMap<[usize; 2], Box<dyn Plan>>,
+    pub size: InputSize,
     pub min_score: f32,
 }
 
@@ -45,7 +56,7 @@ impl PosePipeline {
         repo: &Repository,
         model: &str,
         device: &str,
-        size: Option<[usize; 2]>,
+        size: Option<InputSize>,
     ) -> Result<Self, PipelineError> {
         let m = repo.resolve(model)?;
         let config = m
@@ -55,8 +66,43 @@ impl PosePipeline {
         if config.task != "pose" {
             return Err(PipelineError::NotPose(model.into(), config.task.clone()));
         }
-        let size = size.unwrap_or(config.input.default_size);
-        let mult = config.input.multiple_of.max(1);
+        let size = size.unwrap_or(InputSize::Fixed(config.input.default_size));
+        let graph = m.load_graph()?;
+        let exec = runtime::executor_for(device)?;
+        let mut p = PosePipeline {
+            min_score: config.output.min_score,
+            config,
+            exec,
+            graph,
+            plans: Default::default(),
+            size,
+        };
+        if let InputSize::Fixed(s) = size {
+            p.plan_for(s)?;
+        }
+        Ok(p)
+    }
+
+    /// The model input [height, width] for an image of the given size.
+    pub fn input_size(&self, img_w: u32, img_h: u32) -> [usize; 2] {
+        self.input_size_with(self.size, img_w, img_h)
+    }
+
+    fn input_size_with(&self, size: InputSize, img_w: u32, img_h: u32) -> [usize; 2] {
+        match size {
+            InputSize::Fixed(s) => s,
+            InputSize::Auto { max_side } => {
+                let mult = self.config.input.multiple_of.max(1);
+                let scale = (max_side as f32 / img_w.max(img_h) as f32).min(1.0);
+                let up =
+                    |v: u32| ((v as f32 * scale).round() as usize).max(1).div_ceil(mult) * mult;
+                [up(img_h), up(img_w)]
+            }
+        }
+    }
+
+    fn plan_for(&mut self, size: [usize; 2]) -> Result<&mut Box<dyn Plan>, PipelineError> {
+        let mult = self.config.input.multiple_of.max(1);
         if !size[0].is_multiple_of(mult)
             || !size[1].is_multiple_of(mult)
             || size[0] == 0
@@ -64,16 +110,15 @@ impl PosePipeline {
         {
             return Err(PipelineError::Size(size[0], size[1], mult));
         }
-        let graph = m.load_graph()?;
-        let exec = runtime::executor_for(device)?;
-        let plan = exec.compile(&graph, &[vec![1, size[0], size[1], 3]])?;
-        Ok(PosePipeline {
-            min_score: config.output.min_score,
-            config,
-            exec,
-            plan,
-            size,
-        })
+        if !self.plans.contains_key(&size) {
+            let plan = self
+                .exec
+                .compile(&self.graph, &[vec![1, size[0], size[1], 3]])?;
+            self.plans.insert(size, plan);
+        }
+        self.plans
+            .get_mut(&size)
+            .ok_or(PipelineError::Size(size[0], size[1], mult))
     }
 
     pub fn adapter(&self) -> String {
@@ -82,7 +127,10 @@ impl PosePipeline {
 
     /// The model input tensor for one image, and its letterbox placement.
     pub fn preprocess(&self, img: &RgbImage) -> (Tensor, image_io::Letterbox) {
-        let [h, w] = self.size;
+        self.preprocess_at(img, self.input_size(img.width(), img.height()))
+    }
+
+    fn preprocess_at(&self, img: &RgbImage, [h, w]: [usize; 2]) -> (Tensor, image_io::Letterbox) {
         let (px, lb) = image_io::letterbox(img, w, h);
         let c = &self.config.input;
         let identity = c.mean == [0.0; 3] && c.std == [1.0; 3];
@@ -100,8 +148,18 @@ impl PosePipeline {
     }
 
     pub fn run(&mut self, img: &RgbImage) -> Result<Vec<pose::Person>, PipelineError> {
-        let (t, lb) = self.preprocess(img);
-        let out = self.plan.run(&[t])?;
+        self.run_with(img, self.size)
+    }
+
+    /// Runs one image with an explicit input-size rule (per camera, say).
+    pub fn run_with(
+        &mut self,
+        img: &RgbImage,
+        size: InputSize,
+    ) -> Result<Vec<pose::Person>, PipelineError> {
+        let size = self.input_size_with(size, img.width(), img.height());
+        let (t, lb) = self.preprocess_at(img, size);
+        let out = self.plan_for(size)?.run(&[t])?;
         Ok(pose::decode_movenet(
             &out[0],
             0,

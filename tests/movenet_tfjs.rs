@@ -125,3 +125,100 @@ fn bus_persons_lie_on_the_people() {
         }
     }
 }
+
+fn reference(name: &str) -> (walkout::graph::Tensor, walkout::graph::Tensor) {
+    let dir = common::fetched("data/reference");
+    (
+        walkout::npy::read(&dir.join(format!("{name}.input.npy"))).unwrap(),
+        walkout::npy::read(&dir.join(format!("{name}.output.npy"))).unwrap(),
+    )
+}
+
+#[test]
+fn batches_give_the_same_per_frame_results() {
+    use walkout::runtime::{compile_batched, concat_batch, slice_batch};
+    let graph = tfjs::load(&common::movenet_json()).unwrap();
+    let names = ["bus_256x256", "zidane_256x256", "messi5_256x256"];
+    let cases: Vec<_> = names.iter().map(|n| reference(n)).collect();
+    let batch = concat_batch(&cases.iter().map(|c| c.0.clone()).collect::<Vec<_>>());
+    let exec = CpuExecutor::new();
+    let mut plan = compile_batched(&exec, &graph, &[vec![1, 256, 256, 3]], 3).unwrap();
+    let out = plan.run(&[batch]).unwrap();
+    assert_eq!(out[0].shape, vec![3, 6, 56]);
+    for (i, (_, want)) in cases.iter().enumerate() {
+        let d = slice_batch(&out[0], i).max_abs_diff(want).unwrap();
+        assert!(
+            d <= TOL,
+            "{}: frame {i} of the batch differs from TF.js by {d}",
+            names[i]
+        );
+    }
+}
+
+fn walkout_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+        .args(args)
+        .current_dir(common::root())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_run_bench_and_draw() {
+    let dir = std::env::temp_dir().join(format!("walkout-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // models run: .npy in, .npy out, equal to TF.js
+    let (input, want) = reference("zidane_256x448");
+    let inp = dir.join("in.npy");
+    let outp = dir.join("out.npy");
+    walkout::npy::write(&inp, &input).unwrap();
+    let o = walkout_cli(&[
+        "models",
+        "run",
+        "movenet-multipose",
+        "--input",
+        inp.to_str().unwrap(),
+        "--output",
+        outp.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = walkout::npy::read(&outp).unwrap();
+    assert!(got.max_abs_diff(&want).unwrap() <= TOL);
+    // models bench: last line is JSON with the documented keys
+    let o = walkout_cli(&[
+        "models",
+        "bench",
+        "movenet-multipose",
+        "--device",
+        "cpu",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for key in ["ms_per_batch_median", "fps", "batch", "device", "adapter"] {
+        assert!(last.get(key).is_some(), "bench JSON lacks {key}: {last}");
+    }
+    assert!(last["fps"].as_f64().unwrap() > 0.0);
+    // pose --draw writes a viewable image of the same size
+    let png = dir.join("bus.png");
+    let o = walkout_cli(&[
+        "pose",
+        "data/bus.jpg",
+        "--draw",
+        png.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["persons"].as_array().unwrap().len(), 3);
+    let drawn = walkout::vision::image_io::load(&png).unwrap();
+    assert_eq!((drawn.width(), drawn.height()), (810, 1080));
+    let orig = walkout::vision::image_io::load(&common::fetched("data/bus.jpg")).unwrap();
+    assert_ne!(drawn.as_raw(), orig.as_raw(), "nothing was drawn");
+}

@@ -1317,7 +1317,10 @@ fn reduce(x: &Tensor, axes: &[usize], op: ReduceOp, keep: bool) -> Tensor {
             let outer: usize = x.shape[..a0].iter().product();
             let r: usize = x.shape[a0..=a1].iter().product();
             let inner: usize = x.shape[a1 + 1..].iter().product();
-            return Tensor::f32(reduced_shape(&x.shape, axes, keep), reduce_f32(v, outer, r, inner, op));
+            return Tensor::f32(
+                reduced_shape(&x.shape, axes, keep),
+                reduce_f32(v, outer, r, inner, op),
+            );
         }
     }
     let v = x.to_f64_vec();
@@ -1367,7 +1370,9 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
         for j in 0..r {
             let row = &v[(o * r + j) * inner..(o * r + j + 1) * inner];
             match op {
-                ReduceOp::Sum | ReduceOp::Mean => acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x),
+                ReduceOp::Sum | ReduceOp::Mean => {
+                    acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x)
+                }
                 ReduceOp::Prod => acc.iter_mut().zip(row).for_each(|(a, &x)| *a *= x),
                 ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.max(x)),
                 ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.min(x)),
@@ -1381,9 +1386,13 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
         return out;
     }
     if v.len() > PAR_MIN && outer > 1 {
-        out.par_chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+        out.par_chunks_mut(inner)
+            .enumerate()
+            .for_each(|(o, acc)| body(o, acc));
     } else {
-        out.chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+        out.chunks_mut(inner)
+            .enumerate()
+            .for_each(|(o, acc)| body(o, acc));
     }
     out
 }

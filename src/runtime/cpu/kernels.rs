@@ -104,11 +104,15 @@ impl Epilogue<'_> {
         match self.residual {
             Some((r, ResidualAt::BeforeAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v + r));
+                row.iter_mut()
+                    .zip(r)
+                    .for_each(|(v, &r)| *v = self.act.apply(*v + r));
             }
             Some((r, ResidualAt::AfterAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v) + r);
+                row.iter_mut()
+                    .zip(r)
+                    .for_each(|(v, &r)| *v = self.act.apply(*v) + r);
             }
             None => {
                 if self.act != Activation::None {
@@ -175,46 +179,54 @@ pub fn conv_gemm(
     let mb = (m / (threads * 4)).clamp(16, 256);
     let pointwise = g.is_pointwise();
     let mut body = |xs: &[f32], rs: Option<&[f32]>| {
-        let ep = Epilogue { cout: n, bias, act: a.act, residual: rs.zip(a.residual) };
-        out.par_chunks_mut(mb * n).enumerate().for_each_init(Vec::new, |cols: &mut Vec<f32>, (bi, ob)| {
-            let r0 = bi * mb;
-            let rows = ob.len() / n;
-            let lhs: &[f32] = if pointwise {
-                &xs[r0 * k..(r0 + rows) * k]
-            } else {
-                cols.resize(rows * k, 0.0);
-                im2col_rows(xs, g, r0, rows, cols);
-                &cols[..rows * k]
-            };
-            // SAFETY: dst is rows x n (row stride n), lhs rows x k (row stride k) and rhs
-            // k x n (row stride n), all in bounds of their slices; no aliasing.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    n,
-                    k,
-                    ob.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    k as isize,
-                    w.as_ptr(),
-                    1,
-                    n as isize,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            for (j, row) in ob.chunks_mut(n).enumerate() {
-                ep.apply_row(row, r0 + j);
-            }
-        });
+        let ep = Epilogue {
+            cout: n,
+            bias,
+            act: a.act,
+            residual: rs.zip(a.residual),
+        };
+        out.par_chunks_mut(mb * n).enumerate().for_each_init(
+            Vec::new,
+            |cols: &mut Vec<f32>, (bi, ob)| {
+                let r0 = bi * mb;
+                let rows = ob.len() / n;
+                let lhs: &[f32] = if pointwise {
+                    &xs[r0 * k..(r0 + rows) * k]
+                } else {
+                    cols.resize(rows * k, 0.0);
+                    im2col_rows(xs, g, r0, rows, cols);
+                    &cols[..rows * k]
+                };
+                // SAFETY: dst is rows x n (row stride n), lhs rows x k (row stride k) and rhs
+                // k x n (row stride n), all in bounds of their slices; no aliasing.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n,
+                        k,
+                        ob.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        lhs.as_ptr(),
+                        1,
+                        k as isize,
+                        w.as_ptr(),
+                        1,
+                        n as isize,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for (j, row) in ob.chunks_mut(n).enumerate() {
+                    ep.apply_row(row, r0 + j);
+                }
+            },
+        );
     };
     with_f32(&x, |xs| match &res {
         Some(r) => with_f32(r, |rs| body(xs, Some(rs))),

@@ -348,8 +348,14 @@ impl Plan for CpuPlan {
                     vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
                 }
                 Step::View => {
-                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
-                    vec![self.value(node.inputs[0])?.reshape(out_shape).map_err(backend_err)?]
+                    let out_shape = self.graph.values[node.outputs[0]]
+                        .shape
+                        .clone()
+                        .unwrap_or_default();
+                    vec![self
+                        .value(node.inputs[0])?
+                        .reshape(out_shape)
+                        .map_err(backend_err)?]
                 }
                 Step::UnaryF32(op) => {
                     let x = self
