@@ -64,7 +64,12 @@ fn floor_div_rounds_toward_negative_infinity() {
 #[test]
 fn topk_breaks_ties_by_lower_index() {
     let x = Tensor::f32(vec![1, 5], vec![0.5, 0.9, 0.5, 0.1, 0.9]);
-    let out = run(Op::TopK, &[x, Tensor::i32(vec![], vec![3])]);
+    let op = Op::TopK {
+        axis: -1,
+        largest: true,
+        index: DType::I32,
+    };
+    let out = run(op, &[x, Tensor::i32(vec![], vec![3])]);
     assert_eq!(out[0].as_f32().unwrap(), &[0.9, 0.9, 0.5]);
     assert_eq!(out[1].data, TensorData::I32(vec![1, 4, 0]));
 }
@@ -93,6 +98,7 @@ fn resize_bilinear_half_pixel() {
         mode: ResizeMode::Linear,
         coord: CoordMode::HalfPixel,
         nearest: NearestMode::Floor,
+        scales: None,
     };
     let out = run(op, &[x, ints(&[1, 4])]);
     assert_eq!(out[0].as_f32().unwrap(), &[0.0, 1.0, 3.0, 4.0]);
@@ -126,6 +132,6 @@ fn conv_same_padding_and_fused_epilogue() {
 #[test]
 fn reshape_infers_one_dim() {
     let x = Tensor::f32(vec![2, 6], vec![0.0; 12]);
-    let out = run(Op::Reshape, &[x, ints(&[3, -1])]);
+    let out = run(Op::Reshape { copy_zero: false }, &[x, ints(&[3, -1])]);
     assert_eq!(out[0].shape, vec![3, 4]);
 }

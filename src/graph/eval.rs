@@ -409,9 +409,22 @@ fn infer_inner(
         }
         Op::Pool(p) => {
             let [n, ch, h, w] = nchw_dims(&ins[0].1, p.layout)?;
-            let (oh, _) = conv_out_dim(h, p.kernel[0], p.strides[0], 1, &p.padding, 0)?;
-            let (ow, _) = conv_out_dim(w, p.kernel[1], p.strides[1], 1, &p.padding, 1)?;
+            let oh = pool_out_dim(h, p, 0)?;
+            let ow = pool_out_dim(w, p, 1)?;
             one(ins[0].0, make_4d(n, ch, oh, ow, p.layout))
+        }
+        Op::Resize {
+            layout,
+            scales: Some(sc),
+            ..
+        } => {
+            let [n, ch, h, w] = nchw_dims(&ins[0].1, *layout)?;
+            let oh = (h as f32 * sc[0]).floor() as usize;
+            let ow = (w as f32 * sc[1]).floor() as usize;
+            if oh == 0 || ow == 0 {
+                return Err(format!("scales {sc:?} give an empty output"));
+            }
+            one(ins[0].0, make_4d(n, ch, oh, ow, *layout))
         }
         Op::Resize { layout, .. } => {
             want(ins, 2)?;
@@ -448,10 +461,35 @@ fn infer_inner(
         Op::Cast(dt) => one(*dt, ins[0].1.clone()),
         Op::Shape => one(DType::I32, vec![ins[0].1.len()]),
         Op::Size => one(DType::I32, vec![]),
-        Op::Reshape => {
+        Op::Reshape { copy_zero } => {
             want(ins, 2)?;
             let t = const_ints(c(1), "reshape target")?;
-            one(ins[0].0, resolve_reshape(&ins[0].1, &t, false)?)
+            one(ins[0].0, resolve_reshape(&ins[0].1, &t, *copy_zero)?)
+        }
+        Op::ChannelAffine => {
+            want(ins, 3)?;
+            let c = ins[0]
+                .1
+                .get(1)
+                .copied()
+                .ok_or("channel affine needs rank >= 2")?;
+            if numel(&ins[1].1) != c || numel(&ins[2].1) != c {
+                return Err(format!("scale/bias sizes do not match {c} channels"));
+            }
+            one(ins[0].0, ins[0].1.clone())
+        }
+        Op::GlobalPool(_) => {
+            let s = &ins[0].1;
+            if s.len() < 3 {
+                return Err(format!("global pooling needs rank >= 3, got {s:?}"));
+            }
+            one(
+                ins[0].0,
+                s.iter()
+                    .enumerate()
+                    .map(|(i, &d)| if i < 2 { d } else { 1 })
+                    .collect(),
+            )
         }
         Op::StridedSlice(m) => {
             want(ins, 4)?;
@@ -567,7 +605,8 @@ fn infer_inner(
             let s = const_ints(c(0), "fill shape")?;
             one(ins[1].0, s.iter().map(|&d| d.max(0) as usize).collect())
         }
-        Op::Range(dt) => {
+        Op::Range => {
+            let dt = &ins[0].0;
             let start = const_scalar_f64(c(0), "range start")?;
             let limit = const_scalar_f64(c(1), "range limit")?;
             let delta = const_scalar_f64(c(2), "range delta")?;
@@ -589,15 +628,15 @@ fn infer_inner(
             s.extend_from_slice(&p[k..]);
             one(ins[0].0, s)
         }
-        Op::TopK => {
-            let k = const_ints(c(1), "k")?[0] as usize;
+        Op::TopK { axis, index, .. } => {
+            let k = const_ints(c(1), "k")?[0];
             let mut s = ins[0].1.clone();
-            let last = s.last_mut().ok_or("topk of a scalar")?;
-            if k > *last {
-                return Err(format!("k = {k} exceeds last dim {last}"));
+            let a = norm_axis(*axis, s.len())?;
+            if k < 0 || k as usize > s[a] {
+                return Err(format!("k = {k} out of range for dim {a} of size {}", s[a]));
             }
-            *last = k;
-            Ok(vec![(ins[0].0, s.clone()), (DType::I32, s)])
+            s[a] = k as usize;
+            Ok(vec![(ins[0].0, s.clone()), (*index, s)])
         }
         Op::Select => {
             want(ins, 3)?;
@@ -608,16 +647,141 @@ fn infer_inner(
         }
         Op::Reduce { keep_dims, .. } => {
             let s = &ins[0].1;
-            let axes = reduce_axes(&const_ints(c(1), "reduction axes")?, s.len())?;
+            let axes = match c(1) {
+                Some(t) if t.numel() > 0 => {
+                    reduce_axes(&const_ints(Some(t), "reduction axes")?, s.len())?
+                }
+                _ if ins.len() > 1 && c(1).is_none() => {
+                    return Err("reduction axes must be constant".into())
+                }
+                _ => (0..s.len()).collect(),
+            };
             one(ins[0].0, reduced_shape(s, &axes, *keep_dims))
         }
-        Op::ArgMax(dt) => {
+        Op::ArgMax {
+            dtype, keep_dims, ..
+        } => {
             let s = &ins[0].1;
             let a = norm_axis(const_ints(c(1), "argmax axis")?[0], s.len())?;
             let mut o = s.clone();
-            o.remove(a);
-            one(*dt, o)
+            if *keep_dims {
+                o[a] = 1;
+            } else {
+                o.remove(a);
+            }
+            one(*dtype, o)
         }
+        Op::Gather { axis } => {
+            want(ins, 2)?;
+            let s = &ins[0].1;
+            let a = norm_axis(*axis, s.len())?;
+            let mut o = s[..a].to_vec();
+            o.extend_from_slice(&ins[1].1);
+            o.extend_from_slice(&s[a + 1..]);
+            one(ins[0].0, o)
+        }
+        Op::Slice => {
+            want(ins, 3)?;
+            let dims = onnx_slice_dims(&ins[0].1, c(1), c(2), c(3), c(4))?;
+            one(ins[0].0, dims.iter().map(|d| d.2).collect())
+        }
+        Op::Softmax { axis, .. } => {
+            norm_axis(*axis, ins[0].1.len())?;
+            one(ins[0].0, ins[0].1.clone())
+        }
+        Op::Pad { .. } => {
+            let s = &ins[0].1;
+            let p = const_ints(c(1), "pads")?;
+            if p.len() != 2 * s.len() {
+                return Err(format!("{} pads for rank {}", p.len(), s.len()));
+            }
+            let r = s.len();
+            let o: Vec<i64> = (0..r).map(|i| s[i] as i64 + p[i] + p[r + i]).collect();
+            if o.iter().any(|&d| d < 0) {
+                return Err(format!("pads {p:?} make a negative size"));
+            }
+            one(ins[0].0, o.into_iter().map(|d| d as usize).collect())
+        }
+        Op::Expand => {
+            let t = const_ints(c(1), "expand shape")?;
+            let t: Vec<usize> = t.iter().map(|&d| d.max(0) as usize).collect();
+            one(ins[0].0, broadcast_shapes(&[&ins[0].1, &t])?)
+        }
+        Op::Unsqueeze { axes } => {
+            let r = ins[0].1.len() + axes.len();
+            let mut ax: Vec<usize> = axes.iter().map(|&a| norm_axis(a, r)).collect::<R<_>>()?;
+            ax.sort_unstable();
+            let mut it = ins[0].1.iter();
+            let o = (0..r)
+                .map(|i| {
+                    if ax.contains(&i) {
+                        1
+                    } else {
+                        *it.next().unwrap_or(&1)
+                    }
+                })
+                .collect();
+            one(ins[0].0, o)
+        }
+        Op::Flatten { axis } => {
+            let s = &ins[0].1;
+            let a = if *axis < 0 {
+                *axis + s.len() as i64
+            } else {
+                *axis
+            };
+            if a < 0 || a as usize > s.len() {
+                return Err(format!(
+                    "flatten axis {axis} out of range for rank {}",
+                    s.len()
+                ));
+            }
+            let a = a as usize;
+            one(
+                ins[0].0,
+                vec![s[..a].iter().product(), s[a..].iter().product()],
+            )
+        }
+        Op::SplitV { axis, sizes, num } => {
+            let s = &ins[0].1;
+            let a = norm_axis(*axis, s.len())?;
+            let parts = split_sizes(s[a], sizes, *num)?;
+            Ok(parts
+                .iter()
+                .map(|&p| {
+                    let mut o = s.clone();
+                    o[a] = p;
+                    (ins[0].0, o)
+                })
+                .collect())
+        }
+        Op::ConvTranspose2d(a) => {
+            want(ins, 2)?;
+            let [n, cin, h, w] = nchw_dims(&ins[0].1, Layout::Nchw)?;
+            let ws = &ins[1].1;
+            if ws.len() != 4 || ws[0] != cin || a.groups == 0 || cin % a.groups != 0 {
+                return Err(format!(
+                    "weight {ws:?} does not fit {cin} input channels in {} groups",
+                    a.groups
+                ));
+            }
+            let od = |i: usize, k: usize, ax: usize| -> R<usize> {
+                let v = (i as i64 - 1) * a.strides[ax] as i64
+                    - (a.pads[ax] + a.pads[ax + 2]) as i64
+                    + (a.dilations[ax] * (k - 1)) as i64
+                    + a.output_padding[ax] as i64
+                    + 1;
+                if v <= 0 {
+                    return Err("empty output".into());
+                }
+                Ok(v as usize)
+            };
+            one(
+                DType::F32,
+                vec![n, ws[1] * a.groups, od(h, ws[2], 0)?, od(w, ws[3], 1)?],
+            )
+        }
+        Op::NonMaxSuppression { .. } => Err("output shape depends on the data".into()),
         Op::MatMul {
             transpose_a,
             transpose_b,
@@ -647,12 +811,36 @@ fn infer_inner(
         }
         Op::Transpose { perm } => {
             let s = &ins[0].1;
-            if perm.len() != s.len() {
+            let perm = &full_perm(perm, s.len());
+            if perm.len() != s.len() || (0..s.len()).any(|i| !perm.contains(&i)) {
                 return Err(format!("perm {perm:?} for rank {}", s.len()));
             }
             one(ins[0].0, perm.iter().map(|&p| s[p]).collect())
         }
     }
+}
+
+fn full_perm(perm: &[usize], rank: usize) -> Vec<usize> {
+    if perm.is_empty() {
+        (0..rank).rev().collect()
+    } else {
+        perm.to_vec()
+    }
+}
+
+fn channel_affine(x: &Tensor, scale: &[f32], bias: &[f32]) -> Tensor {
+    let v = f32_of(x);
+    let c = x.shape[1];
+    let inner: usize = x.shape[2..].iter().product();
+    let out = v
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let ch = (i / inner) % c;
+            a * scale[ch] + bias[ch]
+        })
+        .collect();
+    Tensor::f32(x.shape.clone(), out).cast(x.dtype())
 }
 
 fn reduce_axes(axes: &[i64], rank: usize) -> R<Vec<usize>> {
@@ -697,6 +885,9 @@ fn f32_of(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
 }
 
 fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
+    if let Op::NonMaxSuppression { center_point_box } = node.op {
+        return Ok(vec![nms(ins, center_point_box)?]);
+    }
     let shapes: Vec<(DType, Vec<usize>)> =
         ins.iter().map(|t| (t.dtype(), t.shape.clone())).collect();
     let consts: Vec<Option<&Tensor>> = ins.iter().map(|t| Some(*t)).collect();
@@ -713,22 +904,9 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             )
             .cast(ins[0].dtype()))
         }
-        Op::Resize {
-            layout,
-            mode,
-            coord,
-            nearest,
-        } => {
+        op @ Op::Resize { .. } => {
             let x = f32_of(ins[0]);
-            let y = resize_f32(
-                &x,
-                &ins[0].shape,
-                &out_shape,
-                *layout,
-                *mode,
-                *coord,
-                *nearest,
-            )?;
+            let y = resize_f32(&x, &ins[0].shape, &out_shape, op)?;
             one(Tensor::f32(out_shape, y).cast(ins[0].dtype()))
         }
         Op::Binary(b) => one(binary(*b, ins[0], ins[1])?),
@@ -746,7 +924,17 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             ins[0].shape.iter().map(|&d| d as i32).collect(),
         )),
         Op::Size => one(Tensor::i32(vec![], vec![ins[0].numel() as i32])),
-        Op::Reshape | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => {
+        Op::ChannelAffine => one(channel_affine(ins[0], &f32_of(ins[1]), &f32_of(ins[2]))),
+        Op::GlobalPool(kind) => {
+            let op = if *kind == PoolKind::Max {
+                ReduceOp::Max
+            } else {
+                ReduceOp::Mean
+            };
+            let axes: Vec<usize> = (2..ins[0].rank()).collect();
+            one(reduce(ins[0], &axes, op, true))
+        }
+        Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => {
             one(ins[0].clone().reshaped(out_shape))
         }
         Op::StridedSlice(m) => {
@@ -795,7 +983,8 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             let data = map_data!(&ins[1].data, v => vec![v[0]; n]);
             one(Tensor::new(out_shape, data))
         }
-        Op::Range(dt) => {
+        Op::Range => {
+            let dt = &ins[0].dtype();
             let s = ins[0].to_f64_vec()[0];
             let d = ins[2].to_f64_vec()[0];
             let n = out_shape[0];
@@ -811,26 +1000,78 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             })
         }
         Op::GatherNd => one(gather_nd(ins[0], ins[1], out_shape)?),
-        Op::TopK => {
+        Op::TopK {
+            axis,
+            largest,
+            index,
+        } => {
             let k = ins[1].to_i64_vec().ok_or("k must be an integer")?[0] as usize;
-            let (v, i) = topk(ins[0], k)?;
-            Ok(vec![v, i])
+            let a = norm_axis(*axis, ins[0].rank())?;
+            let (v, i) = topk_axis(ins[0], k, a, *largest)?;
+            Ok(vec![v, i.cast(*index)])
         }
         Op::Select => one(select(ins[0], ins[1], ins[2], &out_shape)?),
         Op::Reduce { op, keep_dims } => {
-            let axes = reduce_axes(
-                &ins[1].to_i64_vec().ok_or("axes must be integers")?,
-                ins[0].rank(),
-            )?;
+            let axes = match ins.get(1) {
+                Some(t) if t.numel() > 0 => reduce_axes(
+                    &t.to_i64_vec().ok_or("axes must be integers")?,
+                    ins[0].rank(),
+                )?,
+                _ => (0..ins[0].rank()).collect(),
+            };
             one(reduce(ins[0], &axes, *op, *keep_dims))
         }
-        Op::ArgMax(dt) => {
+        Op::ArgMax {
+            dtype, select_last, ..
+        } => {
             let a = norm_axis(
                 ins[1].to_i64_vec().ok_or("axis must be an integer")?[0],
                 ins[0].rank(),
             )?;
-            one(argmax(ins[0], a, out_shape).cast(*dt))
+            one(argmax(ins[0], a, out_shape, *select_last).cast(*dtype))
         }
+        Op::Gather { axis } => one(gather(
+            ins[0],
+            ins[1],
+            norm_axis(*axis, ins[0].rank())?,
+            out_shape,
+        )?),
+        Op::Slice => {
+            let dims = onnx_slice_dims(
+                &ins[0].shape,
+                ins.get(1).copied(),
+                ins.get(2).copied(),
+                ins.get(3).copied(),
+                ins.get(4).copied(),
+            )?;
+            let shape = &ins[0].shape;
+            let data = map_data!(&ins[0].data, v => gather_slice(v, shape, &dims));
+            one(Tensor::new(out_shape, data))
+        }
+        Op::Softmax { axis, legacy } => {
+            one(softmax(ins[0], norm_axis(*axis, ins[0].rank())?, *legacy))
+        }
+        Op::Pad { mode } => {
+            let p = ins[1].to_i64_vec().ok_or("pads must be integers")?;
+            let value = ins
+                .get(2)
+                .map(|t| t.to_f64_vec().first().copied().unwrap_or(0.0))
+                .unwrap_or(0.0);
+            one(pad(ins[0], &p, *mode, value, &out_shape))
+        }
+        Op::Expand => {
+            let offs = broadcast_offsets(&out_shape, &[&ins[0].shape]);
+            let data = map_data!(&ins[0].data, v => offs[0].iter().map(|&o| v[o]).collect());
+            one(Tensor::new(out_shape, data))
+        }
+        Op::Unsqueeze { .. } | Op::Flatten { .. } => one(ins[0].clone().reshaped(out_shape)),
+        Op::SplitV { axis, sizes, num } => {
+            let a = norm_axis(*axis, ins[0].rank())?;
+            let parts = split_sizes(ins[0].shape[a], sizes, *num)?;
+            Ok(split_parts(ins[0], a, &parts))
+        }
+        Op::ConvTranspose2d(a) => one(conv_transpose_ref(a, ins, &out_shape)?),
+        Op::NonMaxSuppression { center_point_box } => one(nms(ins, *center_point_box)?),
         Op::MatMul {
             transpose_a,
             transpose_b,
@@ -841,7 +1082,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             *transpose_b,
             out_shape,
         )?),
-        Op::Transpose { perm } => one(transpose(ins[0], perm)),
+        Op::Transpose { perm } => one(transpose(ins[0], &full_perm(perm, ins[0].rank()))),
     }
 }
 
@@ -1032,6 +1273,13 @@ pub fn bin_f32(op: BinOp, p: f32, q: f32) -> f32 {
         Min => p.min(q),
         Pow => p.powf(q),
         SquaredDifference => (p - q) * (p - q),
+        PRelu => {
+            if p < 0.0 {
+                p * q
+            } else {
+                p
+            }
+        }
         And => ((p != 0.0) && (q != 0.0)) as u8 as f32,
         Or => ((p != 0.0) || (q != 0.0)) as u8 as f32,
         _ => f32::NAN,
@@ -1062,6 +1310,13 @@ fn bin_i64(op: BinOp, p: i64, q: i64) -> i64 {
         Min => p.min(q),
         Pow => (p as f64).powf(q as f64) as i64,
         SquaredDifference => (p - q) * (p - q),
+        PRelu => {
+            if p < 0 {
+                p * q
+            } else {
+                p
+            }
+        }
         And => ((p != 0) && (q != 0)) as i64,
         Or => ((p != 0) || (q != 0)) as i64,
         _ => 0,
@@ -1179,24 +1434,407 @@ fn concat(ins: &[&Tensor], axis: usize, stack: bool) -> R<Tensor> {
 }
 
 fn split(x: &Tensor, axis: usize, num: usize) -> Vec<Tensor> {
+    split_parts(x, axis, &vec![x.shape[axis] / num; num])
+}
+
+fn split_sizes(dim: usize, sizes: &[usize], num: usize) -> R<Vec<usize>> {
+    if sizes.is_empty() {
+        if num == 0 {
+            return Err("split into 0 parts".into());
+        }
+        // ONNX 18+: the last part may be smaller
+        let part = dim.div_ceil(num);
+        let mut v = vec![part; num];
+        v[num - 1] = dim.saturating_sub(part * (num - 1));
+        return Ok(v);
+    }
+    if sizes.iter().sum::<usize>() != dim {
+        return Err(format!("split sizes {sizes:?} do not add up to {dim}"));
+    }
+    Ok(sizes.to_vec())
+}
+
+fn split_parts(x: &Tensor, axis: usize, parts: &[usize]) -> Vec<Tensor> {
     let outer: usize = x.shape[..axis].iter().product();
     let inner: usize = x.shape[axis + 1..].iter().product();
-    let part = x.shape[axis] / num;
-    let mut shape = x.shape.clone();
-    shape[axis] = part;
-    (0..num)
-        .map(|p| {
+    let mut start = 0;
+    parts
+        .iter()
+        .map(|&part| {
+            let mut shape = x.shape.clone();
+            shape[axis] = part;
             let data = map_data!(&x.data, v => {
                 let mut o = Vec::with_capacity(outer * part * inner);
                 for a in 0..outer {
-                    let base = (a * x.shape[axis] + p * part) * inner;
+                    let base = (a * x.shape[axis] + start) * inner;
                     o.extend_from_slice(&v[base..base + part * inner]);
                 }
                 o
             });
-            Tensor::new(shape.clone(), data)
+            start += part;
+            Tensor::new(shape, data)
         })
         .collect()
+}
+
+/// ONNX Slice resolved per input dim to (begin, step, len).
+fn onnx_slice_dims(
+    shape: &[usize],
+    starts: Option<&Tensor>,
+    ends: Option<&Tensor>,
+    axes: Option<&Tensor>,
+    steps: Option<&Tensor>,
+) -> R<Vec<(i64, i64, usize)>> {
+    let starts = const_ints(starts, "slice starts")?;
+    let ends = const_ints(ends, "slice ends")?;
+    let r = shape.len();
+    let axes: Vec<i64> = match axes {
+        Some(t) if t.numel() > 0 => const_ints(Some(t), "slice axes")?,
+        _ => (0..starts.len() as i64).collect(),
+    };
+    let steps: Vec<i64> = match steps {
+        Some(t) if t.numel() > 0 => const_ints(Some(t), "slice steps")?,
+        _ => vec![1; starts.len()],
+    };
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err("slice starts, ends, axes and steps differ in length".into());
+    }
+    let mut dims: Vec<(i64, i64, usize)> = shape.iter().map(|&d| (0, 1, d)).collect();
+    for i in 0..starts.len() {
+        let a = norm_axis(axes[i], r)?;
+        let d = shape[a] as i64;
+        let s = steps[i];
+        if s == 0 {
+            return Err("slice step 0".into());
+        }
+        let clampi = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
+        let (b, e) = if s > 0 {
+            let b = if starts[i] < 0 {
+                starts[i] + d
+            } else {
+                starts[i]
+            };
+            let e = if ends[i] < 0 { ends[i] + d } else { ends[i] };
+            (clampi(b, 0, d), clampi(e, 0, d))
+        } else {
+            let b = if starts[i] < 0 {
+                starts[i] + d
+            } else {
+                starts[i]
+            };
+            let e = if ends[i] < 0 {
+                ends[i].saturating_add(d)
+            } else {
+                ends[i]
+            };
+            (clampi(b, 0, d - 1), clampi(e, -1, d - 1))
+        };
+        let len = if s > 0 {
+            (e - b + s - 1) / s
+        } else {
+            (b - e + (-s) - 1) / (-s)
+        };
+        dims[a] = (b, s, len.max(0) as usize);
+    }
+    Ok(dims)
+}
+
+fn gather(x: &Tensor, idx: &Tensor, axis: usize, out_shape: Vec<usize>) -> R<Tensor> {
+    let ids = idx.to_i64_vec().ok_or("gather indices must be integers")?;
+    let d = x.shape[axis] as i64;
+    let ids: Vec<usize> = ids
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + d } else { i };
+            if j < 0 || j >= d {
+                Err(format!(
+                    "gather index {i} out of range for dim {axis} of size {d}"
+                ))
+            } else {
+                Ok(j as usize)
+            }
+        })
+        .collect::<R<_>>()?;
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let data = map_data!(&x.data, v => {
+        let mut o = Vec::with_capacity(outer * ids.len() * inner);
+        for a in 0..outer {
+            for &j in &ids {
+                let base = (a * d as usize + j) * inner;
+                o.extend_from_slice(&v[base..base + inner]);
+            }
+        }
+        o
+    });
+    Ok(Tensor::new(out_shape, data))
+}
+
+fn softmax(x: &Tensor, axis: usize, legacy: bool) -> Tensor {
+    let v = f32_of(x);
+    let (outer, n, inner) = if legacy {
+        (
+            x.shape[..axis].iter().product::<usize>(),
+            x.shape[axis..].iter().product::<usize>(),
+            1,
+        )
+    } else {
+        (
+            x.shape[..axis].iter().product(),
+            x.shape[axis],
+            x.shape[axis + 1..].iter().product(),
+        )
+    };
+    let mut out = vec![0f32; v.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| (o * n + j) * inner + i;
+            let m = (0..n).map(|j| v[at(j)]).fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for j in 0..n {
+                let e = (v[at(j)] - m).exp();
+                out[at(j)] = e;
+                sum += e;
+            }
+            for j in 0..n {
+                out[at(j)] /= sum;
+            }
+        }
+    }
+    Tensor::f32(x.shape.clone(), out).cast(x.dtype())
+}
+
+fn pad(x: &Tensor, p: &[i64], mode: PadMode, value: f64, out_shape: &[usize]) -> Tensor {
+    let r = x.rank();
+    let n = numel(out_shape);
+    let st = strides(&x.shape);
+    // source offset per output element, or None for the constant
+    let mut idx = vec![0usize; r];
+    let mut src: Vec<Option<usize>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut off = Some(0usize);
+        for d in 0..r {
+            let size = x.shape[d] as i64;
+            let mut i = idx[d] as i64 - p[d];
+            if i < 0 || i >= size {
+                match mode {
+                    PadMode::Constant => {
+                        off = None;
+                        break;
+                    }
+                    PadMode::Edge => i = i.clamp(0, size - 1),
+                    PadMode::Reflect => {
+                        if size == 1 {
+                            i = 0;
+                        } else {
+                            let period = 2 * (size - 1);
+                            i = i.rem_euclid(period);
+                            if i >= size {
+                                i = period - i;
+                            }
+                        }
+                    }
+                }
+            }
+            off = off.map(|o| o + i as usize * st[d]);
+        }
+        src.push(off);
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    let fill = Tensor::f32(vec![1], vec![value as f32]).cast(x.dtype());
+    let data = match (&x.data, &fill.data) {
+        (TensorData::F32(v), TensorData::F32(c)) => {
+            TensorData::F32(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
+        }
+        (TensorData::F16(v), TensorData::F16(c)) => {
+            TensorData::F16(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
+        }
+        (TensorData::I32(v), TensorData::I32(c)) => {
+            TensorData::I32(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
+        }
+        (TensorData::I64(v), TensorData::I64(c)) => {
+            TensorData::I64(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
+        }
+        (TensorData::U8(v), TensorData::U8(c)) => {
+            TensorData::U8(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
+        }
+        (TensorData::Bool(v), TensorData::Bool(c)) => {
+            TensorData::Bool(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
+        }
+        _ => TensorData::zeros(x.dtype(), n),
+    };
+    Tensor::new(out_shape.to_vec(), data)
+}
+
+/// Transposed convolution (NCHW, weight [cin, cout/groups, kh, kw]) by scattering.
+fn conv_transpose_ref(a: &ConvTransposeAttrs, ins: &[&Tensor], out_shape: &[usize]) -> R<Tensor> {
+    let x = f32_of(ins[0]);
+    let w = f32_of(ins[1]);
+    let [n, cin, h, wd] = nchw_dims(&ins[0].shape, Layout::Nchw)?;
+    let [_, cout, oh, ow] = nchw_dims(out_shape, Layout::Nchw)?;
+    let (opg, kh, kw) = (ins[1].shape[1], ins[1].shape[2], ins[1].shape[3]);
+    let ipg = cin / a.groups;
+    let mut out = vec![0f32; n * cout * oh * ow];
+    if let Some(b) = ins.get(2) {
+        let b = f32_of(b);
+        for bi in 0..n {
+            for c in 0..cout {
+                out[(bi * cout + c) * oh * ow..(bi * cout + c + 1) * oh * ow].fill(b[c]);
+            }
+        }
+    }
+    for bi in 0..n {
+        for ci in 0..cin {
+            let g = ci / ipg;
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let xv = x[((bi * cin + ci) * h + iy) * wd + ix];
+                    for oc in 0..opg {
+                        let co = g * opg + oc;
+                        for ky in 0..kh {
+                            let y = (iy * a.strides[0] + ky * a.dilations[0]) as isize
+                                - a.pads[0] as isize;
+                            if y < 0 || y >= oh as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let xx = (ix * a.strides[1] + kx * a.dilations[1]) as isize
+                                    - a.pads[1] as isize;
+                                if xx < 0 || xx >= ow as isize {
+                                    continue;
+                                }
+                                out[((bi * cout + co) * oh + y as usize) * ow + xx as usize] +=
+                                    xv * w[((ci * opg + oc) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Tensor::f32(out_shape.to_vec(), out))
+}
+
+/// ONNX NonMaxSuppression: per batch and class, greedy selection by score.
+fn nms(ins: &[&Tensor], center: bool) -> R<Tensor> {
+    let boxes = f32_of(ins[0]);
+    let scores = f32_of(ins[1]);
+    let (bs, nb) = (
+        ins[0].shape.first().copied().unwrap_or(0),
+        ins[0].shape.get(1).copied().unwrap_or(0),
+    );
+    if ins[0].rank() != 3
+        || ins[0].shape[2] != 4
+        || ins[1].rank() != 3
+        || ins[1].shape[0] != bs
+        || ins[1].shape[2] != nb
+    {
+        return Err(format!(
+            "boxes {:?} and scores {:?} do not fit [B,N,4] and [B,C,N]",
+            ins[0].shape, ins[1].shape
+        ));
+    }
+    let nc = ins[1].shape[1];
+    let scalar = |i: usize, d: f64| {
+        ins.get(i)
+            .and_then(|t| t.to_f64_vec().first().copied())
+            .unwrap_or(d)
+    };
+    let max_out = scalar(2, 0.0).max(0.0) as usize;
+    let iou_t = scalar(3, 0.0) as f32;
+    let score_t = ins
+        .get(4)
+        .map(|t| t.to_f64_vec().first().copied().unwrap_or(f64::NEG_INFINITY) as f32);
+    let corners = |b: usize, i: usize| -> [f32; 4] {
+        let q = &boxes[(b * nb + i) * 4..(b * nb + i) * 4 + 4];
+        if center {
+            [
+                q[1] - q[3] / 2.0,
+                q[0] - q[2] / 2.0,
+                q[1] + q[3] / 2.0,
+                q[0] + q[2] / 2.0,
+            ]
+        } else {
+            [
+                q[0].min(q[2]),
+                q[1].min(q[3]),
+                q[0].max(q[2]),
+                q[1].max(q[3]),
+            ]
+        }
+    };
+    let iou = |a: [f32; 4], b: [f32; 4]| {
+        let ih = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+        let iw = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+        let inter = ih * iw;
+        let u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+        if u <= 0.0 {
+            0.0
+        } else {
+            inter / u
+        }
+    };
+    let mut sel: Vec<i64> = Vec::new();
+    for b in 0..bs {
+        for c in 0..nc {
+            let sc = &scores[(b * nc + c) * nb..(b * nc + c + 1) * nb];
+            let mut order: Vec<usize> = (0..nb)
+                .filter(|&i| score_t.is_none_or(|t| sc[i] > t))
+                .collect();
+            order.sort_by(|&x, &y| {
+                sc[y]
+                    .partial_cmp(&sc[x])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(x.cmp(&y))
+            });
+            let mut kept: Vec<usize> = Vec::new();
+            for i in order {
+                if kept.len() >= max_out {
+                    break;
+                }
+                if kept
+                    .iter()
+                    .all(|&k| iou(corners(b, k), corners(b, i)) <= iou_t)
+                {
+                    kept.push(i);
+                }
+            }
+            for k in kept {
+                sel.extend_from_slice(&[b as i64, c as i64, k as i64]);
+            }
+        }
+    }
+    let k = sel.len() / 3;
+    Ok(Tensor::i64(vec![k, 3], sel))
+}
+
+/// Output size of a pooling window along one axis (ONNX ceil_mode aware).
+fn pool_out_dim(input: usize, p: &PoolAttrs, axis: usize) -> R<usize> {
+    let (out, _) = conv_out_dim(input, p.kernel[axis], p.strides[axis], 1, &p.padding, axis)?;
+    if !p.ceil_mode {
+        return Ok(out);
+    }
+    if let Padding::Explicit(pd) = &p.padding {
+        let (b, e) = if axis == 0 {
+            (pd[0], pd[2])
+        } else {
+            (pd[1], pd[3])
+        };
+        let span = input + b + e - p.kernel[axis];
+        let mut o = span.div_ceil(p.strides[axis]) + 1;
+        // the last window must start inside the input or the leading pad
+        if (o - 1) * p.strides[axis] >= input + b {
+            o -= 1;
+        }
+        return Ok(o);
+    }
+    Ok(out)
 }
 
 fn tile<T: Copy>(v: &[T], in_shape: &[usize], _reps: &[i64], out_shape: &[usize]) -> Vec<T> {
@@ -1250,8 +1888,16 @@ fn gather_nd(p: &Tensor, ix: &Tensor, out_shape: Vec<usize>) -> R<Tensor> {
     Ok(Tensor::new(out_shape, data))
 }
 
-/// Top-k along the last axis; sorted descending, ties broken by lower index (as TF.js).
-pub fn topk(x: &Tensor, k: usize) -> R<(Tensor, Tensor)> {
+/// Top-k along `axis`, sorted; ties broken by lower index (as TF.js and the ONNX spec).
+/// Indices come back as i64.
+pub fn topk_axis(x: &Tensor, k: usize, axis: usize, largest: bool) -> R<(Tensor, Tensor)> {
+    let r = x.rank();
+    if axis + 1 != r {
+        let mut perm: Vec<usize> = (0..r).collect();
+        perm.swap(axis, r - 1);
+        let (v, i) = topk_axis(&transpose(x, &perm), k, r - 1, largest)?;
+        return Ok((transpose(&v, &perm), transpose(&i, &perm)));
+    }
     let v = x.to_f64_vec();
     let last = *x.shape.last().ok_or("topk of a scalar")?;
     let rows = v.len().checked_div(last).unwrap_or(0);
@@ -1261,20 +1907,26 @@ pub fn topk(x: &Tensor, k: usize) -> R<(Tensor, Tensor)> {
         let row = &v[r * last..(r + 1) * last];
         let mut order: Vec<usize> = (0..last).collect();
         order.sort_by(|&a, &b| {
-            row[b]
-                .partial_cmp(&row[a])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
+            let o = if largest {
+                row[b].partial_cmp(&row[a])
+            } else {
+                row[a].partial_cmp(&row[b])
+            };
+            o.unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
         });
         for &i in &order[..k] {
             vals.push(row[i]);
-            idx.push(i as i32);
+            idx.push(i as i64);
         }
     }
     let mut shape = x.shape.clone();
     *shape.last_mut().ok_or("topk of a scalar")? = k;
-    let vt = Tensor::f32(shape.clone(), vals.iter().map(|&a| a as f32).collect()).cast(x.dtype());
-    Ok((vt, Tensor::i32(shape, idx)))
+    let vt = Tensor::f32(shape.clone(), vals.iter().map(|&a| a as f32).collect());
+    let vt = match x.dtype() {
+        DType::I64 => Tensor::i64(shape.clone(), vals.iter().map(|&a| a as i64).collect()),
+        dt => vt.cast(dt),
+    };
+    Ok((vt, Tensor::i64(shape, idx)))
 }
 
 fn select(c: &Tensor, a: &Tensor, b: &Tensor, out: &[usize]) -> R<Tensor> {
@@ -1397,8 +2049,8 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
     out
 }
 
-fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>) -> Tensor {
-    if let Some(v) = x.as_f32() {
+fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>, select_last: bool) -> Tensor {
+    if let (Some(v), false) = (x.as_f32(), select_last) {
         let outer: usize = x.shape[..axis].iter().product();
         let inner: usize = x.shape[axis + 1..].iter().product();
         let n = x.shape[axis];
@@ -1427,7 +2079,8 @@ fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>) -> Tensor {
         for i in 0..inner {
             let mut best = 0usize;
             for j in 1..n {
-                if v[(o * n + j) * inner + i] > v[(o * n + best) * inner + i] {
+                let (a, b) = (v[(o * n + j) * inner + i], v[(o * n + best) * inner + i]);
+                if a > b || (select_last && a == b) {
                     best = j;
                 }
             }
@@ -1626,8 +2279,8 @@ pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize
 
 /// Source coordinate of output index `o` for a resize of `inn` -> `outn`.
 #[inline]
-fn src_coord(o: usize, inn: usize, outn: usize, coord: CoordMode) -> f32 {
-    let scale = inn as f32 / outn as f32;
+fn src_coord(o: usize, inn: usize, outn: usize, coord: CoordMode, ratio: Option<f32>) -> f32 {
+    let scale = ratio.unwrap_or(inn as f32 / outn as f32);
     match coord {
         CoordMode::HalfPixel => (o as f32 + 0.5) * scale - 0.5,
         CoordMode::PytorchHalfPixel => {
@@ -1656,10 +2309,11 @@ pub fn resize_taps(
     mode: ResizeMode,
     coord: CoordMode,
     nearest: NearestMode,
+    ratio: Option<f32>,
 ) -> Vec<(usize, usize, f32)> {
     (0..outn)
         .map(|o| {
-            let s = src_coord(o, inn, outn, coord);
+            let s = src_coord(o, inn, outn, coord, ratio);
             match mode {
                 ResizeMode::Linear => {
                     let s = s.clamp(0.0, (inn - 1) as f32);
@@ -1688,19 +2342,22 @@ pub fn resize_taps(
         .collect()
 }
 
-pub fn resize_f32(
-    x: &[f32],
-    in_shape: &[usize],
-    out_shape: &[usize],
-    layout: Layout,
-    mode: ResizeMode,
-    coord: CoordMode,
-    nearest: NearestMode,
-) -> R<Vec<f32>> {
+/// Resize on f32 data; `op` must be an [`Op::Resize`].
+pub fn resize_f32(x: &[f32], in_shape: &[usize], out_shape: &[usize], op: &Op) -> R<Vec<f32>> {
+    let &Op::Resize {
+        layout,
+        mode,
+        coord,
+        nearest,
+        scales,
+    } = op
+    else {
+        return Err("not a resize op".into());
+    };
     let [n, c, h, w] = nchw_dims(in_shape, layout)?;
     let [_, _, oh, ow] = nchw_dims(out_shape, layout)?;
-    let ty = resize_taps(h, oh, mode, coord, nearest);
-    let tx = resize_taps(w, ow, mode, coord, nearest);
+    let ty = resize_taps(h, oh, mode, coord, nearest, scales.map(|s| 1.0 / s[0]));
+    let tx = resize_taps(w, ow, mode, coord, nearest, scales.map(|s| 1.0 / s[1]));
     let mut out = vec![0f32; n * c * oh * ow];
     let at = |b: usize, ch: usize, y: usize, xx: usize| match layout {
         Layout::Nhwc => x[((b * h + y) * w + xx) * c + ch],

@@ -3,6 +3,7 @@
 //! `crate::runtime` compile the result into a plan.
 
 pub mod eval;
+pub mod onnx;
 pub mod optimize;
 pub mod tensor;
 pub mod tfjs;
@@ -116,6 +117,10 @@ pub enum Activation {
     Clip(f32, f32),
     Sigmoid,
     LeakyRelu(f32),
+    /// max(0, min(1, alpha * x + beta))
+    HardSigmoid(f32, f32),
+    /// x * HardSigmoid(x, 1/6, 1/2)
+    HardSwish,
 }
 
 impl Activation {
@@ -134,6 +139,8 @@ impl Activation {
                     x
                 }
             }
+            Activation::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
         }
     }
 }
@@ -173,6 +180,27 @@ pub struct PoolAttrs {
     pub strides: [usize; 2],
     pub padding: Padding,
     pub count_include_pad: bool,
+    /// Output size rounds up (ONNX ceil_mode).
+    pub ceil_mode: bool,
+}
+
+/// ConvTranspose attributes (NCHW). Weight keeps ONNX's `[cin, cout / groups, kh, kw]`.
+/// Inputs: x, w, [bias].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvTransposeAttrs {
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// [top, left, bottom, right]
+    pub pads: [usize; 4],
+    pub output_padding: [usize; 2],
+    pub groups: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +238,8 @@ pub enum BinOp {
     Min,
     Pow,
     SquaredDifference,
+    /// x if x >= 0 else x * slope
+    PRelu,
     Equal,
     Less,
     LessEqual,
@@ -262,13 +292,15 @@ pub enum Op {
     /// Inputs: x, w, [bias], [residual].
     Conv2d(ConvAttrs),
     Pool(PoolAttrs),
-    /// Inputs: x, size (int [2]: out H, W).
+    /// Inputs: x, size (int [2]: out H, W) unless `scales` ([h, w]) is given.
     Resize {
         layout: Layout,
         mode: ResizeMode,
         coord: CoordMode,
         nearest: NearestMode,
+        scales: Option<[f32; 2]>,
     },
+    ConvTranspose2d(ConvTransposeAttrs),
     Binary(BinOp),
     Unary(UnOp),
     /// Sum of N same-shaped inputs (TF AddN).
@@ -278,8 +310,11 @@ pub enum Op {
     Shape,
     /// Output: int32 scalar.
     Size,
-    /// Inputs: x, shape (int). `-1` infers one dim.
-    Reshape,
+    /// Inputs: x, shape (int). `-1` infers one dim; with `copy_zero` (ONNX) a 0 copies the
+    /// input dim.
+    Reshape {
+        copy_zero: bool,
+    },
     /// Inputs: x, begin, end, strides.
     StridedSlice(SliceMasks),
     Pack {
@@ -304,12 +339,16 @@ pub enum Op {
     Tile,
     /// Inputs: shape, value (scalar).
     Fill,
-    /// Inputs: start, limit, delta (scalars). Output dtype given.
-    Range(DType),
+    /// Inputs: start, limit, delta (scalars); output dtype is start's.
+    Range,
     /// Inputs: params, indices (last dim indexes the leading dims of params).
     GatherNd,
-    /// Inputs: x, k (int scalar). Outputs: values, indices (int32). Along the last axis.
-    TopK,
+    /// Inputs: x, k (int scalar). Outputs: values, indices (`index` dtype).
+    TopK {
+        axis: i64,
+        largest: bool,
+        index: DType,
+    },
     /// Inputs: cond, a, b (broadcasting).
     Select,
     /// Inputs: x, axes (int). keep_dims.
@@ -317,17 +356,60 @@ pub enum Op {
         op: ReduceOp,
         keep_dims: bool,
     },
-    /// Inputs: x, axis (int scalar). Output dtype given.
-    ArgMax(DType),
+    /// Inputs: x, axis (int scalar).
+    ArgMax {
+        dtype: DType,
+        keep_dims: bool,
+        select_last: bool,
+    },
+    /// Inputs: x, indices. Negative indices count from the end.
+    Gather {
+        axis: i64,
+    },
+    /// ONNX Slice. Inputs: x, starts, ends, [axes], [steps].
+    Slice,
+    /// Softmax along `axis`; `legacy` (opset < 13) flattens dims from `axis` on.
+    Softmax {
+        axis: i64,
+        legacy: bool,
+    },
+    /// Inputs: x, pads (int `[2 * rank]`: all begins then all ends), [value].
+    Pad {
+        mode: PadMode,
+    },
+    /// Inputs: x, shape. Numpy broadcast of x to shape.
+    Expand,
+    Unsqueeze {
+        axes: Vec<i64>,
+    },
+    Flatten {
+        axis: i64,
+    },
+    /// Splits x along `axis` into parts of the given sizes (equal parts when empty).
+    SplitV {
+        axis: i64,
+        sizes: Vec<usize>,
+        num: usize,
+    },
+    /// Inputs: boxes [B,N,4], scores [B,C,N], [max_per_class], [iou_threshold],
+    /// [score_threshold]. Output: int64 [K, 3] (batch, class, box); K is data-dependent.
+    NonMaxSuppression {
+        center_point_box: bool,
+    },
     Identity,
     /// Inputs: a, b. Batched matmul with broadcasting.
     MatMul {
         transpose_a: bool,
         transpose_b: bool,
     },
+    /// Empty `perm` reverses the dims.
     Transpose {
         perm: Vec<usize>,
     },
+    /// `x * scale[c] + bias[c]` along axis 1 (inference batch norm). Inputs: x, scale, bias.
+    ChannelAffine,
+    /// Reduces all dims from 2 on, keeping them as 1 (NCHW global pooling).
+    GlobalPool(PoolKind),
 }
 
 impl Op {

@@ -65,6 +65,35 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
     let nodes = std::mem::take(&mut g.nodes);
     let mut kept = Vec::with_capacity(nodes.len());
     for node in nodes {
+        // Data-dependent shapes (NonMaxSuppression and what it feeds) stay unknown until run
+        // time; such nodes are evaluated by the executor's reference path.
+        let all_const = node.inputs.iter().all(|v| g.consts.contains_key(v));
+        let dynamic = node.inputs.iter().any(|&v| g.values[v].shape.is_none())
+            || (matches!(node.op, Op::NonMaxSuppression { .. }) && !all_const)
+            || shape_inputs(&node.op, node.inputs.len()).any(|i| {
+                node.inputs
+                    .get(i)
+                    .is_some_and(|v| !g.consts.contains_key(v))
+            });
+        if dynamic {
+            for &o in &node.outputs {
+                g.values[o].shape = None;
+                if matches!(node.op, Op::NonMaxSuppression { .. }) {
+                    g.values[o].dtype = DType::I64;
+                }
+            }
+            kept.push(node);
+            continue;
+        }
+        if let (Op::NonMaxSuppression { .. }, true) = (&node.op, all_const) {
+            let args: Vec<&Tensor> = node.inputs.iter().filter_map(|v| g.consts.get(v)).collect();
+            let t = eval::eval(&node, &args)?.remove(0);
+            let o = node.outputs[0];
+            g.values[o].dtype = t.dtype();
+            g.values[o].shape = Some(t.shape.clone());
+            g.consts.insert(o, t);
+            continue;
+        }
         let ins: Vec<(DType, Vec<usize>)> = node
             .inputs
             .iter()
@@ -116,6 +145,27 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
     Ok(())
 }
 
+/// Inputs whose values (not just shapes) decide an op's output shape. When one of them is
+/// only known at run time, the output shape is data-dependent.
+fn shape_inputs(op: &Op, n: usize) -> std::ops::Range<usize> {
+    match op {
+        Op::Reshape { .. }
+        | Op::Tile
+        | Op::Expand
+        | Op::ExpandDims
+        | Op::TopK { .. }
+        | Op::Reduce { .. }
+        | Op::ArgMax { .. }
+        | Op::Pad { .. } => 1..2,
+        Op::Resize { scales: None, .. } => 1..2,
+        Op::Fill | Op::Split { .. } => 0..1,
+        Op::Range => 0..3,
+        Op::Slice | Op::StridedSlice(_) => 1..n,
+        Op::Concat => n.saturating_sub(1)..n,
+        _ => 0..0,
+    }
+}
+
 /// Removes nodes and constants that no output depends on.
 pub fn eliminate_dead(g: &mut Graph) {
     let mut live = vec![false; g.values.len()];
@@ -162,6 +212,18 @@ pub fn fuse_conv_epilogues(g: &mut Graph) {
                 matches!(g.nodes[p].op, Op::Conv2d(_)).then_some(p)
             };
             match &node.op {
+                Op::ChannelAffine => {
+                    let Some(p) = conv_in(node.inputs[0]) else {
+                        continue;
+                    };
+                    if !fold_affine(g, p, node.inputs[1], node.inputs[2]) {
+                        continue;
+                    }
+                    g.nodes[p].outputs = node.outputs.clone();
+                    g.nodes[i].inputs.clear();
+                    g.nodes[i].outputs.clear();
+                    changed = true;
+                }
                 Op::Unary(UnOp::Act(act)) => {
                     let Some(p) = conv_in(node.inputs[0]) else {
                         continue;
@@ -218,6 +280,62 @@ pub fn fuse_conv_epilogues(g: &mut Graph) {
         // conv node would break topological order, so re-sort.
         topo_sort(g);
     }
+}
+
+/// Folds `y = conv(x) * scale[c] + shift[c]` (inference batch norm) into the conv's weights
+/// and bias. Returns false when it does not apply.
+fn fold_affine(g: &mut Graph, p: usize, scale: ValueId, shift: ValueId) -> bool {
+    let Op::Conv2d(c) = &g.nodes[p].op else {
+        return false;
+    };
+    if c.act != Activation::None || c.residual.is_some() || c.layout != Layout::Nchw {
+        return false;
+    }
+    let (Some(s), Some(b)) = (g.consts.get(&scale), g.consts.get(&shift)) else {
+        return false;
+    };
+    let (s, b) = (s.cast(DType::F32), b.cast(DType::F32));
+    let (Some(s), Some(b)) = (s.as_f32(), b.as_f32()) else {
+        return false;
+    };
+    let Some(w) = g.consts.get(&g.nodes[p].inputs[1]) else {
+        return false;
+    };
+    let cout = *w.shape.last().unwrap_or(&0);
+    if s.len() != cout || b.len() != cout {
+        return false;
+    }
+    let w = w.cast(DType::F32);
+    let wv: Vec<f32> = w
+        .as_f32()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x * s[i % cout])
+        .collect();
+    let old_bias: Vec<f32> = if c.has_bias {
+        match g.consts.get(&g.nodes[p].inputs[2]) {
+            Some(t) => t.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec(),
+            None => return false,
+        }
+    } else {
+        vec![0.0; cout]
+    };
+    let nb: Vec<f32> = (0..cout).map(|i| old_bias[i] * s[i] + b[i]).collect();
+    let name = g.nodes[p].name.clone();
+    let wid = g.add_const(format!("{name}/w_folded"), Tensor::f32(w.shape.clone(), wv));
+    let bid = g.add_const(format!("{name}/b_folded"), Tensor::f32(vec![cout], nb));
+    let node = &mut g.nodes[p];
+    node.inputs[1] = wid;
+    if let Op::Conv2d(c) = &mut node.op {
+        if c.has_bias {
+            node.inputs[2] = bid;
+        } else {
+            c.has_bias = true;
+            node.inputs.insert(2, bid);
+        }
+    }
+    true
 }
 
 /// Stable topological sort of nodes by data dependencies.

@@ -573,7 +573,7 @@ fn map_op(
         })?)),
         "Shape" => Some(Op::Shape),
         "Size" => Some(Op::Size),
-        "Reshape" => Some(Op::Reshape),
+        "Reshape" => Some(Op::Reshape { copy_zero: false }),
         "StridedSlice" => Some(Op::StridedSlice(SliceMasks {
             begin: a.int("begin_mask").unwrap_or(0) as u32,
             end: a.int("end_mask").unwrap_or(0) as u32,
@@ -598,9 +598,13 @@ fn map_op(
         "ExpandDims" => Some(Op::ExpandDims),
         "Tile" => Some(Op::Tile),
         "Fill" => Some(Op::Fill),
-        "Range" => Some(Op::Range(a.dtype("Tidx").unwrap_or(DType::I32))),
+        "Range" => Some(Op::Range),
         "GatherNd" => Some(Op::GatherNd),
-        "TopKV2" => Some(Op::TopK),
+        "TopKV2" => Some(Op::TopK {
+            axis: -1,
+            largest: true,
+            index: DType::I32,
+        }),
         "Select" | "SelectV2" => Some(Op::Select),
         "Sum" | "Max" | "Min" | "Mean" | "Prod" => Some(Op::Reduce {
             op: match n.op.as_str() {
@@ -612,7 +616,11 @@ fn map_op(
             },
             keep_dims: a.bool("keep_dims"),
         }),
-        "ArgMax" => Some(Op::ArgMax(a.dtype("output_type").unwrap_or(DType::I64))),
+        "ArgMax" => Some(Op::ArgMax {
+            dtype: a.dtype("output_type").unwrap_or(DType::I64),
+            keep_dims: false,
+            select_last: false,
+        }),
         "MatMul" => Some(Op::MatMul {
             transpose_a: a.bool("transpose_a"),
             transpose_b: a.bool("transpose_b"),
@@ -648,6 +656,7 @@ fn map_op(
                 strides: hw_pair(&a.ints("strides"), 1),
                 padding: padding_of(a, n)?,
                 count_include_pad: false,
+                ceil_mode: false,
             }))
         }
         "ResizeBilinear" | "ResizeNearestNeighbor" => {
@@ -672,6 +681,7 @@ fn map_op(
                 } else {
                     NearestMode::Floor
                 },
+                scales: None,
             })
         }
         "Conv2D" | "_FusedConv2D" | "DepthwiseConv2dNative" | "FusedDepthwiseConv2dNative" => {

@@ -106,7 +106,7 @@ impl ResolvedModel {
     pub fn load_graph(&self) -> Result<Graph, RepoError> {
         match self.format {
             Format::Tfjs => Ok(graph::tfjs::load(&self.path)?),
-            Format::Onnx => Err(RepoError::Format(self.path.display().to_string())),
+            Format::Onnx => Ok(graph::onnx::load(&self.path)?),
         }
     }
 }

@@ -180,6 +180,14 @@ fn is_cmp(b: graph::BinOp) -> bool {
 }
 
 fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
+    if n.outputs
+        .iter()
+        .chain(&n.inputs)
+        .any(|&v| g.values[v].shape.is_none())
+    {
+        // data-dependent shapes: the reference kernels decide at run time
+        return Ok(Step::Generic);
+    }
     Ok(match &n.op {
         Op::Conv2d(a) => {
             let w = g.consts.get(&n.inputs[1]);
@@ -193,8 +201,13 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
             let (Some(w), true) = (w, !a.has_bias || bias.is_some()) else {
                 return Ok(Step::Generic);
             };
-            let in_shape = g.values[n.inputs[0]].shape.clone().unwrap_or_default();
-            let out_shape = g.values[n.outputs[0]].shape.clone().unwrap_or_default();
+            let (Some(in_shape), Some(out_shape)) = (
+                g.values[n.inputs[0]].shape.clone(),
+                g.values[n.outputs[0]].shape.clone(),
+            ) else {
+                // data-dependent shapes: the reference kernel decides at run time
+                return Ok(Step::Generic);
+            };
             let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape)
                 .map_err(|m| RuntimeError::Graph(n.err(m)))?;
             let w32 = w.cast(DType::F32);
@@ -225,7 +238,12 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
             ta: *transpose_a,
             tb: *transpose_b,
         },
-        Op::Reshape | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => Step::View,
+        Op::Reshape { .. }
+        | Op::Squeeze { .. }
+        | Op::ExpandDims
+        | Op::Identity
+        | Op::Unsqueeze { .. }
+        | Op::Flatten { .. } => Step::View,
         Op::Binary(b)
             if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) =>
         {
