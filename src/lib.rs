@@ -7,4 +7,5 @@ pub mod models;
 pub mod npy;
 pub mod pipeline;
 pub mod runtime;
+pub mod sim;
 pub mod vision;

@@ -33,6 +33,60 @@ enum Cmd {
     Pose(PoseArgs),
     /// Run the pose model over the sample photos and video frames and report frames/s.
     Demo(DemoArgs),
+    /// Simulate a store: multi-camera footage with complete ground truth.
+    Sim(SimArgs),
+    /// Score events, receipts and identities against a simulation's ground truth.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Debug)]
+struct SimArgs {
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 6)]
+    shoppers: usize,
+    /// Number of cameras (4 to 32), alternating ceiling and shelf views.
+    #[arg(long, default_value_t = 8)]
+    cameras: usize,
+    #[arg(long, default_value_t = 30.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 10.0)]
+    fps: f64,
+    #[arg(long, default_value_t = 640)]
+    width: usize,
+    #[arg(long, default_value_t = 480)]
+    height: usize,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Footage: png (frames), video (one H.264 file per camera via ffmpeg) or none.
+    #[arg(long, default_value = "png")]
+    footage: String,
+    /// Also write shelf load-cell readings (truth/loadcells.jsonl).
+    #[arg(long)]
+    loadcells: bool,
+    /// Disable sensor noise.
+    #[arg(long)]
+    no_noise: bool,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// A simulation's output directory (or its truth/ directory).
+    #[arg(long)]
+    truth: PathBuf,
+    /// Predicted events, one JSON object per line (t, kind, sku, ...).
+    #[arg(long)]
+    events: PathBuf,
+    /// Predicted receipts: a JSON list of {session, items}.
+    #[arg(long)]
+    receipts: Option<PathBuf>,
+    /// Predicted tracks, one JSON object per line (frame, cam, id, bbox).
+    #[arg(long)]
+    tracks: Option<PathBuf>,
+    /// Time tolerance for matching events, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    tolerance: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +214,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Models(ModelsCmd::Inspect(a)) => inspect(&repo, a),
         Cmd::Pose(a) => pose(&repo, a),
         Cmd::Demo(a) => demo(&repo, a),
+        Cmd::Sim(a) => sim(a),
+        Cmd::Eval(a) => eval(a),
     }
 }
 
@@ -557,5 +613,124 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
             "adapter": pipe.adapter(),
         })
     );
+    Ok(())
+}
+
+fn sim(a: SimArgs) -> Result<()> {
+    use walkout::sim::{Footage, SimConfig};
+    let footage = match a.footage.as_str() {
+        "png" => Footage::Png,
+        "video" => Footage::Video,
+        "none" => Footage::None,
+        other => bail!("unknown footage '{other}' (png, video or none)"),
+    };
+    let cfg = SimConfig {
+        seed: a.seed,
+        shoppers: a.shoppers,
+        cameras: a.cameras,
+        seconds: a.seconds,
+        fps: a.fps,
+        width: a.width,
+        height: a.height,
+        noise: !a.no_noise,
+    };
+    let s = walkout::sim::run(cfg, &a.out, footage, a.loadcells, true)?;
+    eprintln!(
+        "simulated {} frames x {} cameras at {}x{}: {} events, {} receipts; rendering {:.1} frames/s ({}), writing {:.1} s",
+        s.frames,
+        s.cameras,
+        s.width,
+        s.height,
+        s.events,
+        s.receipts,
+        s.render_fps,
+        if s.realtime { "real time" } else { "slower than real time" },
+        s.write_s
+    );
+    println!("{}", serde_json::to_string(&s)?);
+    Ok(())
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: invalid record", p.display(), i + 1))
+        })
+        .collect()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", p.display()))
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    use walkout::sim::score;
+    use walkout::sim::world::{Event, Receipt};
+    let truth = if a.truth.join("truth").is_dir() {
+        a.truth.join("truth")
+    } else {
+        a.truth.clone()
+    };
+    let gt_events: Vec<Event> = read_jsonl(&truth.join("events.jsonl"))?;
+    let pr_events: Vec<Event> = read_jsonl(&a.events)?;
+    let ev = score::score_events(&gt_events, &pr_events, a.tolerance);
+    println!(
+        "events: {} true, {} predicted, TP {} FP {} FN {}: precision {:.3} recall {:.3} F1 {:.3} (tolerance {} s, SKU match)",
+        gt_events.len(),
+        pr_events.len(),
+        ev.tp,
+        ev.fp,
+        ev.fn_,
+        ev.precision,
+        ev.recall,
+        ev.f1,
+        a.tolerance
+    );
+    let mut out = serde_json::json!({
+        "event_precision": ev.precision,
+        "event_recall": ev.recall,
+        "event_f1": ev.f1,
+        "receipt_accuracy": null,
+        "idf1": null,
+    });
+    if let Some(p) = &a.receipts {
+        let gt: Vec<Receipt> = read_json(&truth.join("receipts.json"))?;
+        let pr: Vec<Receipt> = read_json(p)?;
+        let r = score::score_receipts(&gt, &pr);
+        println!(
+            "receipts: {}/{} sessions exactly right (accuracy {:.3}); items precision {:.3} recall {:.3}",
+            r.exact, r.sessions, r.accuracy, r.item_precision, r.item_recall
+        );
+        out["receipt_accuracy"] = r.accuracy.into();
+        out["item_precision"] = r.item_precision.into();
+        out["item_recall"] = r.item_recall.into();
+    }
+    if let Some(p) = &a.tracks {
+        let gt: Vec<walkout::sim::TrackRow> = read_jsonl(&truth.join("tracks.jsonl"))?;
+        let pr: Vec<walkout::sim::TrackRow> = read_jsonl(p)?;
+        let d = score::TrackData::from_rows(&gt, &pr);
+        let id = score::idf1(&d);
+        let h = score::hota(&d);
+        println!(
+            "identities: IDF1 {:.3} (IDP {:.3}, IDR {:.3}); HOTA {:.3} (DetA {:.3}, AssA {:.3}) over {} camera-frames",
+            id.idf1,
+            id.idp,
+            id.idr,
+            h.hota,
+            h.deta,
+            h.assa,
+            d.sim.len()
+        );
+        out["idf1"] = id.idf1.into();
+        out["hota"] = h.hota.into();
+        out["deta"] = h.deta.into();
+        out["assa"] = h.assa.into();
+    }
+    println!("{out}");
     Ok(())
 }

@@ -1,0 +1,445 @@
+//! Scoring walkout's outputs against the simulator's ground truth: shelf events
+//! (precision, recall, F1 with a time tolerance and SKU match), receipts (exact-receipt
+//! accuracy and item-level precision and recall) and identities (IDF1 and HOTA, computed as
+//! TrackEval does, over all cameras as one sequence so identities must hold across cameras).
+
+use super::world::{Event, Receipt};
+use super::TrackRow;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct EventScore {
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
+    let p = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let r = if tp + fn_ == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fn_) as f64
+    };
+    let f = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    (p, r, f)
+}
+
+/// One-to-one matching of predicted to true events of the same kind and SKU within
+/// `tol` seconds, closest in time first.
+pub fn score_events(truth: &[Event], pred: &[Event], tol: f64) -> EventScore {
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, g) in truth.iter().enumerate() {
+        for (j, p) in pred.iter().enumerate() {
+            let dt = (g.t - p.t).abs();
+            if dt <= tol && g.kind == p.kind && g.sku == p.sku {
+                pairs.push((dt, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let (mut gu, mut pu) = (vec![false; truth.len()], vec![false; pred.len()]);
+    let mut tp = 0;
+    for (_, i, j) in pairs {
+        if !gu[i] && !pu[j] {
+            gu[i] = true;
+            pu[j] = true;
+            tp += 1;
+        }
+    }
+    let (fp, fn_) = (pred.len() - tp, truth.len() - tp);
+    let (precision, recall, f1) = prf(tp, fp, fn_);
+    EventScore {
+        tp,
+        fp,
+        fn_,
+        precision,
+        recall,
+        f1,
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ReceiptScore {
+    pub sessions: usize,
+    pub exact: usize,
+    pub accuracy: f64,
+    pub item_precision: f64,
+    pub item_recall: f64,
+}
+
+/// Receipt accuracy: the share of true sessions whose predicted receipt has exactly the same
+/// items (as a multiset); item precision and recall over all sessions.
+pub fn score_receipts(truth: &[Receipt], pred: &[Receipt]) -> ReceiptScore {
+    fn count(items: &[String]) -> BTreeMap<&str, usize> {
+        let mut m: BTreeMap<&str, usize> = BTreeMap::new();
+        for i in items {
+            *m.entry(i.as_str()).or_default() += 1;
+        }
+        m
+    }
+    let pmap: HashMap<&str, &Receipt> = pred.iter().map(|r| (r.session.as_str(), r)).collect();
+    let (mut exact, mut tp, mut n_true, mut n_pred) = (0, 0usize, 0usize, 0usize);
+    for g in truth {
+        let gc = count(&g.items);
+        n_true += g.items.len();
+        if let Some(p) = pmap.get(g.session.as_str()) {
+            let pc = count(&p.items);
+            if gc == pc {
+                exact += 1;
+            }
+            tp += gc
+                .iter()
+                .map(|(k, &v)| v.min(*pc.get(k).unwrap_or(&0)))
+                .sum::<usize>();
+        }
+    }
+    for p in pred {
+        n_pred += p.items.len();
+    }
+    ReceiptScore {
+        sessions: truth.len(),
+        exact,
+        accuracy: if truth.is_empty() {
+            1.0
+        } else {
+            exact as f64 / truth.len() as f64
+        },
+        item_precision: if n_pred == 0 {
+            if n_true == 0 {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            tp as f64 / n_pred as f64
+        },
+        item_recall: if n_true == 0 {
+            1.0
+        } else {
+            tp as f64 / n_true as f64
+        },
+    }
+}
+
+/// Minimum-cost assignment (Hungarian / Kuhn-Munkres with potentials) on a rectangular
+/// cost matrix; returns (row, col) pairs, one per row when rows <= cols.
+pub fn assign(cost: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    let n = cost.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let m = cost[0].len();
+    if m == 0 {
+        return Vec::new();
+    }
+    let transposed = n > m;
+    let (rows, cols) = if transposed { (m, n) } else { (n, m) };
+    let c = |i: usize, j: usize| if transposed { cost[j][i] } else { cost[i][j] };
+    // e-maxx formulation, 1-based
+    let mut u = vec![0.0f64; rows + 1];
+    let mut v = vec![0.0f64; cols + 1];
+    let mut p = vec![0usize; cols + 1];
+    let mut way = vec![0usize; cols + 1];
+    for i in 1..=rows {
+        p[0] = i;
+        let mut j0 = 0;
+        let mut minv = vec![f64::INFINITY; cols + 1];
+        let mut used = vec![false; cols + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = f64::INFINITY;
+            let mut j1 = 0;
+            for j in 1..=cols {
+                if !used[j] {
+                    let cur = c(i0 - 1, j - 1) - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for j in 0..=cols {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (j, &pj) in p.iter().enumerate().skip(1) {
+        if pj != 0 {
+            let (r, cc) = (pj - 1, j - 1);
+            out.push(if transposed { (cc, r) } else { (r, cc) });
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
+    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) as f64;
+    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0) as f64;
+    let inter = ix * iy;
+    let ua =
+        ((a[2] - a[0]) * (a[3] - a[1])) as f64 + ((b[2] - b[0]) * (b[3] - b[1])) as f64 - inter;
+    if ua <= 0.0 {
+        0.0
+    } else {
+        inter / ua
+    }
+}
+
+/// Tracking data in TrackEval's form: per time step, the gt and tracker ids present
+/// (0-based, contiguous) and their similarity matrix.
+#[derive(Clone, Debug, Default)]
+pub struct TrackData {
+    pub gt_ids: Vec<Vec<usize>>,
+    pub tr_ids: Vec<Vec<usize>>,
+    pub sim: Vec<Vec<Vec<f64>>>,
+    pub n_gt_ids: usize,
+    pub n_tr_ids: usize,
+}
+
+impl TrackData {
+    /// Builds time steps from rows keyed by (frame, cam), boxes compared by IoU.
+    pub fn from_rows(truth: &[TrackRow], pred: &[TrackRow]) -> TrackData {
+        type Step<'a> = (Vec<&'a TrackRow>, Vec<&'a TrackRow>);
+        let mut steps: BTreeMap<(u64, usize), Step> = BTreeMap::new();
+        for r in truth {
+            steps.entry((r.frame, r.cam)).or_default().0.push(r);
+        }
+        for r in pred {
+            steps.entry((r.frame, r.cam)).or_default().1.push(r);
+        }
+        let mut gmap: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut pmap: BTreeMap<u32, usize> = BTreeMap::new();
+        for r in truth {
+            let k = gmap.len();
+            gmap.entry(r.id).or_insert(k);
+        }
+        for r in pred {
+            let k = pmap.len();
+            pmap.entry(r.id).or_insert(k);
+        }
+        let mut d = TrackData {
+            n_gt_ids: gmap.len(),
+            n_tr_ids: pmap.len(),
+            ..Default::default()
+        };
+        for (_, (g, p)) in steps {
+            d.gt_ids.push(g.iter().map(|r| gmap[&r.id]).collect());
+            d.tr_ids.push(p.iter().map(|r| pmap[&r.id]).collect());
+            d.sim.push(
+                g.iter()
+                    .map(|a| p.iter().map(|b| iou(&a.bbox, &b.bbox)).collect())
+                    .collect(),
+            );
+        }
+        d
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct IdScore {
+    pub idtp: usize,
+    pub idfp: usize,
+    pub idfn: usize,
+    pub idf1: f64,
+    pub idp: f64,
+    pub idr: f64,
+}
+
+/// IDF1 (Ristani et al.), matching detections at similarity >= 0.5 as TrackEval does.
+pub fn idf1(d: &TrackData) -> IdScore {
+    let n_gt: usize = d.gt_ids.iter().map(|v| v.len()).sum();
+    let n_tr: usize = d.tr_ids.iter().map(|v| v.len()).sum();
+    if n_gt == 0 || n_tr == 0 {
+        return IdScore {
+            idtp: 0,
+            idfp: n_tr,
+            idfn: n_gt,
+            idf1: if n_gt == 0 && n_tr == 0 { 1.0 } else { 0.0 },
+            idp: 0.0,
+            idr: 0.0,
+        };
+    }
+    let mut pot = vec![vec![0.0f64; d.n_tr_ids]; d.n_gt_ids];
+    for t in 0..d.sim.len() {
+        for (a, &g) in d.gt_ids[t].iter().enumerate() {
+            for (b, &p) in d.tr_ids[t].iter().enumerate() {
+                if d.sim[t][a][b] >= 0.5 {
+                    pot[g][p] += 1.0;
+                }
+            }
+        }
+    }
+    // maximise the matched count
+    let cost: Vec<Vec<f64>> = pot
+        .iter()
+        .map(|r| r.iter().map(|&x| -x).collect())
+        .collect();
+    let idtp: usize = assign(&cost).iter().map(|&(g, p)| pot[g][p] as usize).sum();
+    let (idfp, idfn) = (n_tr - idtp, n_gt - idtp);
+    let idf1 = idtp as f64 / (idtp as f64 + 0.5 * idfp as f64 + 0.5 * idfn as f64).max(1.0);
+    IdScore {
+        idtp,
+        idfp,
+        idfn,
+        idf1,
+        idp: idtp as f64 / n_tr as f64,
+        idr: idtp as f64 / n_gt as f64,
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct HotaScore {
+    pub hota: f64,
+    pub deta: f64,
+    pub assa: f64,
+    /// HOTA at each alpha 0.05, 0.10, ..., 0.95.
+    pub per_alpha: Vec<f64>,
+}
+
+/// HOTA (Luiten et al. 2020), following TrackEval's `HOTA.eval_sequence`.
+pub fn hota(d: &TrackData) -> HotaScore {
+    let alphas: Vec<f64> = (1..=19).map(|k| k as f64 * 0.05).collect();
+    let n_gt: usize = d.gt_ids.iter().map(|v| v.len()).sum();
+    let n_tr: usize = d.tr_ids.iter().map(|v| v.len()).sum();
+    if n_gt == 0 || n_tr == 0 {
+        return HotaScore {
+            hota: 0.0,
+            deta: 0.0,
+            assa: 0.0,
+            per_alpha: vec![0.0; alphas.len()],
+        };
+    }
+    let (ng, nt) = (d.n_gt_ids, d.n_tr_ids);
+    let mut pot = vec![vec![0.0f64; nt]; ng];
+    let mut gcount = vec![0.0f64; ng];
+    let mut tcount = vec![0.0f64; nt];
+    for t in 0..d.sim.len() {
+        let s = &d.sim[t];
+        let rows = d.gt_ids[t].len();
+        let cols = d.tr_ids[t].len();
+        let col_sum: Vec<f64> = (0..cols)
+            .map(|b| (0..rows).map(|a| s[a][b]).sum())
+            .collect();
+        let row_sum: Vec<f64> = (0..rows).map(|a| s[a].iter().sum()).collect();
+        for a in 0..rows {
+            for b in 0..cols {
+                let den = col_sum[b] + row_sum[a] - s[a][b];
+                if den > f64::EPSILON {
+                    pot[d.gt_ids[t][a]][d.tr_ids[t][b]] += s[a][b] / den;
+                }
+            }
+        }
+        for &g in &d.gt_ids[t] {
+            gcount[g] += 1.0;
+        }
+        for &p in &d.tr_ids[t] {
+            tcount[p] += 1.0;
+        }
+    }
+    let gas: Vec<Vec<f64>> = (0..ng)
+        .map(|g| {
+            (0..nt)
+                .map(|p| pot[g][p] / (gcount[g] + tcount[p] - pot[g][p]))
+                .collect()
+        })
+        .collect();
+    let na = alphas.len();
+    let mut tp = vec![0.0f64; na];
+    let mut fnc = vec![0.0f64; na];
+    let mut fpc = vec![0.0f64; na];
+    let mut matches = vec![vec![vec![0.0f64; nt]; ng]; na];
+    for t in 0..d.sim.len() {
+        let (gi, ti) = (&d.gt_ids[t], &d.tr_ids[t]);
+        if gi.is_empty() {
+            fpc.iter_mut().for_each(|x| *x += ti.len() as f64);
+            continue;
+        }
+        if ti.is_empty() {
+            fnc.iter_mut().for_each(|x| *x += gi.len() as f64);
+            continue;
+        }
+        let s = &d.sim[t];
+        let cost: Vec<Vec<f64>> = (0..gi.len())
+            .map(|a| {
+                (0..ti.len())
+                    .map(|b| -(gas[gi[a]][ti[b]] * s[a][b]))
+                    .collect()
+            })
+            .collect();
+        let m = assign(&cost);
+        for (k, &alpha) in alphas.iter().enumerate() {
+            let ok: Vec<(usize, usize)> = m
+                .iter()
+                .copied()
+                .filter(|&(a, b)| s[a][b] >= alpha - f64::EPSILON)
+                .collect();
+            tp[k] += ok.len() as f64;
+            fnc[k] += (gi.len() - ok.len()) as f64;
+            fpc[k] += (ti.len() - ok.len()) as f64;
+            for (a, b) in ok {
+                matches[k][gi[a]][ti[b]] += 1.0;
+            }
+        }
+    }
+    let mut per_alpha = Vec::with_capacity(na);
+    let (mut deta_sum, mut assa_sum) = (0.0, 0.0);
+    for k in 0..na {
+        let mut ass = 0.0;
+        for g in 0..ng {
+            for p in 0..nt {
+                let mc = matches[k][g][p];
+                if mc > 0.0 {
+                    ass += mc * mc / (gcount[g] + tcount[p] - mc).max(1.0);
+                }
+            }
+        }
+        let assa = ass / tp[k].max(1.0);
+        let deta = tp[k] / (tp[k] + fnc[k] + fpc[k]).max(1.0);
+        per_alpha.push((deta * assa).sqrt());
+        deta_sum += deta;
+        assa_sum += assa;
+    }
+    HotaScore {
+        hota: per_alpha.iter().sum::<f64>() / na as f64,
+        deta: deta_sum / na as f64,
+        assa: assa_sum / na as f64,
+        per_alpha,
+    }
+}

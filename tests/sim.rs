@@ -1,0 +1,279 @@
+#![allow(clippy::unwrap_used)]
+//! The synthetic store and its scorer: determinism, ground truth scored against itself,
+//! perturbations that lower exactly the right figures, and HOTA / IDF1 against the PyPI
+//! packages trackeval and motmetrics (scripts/eval-reference).
+
+mod common;
+
+use walkout::sim::score::{self, TrackData};
+use walkout::sim::world::{Event, Receipt};
+use walkout::sim::{Footage, SimConfig, TrackRow};
+
+fn sim_once(name: &str, seed: u64) -> std::path::PathBuf {
+    let out = std::env::temp_dir().join(format!("walkout-sim-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let cfg = SimConfig {
+        seed,
+        shoppers: 8,
+        cameras: 4,
+        seconds: 150.0,
+        fps: 2.0,
+        width: 320,
+        height: 240,
+        noise: true,
+    };
+    walkout::sim::run(cfg, &out, Footage::None, true, false).unwrap();
+    out
+}
+
+fn events(dir: &std::path::Path) -> Vec<Event> {
+    std::fs::read_to_string(dir.join("truth/events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+fn receipts(dir: &std::path::Path) -> Vec<Receipt> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("truth/receipts.json")).unwrap())
+        .unwrap()
+}
+fn tracks(dir: &std::path::Path) -> Vec<TrackRow> {
+    std::fs::read_to_string(dir.join("truth/tracks.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn simulation_is_deterministic_and_complete() {
+    let a = sim_once("a", 11);
+    let b = sim_once("b", 11);
+    for f in [
+        "truth/events.jsonl",
+        "truth/receipts.json",
+        "truth/tracks.jsonl",
+        "truth/world.jsonl",
+        "truth/loadcells.jsonl",
+        "cam0/calibration.json",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between two runs with the same seed"
+        );
+    }
+    let ev = events(&a);
+    assert!(
+        ev.iter().any(|e| e.kind == "pickup") && ev.iter().any(|e| e.kind == "putback"),
+        "{} events",
+        ev.len()
+    );
+    let rc = receipts(&a);
+    assert!(rc.len() >= 4, "{} receipts", rc.len());
+    // every receipt item was picked up by that session (or handed over by a companion)
+    let tr = tracks(&a);
+    assert!(tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 2.0)));
+    assert!(
+        tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 1.0)),
+        "some keypoints are occluded"
+    );
+    let ids: std::collections::BTreeSet<u32> = tr.iter().map(|r| r.id).collect();
+    assert!(ids.len() >= 6, "{} shoppers seen", ids.len());
+    // another seed gives another store
+    let c = sim_once("c", 12);
+    assert_ne!(
+        std::fs::read(a.join("truth/events.jsonl")).unwrap(),
+        std::fs::read(c.join("truth/events.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn truth_against_itself_is_perfect_and_perturbations_hit_the_right_figures() {
+    let dir = sim_once("score", 5);
+    let (ev, rc, tr) = (events(&dir), receipts(&dir), tracks(&dir));
+    assert!(ev.len() >= 4 && rc.len() >= 3);
+    let s = score::score_events(&ev, &ev, 1.0);
+    assert_eq!((s.precision, s.recall, s.f1), (1.0, 1.0, 1.0));
+    let r = score::score_receipts(&rc, &rc);
+    assert_eq!(
+        (r.accuracy, r.item_precision, r.item_recall),
+        (1.0, 1.0, 1.0)
+    );
+    let d = TrackData::from_rows(&tr, &tr);
+    assert!((score::idf1(&d).idf1 - 1.0).abs() < 1e-12);
+    assert!((score::hota(&d).hota - 1.0).abs() < 1e-12);
+
+    // a missed pickup: recall drops by one event, precision stays 1
+    let k = ev.iter().position(|e| e.kind == "pickup").unwrap();
+    let mut missed = ev.clone();
+    missed.remove(k);
+    let s = score::score_events(&ev, &missed, 1.0);
+    assert_eq!(s.precision, 1.0);
+    assert_eq!(s.tp, ev.len() - 1);
+    assert_eq!(s.fn_, 1);
+
+    // a wrong SKU: one false positive and one false negative
+    let mut wrong = ev.clone();
+    wrong[k].sku = "SKU-999".into();
+    let s = score::score_events(&ev, &wrong, 1.0);
+    assert_eq!((s.tp, s.fp, s.fn_), (ev.len() - 1, 1, 1));
+
+    // late beyond the tolerance: also a miss
+    let mut late = ev.clone();
+    late[k].t += 1.5;
+    assert_eq!(score::score_events(&ev, &late, 1.0).fn_, 1);
+
+    // a swapped shopper: the two sessions' receipts are wrong, events untouched
+    let (i, j) = (0..rc.len())
+        .flat_map(|i| (0..rc.len()).map(move |j| (i, j)))
+        .find(|&(i, j)| i < j && rc[i].items != rc[j].items)
+        .unwrap();
+    let mut swapped = rc.clone();
+    let tmp = swapped[i].items.clone();
+    swapped[i].items = swapped[j].items.clone();
+    swapped[j].items = tmp;
+    let r = score::score_receipts(&rc, &swapped);
+    assert_eq!(r.exact, rc.len() - 2);
+    assert!(r.item_precision < 1.0 || r.item_recall < 1.0);
+
+    // an id switch: detection is still perfect, association and IDF1 drop
+    let victim = tr[tr.len() / 2].id;
+    let frames: Vec<u64> = tr
+        .iter()
+        .filter(|r| r.id == victim)
+        .map(|r| r.frame)
+        .collect();
+    let mid = frames[frames.len() / 2];
+    let switched: Vec<TrackRow> = tr
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            if r.id == victim && r.frame >= mid {
+                r.id = 999;
+            }
+            r
+        })
+        .collect();
+    let d = TrackData::from_rows(&tr, &switched);
+    let h = score::hota(&d);
+    assert!((h.deta - 1.0).abs() < 1e-12, "DetA {}", h.deta);
+    assert!(h.assa < 1.0 && h.hota < 1.0);
+    assert!(score::idf1(&d).idf1 < 1.0);
+}
+
+#[test]
+fn hota_and_idf1_match_trackeval_and_motmetrics() {
+    let dir = common::fetched("data/eval-reference");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if !p.join("expected.json").is_file() {
+            continue;
+        }
+        let read = |f: &str| -> Vec<TrackRow> {
+            std::fs::read_to_string(p.join(f))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let exp: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p.join("expected.json")).unwrap())
+                .unwrap();
+        let d = TrackData::from_rows(&read("gt.jsonl"), &read("pred.jsonl"));
+        let h = score::hota(&d);
+        let id = score::idf1(&d);
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        println!(
+            "{name}: HOTA {} (trackeval {}), IDF1 {} (trackeval {}, motmetrics {})",
+            h.hota, exp["hota"], id.idf1, exp["idf1_trackeval"], exp["idf1_motmetrics"]
+        );
+        assert!(
+            (h.hota - exp["hota"].as_f64().unwrap()).abs() < 1e-9,
+            "{name}: HOTA"
+        );
+        assert!(
+            (h.deta - exp["deta"].as_f64().unwrap()).abs() < 1e-9,
+            "{name}: DetA"
+        );
+        assert!(
+            (h.assa - exp["assa"].as_f64().unwrap()).abs() < 1e-9,
+            "{name}: AssA"
+        );
+        assert!(
+            (id.idf1 - exp["idf1_trackeval"].as_f64().unwrap()).abs() < 1e-9,
+            "{name}: IDF1 vs trackeval"
+        );
+        assert!(
+            (id.idf1 - exp["idf1_motmetrics"].as_f64().unwrap()).abs() < 1e-9,
+            "{name}: IDF1 vs motmetrics"
+        );
+        n += 1;
+    }
+    assert!(n >= 2, "reference cases missing");
+}
+
+#[test]
+fn hungarian_is_optimal() {
+    // brute force on small random matrices
+    let mut rng = walkout::sim::math::Rng::new(3);
+    for _ in 0..200 {
+        let (n, m) = (1 + rng.below(4), 1 + rng.below(4));
+        let c: Vec<Vec<f64>> = (0..n)
+            .map(|_| (0..m).map(|_| (rng.below(10)) as f64).collect())
+            .collect();
+        let got: f64 = score::assign(&c).iter().map(|&(i, j)| c[i][j]).sum();
+        assert_eq!(score::assign(&c).len(), n.min(m));
+        // brute force over injective maps of the smaller side
+        fn best(c: &[Vec<f64>], i: usize, used: &mut Vec<bool>, transposed: bool) -> f64 {
+            let (n, m) = if transposed {
+                (c[0].len(), c.len())
+            } else {
+                (c.len(), c[0].len())
+            };
+            if i == n {
+                return 0.0;
+            }
+            let mut b = f64::INFINITY;
+            for j in 0..m {
+                if !used[j] {
+                    used[j] = true;
+                    let v = if transposed { c[j][i] } else { c[i][j] };
+                    b = b.min(v + best(c, i + 1, used, transposed));
+                    used[j] = false;
+                }
+            }
+            b
+        }
+        let t = n > m;
+        let want = best(&c, 0, &mut vec![false; n.max(m)], t);
+        assert_eq!(got, want, "{c:?}");
+    }
+}
+
+#[test]
+fn eval_cli_prints_json_last() {
+    let dir = sim_once("cli", 9);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+        .args(["eval", "--truth"])
+        .arg(&dir)
+        .arg("--events")
+        .arg(dir.join("truth/events.jsonl"))
+        .arg("--receipts")
+        .arg(dir.join("truth/receipts.json"))
+        .arg("--tracks")
+        .arg(dir.join("truth/tracks.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for k in ["event_f1", "receipt_accuracy", "idf1"] {
+        assert_eq!(last[k].as_f64(), Some(1.0), "{k} in {last}");
+    }
+}
