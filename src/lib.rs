@@ -7,5 +7,6 @@ pub mod models;
 pub mod npy;
 pub mod pipeline;
 pub mod runtime;
+pub mod serve;
 pub mod sim;
 pub mod vision;

@@ -1,0 +1,3 @@
+//! Serving: camera sources, and (to come) the dynamic batcher and scheduling.
+
+pub mod source;
