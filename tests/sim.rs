@@ -282,16 +282,28 @@ fn eval_cli_prints_json_last() {
 fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
     use walkout::serve::source::{FrameSource, SimSource};
     common::movenet_json();
-    let cfg = SimConfig { seed: 7, shoppers: 10, cameras: 8, seconds: 40.0, fps: 5.0, width: 640, height: 480, noise: true };
+    let cfg = SimConfig {
+        seed: 7,
+        shoppers: 10,
+        cameras: 8,
+        seconds: 40.0,
+        fps: 5.0,
+        width: 640,
+        height: 480,
+        noise: true,
+    };
     let mut src = SimSource::new(cfg).unwrap();
     assert_eq!(src.cameras().len(), 8);
     let repo = walkout::models::Repository::open(common::root().join("models"));
-    let mut pipe = walkout::pipeline::PosePipeline::new(&repo, "movenet-multipose", "cpu", None).unwrap();
+    let mut pipe =
+        walkout::pipeline::PosePipeline::new(&repo, "movenet-multipose", "cpu", None).unwrap();
     let (mut found, mut tried) = (0, 0);
     let mut last_seq = None;
     while let Some(frames) = src.next_frames().unwrap() {
         let seq = frames[0].seq;
-        assert!(frames.iter().all(|f| f.seq == seq && (f.capture_ts - seq as f64 / 5.0).abs() < 1e-9));
+        assert!(frames
+            .iter()
+            .all(|f| f.seq == seq && (f.capture_ts - seq as f64 / 5.0).abs() < 1e-9));
         assert_eq!(last_seq.map_or(0, |s: u64| s + 1), seq);
         last_seq = Some(seq);
         if seq % 20 != 0 {
@@ -304,7 +316,10 @@ fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
             for gt in truth.iter().filter(|r| r.cam == cam && r.visible_px > 8000) {
                 tried += 1;
                 let persons = pipe.run(&f.image).unwrap();
-                if persons.iter().any(|p| walkout::sim::score::iou(&p.bbox, &gt.bbox) >= 0.5) {
+                if persons
+                    .iter()
+                    .any(|p| walkout::sim::score::iou(&p.bbox, &gt.bbox) >= 0.5)
+                {
                     found += 1;
                 }
             }
@@ -312,5 +327,8 @@ fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
     }
     assert_eq!(last_seq, Some(199));
     println!("MoveNet found {found} of {tried} large synthetic shoppers");
-    assert!(tried >= 5 && found * 2 >= tried, "MoveNet found {found} of {tried} large synthetic shoppers");
+    assert!(
+        tried >= 5 && found * 2 >= tried,
+        "MoveNet found {found} of {tried} large synthetic shoppers"
+    );
 }

@@ -2,6 +2,7 @@
 //! This module holds only the trait and shared helpers; it does not depend on any backend.
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::graph::{self, Dim, Graph, GraphError, Tensor};
 
@@ -184,10 +185,28 @@ pub fn compile_batched(
     }))
 }
 
-/// Builds the executor for a device name (`cpu`; `gpu`/`auto` once a GPU executor exists).
+/// Builds the executor for a device name. `gpu` takes any wgpu adapter (lavapipe
+/// included); `auto` takes a GPU adapter when there is one, otherwise lavapipe, otherwise
+/// the CPU executor, and logs which adapter runs.
 pub fn executor_for(device: &str) -> Result<Box<dyn Executor>> {
-    match device {
-        "cpu" | "auto" => Ok(Box::new(cpu::CpuExecutor::new())),
-        other => Err(RuntimeError::UnknownDevice(other.to_string())),
+    let exec: Box<dyn Executor> = match device {
+        "cpu" => Box::new(cpu::CpuExecutor::new()),
+        "gpu" => Box::new(gpu::GpuExecutor::new()?),
+        "auto" => match gpu::GpuExecutor::new() {
+            Ok(g) => Box::new(g),
+            Err(e) => {
+                tracing::warn!("no GPU adapter ({e}); using the CPU executor");
+                Box::new(cpu::CpuExecutor::new())
+            }
+        },
+        other => return Err(RuntimeError::UnknownDevice(other.to_string())),
+    };
+    if device == "auto" {
+        eprintln!(
+            "walkout: device auto -> {} executor on {}",
+            exec.name(),
+            exec.adapter()
+        );
     }
+    Ok(exec)
 }

@@ -1,0 +1,152 @@
+// Convolution as a tiled implicit GEMM (M = N*OH*OW output pixels, N = output channels of
+// a group, K = KH*KW*Cin/groups), 64x64 tiles, 16x16 threads each computing 4x4 outputs,
+// with bias, activation and residual add fused into the epilogue; and a dedicated
+// depthwise kernel. Tensors are addressed through (n, c, y, x) strides, so NHWC and NCHW
+// share the code. Weights are HWIO: index ((ky * KW + kx) * cpg + ci) * cout + oc.
+
+struct ConvP {
+    n: u32, cin: u32, h: u32, w: u32,
+    cout: u32, oh: u32, ow: u32, kh: u32,
+    kw: u32, sy: u32, sx: u32, dy: u32,
+    dx: u32, py: u32, px: u32, groups: u32,
+    isn: u32, isc: u32, isy: u32, isx: u32,
+    osn: u32, osc: u32, osy: u32, osx: u32,
+    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
+    p0: f32, p1: f32, opg: u32, pad: u32,
+};
+
+@group(0) @binding(0) var<uniform> P: ConvP;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Wt: array<f32>;
+@group(0) @binding(3) var<storage, read> Bias: array<f32>;
+@group(0) @binding(4) var<storage, read> Res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+
+fn act(x: f32) -> f32 {
+    switch P.act {
+        case 1u: { return max(x, 0.0); }
+        case 2u: { return clamp(x, 0.0, 6.0); }
+        case 3u: { return min(max(x, P.p0), P.p1); }
+        case 4u: { return 1.0 / (1.0 + exp(-x)); }
+        case 5u: { return select(x, x * P.p0, x < 0.0); }
+        case 6u: { return clamp(P.p0 * x + P.p1, 0.0, 1.0); }
+        case 7u: { return x * clamp(x / 6.0 + 0.5, 0.0, 1.0); }
+        default: { return x; }
+    }
+}
+
+fn finish(v0: f32, oc: u32, oidx: u32) -> f32 {
+    var v = v0;
+    if (P.has_bias == 1u) { v = v + Bias[oc]; }
+    if (P.res_mode == 1u) { return act(v + Res[oidx]); }
+    if (P.res_mode == 2u) { return act(v) + Res[oidx]; }
+    return act(v);
+}
+
+const TM: u32 = 64u;
+const TN: u32 = 64u;
+const TK: u32 = 16u;
+var<workgroup> As: array<f32, 1024>;
+var<workgroup> Bs: array<f32, 1024>;
+
+fn a_val(m: u32, k: u32, g: u32, M: u32, K: u32) -> f32 {
+    if (m >= M || k >= K) { return 0.0; }
+    let ox = m % P.ow;
+    let t = m / P.ow;
+    let oy = t % P.oh;
+    let b = t / P.oh;
+    let ci = k % P.cpg;
+    let t2 = k / P.cpg;
+    let kx = t2 % P.kw;
+    let ky = t2 / P.kw;
+    let iy = i32(oy * P.sy + ky * P.dy) - i32(P.py);
+    let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
+    if (iy < 0 || ix < 0 || iy >= i32(P.h) || ix >= i32(P.w)) { return 0.0; }
+    return X[b * P.isn + (g * P.cpg + ci) * P.isc + u32(iy) * P.isy + u32(ix) * P.isx];
+}
+
+@compute @workgroup_size(16, 16)
+fn conv_gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let M = P.n * P.oh * P.ow;
+    let K = P.kh * P.kw * P.cpg;
+    let g = wg.z;
+    let m0 = wg.y * TM;
+    let n0 = wg.x * TN;
+    let t = lid.y * 16u + lid.x;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) { acc[i][j] = 0.0; }
+    }
+    for (var k0 = 0u; k0 < K; k0 = k0 + TK) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let idx = t + r * 256u;
+            let kk = idx / TM;
+            let mm = idx % TM;
+            As[idx] = a_val(m0 + mm, k0 + kk, g, M, K);
+            let nn = idx % TN;
+            let kb = k0 + idx / TN;
+            var bv = 0.0;
+            if (kb < K && n0 + nn < P.opg) {
+                bv = Wt[kb * P.cout + g * P.opg + n0 + nn];
+            }
+            Bs[idx] = bv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk = kk + 1u) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                a[i] = As[kk * TM + lid.y * 4u + i];
+                b[i] = Bs[kk * TN + lid.x * 4u + i];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    acc[i][j] = acc[i][j] + a[i] * b[j];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let m = m0 + lid.y * 4u + i;
+        if (m >= M) { continue; }
+        let ox = m % P.ow;
+        let tt = m / P.ow;
+        let oy = tt % P.oh;
+        let b = tt / P.oh;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let nn = n0 + lid.x * 4u + j;
+            if (nn >= P.opg) { continue; }
+            let oc = g * P.opg + nn;
+            let oidx = b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx;
+            O[oidx] = finish(acc[i][j], oc, oidx);
+        }
+    }
+}
+
+// One thread per output element; channel multiplier 1 (cout == cin == groups).
+@compute @workgroup_size(256)
+fn depthwise(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let i = id.x + id.y * nw.x * 256u;
+    let total = P.n * P.cout * P.oh * P.ow;
+    if (i >= total) { return; }
+    // enumerate with the channel fastest (coalesced for NHWC)
+    let c = i % P.cout;
+    let t = i / P.cout;
+    let ox = t % P.ow;
+    let t2 = t / P.ow;
+    let oy = t2 % P.oh;
+    let b = t2 / P.oh;
+    var s = 0.0;
+    for (var ky = 0u; ky < P.kh; ky = ky + 1u) {
+        let iy = i32(oy * P.sy + ky * P.dy) - i32(P.py);
+        if (iy < 0 || iy >= i32(P.h)) { continue; }
+        for (var kx = 0u; kx < P.kw; kx = kx + 1u) {
+            let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
+            if (ix < 0 || ix >= i32(P.w)) { continue; }
+            s = s + X[b * P.isn + c * P.isc + u32(iy) * P.isy + u32(ix) * P.isx] * Wt[(ky * P.kw + kx) * P.cout + c];
+        }
+    }
+    let oidx = b * P.osn + c * P.osc + oy * P.osy + ox * P.osx;
+    O[oidx] = finish(s, c, oidx);
+}

@@ -1,0 +1,733 @@
+//! Kernel selection, uniform layouts and dispatch recording for the WGSL kernels in
+//! `shaders/`.
+
+use super::{gpu_dtype, gpu_err, GpuContext};
+use crate::graph::eval::{conv_out_dim, nchw_dims, resize_taps};
+use crate::graph::{
+    numel, strides, Activation, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding,
+    PoolKind, ResidualAt, UnOp,
+};
+use crate::runtime::Result;
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+/// WGSL sources, one file per kernel family (validated with naga in tests).
+pub const SHADERS: [(&str, &str); 3] = [
+    (
+        "elementwise.wgsl",
+        include_str!("../../../shaders/elementwise.wgsl"),
+    ),
+    ("conv.wgsl", include_str!("../../../shaders/conv.wgsl")),
+    (
+        "spatial.wgsl",
+        include_str!("../../../shaders/spatial.wgsl"),
+    ),
+];
+
+pub(crate) struct Pipelines {
+    binary_f32: wgpu::ComputePipeline,
+    binary_i32: wgpu::ComputePipeline,
+    unary_f32: wgpu::ComputePipeline,
+    cast: wgpu::ComputePipeline,
+    conv_gemm: wgpu::ComputePipeline,
+    depthwise: wgpu::ComputePipeline,
+    pool: wgpu::ComputePipeline,
+    resize: wgpu::ComputePipeline,
+}
+
+impl Pipelines {
+    pub fn new(device: &wgpu::Device) -> Pipelines {
+        let module = |i: usize| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(SHADERS[i].0),
+                source: wgpu::ShaderSource::Wgsl(SHADERS[i].1.into()),
+            })
+        };
+        let (ew, cv, sp) = (module(0), module(1), module(2));
+        let pipe = |m: &wgpu::ShaderModule, entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: m,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        Pipelines {
+            binary_f32: pipe(&ew, "binary_f32"),
+            binary_i32: pipe(&ew, "binary_i32"),
+            unary_f32: pipe(&ew, "unary_f32"),
+            cast: pipe(&ew, "cast_words"),
+            conv_gemm: pipe(&cv, "conv_gemm"),
+            depthwise: pipe(&cv, "depthwise"),
+            pool: pipe(&sp, "pool"),
+            resize: pipe(&sp, "resize"),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct ElemP {
+    n: u32,
+    rank: u32,
+    op: u32,
+    flags: u32,
+    p0: f32,
+    p1: f32,
+    pad0: u32,
+    pad1: u32,
+    shape: [u32; 8],
+    sa: [u32; 8],
+    sb: [u32; 8],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+struct ConvP {
+    n: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    cout: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sy: u32,
+    sx: u32,
+    dy: u32,
+    dx: u32,
+    py: u32,
+    px: u32,
+    groups: u32,
+    isn: u32,
+    isc: u32,
+    isy: u32,
+    isx: u32,
+    osn: u32,
+    osc: u32,
+    osy: u32,
+    osx: u32,
+    act: u32,
+    res_mode: u32,
+    has_bias: u32,
+    cpg: u32,
+    p0: f32,
+    p1: f32,
+    opg: u32,
+    pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+struct SpP {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sy: u32,
+    sx: u32,
+    py: u32,
+    px: u32,
+    kind: u32,
+    include_pad: u32,
+    pad0: u32,
+    pad1: u32,
+    isn: u32,
+    isc: u32,
+    isy: u32,
+    isx: u32,
+    osn: u32,
+    osc: u32,
+    osy: u32,
+    osx: u32,
+}
+
+/// How a node runs.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Gpu(Spec),
+    View,
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Spec {
+    Binary,
+    Unary,
+    Cast,
+    Conv,
+    Pool,
+    Resize,
+}
+
+/// Elements below which an op whose inputs are already on the host stays on the host.
+const SMALL: usize = 4096;
+
+fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
+    g.values[v].shape.as_ref()
+}
+
+/// Decides where a node runs. `host_side[v]`: the value is produced on the host.
+pub(crate) fn classify(g: &Graph, n: &Node, host_side: &[bool]) -> Kind {
+    let vals = || n.inputs.iter().chain(&n.outputs);
+    if vals().any(|&v| shape(g, v).is_none() || !gpu_dtype(g.values[v].dtype)) {
+        return Kind::Cpu;
+    }
+    if matches!(
+        n.op,
+        Op::Reshape { .. }
+            | Op::Squeeze { .. }
+            | Op::ExpandDims
+            | Op::Identity
+            | Op::Unsqueeze { .. }
+            | Op::Flatten { .. }
+    ) {
+        // a view of something on the host stays on the host
+        return if host_side[n.inputs[0]] {
+            Kind::Cpu
+        } else {
+            Kind::View
+        };
+    }
+    let out_n = shape(g, n.outputs[0]).map(|s| numel(s)).unwrap_or(0);
+    let all_host = n.inputs.iter().all(|&v| host_side[v]);
+    let small_tail = all_host && out_n < SMALL;
+    let f32_only = vals().all(|&v| g.values[v].dtype == DType::F32);
+    match &n.op {
+        Op::Conv2d(a) if f32_only => {
+            let w = shape(g, n.inputs[1]);
+            let ok = w.is_some_and(|w| w.len() == 4)
+                && g.consts.contains_key(&n.inputs[1])
+                && (!a.has_bias || g.consts.contains_key(&n.inputs[2]));
+            if ok {
+                Kind::Gpu(Spec::Conv)
+            } else {
+                Kind::Cpu
+            }
+        }
+        Op::Pool(_) if f32_only && !small_tail => Kind::Gpu(Spec::Pool),
+        Op::Resize { .. } if f32_only && !small_tail => Kind::Gpu(Spec::Resize),
+        Op::Binary(b) if !small_tail => {
+            let dts: Vec<DType> = n.inputs.iter().map(|&v| g.values[v].dtype).collect();
+            let rank_ok = shape(g, n.outputs[0]).is_some_and(|s| s.len() <= 8);
+            let same = dts.iter().all(|&d| d == dts[0]);
+            let float_op_ok = dts[0] == DType::F32 || !matches!(b, BinOp::Pow);
+            if rank_ok && same && float_op_ok {
+                Kind::Gpu(Spec::Binary)
+            } else {
+                Kind::Cpu
+            }
+        }
+        Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => {
+            Kind::Gpu(Spec::Unary)
+        }
+        Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
+        _ => Kind::Cpu,
+    }
+}
+
+/// A recorded dispatch: pipeline, bind group and workgroup counts.
+#[derive(Debug)]
+pub(crate) struct Dispatch {
+    which: Which,
+    bind: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    BinaryF32,
+    BinaryI32,
+    UnaryF32,
+    Cast,
+    ConvGemm,
+    Depthwise,
+    Pool,
+    Resize,
+}
+
+impl Dispatch {
+    pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+        let p = &ctx.pipes;
+        let pipe = match self.which {
+            Which::BinaryF32 => &p.binary_f32,
+            Which::BinaryI32 => &p.binary_i32,
+            Which::UnaryF32 => &p.unary_f32,
+            Which::Cast => &p.cast,
+            Which::ConvGemm => &p.conv_gemm,
+            Which::Depthwise => &p.depthwise,
+            Which::Pool => &p.pool,
+            Which::Resize => &p.resize,
+        };
+        pass.set_pipeline(pipe);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+/// 1-D launch of `n` threads in workgroups of 256, folded into 2-D past the dimension limit.
+fn groups_1d(n: usize) -> [u32; 3] {
+    let g = n.div_ceil(256).max(1);
+    let x = g.min(4096);
+    [x as u32, g.div_ceil(x) as u32, 1]
+}
+
+fn act_code(a: Activation) -> (u32, f32, f32) {
+    match a {
+        Activation::None => (0, 0.0, 0.0),
+        Activation::Relu => (1, 0.0, 0.0),
+        Activation::Relu6 => (2, 0.0, 0.0),
+        Activation::Clip(lo, hi) => (3, lo, hi),
+        Activation::Sigmoid => (4, 0.0, 0.0),
+        Activation::LeakyRelu(al) => (5, al, 0.0),
+        Activation::HardSigmoid(al, be) => (6, al, be),
+        Activation::HardSwish => (7, 0.0, 0.0),
+    }
+}
+
+fn bin_code(b: BinOp) -> u32 {
+    use BinOp::*;
+    match b {
+        Add => 0,
+        Sub => 1,
+        Mul => 2,
+        Div => 3,
+        FloorDiv => 4,
+        Max => 5,
+        Min => 6,
+        Pow => 7,
+        SquaredDifference => 8,
+        PRelu => 9,
+        Equal => 10,
+        Less => 11,
+        LessEqual => 12,
+        Greater => 13,
+        GreaterEqual => 14,
+        And => 15,
+        Or => 16,
+    }
+}
+
+fn un_code(u: UnOp) -> (u32, f32, f32) {
+    match u {
+        UnOp::Abs => (0, 0.0, 0.0),
+        UnOp::Neg => (1, 0.0, 0.0),
+        UnOp::Exp => (2, 0.0, 0.0),
+        UnOp::Log => (3, 0.0, 0.0),
+        UnOp::Sqrt => (4, 0.0, 0.0),
+        UnOp::Rsqrt => (5, 0.0, 0.0),
+        UnOp::Reciprocal => (6, 0.0, 0.0),
+        UnOp::Floor => (7, 0.0, 0.0),
+        UnOp::Ceil => (8, 0.0, 0.0),
+        UnOp::Tanh => (9, 0.0, 0.0),
+        UnOp::Not => (10, 0.0, 0.0),
+        UnOp::Erf => (0, 0.0, 0.0),
+        UnOp::Act(a) => {
+            let (c, p0, p1) = act_code(a);
+            (100 + c, p0, p1)
+        }
+    }
+}
+
+fn dcode(d: DType) -> u32 {
+    match d {
+        DType::F32 => 0,
+        DType::I32 => 1,
+        _ => 2,
+    }
+}
+
+/// Broadcast strides of `s` against the output rank.
+fn bstrides(s: &[usize], rank: usize) -> [u32; 8] {
+    let st = strides(s);
+    let mut out = [0u32; 8];
+    let off = rank - s.len();
+    for i in 0..s.len() {
+        if s[i] != 1 {
+            out[off + i] = st[i] as u32;
+        }
+    }
+    out
+}
+
+/// (n, c, y, x) element strides of a 4-D tensor in a layout.
+fn nchw_strides(shape: &[usize], layout: Layout) -> [u32; 4] {
+    let st = strides(shape);
+    match layout {
+        Layout::Nhwc => [st[0] as u32, st[3] as u32, st[1] as u32, st[2] as u32],
+        Layout::Nchw => [st[0] as u32, st[1] as u32, st[2] as u32, st[3] as u32],
+    }
+}
+
+/// Bind group of `(binding, buffer)` entries; auto layouts only hold the bindings an entry
+/// point uses.
+fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+    let p = &ctx.pipes;
+    let pipe = match which {
+        Which::BinaryF32 => &p.binary_f32,
+        Which::BinaryI32 => &p.binary_i32,
+        Which::UnaryF32 => &p.unary_f32,
+        Which::Cast => &p.cast,
+        Which::ConvGemm => &p.conv_gemm,
+        Which::Depthwise => &p.depthwise,
+        Which::Pool => &p.pool,
+        Which::Resize => &p.resize,
+    };
+    let layout = pipe.get_bind_group_layout(0);
+    let e: Vec<wgpu::BindGroupEntry> = entries
+        .iter()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: *i,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &layout,
+        entries: &e,
+    })
+}
+
+fn uniform<T: Pod>(ctx: &GpuContext, v: &T) -> wgpu::Buffer {
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(v),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+}
+
+fn storage(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
+    let data: Vec<u32> = if words.is_empty() {
+        vec![0]
+    } else {
+        words.to_vec()
+    };
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("aux"),
+            contents: bytemuck::cast_slice(&data),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
+}
+
+/// Builds the uniform buffer and bind group of a GPU node.
+pub(crate) fn build(
+    ctx: &GpuContext,
+    g: &Graph,
+    n: &Node,
+    spec: Spec,
+    buf_of: &[Option<usize>],
+    buffers: &[wgpu::Buffer],
+) -> Result<Dispatch> {
+    let buf = |v: usize| -> Result<&wgpu::Buffer> {
+        buf_of[v].map(|b| &buffers[b]).ok_or_else(|| {
+            gpu_err(format!(
+                "value '{}' has no GPU buffer (this is a bug)",
+                g.values[v].name
+            ))
+        })
+    };
+    let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
+    let out = n.outputs[0];
+    let out_shape = sh(out);
+    let total = numel(&out_shape);
+    match spec {
+        Spec::Binary => {
+            let Op::Binary(b) = n.op else {
+                return Err(gpu_err("not a binary op"));
+            };
+            let rank = out_shape.len().max(1);
+            let mut shape = [1u32; 8];
+            for (i, &d) in out_shape.iter().enumerate() {
+                shape[i] = d as u32;
+            }
+            let (sa, sb) = (sh(n.inputs[0]), sh(n.inputs[1]));
+            let p = ElemP {
+                n: total as u32,
+                rank: rank as u32,
+                op: bin_code(b),
+                flags: 0,
+                p0: 0.0,
+                p1: 0.0,
+                pad0: 0,
+                pad1: 0,
+                shape,
+                sa: bstrides(&sa, rank),
+                sb: bstrides(&sb, rank),
+            };
+            let which = if g.values[n.inputs[0]].dtype == DType::F32 {
+                Which::BinaryF32
+            } else {
+                Which::BinaryI32
+            };
+            let u = uniform(ctx, &p);
+            let bg = bind(
+                ctx,
+                which,
+                &[
+                    (0, &u),
+                    (1, buf(n.inputs[0])?),
+                    (2, buf(n.inputs[1])?),
+                    (3, buf(out)?),
+                ],
+            );
+            Ok(Dispatch {
+                which,
+                bind: bg,
+                groups: groups_1d(total),
+            })
+        }
+        Spec::Unary | Spec::Cast => {
+            let (which, op, flags, p0, p1) = match n.op {
+                Op::Unary(u) => {
+                    let (c, p0, p1) = un_code(u);
+                    (Which::UnaryF32, c, 0, p0, p1)
+                }
+                Op::Cast(to) => (
+                    Which::Cast,
+                    0,
+                    dcode(g.values[n.inputs[0]].dtype) * 4 + dcode(to),
+                    0.0,
+                    0.0,
+                ),
+                _ => return Err(gpu_err("not a unary op")),
+            };
+            let p = ElemP {
+                n: total as u32,
+                rank: 1,
+                op,
+                flags,
+                p0,
+                p1,
+                pad0: 0,
+                pad1: 0,
+                shape: [0; 8],
+                sa: [0; 8],
+                sb: [0; 8],
+            };
+            let u = uniform(ctx, &p);
+            let bg = bind(
+                ctx,
+                which,
+                &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)],
+            );
+            Ok(Dispatch {
+                which,
+                bind: bg,
+                groups: groups_1d(total),
+            })
+        }
+        Spec::Conv => {
+            let Op::Conv2d(a) = &n.op else {
+                return Err(gpu_err("not a conv"));
+            };
+            conv(ctx, g, n, a, &buf)
+        }
+        Spec::Pool | Spec::Resize => {
+            let in_shape = sh(n.inputs[0]);
+            let (layout, which) = match &n.op {
+                Op::Pool(p) => (p.layout, Which::Pool),
+                Op::Resize { layout, .. } => (*layout, Which::Resize),
+                _ => return Err(gpu_err("not a spatial op")),
+            };
+            let [nb, c, h, w] = nchw_dims(&in_shape, layout).map_err(gpu_err)?;
+            let [_, _, oh, ow] = nchw_dims(&out_shape, layout).map_err(gpu_err)?;
+            let is = nchw_strides(&in_shape, layout);
+            let os = nchw_strides(&out_shape, layout);
+            let mut p = SpP {
+                n: nb as u32,
+                c: c as u32,
+                h: h as u32,
+                w: w as u32,
+                oh: oh as u32,
+                ow: ow as u32,
+                isn: is[0],
+                isc: is[1],
+                isy: is[2],
+                isx: is[3],
+                osn: os[0],
+                osc: os[1],
+                osy: os[2],
+                osx: os[3],
+                ..Default::default()
+            };
+            let taps: Vec<u32> = match &n.op {
+                Op::Pool(pa) => {
+                    let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], 1, &pa.padding, 0)
+                        .map_err(gpu_err)?;
+                    let (_, px) = conv_out_dim(w, pa.kernel[1], pa.strides[1], 1, &pa.padding, 1)
+                        .map_err(gpu_err)?;
+                    p.kh = pa.kernel[0] as u32;
+                    p.kw = pa.kernel[1] as u32;
+                    p.sy = pa.strides[0] as u32;
+                    p.sx = pa.strides[1] as u32;
+                    p.py = py as u32;
+                    p.px = px as u32;
+                    p.kind = if pa.kind == PoolKind::Max { 0 } else { 1 };
+                    p.include_pad = pa.count_include_pad as u32;
+                    vec![0]
+                }
+                Op::Resize {
+                    mode,
+                    coord,
+                    nearest,
+                    scales,
+                    ..
+                } => {
+                    let ty =
+                        resize_taps(h, oh, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[0]));
+                    let tx =
+                        resize_taps(w, ow, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[1]));
+                    ty.iter()
+                        .chain(&tx)
+                        .flat_map(|&(lo, hi, f)| {
+                            [(lo as f32).to_bits(), (hi as f32).to_bits(), f.to_bits()]
+                        })
+                        .collect()
+                }
+                _ => vec![0],
+            };
+            let u = uniform(ctx, &p);
+            let t = storage(ctx, &taps);
+            let bg = match which {
+                Which::Pool => bind(
+                    ctx,
+                    which,
+                    &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)],
+                ),
+                _ => bind(
+                    ctx,
+                    which,
+                    &[(0, &u), (1, buf(n.inputs[0])?), (2, &t), (3, buf(out)?)],
+                ),
+            };
+            Ok(Dispatch {
+                which,
+                bind: bg,
+                groups: groups_1d(total),
+            })
+        }
+    }
+}
+
+fn conv<'a>(
+    ctx: &GpuContext,
+    g: &Graph,
+    n: &Node,
+    a: &ConvAttrs,
+    buf: &dyn Fn(usize) -> Result<&'a wgpu::Buffer>,
+) -> Result<Dispatch> {
+    let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
+    let (x, w) = (n.inputs[0], n.inputs[1]);
+    let in_shape = sh(x);
+    let out_shape = sh(n.outputs[0]);
+    let ws = sh(w);
+    let [nb, cin, h, wd] = nchw_dims(&in_shape, a.layout).map_err(gpu_err)?;
+    let [_, cout, oh, ow] = nchw_dims(&out_shape, a.layout).map_err(gpu_err)?;
+    let (_, py) =
+        conv_out_dim(h, ws[0], a.strides[0], a.dilations[0], &a.padding, 0).map_err(gpu_err)?;
+    let (_, px) =
+        conv_out_dim(wd, ws[1], a.strides[1], a.dilations[1], &a.padding, 1).map_err(gpu_err)?;
+    let _ = Padding::Valid;
+    let is = nchw_strides(&in_shape, a.layout);
+    let os = nchw_strides(&out_shape, a.layout);
+    let (act, p0, p1) = act_code(a.act);
+    let mut k = 2;
+    let bias = if a.has_bias {
+        k += 1;
+        Some(n.inputs[2])
+    } else {
+        None
+    };
+    let res = a.residual.map(|_| n.inputs[k]);
+    let p = ConvP {
+        n: nb as u32,
+        cin: cin as u32,
+        h: h as u32,
+        w: wd as u32,
+        cout: cout as u32,
+        oh: oh as u32,
+        ow: ow as u32,
+        kh: ws[0] as u32,
+        kw: ws[1] as u32,
+        sy: a.strides[0] as u32,
+        sx: a.strides[1] as u32,
+        dy: a.dilations[0] as u32,
+        dx: a.dilations[1] as u32,
+        py: py as u32,
+        px: px as u32,
+        groups: a.groups as u32,
+        isn: is[0],
+        isc: is[1],
+        isy: is[2],
+        isx: is[3],
+        osn: os[0],
+        osc: os[1],
+        osy: os[2],
+        osx: os[3],
+        act,
+        res_mode: match a.residual {
+            None => 0,
+            Some(ResidualAt::BeforeAct) => 1,
+            Some(ResidualAt::AfterAct) => 2,
+        },
+        has_bias: bias.is_some() as u32,
+        cpg: ws[2] as u32,
+        p0,
+        p1,
+        opg: (cout / a.groups.max(1)) as u32,
+        pad: 0,
+    };
+    let depthwise = ws[2] == 1 && a.groups == cout && cout == cin;
+    let u = uniform(ctx, &p);
+    let dummy = storage(ctx, &[0]);
+    let bias_b = match bias {
+        Some(b) => buf(b)?,
+        None => &dummy,
+    };
+    let res_b = match res {
+        Some(r) => buf(r)?,
+        None => &dummy,
+    };
+    let which = if depthwise {
+        Which::Depthwise
+    } else {
+        Which::ConvGemm
+    };
+    let bg = bind(
+        ctx,
+        which,
+        &[
+            (0, &u),
+            (1, buf(x)?),
+            (2, buf(w)?),
+            (3, bias_b),
+            (4, res_b),
+            (5, buf(n.outputs[0])?),
+        ],
+    );
+    let groups = if depthwise {
+        groups_1d(numel(&out_shape))
+    } else {
+        let m = nb * oh * ow;
+        let opg = cout / a.groups.max(1);
+        [
+            opg.div_ceil(64) as u32,
+            m.div_ceil(64) as u32,
+            a.groups as u32,
+        ]
+    };
+    Ok(Dispatch {
+        which,
+        bind: bg,
+        groups,
+    })
+}

@@ -1,0 +1,530 @@
+//! GPU executor on WGSL compute shaders through wgpu (Vulkan, Metal, DX12; Mesa's lavapipe
+//! where no GPU exists). A graph is compiled once per input shape into a plan: pipelines are
+//! created once per kernel family, every GPU node gets its uniform buffer and bind group at
+//! compile time, and intermediate buffers are assigned by lifetime and reused. Ops without a
+//! GPU kernel run on the CPU reference kernels where the plan says so, with the transfers
+//! counted in the timings.
+
+mod kernels;
+
+use super::{check_run_inputs, Executor, Plan, Result, RuntimeError};
+use crate::graph::{optimize, DType, Graph, Tensor, TensorData, ValueId};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+pub(crate) fn gpu_err(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Backend {
+        backend: "gpu",
+        msg: e.to_string(),
+    }
+}
+
+/// Device, queue and the compiled pipelines, created once per process.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub(crate) pipes: kernels::Pipelines,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", describe(&self.info))
+    }
+}
+
+/// "name (backend, device type)".
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+static CONTEXT: OnceLock<std::result::Result<Arc<GpuContext>, String>> = OnceLock::new();
+
+impl GpuContext {
+    /// The shared context, created on first use.
+    pub fn get() -> Result<Arc<GpuContext>> {
+        CONTEXT
+            .get_or_init(|| GpuContext::create().map(Arc::new))
+            .clone()
+            .map_err(gpu_err)
+    }
+
+    fn create() -> std::result::Result<GpuContext, String> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            format!("no GPU adapter ({e}); on Debian install mesa-vulkan-drivers for lavapipe")
+        })?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("walkout"),
+            required_features: wgpu::Features::empty(),
+            required_limits: wgpu::Limits {
+                max_storage_buffers_per_shader_stage:
+                    8.min(limits.max_storage_buffers_per_shader_stage),
+                max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+                max_buffer_size: limits.max_buffer_size,
+                ..wgpu::Limits::default()
+            },
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| format!("request_device on {}: {e}", describe(&info)))?;
+        // Errors become values, never panics: pipelines are checked in an error scope and
+        // anything uncaptured later is logged.
+        device.on_uncaptured_error(Arc::new(|e| tracing::error!("wgpu: {e}")));
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipes = kernels::Pipelines::new(&device);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(format!(
+                "compiling the WGSL kernels on {}: {e}",
+                describe(&info)
+            ));
+        }
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            pipes,
+        })
+    }
+
+    /// True for a real GPU, false for a software adapter such as lavapipe.
+    pub fn is_hardware(&self) -> bool {
+        !matches!(self.info.device_type, wgpu::DeviceType::Cpu)
+    }
+}
+
+/// The wgpu executor.
+#[derive(Debug)]
+pub struct GpuExecutor {
+    ctx: Arc<GpuContext>,
+}
+
+impl GpuExecutor {
+    pub fn new() -> Result<Self> {
+        Ok(GpuExecutor {
+            ctx: GpuContext::get()?,
+        })
+    }
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+}
+
+impl Executor for GpuExecutor {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+    fn adapter(&self) -> String {
+        describe(&self.ctx.info)
+    }
+    fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
+        Ok(Box::new(GpuPlan::new(
+            self.ctx.clone(),
+            graph,
+            input_shapes,
+        )?))
+    }
+}
+
+/// Words (u32) of a tensor as the GPU stores it: f32 and i32 bits, bool as 0/1.
+pub(crate) fn to_words(t: &Tensor) -> Option<Vec<u32>> {
+    Some(match &t.data {
+        TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+        TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| x as u32).collect(),
+        _ => return None,
+    })
+}
+
+pub(crate) fn from_words(w: &[u32], dtype: DType, shape: Vec<usize>) -> Tensor {
+    let data = match dtype {
+        DType::I32 => TensorData::I32(w.iter().map(|&x| x as i32).collect()),
+        DType::Bool => TensorData::Bool(w.iter().map(|&x| x != 0).collect()),
+        _ => TensorData::F32(w.iter().map(|&x| f32::from_bits(x)).collect()),
+    };
+    Tensor::new(shape, data)
+}
+
+pub(crate) fn gpu_dtype(d: DType) -> bool {
+    matches!(d, DType::F32 | DType::I32 | DType::Bool)
+}
+
+/// Where each node runs and how.
+#[derive(Debug)]
+enum Step {
+    Gpu(kernels::Dispatch),
+    /// Output aliases the input buffer.
+    View,
+    Cpu,
+}
+
+#[derive(Debug)]
+pub struct GpuPlan {
+    ctx: Arc<GpuContext>,
+    graph: Graph,
+    shapes: Vec<Vec<usize>>,
+    steps: Vec<Step>,
+    /// Buffer of each value on the GPU, if it lives there.
+    buf_of: Vec<Option<usize>>,
+    buffers: Vec<wgpu::Buffer>,
+    /// Staging buffer (MAP_READ) per downloaded value.
+    staging: HashMap<ValueId, wgpu::Buffer>,
+    /// Values needed on the host: inputs of CPU nodes and graph outputs.
+    need_host: Vec<bool>,
+    pub gpu_nodes: usize,
+    pub cpu_nodes: usize,
+}
+
+impl GpuPlan {
+    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>]) -> Result<Self> {
+        let g = optimize::specialize(graph, shapes)?;
+        let nv = g.values.len();
+        // placement
+        let mut on_gpu = vec![false; nv]; // value resident on the GPU
+        let mut host_side = vec![false; nv]; // value produced on the host
+        for (v, _) in g.consts.iter() {
+            host_side[*v] = true;
+        }
+        for inp in &g.inputs {
+            host_side[inp.value] = true;
+        }
+        let mut kinds = Vec::with_capacity(g.nodes.len());
+        for n in &g.nodes {
+            let k = kernels::classify(&g, n, &host_side);
+            match k {
+                kernels::Kind::Cpu => {
+                    for &o in &n.outputs {
+                        host_side[o] = true;
+                    }
+                }
+                _ => {
+                    for &o in &n.outputs {
+                        on_gpu[o] = true;
+                    }
+                    for &i in &n.inputs {
+                        on_gpu[i] = true;
+                    }
+                }
+            }
+            kinds.push(k);
+        }
+        // views alias their input's storage
+        let mut storage: Vec<usize> = (0..nv).collect();
+        for (n, k) in g.nodes.iter().zip(&kinds) {
+            if matches!(k, kernels::Kind::View) {
+                storage[n.outputs[0]] = storage[n.inputs[0]];
+            }
+        }
+        // lifetimes per storage (node index of first def and last use); consts, inputs and
+        // outputs get their own buffers for the whole run
+        let pinned = |v: usize| {
+            g.consts.contains_key(&v)
+                || g.inputs.iter().any(|i| i.value == v)
+                || g.outputs.contains(&v)
+        };
+        let mut first = vec![usize::MAX; nv];
+        let mut last = vec![0usize; nv];
+        let mut pin = vec![false; nv];
+        for v in 0..nv {
+            if on_gpu[v] && pinned(v) {
+                pin[storage[v]] = true;
+            }
+        }
+        for (i, n) in g.nodes.iter().enumerate() {
+            for &v in n.inputs.iter().chain(&n.outputs) {
+                if on_gpu[v] {
+                    let s = storage[v];
+                    first[s] = first[s].min(i);
+                    last[s] = last[s].max(i);
+                }
+            }
+        }
+        let size_of = |v: usize| {
+            g.values[v]
+                .shape
+                .as_ref()
+                .map(|s| crate::graph::numel(s))
+                .unwrap_or(0)
+                .max(1) as u64
+                * 4
+        };
+        let mut need_size = vec![0u64; nv];
+        for v in 0..nv {
+            if on_gpu[v] {
+                let s = storage[v];
+                need_size[s] = need_size[s].max(size_of(v));
+            }
+        }
+        // greedy interval assignment with reuse
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let mut buffers: Vec<wgpu::Buffer> = Vec::new();
+        let mut sizes: Vec<u64> = Vec::new();
+        let mut buf_of_storage: Vec<Option<usize>> = vec![None; nv];
+        let mut free_at: Vec<usize> = Vec::new(); // node index after which the buffer is free
+        let mut order: Vec<usize> = (0..nv)
+            .filter(|&s| storage[s] == s && first[s] != usize::MAX)
+            .collect();
+        order.sort_by_key(|&s| first[s]);
+        for s in order {
+            let want = need_size[s];
+            let pick = if pin[s] {
+                None
+            } else {
+                (0..buffers.len())
+                    .filter(|&b| free_at[b] < first[s] && sizes[b] >= want)
+                    .min_by_key(|&b| sizes[b])
+            };
+            let b = match pick {
+                Some(b) => b,
+                None => {
+                    buffers.push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(&g.values[s].name),
+                        size: want.max(4),
+                        usage,
+                        mapped_at_creation: false,
+                    }));
+                    sizes.push(want.max(4));
+                    free_at.push(0);
+                    buffers.len() - 1
+                }
+            };
+            free_at[b] = if pin[s] { usize::MAX } else { last[s] };
+            buf_of_storage[s] = Some(b);
+        }
+        let buf_of: Vec<Option<usize>> = (0..nv)
+            .map(|v| {
+                if on_gpu[v] {
+                    buf_of_storage[storage[v]]
+                } else {
+                    None
+                }
+            })
+            .collect();
+        // constants used on the GPU are uploaded once
+        for (v, t) in &g.consts {
+            if let (Some(b), Some(words)) = (buf_of[*v], to_words(t)) {
+                if !words.is_empty() {
+                    ctx.queue
+                        .write_buffer(&buffers[b], 0, bytemuck::cast_slice(&words));
+                }
+            }
+        }
+        // values the host needs
+        let mut need_host = vec![false; nv];
+        for (n, k) in g.nodes.iter().zip(&kinds) {
+            if matches!(k, kernels::Kind::Cpu) {
+                for &i in &n.inputs {
+                    need_host[i] = true;
+                }
+            }
+        }
+        for &o in &g.outputs {
+            need_host[o] = true;
+        }
+        let mut staging = HashMap::new();
+        for v in 0..nv {
+            if need_host[v] && buf_of[v].is_some() && !g.consts.contains_key(&v) {
+                staging.insert(
+                    v,
+                    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("staging"),
+                        size: size_of(v),
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                );
+            }
+        }
+        let mut steps = Vec::with_capacity(g.nodes.len());
+        let (mut gpu_nodes, mut cpu_nodes) = (0, 0);
+        for (n, k) in g.nodes.iter().zip(kinds) {
+            steps.push(match k {
+                kernels::Kind::Cpu => {
+                    cpu_nodes += 1;
+                    Step::Cpu
+                }
+                kernels::Kind::View => Step::View,
+                kernels::Kind::Gpu(spec) => {
+                    gpu_nodes += 1;
+                    Step::Gpu(kernels::build(&ctx, &g, n, spec, &buf_of, &buffers)?)
+                }
+            });
+        }
+        Ok(GpuPlan {
+            ctx,
+            graph: g,
+            shapes: shapes.to_vec(),
+            steps,
+            buf_of,
+            buffers,
+            staging,
+            need_host,
+            gpu_nodes,
+            cpu_nodes,
+        })
+    }
+
+    /// Copies GPU values to their staging buffers, submits, waits, and reads them.
+    fn download(
+        &self,
+        enc: wgpu::CommandEncoder,
+        vals: &[ValueId],
+        host: &mut [Option<Tensor>],
+    ) -> Result<()> {
+        let mut enc = enc;
+        for &v in vals {
+            if let (Some(b), Some(st)) = (self.buf_of[v], self.staging.get(&v)) {
+                enc.copy_buffer_to_buffer(&self.buffers[b], 0, st, 0, st.size());
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        for &v in vals {
+            if let Some(st) = self.staging.get(&v) {
+                st.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+            }
+        }
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(gpu_err)?;
+        for &v in vals {
+            if let Some(st) = self.staging.get(&v) {
+                let info = &self.graph.values[v];
+                let shape = info.shape.clone().unwrap_or_default();
+                let n = crate::graph::numel(&shape);
+                {
+                    let data = st.slice(..).get_mapped_range().map_err(gpu_err)?;
+                    let words: &[u32] = bytemuck::cast_slice(&data);
+                    host[v] = Some(from_words(&words[..n], info.dtype, shape));
+                }
+                st.unmap();
+            }
+        }
+        Ok(())
+    }
+
+    fn upload(&self, v: ValueId, t: &Tensor) -> Result<()> {
+        if let Some(b) = self.buf_of[v] {
+            let words = to_words(t).ok_or_else(|| {
+                gpu_err(format!(
+                    "value '{}' of dtype {} cannot live on the GPU",
+                    self.graph.values[v].name,
+                    t.dtype()
+                ))
+            })?;
+            if !words.is_empty() {
+                self.ctx
+                    .queue
+                    .write_buffer(&self.buffers[b], 0, bytemuck::cast_slice(&words));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Plan for GpuPlan {
+    fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+
+    fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        check_run_inputs(&self.graph, &self.shapes, inputs)?;
+        let nv = self.graph.values.len();
+        let mut host: Vec<Option<Tensor>> = vec![None; nv];
+        for (v, t) in &self.graph.consts {
+            host[*v] = Some(t.clone());
+        }
+        for (info, t) in self.graph.inputs.iter().zip(inputs) {
+            host[info.value] = Some(t.clone());
+            self.upload(info.value, t)?;
+        }
+        let new_enc = |ctx: &GpuContext| {
+            ctx.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("walkout"),
+                })
+        };
+        let mut enc = new_enc(&self.ctx);
+        let mut pending = false;
+        for i in 0..self.steps.len() {
+            let node = &self.graph.nodes[i];
+            match &self.steps[i] {
+                Step::View => {}
+                Step::Gpu(d) => {
+                    {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: None,
+                            timestamp_writes: None,
+                        });
+                        d.record(&self.ctx, &mut pass);
+                    }
+                    pending = true;
+                }
+                Step::Cpu => {
+                    let missing: Vec<ValueId> = node
+                        .inputs
+                        .iter()
+                        .copied()
+                        .filter(|&v| host[v].is_none())
+                        .collect();
+                    if !missing.is_empty() || pending {
+                        let e = std::mem::replace(&mut enc, new_enc(&self.ctx));
+                        self.download(e, &missing, &mut host)?;
+                        pending = false;
+                    }
+                    let args: Vec<&Tensor> = node
+                        .inputs
+                        .iter()
+                        .map(|&v| {
+                            host[v].as_ref().ok_or_else(|| {
+                                gpu_err(format!(
+                                    "value '{}' missing on the host (this is a bug)",
+                                    self.graph.values[v].name
+                                ))
+                            })
+                        })
+                        .collect::<Result<_>>()?;
+                    let outs = crate::graph::eval::eval(node, &args)?;
+                    for (&o, t) in node.outputs.iter().zip(outs) {
+                        if self.buf_of[o].is_some() {
+                            self.upload(o, &t)?;
+                        }
+                        host[o] = Some(t);
+                    }
+                }
+            }
+        }
+        let outs: Vec<ValueId> = self
+            .graph
+            .outputs
+            .iter()
+            .copied()
+            .filter(|&v| host[v].is_none())
+            .collect();
+        self.download(enc, &outs, &mut host)?;
+        let _ = &self.need_host;
+        self.graph
+            .outputs
+            .iter()
+            .map(|&o| {
+                host[o].clone().ok_or_else(|| {
+                    gpu_err(format!(
+                        "output '{}' was not computed",
+                        self.graph.values[o].name
+                    ))
+                })
+            })
+            .collect()
+    }
+}
