@@ -174,8 +174,10 @@ fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
     g.values[v].shape.as_ref()
 }
 
-/// Decides where a node runs. `host_side[v]`: the value is produced on the host.
-pub(crate) fn classify(g: &Graph, n: &Node, host_side: &[bool]) -> Kind {
+/// Decides where a node runs. `cpu_made[v]`: the value is produced by a CPU node. Nothing
+/// on the GPU depends on a CPU node, so a plan is a GPU prefix (one submit) followed by a
+/// CPU tail (after one readback).
+pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
     let vals = || n.inputs.iter().chain(&n.outputs);
     if vals().any(|&v| shape(g, v).is_none() || !gpu_dtype(g.values[v].dtype)) {
         return Kind::Cpu;
@@ -190,15 +192,18 @@ pub(crate) fn classify(g: &Graph, n: &Node, host_side: &[bool]) -> Kind {
             | Op::Flatten { .. }
     ) {
         // a view of something on the host stays on the host
-        return if host_side[n.inputs[0]] {
+        return if cpu_made[n.inputs[0]] {
             Kind::Cpu
         } else {
             Kind::View
         };
     }
     let out_n = shape(g, n.outputs[0]).map(|s| numel(s)).unwrap_or(0);
-    let all_host = n.inputs.iter().all(|&v| host_side[v]);
-    let small_tail = all_host && out_n < SMALL;
+    if n.inputs.iter().any(|&v| cpu_made[v]) {
+        return Kind::Cpu;
+    }
+    let _ = (out_n, SMALL);
+    let small_tail = false;
     let f32_only = vals().all(|&v| g.values[v].dtype == DType::F32);
     match &n.op {
         Op::Conv2d(a) if f32_only => {

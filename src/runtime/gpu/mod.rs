@@ -190,20 +190,14 @@ impl GpuPlan {
         let nv = g.values.len();
         // placement
         let mut on_gpu = vec![false; nv]; // value resident on the GPU
-        let mut host_side = vec![false; nv]; // value produced on the host
-        for (v, _) in g.consts.iter() {
-            host_side[*v] = true;
-        }
-        for inp in &g.inputs {
-            host_side[inp.value] = true;
-        }
+        let mut cpu_made = vec![false; nv]; // value produced by a CPU node
         let mut kinds = Vec::with_capacity(g.nodes.len());
         for n in &g.nodes {
-            let k = kernels::classify(&g, n, &host_side);
+            let k = kernels::classify(&g, n, &cpu_made);
             match k {
                 kernels::Kind::Cpu => {
                     for &o in &n.outputs {
-                        host_side[o] = true;
+                        cpu_made[o] = true;
                     }
                 }
                 _ => {
@@ -233,9 +227,18 @@ impl GpuPlan {
         };
         let mut first = vec![usize::MAX; nv];
         let mut last = vec![0usize; nv];
+        // values read back for the CPU tail must survive the whole GPU prefix
+        let mut read_back = vec![false; nv];
+        for (n, k) in g.nodes.iter().zip(&kinds) {
+            if matches!(k, kernels::Kind::Cpu) {
+                for &i in &n.inputs {
+                    read_back[i] = true;
+                }
+            }
+        }
         let mut pin = vec![false; nv];
         for v in 0..nv {
-            if on_gpu[v] && pinned(v) {
+            if on_gpu[v] && (pinned(v) || read_back[v]) {
                 pin[storage[v]] = true;
             }
         }
@@ -449,71 +452,51 @@ impl Plan for GpuPlan {
             host[info.value] = Some(t.clone());
             self.upload(info.value, t)?;
         }
-        let new_enc = |ctx: &GpuContext| {
-            ctx.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("walkout"),
-                })
-        };
-        let mut enc = new_enc(&self.ctx);
-        let mut pending = false;
-        for i in 0..self.steps.len() {
-            let node = &self.graph.nodes[i];
-            match &self.steps[i] {
-                Step::View => {}
-                Step::Gpu(d) => {
-                    {
-                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: None,
-                            timestamp_writes: None,
-                        });
-                        d.record(&self.ctx, &mut pass);
-                    }
-                    pending = true;
-                }
-                Step::Cpu => {
-                    let missing: Vec<ValueId> = node
-                        .inputs
-                        .iter()
-                        .copied()
-                        .filter(|&v| host[v].is_none())
-                        .collect();
-                    if !missing.is_empty() || pending {
-                        let e = std::mem::replace(&mut enc, new_enc(&self.ctx));
-                        self.download(e, &missing, &mut host)?;
-                        pending = false;
-                    }
-                    let args: Vec<&Tensor> = node
-                        .inputs
-                        .iter()
-                        .map(|&v| {
-                            host[v].as_ref().ok_or_else(|| {
-                                gpu_err(format!(
-                                    "value '{}' missing on the host (this is a bug)",
-                                    self.graph.values[v].name
-                                ))
-                            })
-                        })
-                        .collect::<Result<_>>()?;
-                    let outs = crate::graph::eval::eval(node, &args)?;
-                    for (&o, t) in node.outputs.iter().zip(outs) {
-                        if self.buf_of[o].is_some() {
-                            self.upload(o, &t)?;
-                        }
-                        host[o] = Some(t);
-                    }
+        // GPU prefix: one encoder, one compute pass, one submit
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("walkout"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("walkout"),
+                timestamp_writes: None,
+            });
+            for step in &self.steps {
+                if let Step::Gpu(d) = step {
+                    d.record(&self.ctx, &mut pass);
                 }
             }
         }
-        let outs: Vec<ValueId> = self
-            .graph
-            .outputs
-            .iter()
-            .copied()
-            .filter(|&v| host[v].is_none())
+        // one readback: what the CPU tail and the outputs need
+        let wanted: Vec<ValueId> = (0..nv)
+            .filter(|&v| self.need_host[v] && host[v].is_none() && self.staging.contains_key(&v))
             .collect();
-        self.download(enc, &outs, &mut host)?;
-        let _ = &self.need_host;
+        self.download(enc, &wanted, &mut host)?;
+        // CPU tail (nothing on the GPU depends on it)
+        for (node, step) in self.graph.nodes.iter().zip(&self.steps) {
+            if !matches!(step, Step::Cpu) {
+                continue;
+            }
+            let args: Vec<&Tensor> = node
+                .inputs
+                .iter()
+                .map(|&v| {
+                    host[v].as_ref().ok_or_else(|| {
+                        gpu_err(format!(
+                            "value '{}' missing on the host (this is a bug)",
+                            self.graph.values[v].name
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let outs = crate::graph::eval::eval(node, &args)?;
+            for (&o, t) in node.outputs.iter().zip(outs) {
+                host[o] = Some(t);
+            }
+        }
         self.graph
             .outputs
             .iter()
