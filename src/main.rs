@@ -99,6 +99,23 @@ enum ModelsCmd {
     Bench(BenchArgs),
     /// Print inputs, outputs, op histogram, parameters and FLOPs.
     Inspect(InspectArgs),
+    /// Time every kernel of one run and report GFLOP/s per kernel family.
+    Profile(ProfileArgs),
+}
+
+#[derive(Args, Debug)]
+struct ProfileArgs {
+    model: String,
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    /// Input size HxW (default: the config's default size).
+    #[arg(long)]
+    size: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Show this many slowest nodes.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Models(ModelsCmd::Run(a)) => models_run(&repo, a),
         Cmd::Models(ModelsCmd::Bench(a)) => bench(&repo, a),
         Cmd::Models(ModelsCmd::Inspect(a)) => inspect(&repo, a),
+        Cmd::Models(ModelsCmd::Profile(a)) => profile(&repo, a),
         Cmd::Pose(a) => pose(&repo, a),
         Cmd::Demo(a) => demo(&repo, a),
         Cmd::Sim(a) => sim(a),
@@ -732,5 +750,83 @@ fn eval(a: EvalArgs) -> Result<()> {
         out["assa"] = h.assa.into();
     }
     println!("{out}");
+    Ok(())
+}
+
+fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
+    let model = repo.resolve(&a.model)?;
+    let graph = model.load_graph()?;
+    let size = a.size.as_deref().map(parse_size).transpose()?;
+    let frame: Vec<Tensor> = frame_shapes(&graph, model.config.as_ref(), size)?
+        .iter()
+        .zip(&graph.inputs)
+        .map(|(s, i)| synthetic(i.dtype, s))
+        .collect();
+    let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
+    let exec = runtime::executor_for(&a.device)?;
+    let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
+    let inputs: Vec<Tensor> = frame
+        .iter()
+        .map(|t| runtime::concat_batch(&vec![t.clone(); a.batch]))
+        .collect();
+    plan.run(&inputs)?; // warm-up
+    let t0 = std::time::Instant::now();
+    plan.run(&inputs)?;
+    let run_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let Some(p) = plan.profile(&inputs)? else {
+        bail!(
+            "this plan does not support profiling (batched per-frame plans do not; use --batch 1)"
+        );
+    };
+    println!(
+        "{} on {} ({}), batch {}; whole run {:.2} ms",
+        model.name,
+        exec.adapter(),
+        p.method,
+        a.batch,
+        run_ms
+    );
+    let mut fam: std::collections::BTreeMap<String, (usize, f64, u64)> = Default::default();
+    for k in &p.kernels {
+        let e = fam.entry(k.kernel.clone()).or_default();
+        e.0 += 1;
+        e.1 += k.ms;
+        e.2 += k.flops;
+    }
+    let mut rows: Vec<_> = fam.into_iter().collect();
+    rows.sort_by(|x, y| y.1 .1.total_cmp(&x.1 .1));
+    println!(
+        "{:<22} {:>6} {:>10} {:>10}",
+        "kernel", "calls", "ms", "GFLOP/s"
+    );
+    let (mut tot_ms, mut tot_fl) = (0.0, 0u64);
+    for (k, (n, ms, fl)) in &rows {
+        tot_ms += ms;
+        tot_fl += fl;
+        println!(
+            "{k:<22} {n:>6} {ms:>10.3} {:>10.2}",
+            *fl as f64 / (ms / 1e3).max(1e-12) / 1e9
+        );
+    }
+    println!(
+        "{:<22} {:>6} {:>10.3} {:>10.2}",
+        "total (timed kernels)",
+        p.kernels.len(),
+        tot_ms,
+        tot_fl as f64 / (tot_ms / 1e3).max(1e-12) / 1e9
+    );
+    if !p.untimed.is_empty() {
+        println!(
+            "{} nodes in the CPU tail, first: {}",
+            p.untimed.len(),
+            p.untimed[0]
+        );
+    }
+    let mut slow: Vec<_> = p.kernels.iter().collect();
+    slow.sort_by(|x, y| y.ms.total_cmp(&x.ms));
+    println!("slowest nodes:");
+    for k in slow.iter().take(a.top) {
+        println!("  {:>9.3} ms {:<12} {}", k.ms, k.kernel, k.node);
+    }
     Ok(())
 }

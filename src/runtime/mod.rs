@@ -26,6 +26,46 @@ pub trait Plan: Send + std::fmt::Debug {
     fn input_shapes(&self) -> &[Vec<usize>];
     /// Runs one batch. Inputs must match the compiled shapes and dtypes.
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+    /// Runs one batch and times each kernel, where the plan supports it.
+    fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<Profile>> {
+        let _ = inputs;
+        Ok(None)
+    }
+}
+
+/// Time spent in one kernel launch.
+#[derive(Clone, Debug)]
+pub struct KernelTime {
+    pub node: String,
+    pub kernel: String,
+    pub ms: f64,
+    pub flops: u64,
+}
+
+/// Per-kernel timings of one run and how they were measured.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub method: String,
+    pub kernels: Vec<KernelTime>,
+    /// Nodes that ran outside the timed kernels (the CPU tail of a GPU plan).
+    pub untimed: Vec<String>,
+}
+
+/// FLOPs of one node of a shape-specialised graph (multiply-add = 2).
+pub fn node_flops(g: &Graph, n: &graph::Node) -> u64 {
+    let out = g.values[n.outputs[0]]
+        .shape
+        .as_ref()
+        .map(|s| graph::numel(s) as u64)
+        .unwrap_or(0);
+    match &n.op {
+        graph::Op::Conv2d(_) => g.values[n.inputs[1]]
+            .shape
+            .as_ref()
+            .map(|w| 2 * out * (w[0] * w[1] * w[2]) as u64)
+            .unwrap_or(0),
+        _ => out,
+    }
 }
 
 /// A backend that compiles graphs into plans.

@@ -79,8 +79,8 @@ struct CpuPlan {
     frees: Vec<Vec<ValueId>>,
     slots: Vec<Option<CTensor>>,
     consts: Vec<Option<CTensor>>,
-    /// Per-op-name accumulated seconds, when `WALKOUT_PROFILE` is set.
-    profile: Option<std::collections::BTreeMap<String, (f64, usize)>>,
+    /// Per-step seconds of the current run, while profiling.
+    times: Option<Vec<f64>>,
 }
 
 /// Host tensor to candle (moves the data; bool becomes u8).
@@ -149,7 +149,7 @@ impl CpuPlan {
         for (&v, t) in &g.consts {
             consts[v] = Some(to_candle(t.clone())?);
         }
-        let profile = std::env::var_os("WALKOUT_PROFILE").map(|_| Default::default());
+
         Ok(CpuPlan {
             slots: vec![None; g.values.len()],
             graph: g,
@@ -157,7 +157,7 @@ impl CpuPlan {
             steps,
             frees,
             consts,
-            profile,
+            times: None,
         })
     }
 
@@ -254,21 +254,37 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
     })
 }
 
-impl Drop for CpuPlan {
-    fn drop(&mut self) {
-        if let Some(p) = &self.profile {
-            let mut v: Vec<_> = p.iter().collect();
-            v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
-            for (k, (t, n)) in v {
-                eprintln!("profile {k:<20} {:>9.1} ms over {n} calls", t * 1e3);
-            }
-        }
-    }
-}
-
 impl Plan for CpuPlan {
     fn input_shapes(&self) -> &[Vec<usize>] {
         &self.shapes
+    }
+
+    fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<super::Profile>> {
+        self.times = Some(vec![0.0; self.steps.len()]);
+        let r = self.run(inputs);
+        let times = self.times.take().unwrap_or_default();
+        r?;
+        let kernels = self
+            .steps
+            .iter()
+            .zip(&self.graph.nodes)
+            .zip(times)
+            .map(|((st, n), t)| super::KernelTime {
+                node: n.name.clone(),
+                kernel: match st {
+                    Step::Conv { geo, .. } => format!("conv{}x{}_gemm", geo.kh, geo.kw),
+                    Step::Depthwise { .. } => "depthwise".into(),
+                    _ => n.op.name(),
+                },
+                ms: t * 1e3,
+                flops: super::node_flops(&self.graph, n),
+            })
+            .collect();
+        Ok(Some(super::Profile {
+            method: "host timer per step".into(),
+            kernels,
+            untimed: Vec::new(),
+        }))
     }
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
@@ -277,7 +293,7 @@ impl Plan for CpuPlan {
             self.slots[info.value] = Some(to_candle(t.clone())?);
         }
         for i in 0..self.steps.len() {
-            let t0 = self.profile.as_ref().map(|_| std::time::Instant::now());
+            let t0 = self.times.as_ref().map(|_| std::time::Instant::now());
             let node = &self.graph.nodes[i];
             let outs: Vec<CTensor> = match &self.steps[i] {
                 Step::Conv {
@@ -401,15 +417,8 @@ impl Plan for CpuPlan {
             for &v in &self.frees[i] {
                 self.slots[v] = None;
             }
-            if let (Some(p), Some(t0)) = (self.profile.as_mut(), t0) {
-                let key = match &self.steps[i] {
-                    Step::Conv { geo, .. } => format!("Conv{}x{}", geo.kh, geo.kw),
-                    Step::Depthwise { .. } => "Depthwise".into(),
-                    _ => self.graph.nodes[i].op.name(),
-                };
-                let e = p.entry(key).or_default();
-                e.0 += t0.elapsed().as_secs_f64();
-                e.1 += 1;
+            if let (Some(times), Some(t0)) = (self.times.as_mut(), t0) {
+                times[i] = t0.elapsed().as_secs_f64();
             }
         }
         let mut res = Vec::with_capacity(self.graph.outputs.len());

@@ -218,7 +218,12 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
             }
         }
         Op::Pool(_) if f32_only && !small_tail => Kind::Gpu(Spec::Pool),
-        Op::Resize { .. } if f32_only && !small_tail => Kind::Gpu(Spec::Resize),
+        Op::Resize { .. }
+            if g.values[n.inputs[0]].dtype == DType::F32
+                && g.values[n.outputs[0]].dtype == DType::F32 =>
+        {
+            Kind::Gpu(Spec::Resize)
+        }
         Op::Binary(b) if !small_tail => {
             let dts: Vec<DType> = n.inputs.iter().map(|&v| g.values[v].dtype).collect();
             let rank_ok = shape(g, n.outputs[0]).is_some_and(|s| s.len() <= 8);
@@ -259,6 +264,19 @@ enum Which {
 }
 
 impl Dispatch {
+    pub fn kernel_name(&self) -> &'static str {
+        match self.which {
+            Which::BinaryF32 => "binary_f32",
+            Which::BinaryI32 => "binary_i32",
+            Which::UnaryF32 => "unary_f32",
+            Which::Cast => "cast",
+            Which::ConvGemm => "conv_gemm",
+            Which::Depthwise => "depthwise",
+            Which::Pool => "pool",
+            Which::Resize => "resize",
+        }
+    }
+
     pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
         let p = &ctx.pipes;
         let pipe = match self.which {

@@ -7,7 +7,7 @@
 
 mod kernels;
 
-use super::{check_run_inputs, Executor, Plan, Result, RuntimeError};
+use super::{check_run_inputs, Executor, KernelTime, Plan, Profile, Result, RuntimeError};
 use crate::graph::{optimize, DType, Graph, Tensor, TensorData, ValueId};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -62,9 +62,14 @@ impl GpuContext {
         })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("walkout"),
-            required_features: wgpu::Features::empty(),
+            required_features: if timestamps {
+                wgpu::Features::TIMESTAMP_QUERY
+            } else {
+                wgpu::Features::empty()
+            },
             required_limits: wgpu::Limits {
                 max_storage_buffers_per_shader_stage:
                     8.min(limits.max_storage_buffers_per_shader_stage),
@@ -417,6 +422,17 @@ impl GpuPlan {
         Ok(())
     }
 
+    /// "op node" of every node placed on the CPU.
+    pub fn cpu_node_names(&self) -> Vec<String> {
+        self.graph
+            .nodes
+            .iter()
+            .zip(&self.steps)
+            .filter(|(_, s)| matches!(s, Step::Cpu))
+            .map(|(n, _)| format!("{} {}", n.op.name(), n.name))
+            .collect()
+    }
+
     fn upload(&self, v: ValueId, t: &Tensor) -> Result<()> {
         if let Some(b) = self.buf_of[v] {
             let words = to_words(t).ok_or_else(|| {
@@ -439,6 +455,133 @@ impl GpuPlan {
 impl Plan for GpuPlan {
     fn input_shapes(&self) -> &[Vec<usize>] {
         &self.shapes
+    }
+
+    fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<Profile>> {
+        check_run_inputs(&self.graph, &self.shapes, inputs)?;
+        for (info, t) in self.graph.inputs.iter().zip(inputs) {
+            self.upload(info.value, t)?;
+        }
+        let gpu_steps: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| matches!(self.steps[i], Step::Gpu(_)))
+            .collect();
+        let mut kernels = Vec::with_capacity(gpu_steps.len());
+        let name_of = |i: usize| match &self.steps[i] {
+            Step::Gpu(d) => d.kernel_name().to_string(),
+            _ => String::new(),
+        };
+        if self
+            .ctx
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            && !gpu_steps.is_empty()
+        {
+            let count = 2 * gpu_steps.len() as u32;
+            let qs = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let size = count as u64 * 8;
+            let resolve = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let read = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("profile"),
+                });
+            for (k, &i) in gpu_steps.iter().enumerate() {
+                if let Step::Gpu(d) = &self.steps[i] {
+                    let tw = wgpu::ComputePassTimestampWrites {
+                        query_set: &qs,
+                        beginning_of_pass_write_index: Some(2 * k as u32),
+                        end_of_pass_write_index: Some(2 * k as u32 + 1),
+                    };
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: Some(tw),
+                    });
+                    d.record(&self.ctx, &mut pass);
+                }
+            }
+            enc.resolve_query_set(&qs, 0..count, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, size);
+            self.ctx.queue.submit([enc.finish()]);
+            read.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+            self.ctx
+                .device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(gpu_err)?;
+            let period = self.ctx.queue.get_timestamp_period() as f64;
+            {
+                let data = read.slice(..).get_mapped_range().map_err(gpu_err)?;
+                let ticks: &[u64] = bytemuck::cast_slice(&data);
+                for (k, &i) in gpu_steps.iter().enumerate() {
+                    let ns = ticks[2 * k + 1].saturating_sub(ticks[2 * k]) as f64 * period;
+                    let n = &self.graph.nodes[i];
+                    kernels.push(KernelTime {
+                        node: n.name.clone(),
+                        kernel: name_of(i),
+                        ms: ns / 1e6,
+                        flops: super::node_flops(&self.graph, n),
+                    });
+                }
+            }
+            read.unmap();
+            return Ok(Some(Profile {
+                method: "timestamp queries".into(),
+                kernels,
+                untimed: self.cpu_node_names(),
+            }));
+        }
+        // no timestamp queries: one submit per kernel, timed with poll(Wait) inside
+        for &i in &gpu_steps {
+            if let Step::Gpu(d) = &self.steps[i] {
+                let t0 = std::time::Instant::now();
+                let mut enc =
+                    self.ctx
+                        .device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("profile"),
+                        });
+                {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: None,
+                    });
+                    d.record(&self.ctx, &mut pass);
+                }
+                self.ctx.queue.submit([enc.finish()]);
+                self.ctx
+                    .device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(gpu_err)?;
+                let n = &self.graph.nodes[i];
+                kernels.push(KernelTime {
+                    node: n.name.clone(),
+                    kernel: name_of(i),
+                    ms: t0.elapsed().as_secs_f64() * 1e3,
+                    flops: super::node_flops(&self.graph, n),
+                });
+            }
+        }
+        Ok(Some(Profile {
+            method: "host timer around submit + poll(Wait), one kernel per submit".into(),
+            kernels,
+            untimed: self.cpu_node_names(),
+        }))
     }
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
