@@ -143,3 +143,118 @@ fn gpu_batches_match_batch_one() {
         }
     }
 }
+
+/// Independent CPU reference of the letterbox the GPU kernel computes (half-pixel bilinear).
+fn letterbox_ref(img: &image::RgbImage, h: usize, w: usize, c: usize, y: usize, x: usize) -> f32 {
+    let lb = walkout::vision::image_io::Letterbox::new(img.width(), img.height(), w, h);
+    let rw = ((img.width() as f32 * lb.scale).round() as usize).clamp(1, w);
+    let rh = ((img.height() as f32 * lb.scale).round() as usize).clamp(1, h);
+    let (px, py) = (lb.pad_x as usize, lb.pad_y as usize);
+    if x < px || x >= px + rw || y < py || y >= py + rh {
+        return 0.0;
+    }
+    let (sw, sh) = (img.width() as usize, img.height() as usize);
+    let fx = (((x - px) as f32 + 0.5) * sw as f32 / rw as f32 - 0.5).clamp(0.0, (sw - 1) as f32);
+    let fy = (((y - py) as f32 + 0.5) * sh as f32 / rh as f32 - 0.5).clamp(0.0, (sh - 1) as f32);
+    let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
+    let p = |xx: usize, yy: usize| img.get_pixel(xx as u32, yy as u32)[c] as f32;
+    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * (fx - x0 as f32);
+    let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * (fx - x0 as f32);
+    top + (bot - top) * (fy - y0 as f32)
+}
+
+#[test]
+fn gpu_preprocessing_letterboxes_frames_of_any_size() {
+    use walkout::graph::{DType, Layout};
+    use walkout::runtime::gpu::preprocess::{GpuPreprocessor, PreSpec};
+    let exec = gpu();
+    let pre = GpuPreprocessor::new(exec.context().clone()).unwrap();
+    let imgs: Vec<image::RgbImage> = ["data/bus.jpg", "data/zidane.jpg", "data/messi5.jpg"]
+        .iter()
+        .map(|p| walkout::vision::image_io::load(&common::fetched(p)).unwrap())
+        .collect();
+    let refs: Vec<&image::RgbImage> = imgs.iter().collect();
+    // MoveNet's input: int32 NHWC 256x256
+    let spec = PreSpec {
+        height: 256,
+        width: 256,
+        layout: Layout::Nhwc,
+        dtype: DType::I32,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    let (t, _) = pre.run(&refs, &spec).unwrap();
+    assert_eq!(t.shape, vec![3, 256, 256, 3]);
+    let v = t.to_i64_vec().unwrap();
+    let mut worst = 0.0f32;
+    for (b, img) in imgs.iter().enumerate() {
+        for y in (0..256).step_by(7) {
+            for x in (0..256).step_by(5) {
+                for c in 0..3 {
+                    let want = letterbox_ref(img, 256, 256, c, y, x);
+                    let got = v[((b * 256 + y) * 256 + x) * 3 + c] as f32;
+                    worst = worst.max((got - want.round()).abs());
+                }
+            }
+        }
+    }
+    assert!(worst <= 1.0, "i32 letterbox differs by {worst}");
+    // an NCHW float model input with normalisation
+    let spec = PreSpec {
+        height: 96,
+        width: 160,
+        layout: Layout::Nchw,
+        dtype: DType::F32,
+        mean: [123.7, 116.3, 103.5],
+        std: [58.4, 57.1, 57.4],
+    };
+    let (t, _) = pre.run(&refs, &spec).unwrap();
+    assert_eq!(t.shape, vec![3, 3, 96, 160]);
+    let f = t.as_f32().unwrap();
+    for (b, img) in imgs.iter().enumerate() {
+        for c in 0..3 {
+            for y in (0..96).step_by(5) {
+                for x in (0..160).step_by(3) {
+                    let want = (letterbox_ref(img, 96, 160, c, y, x) - spec.mean[c]) / spec.std[c];
+                    let got = f[((b * 3 + c) * 96 + y) * 160 + x];
+                    assert!(
+                        (got - want).abs() < 1e-3,
+                        "frame {b} c {c} y {y} x {x}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+    // the kernel's output feeds the model: MoveNet finds the three pedestrians on bus.jpg
+    let spec = PreSpec {
+        height: 256,
+        width: 256,
+        layout: Layout::Nhwc,
+        dtype: DType::I32,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    let (t, boxes) = pre.run(&refs[..1], &spec).unwrap();
+    let g = tfjs::load(&common::movenet_json()).unwrap();
+    let mut plan = exec.compile(&g, &[vec![1, 256, 256, 3]]).unwrap();
+    let out = plan.run(&[t]).unwrap();
+    let persons = walkout::vision::pose::decode_movenet(
+        &out[0],
+        0,
+        &boxes[0],
+        imgs[0].width(),
+        imgs[0].height(),
+        0.25,
+    )
+    .unwrap();
+    // bilinear sampling without antialiasing: the two main pedestrians at least
+    let gt = [[50.0f32, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0]];
+    for g in &gt {
+        let best = persons
+            .iter()
+            .map(|p| walkout::sim::score::iou(&p.bbox, g))
+            .fold(0.0, f64::max);
+        assert!(best >= 0.5, "pedestrian {g:?} not found: {persons:?}");
+    }
+}

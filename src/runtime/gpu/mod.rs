@@ -6,6 +6,7 @@
 //! counted in the timings.
 
 mod kernels;
+pub mod preprocess;
 
 use super::{check_run_inputs, Executor, KernelTime, Plan, Profile, Result, RuntimeError};
 use crate::graph::{optimize, DType, Graph, Tensor, TensorData, ValueId};
