@@ -4,8 +4,6 @@
 fn main() {
     println!("cargo:rerun-if-changed=proto/onnx.proto");
     if let Err(e) = prost_build::Config::new().compile_protos(&["proto/onnx.proto"], &["proto"]) {
-        panic!(
-            "generating ONNX protobuf types failed ({e}); is protoc installed? run scripts/setup"
-        );
+        panic!("generating ONNX protobuf types failed ({e}); is protoc installed? run scripts/setup");
     }
 }

@@ -13,12 +13,7 @@ use walkout::runtime;
 #[command(name = "walkout", version, about)]
 struct Cli {
     /// Model repository directory.
-    #[arg(
-        long,
-        global = true,
-        env = "WALKOUT_MODEL_REPOSITORY",
-        default_value = "models"
-    )]
+    #[arg(long, global = true, env = "WALKOUT_MODEL_REPOSITORY", default_value = "models")]
     model_repository: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
@@ -196,13 +191,8 @@ struct DemoArgs {
 }
 
 fn parse_size(s: &str) -> Result<[usize; 2]> {
-    let (h, w) = s
-        .split_once(['x', 'X'])
-        .with_context(|| format!("size '{s}' is not HxW"))?;
-    Ok([
-        h.trim().parse().context("size height")?,
-        w.trim().parse().context("size width")?,
-    ])
+    let (h, w) = s.split_once(['x', 'X']).with_context(|| format!("size '{s}' is not HxW"))?;
+    Ok([h.trim().parse().context("size height")?, w.trim().parse().context("size width")?])
 }
 
 fn main() {
@@ -211,10 +201,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG")).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -239,37 +226,15 @@ fn run(cli: Cli) -> Result<()> {
 
 fn list(repo: &Repository) -> Result<()> {
     let entries = repo.list()?;
-    println!(
-        "{:<24} {:<6} {:<6} {:<10} STATUS",
-        "NAME", "FORMAT", "TASK", "VERSIONS"
-    );
+    println!("{:<24} {:<6} {:<6} {:<10} STATUS", "NAME", "FORMAT", "TASK", "VERSIONS");
     for e in entries {
         match &e.config {
             Ok(c) => {
-                let vs = e
-                    .versions
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let status = if e.versions.is_empty() {
-                    "not fetched (scripts/fetch-models)"
-                } else {
-                    "ready"
-                };
-                println!(
-                    "{:<24} {:<6} {:<6} {:<10} {}",
-                    e.name,
-                    format!("{:?}", c.format).to_lowercase(),
-                    c.task,
-                    vs,
-                    status
-                );
+                let vs = e.versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+                let status = if e.versions.is_empty() { "not fetched (scripts/fetch-models)" } else { "ready" };
+                println!("{:<24} {:<6} {:<6} {:<10} {}", e.name, format!("{:?}", c.format).to_lowercase(), c.task, vs, status);
             }
-            Err(msg) => println!(
-                "{:<24} {:<6} {:<6} {:<10} invalid config: {msg}",
-                e.name, "-", "-", "-"
-            ),
+            Err(msg) => println!("{:<24} {:<6} {:<6} {:<10} invalid config: {msg}", e.name, "-", "-", "-"),
         }
     }
     Ok(())
@@ -282,21 +247,12 @@ fn models_run(repo: &Repository, a: RunArgs) -> Result<()> {
     for (i, spec) in a.inputs.iter().enumerate() {
         let (slot, path) = match spec.split_once('=') {
             Some((name, p)) => {
-                let idx = graph
-                    .inputs
-                    .iter()
-                    .position(|x| x.name == name)
-                    .with_context(|| {
-                        format!(
-                            "model has no input '{name}' (inputs: {})",
-                            graph
-                                .inputs
-                                .iter()
-                                .map(|x| x.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    })?;
+                let idx = graph.inputs.iter().position(|x| x.name == name).with_context(|| {
+                    format!(
+                        "model has no input '{name}' (inputs: {})",
+                        graph.inputs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
                 (idx, p)
             }
             None => (i, spec.as_str()),
@@ -360,11 +316,7 @@ fn frame_shapes(
                     Dim::Dynamic(_) if i == 0 => 1,
                     Dim::Dynamic(_) => {
                         let [h, w] = hw.with_context(|| {
-                            format!(
-                                "input '{}' has dynamic dims {}; pass --size HxW",
-                                inp.name,
-                                walkout::graph::fmt_dims(&inp.dims)
-                            )
+                            format!("input '{}' has dynamic dims {}; pass --size HxW", inp.name, walkout::graph::fmt_dims(&inp.dims))
                         })?;
                         // NHWC: dims 1,2; NCHW: dims 2,3
                         let nhwc = inp.dims.len() == 4 && matches!(inp.dims[3], Dim::Fixed(3));
@@ -402,21 +354,14 @@ fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
     let size = a.size.as_deref().map(parse_size).transpose()?;
     let frame = match &a.input {
         Some(p) => vec![walkout::npy::read(p)?],
-        None => frame_shapes(&graph, model.config.as_ref(), size)?
-            .iter()
-            .zip(&graph.inputs)
-            .map(|(s, i)| synthetic(i.dtype, s))
-            .collect(),
+        None => frame_shapes(&graph, model.config.as_ref(), size)?.iter().zip(&graph.inputs).map(|(s, i)| synthetic(i.dtype, s)).collect(),
     };
     let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
     let exec = runtime::executor_for(&a.device)?;
     let t0 = std::time::Instant::now();
     let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let inputs: Vec<Tensor> = frame
-        .iter()
-        .map(|t| runtime::concat_batch(&vec![t.clone(); a.batch]))
-        .collect();
+    let inputs: Vec<Tensor> = frame.iter().map(|t| runtime::concat_batch(&vec![t.clone(); a.batch])).collect();
     for _ in 0..a.warmup {
         plan.run(&inputs)?;
     }
@@ -465,12 +410,7 @@ fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
     println!("model: {} ({})", model.name, model.path.display());
     println!("inputs:");
     for i in &graph.inputs {
-        println!(
-            "  {} {} {}",
-            i.name,
-            i.dtype,
-            walkout::graph::fmt_dims(&i.dims)
-        );
+        println!("  {} {} {}", i.name, i.dtype, walkout::graph::fmt_dims(&i.dims));
     }
     let size = a.size.as_deref().map(parse_size).transpose()?;
     let shapes = frame_shapes(&graph, model.config.as_ref(), size)?;
@@ -478,24 +418,11 @@ fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
     println!("outputs (at input {:?}):", shapes);
     for &o in &spec.outputs {
         let v = &spec.values[o];
-        println!(
-            "  {} {} {:?}",
-            v.name,
-            v.dtype,
-            v.shape.clone().unwrap_or_default()
-        );
+        println!("  {} {} {:?}", v.name, v.dtype, v.shape.clone().unwrap_or_default());
     }
-    println!(
-        "nodes: {} imported, {} after folding and fusion",
-        graph.nodes.len(),
-        spec.nodes.len()
-    );
+    println!("nodes: {} imported, {} after folding and fusion", graph.nodes.len(), spec.nodes.len());
     println!("parameters: {}", graph.param_count());
-    println!(
-        "FLOPs at {:?}: {:.3} GFLOP",
-        shapes,
-        spec.flops() as f64 / 1e9
-    );
+    println!("FLOPs at {:?}: {:.3} GFLOP", shapes, spec.flops() as f64 / 1e9);
     println!("op histogram (imported):");
     for (op, n) in graph.op_histogram() {
         println!("  {n:>5} {op}");
@@ -530,31 +457,18 @@ fn pose(repo: &Repository, a: PoseArgs) -> Result<()> {
         let img = walkout::vision::image_io::load(path)?;
         let persons = pipe.run(&img)?;
         if let Some(d) = &a.draw {
-            let out = if many {
-                d.join(format!(
-                    "{}.png",
-                    path.file_stem().unwrap_or_default().to_string_lossy()
-                ))
-            } else {
-                d.clone()
-            };
+            let out = if many { d.join(format!("{}.png", path.file_stem().unwrap_or_default().to_string_lossy())) } else { d.clone() };
             let mut canvas = img.clone();
             walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
-            canvas
-                .save(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
+            canvas.save(&out).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
         }
         if a.json {
-            all.push(serde_json::json!({"image": path.display().to_string(), "width": img.width(), "height": img.height(), "persons": persons}));
-        } else {
-            println!(
-                "{} ({}x{}): {} person(s)",
-                path.display(),
-                img.width(),
-                img.height(),
-                persons.len()
+            all.push(
+                serde_json::json!({"image": path.display().to_string(), "width": img.width(), "height": img.height(), "persons": persons}),
             );
+        } else {
+            println!("{} ({}x{}): {} person(s)", path.display(), img.width(), img.height(), persons.len());
             for (i, p) in persons.iter().enumerate() {
                 let [x0, y0, x1, y1] = p.bbox;
                 let visible = p.keypoints.iter().filter(|k| k.score >= 0.3).count();
@@ -583,19 +497,12 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
     }
     let vdir = a.data.join("vtest");
     if let Ok(rd) = std::fs::read_dir(&vdir) {
-        let mut v: Vec<PathBuf> = rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "png"))
-            .collect();
+        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
         v.sort();
         frames.extend(v.into_iter().map(|p| (p, camera)));
     }
     if frames.is_empty() {
-        bail!(
-            "no sample data in {}; run scripts/fetch-data",
-            a.data.display()
-        );
+        bail!("no sample data in {}; run scripts/fetch-data", a.data.display());
     }
     if let Some(d) = &a.draw {
         std::fs::create_dir_all(d)?;
@@ -613,10 +520,7 @@ fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
         if let Some(d) = &a.draw {
             let mut canvas = img.clone();
             walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
-            canvas.save(d.join(format!(
-                "{}.png",
-                p.file_stem().unwrap_or_default().to_string_lossy()
-            )))?;
+            canvas.save(d.join(format!("{}.png", p.file_stem().unwrap_or_default().to_string_lossy())))?;
         }
     }
     infer_ms.sort_by(|x, y| x.total_cmp(y));
@@ -674,10 +578,7 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Vec<T>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: invalid record", p.display(), i + 1))
-        })
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: invalid record", p.display(), i + 1)))
         .collect()
 }
 
@@ -689,11 +590,7 @@ fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
 fn eval(a: EvalArgs) -> Result<()> {
     use walkout::sim::score;
     use walkout::sim::world::{Event, Receipt};
-    let truth = if a.truth.join("truth").is_dir() {
-        a.truth.join("truth")
-    } else {
-        a.truth.clone()
-    };
+    let truth = if a.truth.join("truth").is_dir() { a.truth.join("truth") } else { a.truth.clone() };
     let gt_events: Vec<Event> = read_jsonl(&truth.join("events.jsonl"))?;
     let pr_events: Vec<Event> = read_jsonl(&a.events)?;
     let ev = score::score_events(&gt_events, &pr_events, a.tolerance);
@@ -757,35 +654,20 @@ fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     let model = repo.resolve(&a.model)?;
     let graph = model.load_graph()?;
     let size = a.size.as_deref().map(parse_size).transpose()?;
-    let frame: Vec<Tensor> = frame_shapes(&graph, model.config.as_ref(), size)?
-        .iter()
-        .zip(&graph.inputs)
-        .map(|(s, i)| synthetic(i.dtype, s))
-        .collect();
+    let frame: Vec<Tensor> =
+        frame_shapes(&graph, model.config.as_ref(), size)?.iter().zip(&graph.inputs).map(|(s, i)| synthetic(i.dtype, s)).collect();
     let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
     let exec = runtime::executor_for(&a.device)?;
     let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
-    let inputs: Vec<Tensor> = frame
-        .iter()
-        .map(|t| runtime::concat_batch(&vec![t.clone(); a.batch]))
-        .collect();
+    let inputs: Vec<Tensor> = frame.iter().map(|t| runtime::concat_batch(&vec![t.clone(); a.batch])).collect();
     plan.run(&inputs)?; // warm-up
     let t0 = std::time::Instant::now();
     plan.run(&inputs)?;
     let run_ms = t0.elapsed().as_secs_f64() * 1e3;
     let Some(p) = plan.profile(&inputs)? else {
-        bail!(
-            "this plan does not support profiling (batched per-frame plans do not; use --batch 1)"
-        );
+        bail!("this plan does not support profiling (batched per-frame plans do not; use --batch 1)");
     };
-    println!(
-        "{} on {} ({}), batch {}; whole run {:.2} ms",
-        model.name,
-        exec.adapter(),
-        p.method,
-        a.batch,
-        run_ms
-    );
+    println!("{} on {} ({}), batch {}; whole run {:.2} ms", model.name, exec.adapter(), p.method, a.batch, run_ms);
     let mut fam: std::collections::BTreeMap<String, (usize, f64, u64)> = Default::default();
     for k in &p.kernels {
         let e = fam.entry(k.kernel.clone()).or_default();
@@ -795,18 +677,12 @@ fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     }
     let mut rows: Vec<_> = fam.into_iter().collect();
     rows.sort_by(|x, y| y.1 .1.total_cmp(&x.1 .1));
-    println!(
-        "{:<22} {:>6} {:>10} {:>10}",
-        "kernel", "calls", "ms", "GFLOP/s"
-    );
+    println!("{:<22} {:>6} {:>10} {:>10}", "kernel", "calls", "ms", "GFLOP/s");
     let (mut tot_ms, mut tot_fl) = (0.0, 0u64);
     for (k, (n, ms, fl)) in &rows {
         tot_ms += ms;
         tot_fl += fl;
-        println!(
-            "{k:<22} {n:>6} {ms:>10.3} {:>10.2}",
-            *fl as f64 / (ms / 1e3).max(1e-12) / 1e9
-        );
+        println!("{k:<22} {n:>6} {ms:>10.3} {:>10.2}", *fl as f64 / (ms / 1e3).max(1e-12) / 1e9);
     }
     println!(
         "{:<22} {:>6} {:>10.3} {:>10.2}",
@@ -816,11 +692,7 @@ fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
         tot_fl as f64 / (tot_ms / 1e3).max(1e-12) / 1e9
     );
     if !p.untimed.is_empty() {
-        println!(
-            "{} nodes in the CPU tail, first: {}",
-            p.untimed.len(),
-            p.untimed[0]
-        );
+        println!("{} nodes in the CPU tail, first: {}", p.untimed.len(), p.untimed[0]);
     }
     let mut slow: Vec<_> = p.kernels.iter().collect();
     slow.sort_by(|x, y| y.ms.total_cmp(&x.ms));

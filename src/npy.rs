@@ -24,33 +24,20 @@ fn descr(dt: DType) -> &'static str {
 
 /// Parses `.npy` bytes.
 pub fn parse(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
-    let fmt = |msg: &str| NpyError::Format {
-        path: path.to_string(),
-        msg: msg.to_string(),
-    };
+    let fmt = |msg: &str| NpyError::Format { path: path.to_string(), msg: msg.to_string() };
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(fmt("missing magic"));
     }
     let (hlen, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         _ => return Err(fmt("unsupported version")),
     };
-    let header = bytes
-        .get(start..start + hlen)
-        .ok_or_else(|| fmt("truncated header"))?;
+    let header = bytes.get(start..start + hlen).ok_or_else(|| fmt("truncated header"))?;
     let header = std::str::from_utf8(header).map_err(|_| fmt("header is not text"))?;
     let field = |key: &str| -> Option<&str> {
         let i = header.find(&format!("'{key}'"))?;
-        Some(
-            header[i + key.len() + 2..]
-                .trim_start()
-                .trim_start_matches(':')
-                .trim_start(),
-        )
+        Some(header[i + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
     };
     let d = field("descr").ok_or_else(|| fmt("no descr"))?;
     let d = d.trim_start_matches('\'');
@@ -68,8 +55,7 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         return Err(fmt("Fortran order is not supported"));
     }
     let s = field("shape").ok_or_else(|| fmt("no shape"))?;
-    let s = &s[s.find('(').ok_or_else(|| fmt("bad shape"))? + 1
-        ..s.find(')').ok_or_else(|| fmt("bad shape"))?];
+    let s = &s[s.find('(').ok_or_else(|| fmt("bad shape"))? + 1..s.find(')').ok_or_else(|| fmt("bad shape"))?];
     let shape: Vec<usize> = s
         .split(',')
         .map(|p| p.trim())
@@ -79,20 +65,14 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
     let data = &bytes[start + hlen..];
     let need = numel(&shape) * dtype.size();
     if data.len() < need {
-        return Err(fmt(&format!(
-            "data truncated: {} bytes, need {need}",
-            data.len()
-        )));
+        return Err(fmt(&format!("data truncated: {} bytes, need {need}", data.len())));
     }
     Tensor::from_le_bytes(dtype, shape, &data[..need]).ok_or_else(|| fmt("bad data"))
 }
 
 pub fn read(path: &Path) -> Result<Tensor, NpyError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| NpyError::Io {
-        path: p.clone(),
-        msg: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| NpyError::Io { path: p.clone(), msg: e.to_string() })?;
     parse(&bytes, &p)
 }
 
@@ -101,20 +81,9 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
     let shape = match t.shape.len() {
         0 => "()".to_string(),
         1 => format!("({},)", t.shape[0]),
-        _ => format!(
-            "({})",
-            t.shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let mut header = format!(
-        "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-        descr(t.dtype()),
-        shape
-    );
+    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", descr(t.dtype()), shape);
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
@@ -126,8 +95,5 @@ pub fn to_bytes(t: &Tensor) -> Vec<u8> {
 }
 
 pub fn write(path: &Path, t: &Tensor) -> Result<(), NpyError> {
-    std::fs::write(path, to_bytes(t)).map_err(|e| NpyError::Io {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })
+    std::fs::write(path, to_bytes(t)).map_err(|e| NpyError::Io { path: path.display().to_string(), msg: e.to_string() })
 }

@@ -44,39 +44,21 @@ pub struct PosePipeline {
 
 impl std::fmt::Debug for PosePipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PosePipeline")
-            .field("model", &self.config.name)
-            .field("size", &self.size)
-            .finish()
+        f.debug_struct("PosePipeline").field("model", &self.config.name).field("size", &self.size).finish()
     }
 }
 
 impl PosePipeline {
-    pub fn new(
-        repo: &Repository,
-        model: &str,
-        device: &str,
-        size: Option<InputSize>,
-    ) -> Result<Self, PipelineError> {
+    pub fn new(repo: &Repository, model: &str, device: &str, size: Option<InputSize>) -> Result<Self, PipelineError> {
         let m = repo.resolve(model)?;
-        let config = m
-            .config
-            .clone()
-            .ok_or_else(|| PipelineError::NoConfig(model.to_string()))?;
+        let config = m.config.clone().ok_or_else(|| PipelineError::NoConfig(model.to_string()))?;
         if config.task != "pose" {
             return Err(PipelineError::NotPose(model.into(), config.task.clone()));
         }
         let size = size.unwrap_or(InputSize::Fixed(config.input.default_size));
         let graph = m.load_graph()?;
         let exec = runtime::executor_for(device)?;
-        let mut p = PosePipeline {
-            min_score: config.output.min_score,
-            config,
-            exec,
-            graph,
-            plans: Default::default(),
-            size,
-        };
+        let mut p = PosePipeline { min_score: config.output.min_score, config, exec, graph, plans: Default::default(), size };
         if let InputSize::Fixed(s) = size {
             p.plan_for(s)?;
         }
@@ -94,8 +76,7 @@ impl PosePipeline {
             InputSize::Auto { max_side } => {
                 let mult = self.config.input.multiple_of.max(1);
                 let scale = (max_side as f32 / img_w.max(img_h) as f32).min(1.0);
-                let up =
-                    |v: u32| ((v as f32 * scale).round() as usize).max(1).div_ceil(mult) * mult;
+                let up = |v: u32| ((v as f32 * scale).round() as usize).max(1).div_ceil(mult) * mult;
                 [up(img_h), up(img_w)]
             }
         }
@@ -103,22 +84,14 @@ impl PosePipeline {
 
     fn plan_for(&mut self, size: [usize; 2]) -> Result<&mut Box<dyn Plan>, PipelineError> {
         let mult = self.config.input.multiple_of.max(1);
-        if !size[0].is_multiple_of(mult)
-            || !size[1].is_multiple_of(mult)
-            || size[0] == 0
-            || size[1] == 0
-        {
+        if !size[0].is_multiple_of(mult) || !size[1].is_multiple_of(mult) || size[0] == 0 || size[1] == 0 {
             return Err(PipelineError::Size(size[0], size[1], mult));
         }
         if !self.plans.contains_key(&size) {
-            let plan = self
-                .exec
-                .compile(&self.graph, &[vec![1, size[0], size[1], 3]])?;
+            let plan = self.exec.compile(&self.graph, &[vec![1, size[0], size[1], 3]])?;
             self.plans.insert(size, plan);
         }
-        self.plans
-            .get_mut(&size)
-            .ok_or(PipelineError::Size(size[0], size[1], mult))
+        self.plans.get_mut(&size).ok_or(PipelineError::Size(size[0], size[1], mult))
     }
 
     pub fn adapter(&self) -> String {
@@ -137,11 +110,7 @@ impl PosePipeline {
         let t = if identity && self.config.input.dtype == DType::I32 {
             Tensor::i32(vec![1, h, w, 3], px.iter().map(|&v| v as i32).collect())
         } else {
-            let v = px
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (v as f32 - c.mean[i % 3]) / c.std[i % 3])
-                .collect();
+            let v = px.iter().enumerate().map(|(i, &v)| (v as f32 - c.mean[i % 3]) / c.std[i % 3]).collect();
             Tensor::f32(vec![1, h, w, 3], v).cast(self.config.input.dtype)
         };
         (t, lb)
@@ -152,21 +121,10 @@ impl PosePipeline {
     }
 
     /// Runs one image with an explicit input-size rule (per camera, say).
-    pub fn run_with(
-        &mut self,
-        img: &RgbImage,
-        size: InputSize,
-    ) -> Result<Vec<pose::Person>, PipelineError> {
+    pub fn run_with(&mut self, img: &RgbImage, size: InputSize) -> Result<Vec<pose::Person>, PipelineError> {
         let size = self.input_size_with(size, img.width(), img.height());
         let (t, lb) = self.preprocess_at(img, size);
         let out = self.plan_for(size)?.run(&[t])?;
-        Ok(pose::decode_movenet(
-            &out[0],
-            0,
-            &lb,
-            img.width(),
-            img.height(),
-            self.min_score,
-        )?)
+        Ok(pose::decode_movenet(&out[0], 0, &lb, img.width(), img.height(), self.min_score)?)
     }
 }

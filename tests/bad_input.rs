@@ -20,15 +20,10 @@ fn tmpdir(name: &str) -> PathBuf {
 fn model_copy(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
     let src = common::movenet_json();
     let d = tmpdir(name);
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
     edit(&mut m);
     std::fs::write(d.join("model.json"), serde_json::to_string(&m).unwrap()).unwrap();
-    std::fs::copy(
-        src.parent().unwrap().join("movenet-multipose.bin"),
-        d.join("movenet-multipose.bin"),
-    )
-    .unwrap();
+    std::fs::copy(src.parent().unwrap().join("movenet-multipose.bin"), d.join("movenet-multipose.bin")).unwrap();
     d.join("model.json")
 }
 
@@ -37,21 +32,11 @@ fn truncated_shard_names_file_and_weight() {
     let p = model_copy("truncated", |_| {});
     let bin = p.parent().unwrap().join("movenet-multipose.bin");
     let len = std::fs::metadata(&bin).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&bin)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&bin).unwrap().set_len(len / 2).unwrap();
     let e = tfjs::load(&p).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, GraphError::Weight { .. }), "{msg}");
-    assert!(
-        msg.contains("truncated")
-            && msg.contains("movenet-multipose.bin")
-            && msg.contains("weight '"),
-        "{msg}"
-    );
+    assert!(msg.contains("truncated") && msg.contains("movenet-multipose.bin") && msg.contains("weight '"), "{msg}");
 }
 
 #[test]
@@ -93,10 +78,7 @@ fn unknown_ops_are_all_listed_with_node_names() {
         GraphError::UnsupportedOps(list) => assert_eq!(list.len(), 2, "{msg}"),
         other => panic!("expected UnsupportedOps, got {other}"),
     }
-    assert!(
-        msg.contains("FancySigmoid") && msg.contains("node 'StatefulPartitionedCall/Sigmoid"),
-        "{msg}"
-    );
+    assert!(msg.contains("FancySigmoid") && msg.contains("node 'StatefulPartitionedCall/Sigmoid"), "{msg}");
 }
 
 #[test]
@@ -104,10 +86,7 @@ fn malformed_json_is_reported() {
     let d = tmpdir("malformed");
     std::fs::write(d.join("model.json"), "{ not json").unwrap();
     let msg = tfjs::load(&d.join("model.json")).unwrap_err().to_string();
-    assert!(
-        msg.contains("model.json") && msg.contains("malformed"),
-        "{msg}"
-    );
+    assert!(msg.contains("model.json") && msg.contains("malformed"), "{msg}");
 }
 
 #[test]
@@ -115,31 +94,13 @@ fn shape_mismatch_names_the_input() {
     let g = tfjs::load(&common::movenet_json()).unwrap();
     let exec = CpuExecutor::new();
     // 4 channels where the model declares 3
-    let e = exec
-        .compile(&g, &[vec![1, 256, 256, 4]])
-        .expect_err("must fail");
-    assert!(
-        e.to_string().contains("input 'input'") && e.to_string().contains("[1,?,?,3]"),
-        "{e}"
-    );
+    let e = exec.compile(&g, &[vec![1, 256, 256, 4]]).expect_err("must fail");
+    assert!(e.to_string().contains("input 'input'") && e.to_string().contains("[1,?,?,3]"), "{e}");
     // a plan run with a tensor of another shape or dtype
     let mut plan = exec.compile(&g, &[vec![1, 256, 256, 3]]).unwrap();
-    let e = plan
-        .run(&[Tensor::zeros(
-            walkout::graph::DType::I32,
-            vec![1, 128, 128, 3],
-        )])
-        .expect_err("must fail");
-    assert!(
-        matches!(e, RuntimeError::Input { .. }) && e.to_string().contains("input 'input'"),
-        "{e}"
-    );
-    let e = plan
-        .run(&[Tensor::zeros(
-            walkout::graph::DType::F32,
-            vec![1, 256, 256, 3],
-        )])
-        .expect_err("must fail");
+    let e = plan.run(&[Tensor::zeros(walkout::graph::DType::I32, vec![1, 128, 128, 3])]).expect_err("must fail");
+    assert!(matches!(e, RuntimeError::Input { .. }) && e.to_string().contains("input 'input'"), "{e}");
+    let e = plan.run(&[Tensor::zeros(walkout::graph::DType::F32, vec![1, 256, 256, 3])]).expect_err("must fail");
     assert!(e.to_string().contains("dtype f32"), "{e}");
 }
 
@@ -148,11 +109,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
         }
     }
     !c
@@ -175,11 +132,7 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     png_chunk(&mut v, b"IHDR", &ihdr);
-    png_chunk(
-        &mut v,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
+    png_chunk(&mut v, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
     png_chunk(&mut v, b"IEND", &[]);
     v
 }
@@ -190,10 +143,7 @@ fn not_an_image() {
     let p = d.join("notes.jpg");
     std::fs::write(&p, "this is plain text, not a JPEG").unwrap();
     let e = image_io::load(&p).unwrap_err();
-    assert!(
-        matches!(e, ImageError::Decode { .. }) && e.to_string().contains("notes.jpg"),
-        "{e}"
-    );
+    assert!(matches!(e, ImageError::Decode { .. }) && e.to_string().contains("notes.jpg"), "{e}");
 }
 
 #[test]
@@ -211,15 +161,8 @@ fn huge_and_empty_images_are_rejected_before_decoding() {
 }
 
 fn walkout(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_walkout"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_walkout")).args(args).current_dir(common::root()).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
@@ -236,31 +179,14 @@ fn cli_exits_non_zero_with_a_message() {
     std::fs::write(&huge, png_header(100_000, 4)).unwrap();
     let (code, err) = walkout(&["pose", huge.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(
-        err.contains("100000x4") && !err.contains("panicked"),
-        "{err}"
-    );
+    assert!(err.contains("100000x4") && !err.contains("panicked"), "{err}");
 
     let bad = d.join("bad.npy");
-    walkout::npy::write(
-        &bad,
-        &Tensor::zeros(walkout::graph::DType::I32, vec![1, 64, 64, 5]),
-    )
-    .unwrap();
-    let (code, err) = walkout(&[
-        "models",
-        "run",
-        "movenet-multipose",
-        "--input",
-        bad.to_str().unwrap(),
-        "--output",
-        d.join("o.npy").to_str().unwrap(),
-    ]);
+    walkout::npy::write(&bad, &Tensor::zeros(walkout::graph::DType::I32, vec![1, 64, 64, 5])).unwrap();
+    let (code, err) =
+        walkout(&["models", "run", "movenet-multipose", "--input", bad.to_str().unwrap(), "--output", d.join("o.npy").to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(
-        err.contains("input 'input'") && !err.contains("panicked"),
-        "{err}"
-    );
+    assert!(err.contains("input 'input'") && !err.contains("panicked"), "{err}");
 
     let p = model_copy("cli-unknown", |m| {
         for node in m["modelTopology"]["node"].as_array_mut().unwrap() {

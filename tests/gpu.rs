@@ -18,30 +18,18 @@ fn movenet_on_gpu_matches_tfjs_and_cpu() {
     println!("adapter: {}", exec.adapter());
     let graph = tfjs::load(&common::movenet_json()).unwrap();
     let dir = common::fetched("data/reference");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".input.npy"))
-        .collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".input.npy")).collect();
     cases.sort();
     assert!(cases.len() >= 7);
     let cpu = CpuExecutor::new();
     for p in cases {
-        let name = p
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .replace(".input.npy", "");
+        let name = p.file_name().unwrap().to_string_lossy().replace(".input.npy", "");
         let input = walkout::npy::read(&p).unwrap();
         let want = walkout::npy::read(&dir.join(format!("{name}.output.npy"))).unwrap();
-        let mut plan = exec
-            .compile(&graph, std::slice::from_ref(&input.shape))
-            .unwrap();
+        let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).unwrap();
         let got = plan.run(std::slice::from_ref(&input)).unwrap();
-        let mut cplan = cpu
-            .compile(&graph, std::slice::from_ref(&input.shape))
-            .unwrap();
+        let mut cplan = cpu.compile(&graph, std::slice::from_ref(&input.shape)).unwrap();
         let c = cplan.run(&[input]).unwrap();
         let d = got[0].max_abs_diff(&want).unwrap();
         let dc = got[0].max_abs_diff(&c[0]).unwrap();
@@ -56,26 +44,16 @@ fn onnx_conformance_on_gpu() {
     let dir = common::fetched("data/onnx-conformance");
     let mut failures = Vec::new();
     let mut n = 0;
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("meta.json").is_file())
-        .collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("meta.json").is_file()).collect();
     cases.sort();
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let meta: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(case.join("meta.json")).unwrap())
-                .unwrap();
-        let (atol, rtol) = (
-            meta["atol"].as_f64().unwrap(),
-            meta["rtol"].as_f64().unwrap(),
-        );
+        let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case.join("meta.json")).unwrap()).unwrap();
+        let (atol, rtol) = (meta["atol"].as_f64().unwrap(), meta["rtol"].as_f64().unwrap());
         let g = onnx::load(&case.join("model.onnx")).unwrap();
-        let inputs: Vec<Tensor> = (0..meta["inputs"].as_u64().unwrap())
-            .map(|i| walkout::npy::read(&case.join(format!("in{i}.npy"))).unwrap())
-            .collect();
+        let inputs: Vec<Tensor> =
+            (0..meta["inputs"].as_u64().unwrap()).map(|i| walkout::npy::read(&case.join(format!("in{i}.npy"))).unwrap()).collect();
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
         let outs = match exec.compile(&g, &shapes).and_then(|mut p| p.run(&inputs)) {
             Ok(o) => o,
@@ -87,30 +65,23 @@ fn onnx_conformance_on_gpu() {
         for (i, o) in outs.iter().enumerate() {
             let want = walkout::npy::read(&case.join(format!("out{i}.npy"))).unwrap();
             let exact = !want.dtype().is_float();
-            let ok = o.shape == want.shape
-                && o.to_f64_vec().iter().zip(want.to_f64_vec()).all(|(a, b)| {
-                    if exact {
-                        *a == b
-                    } else {
-                        (a - b).abs() <= atol + rtol * b.abs()
-                    }
-                });
+            let ok =
+                o.shape == want.shape
+                    && o.to_f64_vec().iter().zip(want.to_f64_vec()).all(|(a, b)| {
+                        if exact {
+                            *a == b
+                        } else {
+                            (a - b).abs() <= atol + rtol * b.abs()
+                        }
+                    });
             if !ok {
-                failures.push(format!(
-                    "{name}: output {i} differs (max abs {:?})",
-                    o.max_abs_diff(&want)
-                ));
+                failures.push(format!("{name}: output {i} differs (max abs {:?})", o.max_abs_diff(&want)));
             }
         }
         n += 1;
     }
     assert!(n >= 120, "{n} cases");
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -120,20 +91,10 @@ fn gpu_batches_match_batch_one() {
     let g = onnx::load(&case.join("model.onnx")).unwrap();
     // eight different frames
     let frames: Vec<Tensor> = (0..8)
-        .map(|k| {
-            Tensor::f32(
-                vec![1, 3, 64, 64],
-                (0..3 * 64 * 64)
-                    .map(|i| (((i * 31 + k * 977) % 255) as f32 / 127.0) - 1.0)
-                    .collect(),
-            )
-        })
+        .map(|k| Tensor::f32(vec![1, 3, 64, 64], (0..3 * 64 * 64).map(|i| (((i * 31 + k * 977) % 255) as f32 / 127.0) - 1.0).collect()))
         .collect();
     let mut one = exec.compile(&g, &[vec![1, 3, 64, 64]]).unwrap();
-    let single: Vec<Tensor> = frames
-        .iter()
-        .map(|f| one.run(std::slice::from_ref(f)).unwrap().remove(0))
-        .collect();
+    let single: Vec<Tensor> = frames.iter().map(|f| one.run(std::slice::from_ref(f)).unwrap().remove(0)).collect();
     for b in [1usize, 3, 8] {
         let mut plan = exec.compile(&g, &[vec![b, 3, 64, 64]]).unwrap();
         let out = plan.run(&[concat_batch(&frames[..b])]).unwrap().remove(0);
@@ -176,14 +137,7 @@ fn gpu_preprocessing_letterboxes_frames_of_any_size() {
         .collect();
     let refs: Vec<&image::RgbImage> = imgs.iter().collect();
     // MoveNet's input: int32 NHWC 256x256
-    let spec = PreSpec {
-        height: 256,
-        width: 256,
-        layout: Layout::Nhwc,
-        dtype: DType::I32,
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
+    let spec = PreSpec { height: 256, width: 256, layout: Layout::Nhwc, dtype: DType::I32, mean: [0.0; 3], std: [1.0; 3] };
     let (t, _) = pre.run(&refs, &spec).unwrap();
     assert_eq!(t.shape, vec![3, 256, 256, 3]);
     let v = t.to_i64_vec().unwrap();
@@ -201,14 +155,8 @@ fn gpu_preprocessing_letterboxes_frames_of_any_size() {
     }
     assert!(worst <= 1.0, "i32 letterbox differs by {worst}");
     // an NCHW float model input with normalisation
-    let spec = PreSpec {
-        height: 96,
-        width: 160,
-        layout: Layout::Nchw,
-        dtype: DType::F32,
-        mean: [123.7, 116.3, 103.5],
-        std: [58.4, 57.1, 57.4],
-    };
+    let spec =
+        PreSpec { height: 96, width: 160, layout: Layout::Nchw, dtype: DType::F32, mean: [123.7, 116.3, 103.5], std: [58.4, 57.1, 57.4] };
     let (t, _) = pre.run(&refs, &spec).unwrap();
     assert_eq!(t.shape, vec![3, 3, 96, 160]);
     let f = t.as_f32().unwrap();
@@ -218,43 +166,22 @@ fn gpu_preprocessing_letterboxes_frames_of_any_size() {
                 for x in (0..160).step_by(3) {
                     let want = (letterbox_ref(img, 96, 160, c, y, x) - spec.mean[c]) / spec.std[c];
                     let got = f[((b * 3 + c) * 96 + y) * 160 + x];
-                    assert!(
-                        (got - want).abs() < 1e-3,
-                        "frame {b} c {c} y {y} x {x}: {got} vs {want}"
-                    );
+                    assert!((got - want).abs() < 1e-3, "frame {b} c {c} y {y} x {x}: {got} vs {want}");
                 }
             }
         }
     }
     // the kernel's output feeds the model: MoveNet finds the three pedestrians on bus.jpg
-    let spec = PreSpec {
-        height: 256,
-        width: 256,
-        layout: Layout::Nhwc,
-        dtype: DType::I32,
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
+    let spec = PreSpec { height: 256, width: 256, layout: Layout::Nhwc, dtype: DType::I32, mean: [0.0; 3], std: [1.0; 3] };
     let (t, boxes) = pre.run(&refs[..1], &spec).unwrap();
     let g = tfjs::load(&common::movenet_json()).unwrap();
     let mut plan = exec.compile(&g, &[vec![1, 256, 256, 3]]).unwrap();
     let out = plan.run(&[t]).unwrap();
-    let persons = walkout::vision::pose::decode_movenet(
-        &out[0],
-        0,
-        &boxes[0],
-        imgs[0].width(),
-        imgs[0].height(),
-        0.25,
-    )
-    .unwrap();
+    let persons = walkout::vision::pose::decode_movenet(&out[0], 0, &boxes[0], imgs[0].width(), imgs[0].height(), 0.25).unwrap();
     // bilinear sampling without antialiasing: the two main pedestrians at least
     let gt = [[50.0f32, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0]];
     for g in &gt {
-        let best = persons
-            .iter()
-            .map(|p| walkout::sim::score::iou(&p.bbox, g))
-            .fold(0.0, f64::max);
+        let best = persons.iter().map(|p| walkout::sim::score::iou(&p.bbox, g)).fold(0.0, f64::max);
         assert!(best >= 0.5, "pedestrian {g:?} not found: {persons:?}");
     }
 }

@@ -22,28 +22,18 @@ fn cpu_matches_tfjs_on_every_reference_input() {
         .filter(|p| p.to_string_lossy().ends_with(".input.npy"))
         .collect();
     cases.sort();
-    assert!(
-        cases.len() >= 7,
-        "expected at least 7 reference cases, found {}",
-        cases.len()
-    );
+    assert!(cases.len() >= 7, "expected at least 7 reference cases, found {}", cases.len());
     let exec = CpuExecutor::new();
     let mut worst = 0.0f64;
     let mut non_square = 0;
     for input_path in cases {
-        let name = input_path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .replace(".input.npy", "");
+        let name = input_path.file_name().unwrap().to_string_lossy().replace(".input.npy", "");
         let input = walkout::npy::read(&input_path).expect("input npy");
         let want = walkout::npy::read(&dir.join(format!("{name}.output.npy"))).expect("output npy");
         if input.shape[1] != input.shape[2] {
             non_square += 1;
         }
-        let mut plan = exec
-            .compile(&graph, std::slice::from_ref(&input.shape))
-            .expect("compile");
+        let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).expect("compile");
         let got = plan.run(&[input]).expect("run");
         assert_eq!(got[0].shape, vec![1, 6, 56]);
         let d = got[0].max_abs_diff(&want).expect("same shape");
@@ -57,11 +47,7 @@ fn cpu_matches_tfjs_on_every_reference_input() {
 
 /// Person boxes in ultralytics' bus.jpg (810x1080), [x0, y0, x1, y1], as annotated by hand:
 /// the three pedestrians fully in view.
-const BUS_PEOPLE: [[f32; 4]; 3] = [
-    [50.0, 399.0, 244.0, 903.0],
-    [223.0, 407.0, 344.0, 857.0],
-    [669.0, 392.0, 809.0, 877.0],
-];
+const BUS_PEOPLE: [[f32; 4]; 3] = [[50.0, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0], [669.0, 392.0, 809.0, 877.0]];
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
@@ -83,10 +69,7 @@ fn bus_persons_lie_on_the_people() {
     // Every annotated pedestrian is found.
     for gt in &BUS_PEOPLE {
         let best = persons.iter().map(|p| iou(&p.bbox, gt)).fold(0.0, f32::max);
-        assert!(
-            best >= 0.5,
-            "pedestrian {gt:?} not found (best IoU {best:.2})"
-        );
+        assert!(best >= 0.5, "pedestrian {gt:?} not found (best IoU {best:.2})");
     }
     // Every confident person lies on a pedestrian, and so do its confident keypoints.
     for p in persons.iter().filter(|p| p.score >= 0.3) {
@@ -95,33 +78,15 @@ fn bus_persons_lie_on_the_people() {
             .chain(std::iter::once(&[0.0, 540.0, 70.0, 880.0]))
             .max_by(|a, b| iou(&p.bbox, a).total_cmp(&iou(&p.bbox, b)))
             .unwrap();
-        assert!(
-            iou(&p.bbox, gt) >= 0.4,
-            "person {:?} lies on nobody",
-            p.bbox
-        );
+        assert!(iou(&p.bbox, gt) >= 0.4, "person {:?} lies on nobody", p.bbox);
         let (mx, my) = ((gt[2] - gt[0]) * 0.15, (gt[3] - gt[1]) * 0.1);
         let kps: Vec<_> = p.keypoints.iter().filter(|k| k.score >= 0.3).collect();
-        let inside = kps
-            .iter()
-            .filter(|k| {
-                k.x >= gt[0] - mx && k.x <= gt[2] + mx && k.y >= gt[1] - my && k.y <= gt[3] + my
-            })
-            .count();
-        assert!(
-            kps.len() >= 8 && inside == kps.len(),
-            "person {:?}: {inside}/{} keypoints on the body",
-            p.bbox,
-            kps.len()
-        );
+        let inside = kps.iter().filter(|k| k.x >= gt[0] - mx && k.x <= gt[2] + mx && k.y >= gt[1] - my && k.y <= gt[3] + my).count();
+        assert!(kps.len() >= 8 && inside == kps.len(), "person {:?}: {inside}/{} keypoints on the body", p.bbox, kps.len());
         // Anatomy: the nose is above the ankles.
         let (nose, la, ra) = (p.keypoints[0], p.keypoints[15], p.keypoints[16]);
         if nose.score > 0.3 && la.score > 0.3 && ra.score > 0.3 {
-            assert!(
-                nose.y < la.y && nose.y < ra.y,
-                "person {:?}: nose below ankles",
-                p.bbox
-            );
+            assert!(nose.y < la.y && nose.y < ra.y, "person {:?}: nose below ankles", p.bbox);
         }
     }
 }
@@ -147,20 +112,12 @@ fn batches_give_the_same_per_frame_results() {
     assert_eq!(out[0].shape, vec![3, 6, 56]);
     for (i, (_, want)) in cases.iter().enumerate() {
         let d = slice_batch(&out[0], i).max_abs_diff(want).unwrap();
-        assert!(
-            d <= TOL,
-            "{}: frame {i} of the batch differs from TF.js by {d}",
-            names[i]
-        );
+        assert!(d <= TOL, "{}: frame {i} of the batch differs from TF.js by {d}", names[i]);
     }
 }
 
 fn walkout_cli(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
-        .args(args)
-        .current_dir(common::root())
-        .output()
-        .unwrap()
+    std::process::Command::new(env!("CARGO_BIN_EXE_walkout")).args(args).current_dir(common::root()).output().unwrap()
 }
 
 #[test]
@@ -187,17 +144,7 @@ fn cli_run_bench_and_draw() {
     let got = walkout::npy::read(&outp).unwrap();
     assert!(got.max_abs_diff(&want).unwrap() <= TOL);
     // models bench: last line is JSON with the documented keys
-    let o = walkout_cli(&[
-        "models",
-        "bench",
-        "movenet-multipose",
-        "--device",
-        "cpu",
-        "--iters",
-        "2",
-        "--warmup",
-        "1",
-    ]);
+    let o = walkout_cli(&["models", "bench", "movenet-multipose", "--device", "cpu", "--iters", "2", "--warmup", "1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -207,13 +154,7 @@ fn cli_run_bench_and_draw() {
     assert!(last["fps"].as_f64().unwrap() > 0.0);
     // pose --draw writes a viewable image of the same size
     let png = dir.join("bus.png");
-    let o = walkout_cli(&[
-        "pose",
-        "data/bus.jpg",
-        "--draw",
-        png.to_str().unwrap(),
-        "--json",
-    ]);
+    let o = walkout_cli(&["pose", "data/bus.jpg", "--draw", png.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["persons"].as_array().unwrap().len(), 3);

@@ -11,12 +11,8 @@ use walkout::runtime::{cpu::CpuExecutor, Executor};
 
 fn cases() -> Vec<PathBuf> {
     let dir = common::fetched("data/onnx-conformance");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("meta.json").is_file())
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("meta.json").is_file()).collect();
     v.sort();
     v
 }
@@ -27,10 +23,7 @@ fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64, Str
         return Err(format!("shape {:?}, expected {:?}", got.shape, want.shape));
     }
     let exact = !want.dtype().is_float();
-    if exact
-        && got.dtype() != want.dtype()
-        && !(want.dtype() == DType::Bool || got.dtype() == DType::Bool)
-    {
+    if exact && got.dtype() != want.dtype() && !(want.dtype() == DType::Bool || got.dtype() == DType::Bool) {
         return Err(format!("dtype {}, expected {}", got.dtype(), want.dtype()));
     }
     let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
@@ -38,8 +31,7 @@ fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64, Str
     for (i, (a, b)) in g.iter().zip(&w).enumerate() {
         let d = (a - b).abs();
         worst = worst.max(d);
-        if (exact && d != 0.0) || (!exact && d > atol + rtol * b.abs()) || a.is_nan() != b.is_nan()
-        {
+        if (exact && d != 0.0) || (!exact && d > atol + rtol * b.abs()) || a.is_nan() != b.is_nan() {
             return Err(format!("element {i}: {a} vs {b}"));
         }
     }
@@ -47,22 +39,14 @@ fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64, Str
 }
 
 fn run_case(dir: &Path, exec: &dyn Executor) -> Result<f64, String> {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let n_in = meta["inputs"].as_u64().unwrap() as usize;
     let n_out = meta["outputs"].as_u64().unwrap() as usize;
-    let (atol, rtol) = (
-        meta["atol"].as_f64().unwrap(),
-        meta["rtol"].as_f64().unwrap(),
-    );
+    let (atol, rtol) = (meta["atol"].as_f64().unwrap(), meta["rtol"].as_f64().unwrap());
     let g = onnx::load(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
-    let inputs: Vec<Tensor> = (0..n_in)
-        .map(|i| walkout::npy::read(&dir.join(format!("in{i}.npy"))).unwrap())
-        .collect();
+    let inputs: Vec<Tensor> = (0..n_in).map(|i| walkout::npy::read(&dir.join(format!("in{i}.npy"))).unwrap()).collect();
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
-    let mut plan = exec
-        .compile(&g, &shapes)
-        .map_err(|e| format!("compile: {e}"))?;
+    let mut plan = exec.compile(&g, &shapes).map_err(|e| format!("compile: {e}"))?;
     let outs = plan.run(&inputs).map_err(|e| format!("run: {e}"))?;
     if outs.len() != n_out {
         return Err(format!("{} outputs, expected {n_out}", outs.len()));
@@ -79,11 +63,7 @@ fn run_case(dir: &Path, exec: &dyn Executor) -> Result<f64, String> {
 fn every_case_matches_onnxruntime_on_cpu() {
     let exec = CpuExecutor::new();
     let cases = cases();
-    assert!(
-        cases.len() >= 120,
-        "expected the whole suite, found {} cases",
-        cases.len()
-    );
+    assert!(cases.len() >= 120, "expected the whole suite, found {} cases", cases.len());
     let mut failures = Vec::new();
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -95,13 +75,7 @@ fn every_case_matches_onnxruntime_on_cpu() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 #[test]
@@ -111,10 +85,7 @@ fn unsupported_ops_are_listed_together_with_node_names() {
         Err(GraphError::UnsupportedOps(list)) => {
             assert_eq!(list.len(), 2, "{list:?}");
             let msg = list.join("; ");
-            assert!(
-                msg.contains("FancyOp") && msg.contains("MysteryOp (node 'mystery_node')"),
-                "{msg}"
-            );
+            assert!(msg.contains("FancyOp") && msg.contains("MysteryOp (node 'mystery_node')"), "{msg}");
         }
         other => panic!("expected UnsupportedOps, got {other:?}"),
     }
@@ -134,10 +105,7 @@ fn invalid_protobuf_is_rejected() {
     let p = d.join("garbage.onnx");
     std::fs::write(&p, b"\x08\x96\x01 this is not an ONNX model \xff\xff\xff").unwrap();
     let msg = onnx::load(&p).unwrap_err().to_string();
-    assert!(
-        msg.contains("garbage.onnx") && msg.contains("invalid protobuf"),
-        "{msg}"
-    );
+    assert!(msg.contains("garbage.onnx") && msg.contains("invalid protobuf"), "{msg}");
 }
 
 #[test]
@@ -148,8 +116,5 @@ fn missing_external_data_names_the_file() {
     std::fs::copy(src.join("model.onnx"), d.join("model.onnx")).unwrap();
     let _ = std::fs::remove_file(d.join("weights.bin"));
     let msg = onnx::load(&d.join("model.onnx")).unwrap_err().to_string();
-    assert!(
-        msg.contains("weights.bin") && msg.contains("missing external data"),
-        "{msg}"
-    );
+    assert!(msg.contains("weights.bin") && msg.contains("missing external data"), "{msg}");
 }

@@ -11,14 +11,10 @@ fn every_wgsl_file_validates() {
             continue;
         }
         let src = std::fs::read_to_string(&p).unwrap();
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|err| panic!("{}: {}", p.display(), err.emit_to_string(&src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::empty(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|err| panic!("{}: {err:?}", p.display()));
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|err| panic!("{}: {}", p.display(), err.emit_to_string(&src)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+            .validate(&module)
+            .unwrap_or_else(|err| panic!("{}: {err:?}", p.display()));
         n += 1;
     }
     assert!(n >= 3, "expected the kernel files, found {n}");

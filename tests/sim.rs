@@ -12,37 +12,19 @@ use walkout::sim::{Footage, SimConfig, TrackRow};
 fn sim_once(name: &str, seed: u64) -> std::path::PathBuf {
     let out = std::env::temp_dir().join(format!("walkout-sim-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let cfg = SimConfig {
-        seed,
-        shoppers: 8,
-        cameras: 4,
-        seconds: 150.0,
-        fps: 2.0,
-        width: 320,
-        height: 240,
-        noise: true,
-    };
+    let cfg = SimConfig { seed, shoppers: 8, cameras: 4, seconds: 150.0, fps: 2.0, width: 320, height: 240, noise: true };
     walkout::sim::run(cfg, &out, Footage::None, true, false).unwrap();
     out
 }
 
 fn events(dir: &std::path::Path) -> Vec<Event> {
-    std::fs::read_to_string(dir.join("truth/events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(dir.join("truth/events.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 fn receipts(dir: &std::path::Path) -> Vec<Receipt> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("truth/receipts.json")).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(dir.join("truth/receipts.json")).unwrap()).unwrap()
 }
 fn tracks(dir: &std::path::Path) -> Vec<TrackRow> {
-    std::fs::read_to_string(dir.join("truth/tracks.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(dir.join("truth/tracks.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
@@ -57,35 +39,21 @@ fn simulation_is_deterministic_and_complete() {
         "truth/loadcells.jsonl",
         "cam0/calibration.json",
     ] {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f} differs between two runs with the same seed"
-        );
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs between two runs with the same seed");
     }
     let ev = events(&a);
-    assert!(
-        ev.iter().any(|e| e.kind == "pickup") && ev.iter().any(|e| e.kind == "putback"),
-        "{} events",
-        ev.len()
-    );
+    assert!(ev.iter().any(|e| e.kind == "pickup") && ev.iter().any(|e| e.kind == "putback"), "{} events", ev.len());
     let rc = receipts(&a);
     assert!(rc.len() >= 4, "{} receipts", rc.len());
     // every receipt item was picked up by that session (or handed over by a companion)
     let tr = tracks(&a);
     assert!(tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 2.0)));
-    assert!(
-        tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 1.0)),
-        "some keypoints are occluded"
-    );
+    assert!(tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 1.0)), "some keypoints are occluded");
     let ids: std::collections::BTreeSet<u32> = tr.iter().map(|r| r.id).collect();
     assert!(ids.len() >= 6, "{} shoppers seen", ids.len());
     // another seed gives another store
     let c = sim_once("c", 12);
-    assert_ne!(
-        std::fs::read(a.join("truth/events.jsonl")).unwrap(),
-        std::fs::read(c.join("truth/events.jsonl")).unwrap()
-    );
+    assert_ne!(std::fs::read(a.join("truth/events.jsonl")).unwrap(), std::fs::read(c.join("truth/events.jsonl")).unwrap());
 }
 
 #[test]
@@ -96,10 +64,7 @@ fn truth_against_itself_is_perfect_and_perturbations_hit_the_right_figures() {
     let s = score::score_events(&ev, &ev, 1.0);
     assert_eq!((s.precision, s.recall, s.f1), (1.0, 1.0, 1.0));
     let r = score::score_receipts(&rc, &rc);
-    assert_eq!(
-        (r.accuracy, r.item_precision, r.item_recall),
-        (1.0, 1.0, 1.0)
-    );
+    assert_eq!((r.accuracy, r.item_precision, r.item_recall), (1.0, 1.0, 1.0));
     let d = TrackData::from_rows(&tr, &tr);
     assert!((score::idf1(&d).idf1 - 1.0).abs() < 1e-12);
     assert!((score::hota(&d).hota - 1.0).abs() < 1e-12);
@@ -125,10 +90,8 @@ fn truth_against_itself_is_perfect_and_perturbations_hit_the_right_figures() {
     assert_eq!(score::score_events(&ev, &late, 1.0).fn_, 1);
 
     // a swapped shopper: the two sessions' receipts are wrong, events untouched
-    let (i, j) = (0..rc.len())
-        .flat_map(|i| (0..rc.len()).map(move |j| (i, j)))
-        .find(|&(i, j)| i < j && rc[i].items != rc[j].items)
-        .unwrap();
+    let (i, j) =
+        (0..rc.len()).flat_map(|i| (0..rc.len()).map(move |j| (i, j))).find(|&(i, j)| i < j && rc[i].items != rc[j].items).unwrap();
     let mut swapped = rc.clone();
     let tmp = swapped[i].items.clone();
     swapped[i].items = swapped[j].items.clone();
@@ -139,11 +102,7 @@ fn truth_against_itself_is_perfect_and_perturbations_hit_the_right_figures() {
 
     // an id switch: detection is still perfect, association and IDF1 drop
     let victim = tr[tr.len() / 2].id;
-    let frames: Vec<u64> = tr
-        .iter()
-        .filter(|r| r.id == victim)
-        .map(|r| r.frame)
-        .collect();
+    let frames: Vec<u64> = tr.iter().filter(|r| r.id == victim).map(|r| r.frame).collect();
     let mid = frames[frames.len() / 2];
     let switched: Vec<TrackRow> = tr
         .iter()
@@ -172,15 +131,9 @@ fn hota_and_idf1_match_trackeval_and_motmetrics() {
             continue;
         }
         let read = |f: &str| -> Vec<TrackRow> {
-            std::fs::read_to_string(p.join(f))
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect()
+            std::fs::read_to_string(p.join(f)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
         };
-        let exp: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(p.join("expected.json")).unwrap())
-                .unwrap();
+        let exp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.join("expected.json")).unwrap()).unwrap();
         let d = TrackData::from_rows(&read("gt.jsonl"), &read("pred.jsonl"));
         let h = score::hota(&d);
         let id = score::idf1(&d);
@@ -189,26 +142,11 @@ fn hota_and_idf1_match_trackeval_and_motmetrics() {
             "{name}: HOTA {} (trackeval {}), IDF1 {} (trackeval {}, motmetrics {})",
             h.hota, exp["hota"], id.idf1, exp["idf1_trackeval"], exp["idf1_motmetrics"]
         );
-        assert!(
-            (h.hota - exp["hota"].as_f64().unwrap()).abs() < 1e-9,
-            "{name}: HOTA"
-        );
-        assert!(
-            (h.deta - exp["deta"].as_f64().unwrap()).abs() < 1e-9,
-            "{name}: DetA"
-        );
-        assert!(
-            (h.assa - exp["assa"].as_f64().unwrap()).abs() < 1e-9,
-            "{name}: AssA"
-        );
-        assert!(
-            (id.idf1 - exp["idf1_trackeval"].as_f64().unwrap()).abs() < 1e-9,
-            "{name}: IDF1 vs trackeval"
-        );
-        assert!(
-            (id.idf1 - exp["idf1_motmetrics"].as_f64().unwrap()).abs() < 1e-9,
-            "{name}: IDF1 vs motmetrics"
-        );
+        assert!((h.hota - exp["hota"].as_f64().unwrap()).abs() < 1e-9, "{name}: HOTA");
+        assert!((h.deta - exp["deta"].as_f64().unwrap()).abs() < 1e-9, "{name}: DetA");
+        assert!((h.assa - exp["assa"].as_f64().unwrap()).abs() < 1e-9, "{name}: AssA");
+        assert!((id.idf1 - exp["idf1_trackeval"].as_f64().unwrap()).abs() < 1e-9, "{name}: IDF1 vs trackeval");
+        assert!((id.idf1 - exp["idf1_motmetrics"].as_f64().unwrap()).abs() < 1e-9, "{name}: IDF1 vs motmetrics");
         n += 1;
     }
     assert!(n >= 2, "reference cases missing");
@@ -220,18 +158,12 @@ fn hungarian_is_optimal() {
     let mut rng = walkout::sim::math::Rng::new(3);
     for _ in 0..200 {
         let (n, m) = (1 + rng.below(4), 1 + rng.below(4));
-        let c: Vec<Vec<f64>> = (0..n)
-            .map(|_| (0..m).map(|_| (rng.below(10)) as f64).collect())
-            .collect();
+        let c: Vec<Vec<f64>> = (0..n).map(|_| (0..m).map(|_| (rng.below(10)) as f64).collect()).collect();
         let got: f64 = score::assign(&c).iter().map(|&(i, j)| c[i][j]).sum();
         assert_eq!(score::assign(&c).len(), n.min(m));
         // brute force over injective maps of the smaller side
         fn best(c: &[Vec<f64>], i: usize, used: &mut Vec<bool>, transposed: bool) -> f64 {
-            let (n, m) = if transposed {
-                (c[0].len(), c.len())
-            } else {
-                (c.len(), c[0].len())
-            };
+            let (n, m) = if transposed { (c[0].len(), c.len()) } else { (c.len(), c[0].len()) };
             if i == n {
                 return 0.0;
             }
@@ -266,11 +198,7 @@ fn eval_cli_prints_json_last() {
         .arg(dir.join("truth/tracks.jsonl"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     for k in ["event_f1", "receipt_accuracy", "idf1"] {
@@ -282,28 +210,16 @@ fn eval_cli_prints_json_last() {
 fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
     use walkout::serve::source::{FrameSource, SimSource};
     common::movenet_json();
-    let cfg = SimConfig {
-        seed: 7,
-        shoppers: 10,
-        cameras: 8,
-        seconds: 40.0,
-        fps: 5.0,
-        width: 640,
-        height: 480,
-        noise: true,
-    };
+    let cfg = SimConfig { seed: 7, shoppers: 10, cameras: 8, seconds: 40.0, fps: 5.0, width: 640, height: 480, noise: true };
     let mut src = SimSource::new(cfg).unwrap();
     assert_eq!(src.cameras().len(), 8);
     let repo = walkout::models::Repository::open(common::root().join("models"));
-    let mut pipe =
-        walkout::pipeline::PosePipeline::new(&repo, "movenet-multipose", "cpu", None).unwrap();
+    let mut pipe = walkout::pipeline::PosePipeline::new(&repo, "movenet-multipose", "cpu", None).unwrap();
     let (mut found, mut tried) = (0, 0);
     let mut last_seq = None;
     while let Some(frames) = src.next_frames().unwrap() {
         let seq = frames[0].seq;
-        assert!(frames
-            .iter()
-            .all(|f| f.seq == seq && (f.capture_ts - seq as f64 / 5.0).abs() < 1e-9));
+        assert!(frames.iter().all(|f| f.seq == seq && (f.capture_ts - seq as f64 / 5.0).abs() < 1e-9));
         assert_eq!(last_seq.map_or(0, |s: u64| s + 1), seq);
         last_seq = Some(seq);
         if seq % 20 != 0 {
@@ -316,10 +232,7 @@ fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
             for gt in truth.iter().filter(|r| r.cam == cam && r.visible_px > 8000) {
                 tried += 1;
                 let persons = pipe.run(&f.image).unwrap();
-                if persons
-                    .iter()
-                    .any(|p| walkout::sim::score::iou(&p.bbox, &gt.bbox) >= 0.5)
-                {
+                if persons.iter().any(|p| walkout::sim::score::iou(&p.bbox, &gt.bbox) >= 0.5) {
                     found += 1;
                 }
             }
@@ -327,8 +240,5 @@ fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
     }
     assert_eq!(last_seq, Some(199));
     println!("MoveNet found {found} of {tried} large synthetic shoppers");
-    assert!(
-        tried >= 5 && found * 2 >= tried,
-        "MoveNet found {found} of {tried} large synthetic shoppers"
-    );
+    assert!(tried >= 5 && found * 2 >= tried, "MoveNet found {found} of {tried} large synthetic shoppers");
 }

@@ -36,11 +36,7 @@ fn write_model(dir: &std::path::Path) {
             {"name": "k", "shape": [], "dtype": "int32"}
         ]}]
     });
-    std::fs::write(
-        dir.join("model.json"),
-        serde_json::to_string(&model).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("model.json"), serde_json::to_string(&model).unwrap()).unwrap();
 }
 
 #[test]

@@ -10,22 +10,12 @@ fn main() -> anyhow::Result<()> {
         let shapes = |ids: &[usize]| {
             ids.iter()
                 .map(|&v| {
-                    format!(
-                        "{:?}{}",
-                        s.values[v].shape.clone().unwrap_or_default(),
-                        if s.consts.contains_key(&v) { "c" } else { "" }
-                    )
+                    format!("{:?}{}", s.values[v].shape.clone().unwrap_or_default(), if s.consts.contains_key(&v) { "c" } else { "" })
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!(
-            "{:<18} {} -> {}   {}",
-            n.op.name(),
-            shapes(&n.inputs),
-            shapes(&n.outputs),
-            n.name
-        );
+        println!("{:<18} {} -> {}   {}", n.op.name(), shapes(&n.inputs), shapes(&n.outputs), n.name);
     }
     Ok(())
 }

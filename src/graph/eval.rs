@@ -35,11 +35,7 @@ fn broadcast_offsets(out: &[usize], ins: &[&[usize]]) -> Vec<Vec<usize>> {
     let n = numel(out);
     ins.iter()
         .map(|s| {
-            if s.iter().product::<usize>() == n
-                && s.len() <= rank
-                && numel(s) == n
-                && s == &&out[rank - s.len()..]
-            {
+            if s.iter().product::<usize>() == n && s.len() <= rank && numel(s) == n && s == &&out[rank - s.len()..] {
                 return (0..n).collect();
             }
             let st = strides(s);
@@ -81,58 +77,35 @@ fn norm_axis(axis: i64, rank: usize) -> R<usize> {
 
 fn const_ints(c: Option<&Tensor>, what: &str) -> R<Vec<i64>> {
     let t = c.ok_or_else(|| format!("{what} must be a constant once input shapes are fixed"))?;
-    t.to_i64_vec()
-        .ok_or_else(|| format!("{what} must be an integer tensor, got {}", t.dtype()))
+    t.to_i64_vec().ok_or_else(|| format!("{what} must be an integer tensor, got {}", t.dtype()))
 }
 
 fn const_scalar_f64(c: Option<&Tensor>, what: &str) -> R<f64> {
     let t = c.ok_or_else(|| format!("{what} must be a constant"))?;
-    t.to_f64_vec()
-        .first()
-        .copied()
-        .ok_or_else(|| format!("{what} is empty"))
+    t.to_f64_vec().first().copied().ok_or_else(|| format!("{what} is empty"))
 }
 
 /// Output spatial size and leading padding for one dimension.
-pub fn conv_out_dim(
-    input: usize,
-    k: usize,
-    stride: usize,
-    dil: usize,
-    pad: &Padding,
-    axis: usize,
-) -> R<(usize, usize)> {
+pub fn conv_out_dim(input: usize, k: usize, stride: usize, dil: usize, pad: &Padding, axis: usize) -> R<(usize, usize)> {
     let ek = (k - 1) * dil + 1;
     match pad {
         Padding::Valid => {
             if input < ek {
-                return Err(format!(
-                    "input size {input} smaller than kernel extent {ek}"
-                ));
+                return Err(format!("input size {input} smaller than kernel extent {ek}"));
             }
             Ok(((input - ek) / stride + 1, 0))
         }
         Padding::SameUpper | Padding::SameLower => {
             let out = input.div_ceil(stride);
             let total = ((out - 1) * stride + ek).saturating_sub(input);
-            let before = if matches!(pad, Padding::SameUpper) {
-                total / 2
-            } else {
-                total.div_ceil(2)
-            };
+            let before = if matches!(pad, Padding::SameUpper) { total / 2 } else { total.div_ceil(2) };
             Ok((out, before))
         }
         Padding::Explicit(p) => {
-            let (b, e) = if axis == 0 {
-                (p[0], p[2])
-            } else {
-                (p[1], p[3])
-            };
+            let (b, e) = if axis == 0 { (p[0], p[2]) } else { (p[1], p[3]) };
             let padded = input + b + e;
             if padded < ek {
-                return Err(format!(
-                    "padded size {padded} smaller than kernel extent {ek}"
-                ));
+                return Err(format!("padded size {padded} smaller than kernel extent {ek}"));
             }
             Ok(((padded - ek) / stride + 1, b))
         }
@@ -164,13 +137,7 @@ pub struct SlicePlan {
     pub out_shape: Vec<usize>,
 }
 
-pub fn strided_slice_plan(
-    shape: &[usize],
-    begin: &[i64],
-    end: &[i64],
-    stride: &[i64],
-    m: &SliceMasks,
-) -> R<SlicePlan> {
+pub fn strided_slice_plan(shape: &[usize], begin: &[i64], end: &[i64], stride: &[i64], m: &SliceMasks) -> R<SlicePlan> {
     let n = begin.len();
     if end.len() != n || stride.len() != n {
         return Err("begin, end and strides differ in length".into());
@@ -198,9 +165,7 @@ pub fn strided_slice_plan(
             continue;
         }
         if d >= rank {
-            return Err(format!(
-                "slice spec has more dims than the input rank {rank}"
-            ));
+            return Err(format!("slice spec has more dims than the input rank {rank}"));
         }
         let size = shape[d] as i64;
         let s = stride[i];
@@ -213,10 +178,7 @@ pub fn strided_slice_plan(
                 b += size;
             }
             if b < 0 || b >= size {
-                return Err(format!(
-                    "shrink index {} out of range for dim {d} of size {size}",
-                    begin[i]
-                ));
+                return Err(format!("shrink index {} out of range for dim {d} of size {size}", begin[i]));
             }
             dims.push((b, 1, 1));
             d += 1;
@@ -230,11 +192,7 @@ pub fn strided_slice_plan(
                 size - 1
             }
         } else {
-            let b = if begin[i] < 0 {
-                begin[i] + size
-            } else {
-                begin[i]
-            };
+            let b = if begin[i] < 0 { begin[i] + size } else { begin[i] };
             b.clamp(lo, hi)
         };
         let e = if bit(m.end, i) {
@@ -247,11 +205,7 @@ pub fn strided_slice_plan(
             let e = if end[i] < 0 { end[i] + size } else { end[i] };
             e.clamp(lo, hi)
         };
-        let len = if s > 0 {
-            (e - b + s - 1) / s
-        } else {
-            (b - e + (-s) - 1) / (-s)
-        };
+        let len = if s > 0 { (e - b + s - 1) / s } else { (b - e + (-s) - 1) / (-s) };
         let len = len.max(0) as usize;
         dims.push((b, s, len));
         out_shape.push(len);
@@ -310,11 +264,7 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
             infer = Some(i);
             out.push(1);
         } else if t == 0 && copy_zero {
-            out.push(
-                *in_shape
-                    .get(i)
-                    .ok_or("0 in reshape target beyond input rank")?,
-            );
+            out.push(*in_shape.get(i).ok_or("0 in reshape target beyond input rank")?);
         } else if t < 0 {
             return Err(format!("invalid reshape dim {t}"));
         } else {
@@ -328,9 +278,7 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
         }
         out[i] = total / known;
     } else if known != total {
-        return Err(format!(
-            "cannot reshape {in_shape:?} ({total} elements) into {target:?}"
-        ));
+        return Err(format!("cannot reshape {in_shape:?} ({total} elements) into {target:?}"));
     }
     Ok(out)
 }
@@ -339,11 +287,7 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
 // Shape inference
 
 /// Output dtypes and shapes of a node, given input dtypes/shapes and constant inputs.
-pub fn infer(
-    node: &Node,
-    ins: &[(DType, Vec<usize>)],
-    consts: &[Option<&Tensor>],
-) -> Result<Vec<(DType, Vec<usize>)>> {
+pub fn infer(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tensor>]) -> Result<Vec<(DType, Vec<usize>)>> {
     infer_inner(node, ins, consts).map_err(|m| node.err(m))
 }
 
@@ -354,11 +298,7 @@ fn want(ins: &[(DType, Vec<usize>)], n: usize) -> R<()> {
     Ok(())
 }
 
-fn infer_inner(
-    node: &Node,
-    ins: &[(DType, Vec<usize>)],
-    consts: &[Option<&Tensor>],
-) -> R<Vec<(DType, Vec<usize>)>> {
+fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tensor>]) -> R<Vec<(DType, Vec<usize>)>> {
     let c = |i: usize| consts.get(i).copied().flatten();
     let one = |dt: DType, s: Vec<usize>| Ok(vec![(dt, s)]);
     match &node.op {
@@ -370,16 +310,10 @@ fn infer_inner(
                 return Err(format!("weight must be 4-D HWIO, got {ws:?}"));
             }
             if a.groups == 0 || cin % a.groups != 0 || ws[2] * a.groups != cin {
-                return Err(format!(
-                    "input has {cin} channels but weight {ws:?} expects {} x {} groups",
-                    ws[2], a.groups
-                ));
+                return Err(format!("input has {cin} channels but weight {ws:?} expects {} x {} groups", ws[2], a.groups));
             }
             if !ws[3].is_multiple_of(a.groups) {
-                return Err(format!(
-                    "output channels {} not divisible by groups {}",
-                    ws[3], a.groups
-                ));
+                return Err(format!("output channels {} not divisible by groups {}", ws[3], a.groups));
             }
             let (oh, _) = conv_out_dim(h, ws[0], a.strides[0], a.dilations[0], &a.padding, 0)?;
             let (ow, _) = conv_out_dim(w, ws[1], a.strides[1], a.dilations[1], &a.padding, 1)?;
@@ -388,21 +322,14 @@ fn infer_inner(
             if a.has_bias {
                 want(ins, k + 1)?;
                 if numel(&ins[k].1) != ws[3] {
-                    return Err(format!(
-                        "bias has {} elements, expected {}",
-                        numel(&ins[k].1),
-                        ws[3]
-                    ));
+                    return Err(format!("bias has {} elements, expected {}", numel(&ins[k].1), ws[3]));
                 }
                 k += 1;
             }
             if a.residual.is_some() {
                 want(ins, k + 1)?;
                 if ins[k].1 != out {
-                    return Err(format!(
-                        "residual shape {:?} differs from output {:?}",
-                        ins[k].1, out
-                    ));
+                    return Err(format!("residual shape {:?} differs from output {:?}", ins[k].1, out));
                 }
             }
             one(DType::F32, out)
@@ -413,11 +340,7 @@ fn infer_inner(
             let ow = pool_out_dim(w, p, 1)?;
             one(ins[0].0, make_4d(n, ch, oh, ow, p.layout))
         }
-        Op::Resize {
-            layout,
-            scales: Some(sc),
-            ..
-        } => {
+        Op::Resize { layout, scales: Some(sc), .. } => {
             let [n, ch, h, w] = nchw_dims(&ins[0].1, *layout)?;
             let oh = (h as f32 * sc[0]).floor() as usize;
             let ow = (w as f32 * sc[1]).floor() as usize;
@@ -431,24 +354,15 @@ fn infer_inner(
             let [n, ch, _, _] = nchw_dims(&ins[0].1, *layout)?;
             let size = const_ints(c(1), "resize size")?;
             if size.len() != 2 || size.iter().any(|&s| s <= 0) {
-                return Err(format!(
-                    "resize size must be 2 positive values, got {size:?}"
-                ));
+                return Err(format!("resize size must be 2 positive values, got {size:?}"));
             }
-            one(
-                ins[0].0,
-                make_4d(n, ch, size[0] as usize, size[1] as usize, *layout),
-            )
+            one(ins[0].0, make_4d(n, ch, size[0] as usize, size[1] as usize, *layout))
         }
         Op::Binary(b) => {
             want(ins, 2)?;
             let s = broadcast_shapes(&[&ins[0].1, &ins[1].1])?;
             let dt = match b {
-                BinOp::Equal
-                | BinOp::Less
-                | BinOp::LessEqual
-                | BinOp::Greater
-                | BinOp::GreaterEqual => DType::Bool,
+                BinOp::Equal | BinOp::Less | BinOp::LessEqual | BinOp::Greater | BinOp::GreaterEqual => DType::Bool,
                 _ => ins[0].0,
             };
             one(dt, s)
@@ -468,11 +382,7 @@ fn infer_inner(
         }
         Op::ChannelAffine => {
             want(ins, 3)?;
-            let c = ins[0]
-                .1
-                .get(1)
-                .copied()
-                .ok_or("channel affine needs rank >= 2")?;
+            let c = ins[0].1.get(1).copied().ok_or("channel affine needs rank >= 2")?;
             if numel(&ins[1].1) != c || numel(&ins[2].1) != c {
                 return Err(format!("scale/bias sizes do not match {c} channels"));
             }
@@ -483,32 +393,18 @@ fn infer_inner(
             if s.len() < 3 {
                 return Err(format!("global pooling needs rank >= 3, got {s:?}"));
             }
-            one(
-                ins[0].0,
-                s.iter()
-                    .enumerate()
-                    .map(|(i, &d)| if i < 2 { d } else { 1 })
-                    .collect(),
-            )
+            one(ins[0].0, s.iter().enumerate().map(|(i, &d)| if i < 2 { d } else { 1 }).collect())
         }
         Op::StridedSlice(m) => {
             want(ins, 4)?;
-            let p = strided_slice_plan(
-                &ins[0].1,
-                &const_ints(c(1), "begin")?,
-                &const_ints(c(2), "end")?,
-                &const_ints(c(3), "strides")?,
-                m,
-            )?;
+            let p =
+                strided_slice_plan(&ins[0].1, &const_ints(c(1), "begin")?, &const_ints(c(2), "end")?, &const_ints(c(3), "strides")?, m)?;
             one(ins[0].0, p.out_shape)
         }
         Op::Pack { axis } => {
             for i in ins {
                 if i.1 != ins[0].1 {
-                    return Err(format!(
-                        "pack inputs differ in shape: {:?} vs {:?}",
-                        ins[0].1, i.1
-                    ));
+                    return Err(format!("pack inputs differ in shape: {:?} vs {:?}", ins[0].1, i.1));
                 }
             }
             let mut s = ins[0].1.clone();
@@ -532,12 +428,8 @@ fn infer_inner(
             let a = norm_axis(axis, s.len())?;
             s[a] = 0;
             for i in &ins[..k] {
-                if i.1.len() != s.len() || i.1.iter().enumerate().any(|(d, &v)| d != a && v != s[d])
-                {
-                    return Err(format!(
-                        "concat inputs {:?} and {:?} differ off axis {a}",
-                        ins[0].1, i.1
-                    ));
+                if i.1.len() != s.len() || i.1.iter().enumerate().any(|(d, &v)| d != a && v != s[d]) {
+                    return Err(format!("concat inputs {:?} and {:?} differ off axis {a}", ins[0].1, i.1));
                 }
                 s[a] += i.1[a];
             }
@@ -549,10 +441,7 @@ fn infer_inner(
             let mut s = ins[1].1.clone();
             let a = norm_axis(axis, s.len())?;
             if !s[a].is_multiple_of(*num) {
-                return Err(format!(
-                    "cannot split dim {} of size {} into {num}",
-                    a, s[a]
-                ));
+                return Err(format!("cannot split dim {} of size {} into {num}", a, s[a]));
             }
             s[a] /= num;
             Ok(vec![(ins[1].0, s); *num])
@@ -562,21 +451,14 @@ fn infer_inner(
             let axes: Vec<usize> = if axes.is_empty() {
                 (0..s.len()).filter(|&i| s[i] == 1).collect()
             } else {
-                axes.iter()
-                    .map(|&a| norm_axis(a, s.len()))
-                    .collect::<R<_>>()?
+                axes.iter().map(|&a| norm_axis(a, s.len())).collect::<R<_>>()?
             };
             for &a in &axes {
                 if s[a] != 1 {
                     return Err(format!("cannot squeeze dim {a} of size {} in {s:?}", s[a]));
                 }
             }
-            let out = s
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !axes.contains(i))
-                .map(|(_, &d)| d)
-                .collect();
+            let out = s.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect();
             one(ins[0].0, out)
         }
         Op::ExpandDims => {
@@ -591,15 +473,7 @@ fn infer_inner(
             if m.len() != ins[0].1.len() {
                 return Err(format!("{} multiples for rank {}", m.len(), ins[0].1.len()));
             }
-            one(
-                ins[0].0,
-                ins[0]
-                    .1
-                    .iter()
-                    .zip(&m)
-                    .map(|(&d, &k)| d * k.max(0) as usize)
-                    .collect(),
-            )
+            one(ins[0].0, ins[0].1.iter().zip(&m).map(|(&d, &k)| d * k.max(0) as usize).collect())
         }
         Op::Fill => {
             let s = const_ints(c(0), "fill shape")?;
@@ -640,27 +514,18 @@ fn infer_inner(
         }
         Op::Select => {
             want(ins, 3)?;
-            one(
-                ins[1].0,
-                broadcast_shapes(&[&ins[0].1, &ins[1].1, &ins[2].1])?,
-            )
+            one(ins[1].0, broadcast_shapes(&[&ins[0].1, &ins[1].1, &ins[2].1])?)
         }
         Op::Reduce { keep_dims, .. } => {
             let s = &ins[0].1;
             let axes = match c(1) {
-                Some(t) if t.numel() > 0 => {
-                    reduce_axes(&const_ints(Some(t), "reduction axes")?, s.len())?
-                }
-                _ if ins.len() > 1 && c(1).is_none() => {
-                    return Err("reduction axes must be constant".into())
-                }
+                Some(t) if t.numel() > 0 => reduce_axes(&const_ints(Some(t), "reduction axes")?, s.len())?,
+                _ if ins.len() > 1 && c(1).is_none() => return Err("reduction axes must be constant".into()),
                 _ => (0..s.len()).collect(),
             };
             one(ins[0].0, reduced_shape(s, &axes, *keep_dims))
         }
-        Op::ArgMax {
-            dtype, keep_dims, ..
-        } => {
+        Op::ArgMax { dtype, keep_dims, .. } => {
             let s = &ins[0].1;
             let a = norm_axis(const_ints(c(1), "argmax axis")?[0], s.len())?;
             let mut o = s.clone();
@@ -712,35 +577,17 @@ fn infer_inner(
             let mut ax: Vec<usize> = axes.iter().map(|&a| norm_axis(a, r)).collect::<R<_>>()?;
             ax.sort_unstable();
             let mut it = ins[0].1.iter();
-            let o = (0..r)
-                .map(|i| {
-                    if ax.contains(&i) {
-                        1
-                    } else {
-                        *it.next().unwrap_or(&1)
-                    }
-                })
-                .collect();
+            let o = (0..r).map(|i| if ax.contains(&i) { 1 } else { *it.next().unwrap_or(&1) }).collect();
             one(ins[0].0, o)
         }
         Op::Flatten { axis } => {
             let s = &ins[0].1;
-            let a = if *axis < 0 {
-                *axis + s.len() as i64
-            } else {
-                *axis
-            };
+            let a = if *axis < 0 { *axis + s.len() as i64 } else { *axis };
             if a < 0 || a as usize > s.len() {
-                return Err(format!(
-                    "flatten axis {axis} out of range for rank {}",
-                    s.len()
-                ));
+                return Err(format!("flatten axis {axis} out of range for rank {}", s.len()));
             }
             let a = a as usize;
-            one(
-                ins[0].0,
-                vec![s[..a].iter().product(), s[a..].iter().product()],
-            )
+            one(ins[0].0, vec![s[..a].iter().product(), s[a..].iter().product()])
         }
         Op::SplitV { axis, sizes, num } => {
             let s = &ins[0].1;
@@ -760,14 +607,10 @@ fn infer_inner(
             let [n, cin, h, w] = nchw_dims(&ins[0].1, Layout::Nchw)?;
             let ws = &ins[1].1;
             if ws.len() != 4 || ws[0] != cin || a.groups == 0 || cin % a.groups != 0 {
-                return Err(format!(
-                    "weight {ws:?} does not fit {cin} input channels in {} groups",
-                    a.groups
-                ));
+                return Err(format!("weight {ws:?} does not fit {cin} input channels in {} groups", a.groups));
             }
             let od = |i: usize, k: usize, ax: usize| -> R<usize> {
-                let v = (i as i64 - 1) * a.strides[ax] as i64
-                    - (a.pads[ax] + a.pads[ax + 2]) as i64
+                let v = (i as i64 - 1) * a.strides[ax] as i64 - (a.pads[ax] + a.pads[ax + 2]) as i64
                     + (a.dilations[ax] * (k - 1)) as i64
                     + a.output_padding[ax] as i64
                     + 1;
@@ -776,31 +619,17 @@ fn infer_inner(
                 }
                 Ok(v as usize)
             };
-            one(
-                DType::F32,
-                vec![n, ws[1] * a.groups, od(h, ws[2], 0)?, od(w, ws[3], 1)?],
-            )
+            one(DType::F32, vec![n, ws[1] * a.groups, od(h, ws[2], 0)?, od(w, ws[3], 1)?])
         }
         Op::NonMaxSuppression { .. } => Err("output shape depends on the data".into()),
-        Op::MatMul {
-            transpose_a,
-            transpose_b,
-        } => {
+        Op::MatMul { transpose_a, transpose_b } => {
             want(ins, 2)?;
             let (a, b) = (&ins[0].1, &ins[1].1);
             if a.len() < 2 || b.len() < 2 {
                 return Err("matmul operands must have rank >= 2".into());
             }
-            let (m, ka) = if *transpose_a {
-                (a[a.len() - 1], a[a.len() - 2])
-            } else {
-                (a[a.len() - 2], a[a.len() - 1])
-            };
-            let (kb, n) = if *transpose_b {
-                (b[b.len() - 1], b[b.len() - 2])
-            } else {
-                (b[b.len() - 2], b[b.len() - 1])
-            };
+            let (m, ka) = if *transpose_a { (a[a.len() - 1], a[a.len() - 2]) } else { (a[a.len() - 2], a[a.len() - 1]) };
+            let (kb, n) = if *transpose_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
             if ka != kb {
                 return Err(format!("matmul inner dims differ: {a:?} x {b:?}"));
             }
@@ -875,12 +704,7 @@ pub fn eval(node: &Node, ins: &[&Tensor]) -> Result<Vec<Tensor>> {
 fn f32_of(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
     match &t.data {
         TensorData::F32(v) => std::borrow::Cow::Borrowed(v),
-        _ => std::borrow::Cow::Owned(
-            t.cast(DType::F32)
-                .as_f32()
-                .map(|s| s.to_vec())
-                .unwrap_or_default(),
-        ),
+        _ => std::borrow::Cow::Owned(t.cast(DType::F32).as_f32().map(|s| s.to_vec()).unwrap_or_default()),
     }
 }
 
@@ -888,8 +712,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
     if let Op::NonMaxSuppression { center_point_box } = node.op {
         return Ok(vec![nms(ins, center_point_box)?]);
     }
-    let shapes: Vec<(DType, Vec<usize>)> =
-        ins.iter().map(|t| (t.dtype(), t.shape.clone())).collect();
+    let shapes: Vec<(DType, Vec<usize>)> = ins.iter().map(|t| (t.dtype(), t.shape.clone())).collect();
     let consts: Vec<Option<&Tensor>> = ins.iter().map(|t| Some(*t)).collect();
     let outs = infer_inner(node, &shapes, &consts)?;
     let out_shape = outs[0].1.clone();
@@ -898,11 +721,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         Op::Conv2d(a) => one(conv2d_ref(a, ins, &out_shape)?),
         Op::Pool(p) => {
             let x = f32_of(ins[0]);
-            one(Tensor::f32(
-                out_shape.clone(),
-                pool_f32(p, &x, &ins[0].shape, &out_shape)?,
-            )
-            .cast(ins[0].dtype()))
+            one(Tensor::f32(out_shape.clone(), pool_f32(p, &x, &ins[0].shape, &out_shape)?).cast(ins[0].dtype()))
         }
         op @ Op::Resize { .. } => {
             let x = f32_of(ins[0]);
@@ -919,24 +738,15 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             one(acc)
         }
         Op::Cast(dt) => one(ins[0].cast(*dt)),
-        Op::Shape => one(Tensor::i32(
-            out_shape,
-            ins[0].shape.iter().map(|&d| d as i32).collect(),
-        )),
+        Op::Shape => one(Tensor::i32(out_shape, ins[0].shape.iter().map(|&d| d as i32).collect())),
         Op::Size => one(Tensor::i32(vec![], vec![ins[0].numel() as i32])),
         Op::ChannelAffine => one(channel_affine(ins[0], &f32_of(ins[1]), &f32_of(ins[2]))),
         Op::GlobalPool(kind) => {
-            let op = if *kind == PoolKind::Max {
-                ReduceOp::Max
-            } else {
-                ReduceOp::Mean
-            };
+            let op = if *kind == PoolKind::Max { ReduceOp::Max } else { ReduceOp::Mean };
             let axes: Vec<usize> = (2..ins[0].rank()).collect();
             one(reduce(ins[0], &axes, op, true))
         }
-        Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => {
-            one(ins[0].clone().reshaped(out_shape))
-        }
+        Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity => one(ins[0].clone().reshaped(out_shape)),
         Op::StridedSlice(m) => {
             let ints = |i: usize| ins[i].to_i64_vec().ok_or("slice args must be integers");
             let p = strided_slice_plan(&ins[0].shape, &ints(1)?, &ints(2)?, &ints(3)?, m)?;
@@ -953,10 +763,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         Op::Unpack { axis, num } => {
             let a = norm_axis(*axis, ins[0].rank())?;
             let parts = split(ins[0], a, *num);
-            Ok(parts
-                .into_iter()
-                .map(|p| p.reshaped(outs[0].1.clone()))
-                .collect())
+            Ok(parts.into_iter().map(|p| p.reshaped(outs[0].1.clone())).collect())
         }
         Op::Concat => {
             let k = ins.len() - 1;
@@ -989,10 +796,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             let d = ins[2].to_f64_vec()[0];
             let n = out_shape[0];
             let v: Vec<f64> = (0..n).map(|i| s + d * i as f64).collect();
-            let t = Tensor::new(
-                vec![n],
-                TensorData::F32(v.iter().map(|&x| x as f32).collect()),
-            );
+            let t = Tensor::new(vec![n], TensorData::F32(v.iter().map(|&x| x as f32).collect()));
             one(match dt {
                 DType::I32 => Tensor::i32(vec![n], v.iter().map(|&x| x as i32).collect()),
                 DType::I64 => Tensor::i64(vec![n], v.iter().map(|&x| x as i64).collect()),
@@ -1000,11 +804,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             })
         }
         Op::GatherNd => one(gather_nd(ins[0], ins[1], out_shape)?),
-        Op::TopK {
-            axis,
-            largest,
-            index,
-        } => {
+        Op::TopK { axis, largest, index } => {
             let k = ins[1].to_i64_vec().ok_or("k must be an integer")?[0] as usize;
             let a = norm_axis(*axis, ins[0].rank())?;
             let (v, i) = topk_axis(ins[0], k, a, *largest)?;
@@ -1013,50 +813,26 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         Op::Select => one(select(ins[0], ins[1], ins[2], &out_shape)?),
         Op::Reduce { op, keep_dims } => {
             let axes = match ins.get(1) {
-                Some(t) if t.numel() > 0 => reduce_axes(
-                    &t.to_i64_vec().ok_or("axes must be integers")?,
-                    ins[0].rank(),
-                )?,
+                Some(t) if t.numel() > 0 => reduce_axes(&t.to_i64_vec().ok_or("axes must be integers")?, ins[0].rank())?,
                 _ => (0..ins[0].rank()).collect(),
             };
             one(reduce(ins[0], &axes, *op, *keep_dims))
         }
-        Op::ArgMax {
-            dtype, select_last, ..
-        } => {
-            let a = norm_axis(
-                ins[1].to_i64_vec().ok_or("axis must be an integer")?[0],
-                ins[0].rank(),
-            )?;
+        Op::ArgMax { dtype, select_last, .. } => {
+            let a = norm_axis(ins[1].to_i64_vec().ok_or("axis must be an integer")?[0], ins[0].rank())?;
             one(argmax(ins[0], a, out_shape, *select_last).cast(*dtype))
         }
-        Op::Gather { axis } => one(gather(
-            ins[0],
-            ins[1],
-            norm_axis(*axis, ins[0].rank())?,
-            out_shape,
-        )?),
+        Op::Gather { axis } => one(gather(ins[0], ins[1], norm_axis(*axis, ins[0].rank())?, out_shape)?),
         Op::Slice => {
-            let dims = onnx_slice_dims(
-                &ins[0].shape,
-                ins.get(1).copied(),
-                ins.get(2).copied(),
-                ins.get(3).copied(),
-                ins.get(4).copied(),
-            )?;
+            let dims = onnx_slice_dims(&ins[0].shape, ins.get(1).copied(), ins.get(2).copied(), ins.get(3).copied(), ins.get(4).copied())?;
             let shape = &ins[0].shape;
             let data = map_data!(&ins[0].data, v => gather_slice(v, shape, &dims));
             one(Tensor::new(out_shape, data))
         }
-        Op::Softmax { axis, legacy } => {
-            one(softmax(ins[0], norm_axis(*axis, ins[0].rank())?, *legacy))
-        }
+        Op::Softmax { axis, legacy } => one(softmax(ins[0], norm_axis(*axis, ins[0].rank())?, *legacy)),
         Op::Pad { mode } => {
             let p = ins[1].to_i64_vec().ok_or("pads must be integers")?;
-            let value = ins
-                .get(2)
-                .map(|t| t.to_f64_vec().first().copied().unwrap_or(0.0))
-                .unwrap_or(0.0);
+            let value = ins.get(2).map(|t| t.to_f64_vec().first().copied().unwrap_or(0.0)).unwrap_or(0.0);
             one(pad(ins[0], &p, *mode, value, &out_shape))
         }
         Op::Expand => {
@@ -1072,16 +848,7 @@ fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
         }
         Op::ConvTranspose2d(a) => one(conv_transpose_ref(a, ins, &out_shape)?),
         Op::NonMaxSuppression { center_point_box } => one(nms(ins, *center_point_box)?),
-        Op::MatMul {
-            transpose_a,
-            transpose_b,
-        } => one(matmul_ref(
-            ins[0],
-            ins[1],
-            *transpose_a,
-            *transpose_b,
-            out_shape,
-        )?),
+        Op::MatMul { transpose_a, transpose_b } => one(matmul_ref(ins[0], ins[1], *transpose_a, *transpose_b, out_shape)?),
         Op::Transpose { perm } => one(transpose(ins[0], &full_perm(perm, ins[0].rank()))),
     }
 }
@@ -1104,11 +871,7 @@ macro_rules! zip_num {
 /// Broadcasting binary op. Both inputs are promoted to the first input's dtype.
 pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
     let out = broadcast_shapes(&[&a.shape, &b.shape])?;
-    let b = if b.dtype() != a.dtype() {
-        b.cast(a.dtype())
-    } else {
-        b.clone()
-    };
+    let b = if b.dtype() != a.dtype() { b.cast(a.dtype()) } else { b.clone() };
     let (sa, sb) = (&a.shape[..], &b.shape[..]);
     use BinOp::*;
     let cmp = matches!(op, Equal | Less | LessEqual | Greater | GreaterEqual);
@@ -1125,78 +888,37 @@ pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
         return Ok(Tensor::new(out, TensorData::Bool(v)));
     }
     let data = match (&a.data, &b.data) {
-        (TensorData::F32(x), TensorData::F32(y)) => {
-            TensorData::F32(binary_f32(op, x, sa, y, sb, &out))
-        }
+        (TensorData::F32(x), TensorData::F32(y)) => TensorData::F32(binary_f32(op, x, sa, y, sb, &out)),
         (TensorData::F16(x), TensorData::F16(y)) => {
-            TensorData::F16(zip_num!(x, y, sa, sb, &out, |p, q| f16::from_f32(bin_f32(
-                op,
-                p.to_f32(),
-                q.to_f32()
-            ))))
+            TensorData::F16(zip_num!(x, y, sa, sb, &out, |p, q| f16::from_f32(bin_f32(op, p.to_f32(), q.to_f32()))))
         }
-        (TensorData::I32(x), TensorData::I32(y)) => TensorData::I32(zip_num!(
-            x,
-            y,
-            sa,
-            sb,
-            &out,
-            |p, q| bin_i64(op, p as i64, q as i64) as i32
-        )),
-        (TensorData::I64(x), TensorData::I64(y)) => {
-            TensorData::I64(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p, q)))
+        (TensorData::I32(x), TensorData::I32(y)) => {
+            TensorData::I32(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p as i64, q as i64) as i32))
         }
-        (TensorData::U8(x), TensorData::U8(y)) => TensorData::U8(zip_num!(
-            x,
-            y,
-            sa,
-            sb,
-            &out,
-            |p, q| bin_i64(op, p as i64, q as i64) as u8
-        )),
-        (TensorData::Bool(x), TensorData::Bool(y)) => {
-            TensorData::Bool(zip_num!(x, y, sa, sb, &out, |p, q| match op {
-                And | Mul | Min => p && q,
-                Or | Add | Max => p || q,
-                _ => p != q,
-            }))
+        (TensorData::I64(x), TensorData::I64(y)) => TensorData::I64(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p, q))),
+        (TensorData::U8(x), TensorData::U8(y)) => {
+            TensorData::U8(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p as i64, q as i64) as u8))
         }
-        _ => {
-            return Err(format!(
-                "unsupported operand types {} and {}",
-                a.dtype(),
-                b.dtype()
-            ))
-        }
+        (TensorData::Bool(x), TensorData::Bool(y)) => TensorData::Bool(zip_num!(x, y, sa, sb, &out, |p, q| match op {
+            And | Mul | Min => p && q,
+            Or | Add | Max => p || q,
+            _ => p != q,
+        })),
+        _ => return Err(format!("unsupported operand types {} and {}", a.dtype(), b.dtype())),
     };
     Ok(Tensor::new(out, data))
 }
 
 /// Broadcasting f32 binary op: rows of the innermost dim, split across threads when large.
-pub fn binary_f32(
-    op: BinOp,
-    a: &[f32],
-    sa: &[usize],
-    b: &[f32],
-    sb: &[usize],
-    out: &[usize],
-) -> Vec<f32> {
+pub fn binary_f32(op: BinOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {
     use rayon::prelude::*;
     let n = numel(out);
     if sa == sb {
         let f = |(&p, &q): (&f32, &f32)| bin_f32(op, p, q);
-        return if n > PAR_MIN {
-            a.par_iter().zip(b).map(f).collect()
-        } else {
-            a.iter().zip(b).map(f).collect()
-        };
+        return if n > PAR_MIN { a.par_iter().zip(b).map(f).collect() } else { a.iter().zip(b).map(f).collect() };
     }
     let rank = out.len().max(1);
-    let out: Vec<usize> = if out.is_empty() {
-        vec![1]
-    } else {
-        out.to_vec()
-    };
+    let out: Vec<usize> = if out.is_empty() { vec![1] } else { out.to_vec() };
     let bstrides = |s: &[usize]| {
         let st = strides(s);
         let off = rank - s.len();
@@ -1225,34 +947,22 @@ pub fn binary_f32(
             ob += i * tb[d];
         }
         match (ia, ib) {
-            (1, 1) => dst
-                .iter_mut()
-                .zip(&a[oa..oa + inner])
-                .zip(&b[ob..ob + inner])
-                .for_each(|((o, &p), &q)| *o = bin_f32(op, p, q)),
+            (1, 1) => dst.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((o, &p), &q)| *o = bin_f32(op, p, q)),
             (1, 0) => {
                 let q = b[ob];
-                dst.iter_mut()
-                    .zip(&a[oa..oa + inner])
-                    .for_each(|(o, &p)| *o = bin_f32(op, p, q))
+                dst.iter_mut().zip(&a[oa..oa + inner]).for_each(|(o, &p)| *o = bin_f32(op, p, q))
             }
             (0, 1) => {
                 let p = a[oa];
-                dst.iter_mut()
-                    .zip(&b[ob..ob + inner])
-                    .for_each(|(o, &q)| *o = bin_f32(op, p, q))
+                dst.iter_mut().zip(&b[ob..ob + inner]).for_each(|(o, &q)| *o = bin_f32(op, p, q))
             }
             _ => dst.iter_mut().for_each(|o| *o = bin_f32(op, a[oa], b[ob])),
         }
     };
     if n > PAR_MIN {
-        res.par_chunks_mut(inner)
-            .enumerate()
-            .for_each(|(r, dst)| row(r, dst));
+        res.par_chunks_mut(inner).enumerate().for_each(|(r, dst)| row(r, dst));
     } else {
-        res.chunks_mut(inner)
-            .enumerate()
-            .for_each(|(r, dst)| row(r, dst));
+        res.chunks_mut(inner).enumerate().for_each(|(r, dst)| row(r, dst));
     }
     res
 }
@@ -1352,9 +1062,7 @@ pub fn erf(x: f32) -> f32 {
                 + t * (0.37409196
                     + t * (0.09678418
                         + t * (-0.18628806
-                            + t * (0.27886807
-                                + t * (-1.13520398
-                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+                            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
@@ -1371,11 +1079,7 @@ pub fn unary_f32(op: UnOp, v: &[f32]) -> Vec<f32> {
 pub fn unary(op: UnOp, x: &Tensor) -> R<Tensor> {
     let data = match &x.data {
         TensorData::F32(v) => TensorData::F32(unary_f32(op, v)),
-        TensorData::F16(v) => TensorData::F16(
-            v.iter()
-                .map(|&a| f16::from_f32(un_f32(op, a.to_f32())))
-                .collect(),
-        ),
+        TensorData::F16(v) => TensorData::F16(v.iter().map(|&a| f16::from_f32(un_f32(op, a.to_f32()))).collect()),
         TensorData::Bool(v) if op == UnOp::Not => TensorData::Bool(v.iter().map(|&a| !a).collect()),
         TensorData::I32(v) => match op {
             UnOp::Abs => TensorData::I32(v.iter().map(|a| a.wrapping_abs()).collect()),
@@ -1399,10 +1103,7 @@ fn concat(ins: &[&Tensor], axis: usize, stack: bool) -> R<Tensor> {
     }
     let shape = &ins[0].shape;
     let outer: usize = shape[..axis].iter().product();
-    let inners: Vec<usize> = ins
-        .iter()
-        .map(|t| t.shape[axis..].iter().product())
-        .collect();
+    let inners: Vec<usize> = ins.iter().map(|t| t.shape[axis..].iter().product()).collect();
     let mut out_shape = shape.clone();
     if stack {
         out_shape.insert(axis, ins.len());
@@ -1509,31 +1210,15 @@ fn onnx_slice_dims(
         }
         let clampi = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
         let (b, e) = if s > 0 {
-            let b = if starts[i] < 0 {
-                starts[i] + d
-            } else {
-                starts[i]
-            };
+            let b = if starts[i] < 0 { starts[i] + d } else { starts[i] };
             let e = if ends[i] < 0 { ends[i] + d } else { ends[i] };
             (clampi(b, 0, d), clampi(e, 0, d))
         } else {
-            let b = if starts[i] < 0 {
-                starts[i] + d
-            } else {
-                starts[i]
-            };
-            let e = if ends[i] < 0 {
-                ends[i].saturating_add(d)
-            } else {
-                ends[i]
-            };
+            let b = if starts[i] < 0 { starts[i] + d } else { starts[i] };
+            let e = if ends[i] < 0 { ends[i].saturating_add(d) } else { ends[i] };
             (clampi(b, 0, d - 1), clampi(e, -1, d - 1))
         };
-        let len = if s > 0 {
-            (e - b + s - 1) / s
-        } else {
-            (b - e + (-s) - 1) / (-s)
-        };
+        let len = if s > 0 { (e - b + s - 1) / s } else { (b - e + (-s) - 1) / (-s) };
         dims[a] = (b, s, len.max(0) as usize);
     }
     Ok(dims)
@@ -1547,9 +1232,7 @@ fn gather(x: &Tensor, idx: &Tensor, axis: usize, out_shape: Vec<usize>) -> R<Ten
         .map(|&i| {
             let j = if i < 0 { i + d } else { i };
             if j < 0 || j >= d {
-                Err(format!(
-                    "gather index {i} out of range for dim {axis} of size {d}"
-                ))
+                Err(format!("gather index {i} out of range for dim {axis} of size {d}"))
             } else {
                 Ok(j as usize)
             }
@@ -1573,17 +1256,9 @@ fn gather(x: &Tensor, idx: &Tensor, axis: usize, out_shape: Vec<usize>) -> R<Ten
 fn softmax(x: &Tensor, axis: usize, legacy: bool) -> Tensor {
     let v = f32_of(x);
     let (outer, n, inner) = if legacy {
-        (
-            x.shape[..axis].iter().product::<usize>(),
-            x.shape[axis..].iter().product::<usize>(),
-            1,
-        )
+        (x.shape[..axis].iter().product::<usize>(), x.shape[axis..].iter().product::<usize>(), 1)
     } else {
-        (
-            x.shape[..axis].iter().product(),
-            x.shape[axis],
-            x.shape[axis + 1..].iter().product(),
-        )
+        (x.shape[..axis].iter().product(), x.shape[axis], x.shape[axis + 1..].iter().product())
     };
     let mut out = vec![0f32; v.len()];
     for o in 0..outer {
@@ -1649,24 +1324,12 @@ fn pad(x: &Tensor, p: &[i64], mode: PadMode, value: f64, out_shape: &[usize]) ->
     }
     let fill = Tensor::f32(vec![1], vec![value as f32]).cast(x.dtype());
     let data = match (&x.data, &fill.data) {
-        (TensorData::F32(v), TensorData::F32(c)) => {
-            TensorData::F32(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
-        }
-        (TensorData::F16(v), TensorData::F16(c)) => {
-            TensorData::F16(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
-        }
-        (TensorData::I32(v), TensorData::I32(c)) => {
-            TensorData::I32(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
-        }
-        (TensorData::I64(v), TensorData::I64(c)) => {
-            TensorData::I64(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
-        }
-        (TensorData::U8(v), TensorData::U8(c)) => {
-            TensorData::U8(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
-        }
-        (TensorData::Bool(v), TensorData::Bool(c)) => {
-            TensorData::Bool(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect())
-        }
+        (TensorData::F32(v), TensorData::F32(c)) => TensorData::F32(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect()),
+        (TensorData::F16(v), TensorData::F16(c)) => TensorData::F16(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect()),
+        (TensorData::I32(v), TensorData::I32(c)) => TensorData::I32(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect()),
+        (TensorData::I64(v), TensorData::I64(c)) => TensorData::I64(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect()),
+        (TensorData::U8(v), TensorData::U8(c)) => TensorData::U8(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect()),
+        (TensorData::Bool(v), TensorData::Bool(c)) => TensorData::Bool(src.iter().map(|o| o.map_or(c[0], |o| v[o])).collect()),
         _ => TensorData::zeros(x.dtype(), n),
     };
     Tensor::new(out_shape.to_vec(), data)
@@ -1698,14 +1361,12 @@ fn conv_transpose_ref(a: &ConvTransposeAttrs, ins: &[&Tensor], out_shape: &[usiz
                     for oc in 0..opg {
                         let co = g * opg + oc;
                         for ky in 0..kh {
-                            let y = (iy * a.strides[0] + ky * a.dilations[0]) as isize
-                                - a.pads[0] as isize;
+                            let y = (iy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
                             if y < 0 || y >= oh as isize {
                                 continue;
                             }
                             for kx in 0..kw {
-                                let xx = (ix * a.strides[1] + kx * a.dilations[1]) as isize
-                                    - a.pads[1] as isize;
+                                let xx = (ix * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
                                 if xx < 0 || xx >= ow as isize {
                                     continue;
                                 }
@@ -1725,48 +1386,21 @@ fn conv_transpose_ref(a: &ConvTransposeAttrs, ins: &[&Tensor], out_shape: &[usiz
 fn nms(ins: &[&Tensor], center: bool) -> R<Tensor> {
     let boxes = f32_of(ins[0]);
     let scores = f32_of(ins[1]);
-    let (bs, nb) = (
-        ins[0].shape.first().copied().unwrap_or(0),
-        ins[0].shape.get(1).copied().unwrap_or(0),
-    );
-    if ins[0].rank() != 3
-        || ins[0].shape[2] != 4
-        || ins[1].rank() != 3
-        || ins[1].shape[0] != bs
-        || ins[1].shape[2] != nb
-    {
-        return Err(format!(
-            "boxes {:?} and scores {:?} do not fit [B,N,4] and [B,C,N]",
-            ins[0].shape, ins[1].shape
-        ));
+    let (bs, nb) = (ins[0].shape.first().copied().unwrap_or(0), ins[0].shape.get(1).copied().unwrap_or(0));
+    if ins[0].rank() != 3 || ins[0].shape[2] != 4 || ins[1].rank() != 3 || ins[1].shape[0] != bs || ins[1].shape[2] != nb {
+        return Err(format!("boxes {:?} and scores {:?} do not fit [B,N,4] and [B,C,N]", ins[0].shape, ins[1].shape));
     }
     let nc = ins[1].shape[1];
-    let scalar = |i: usize, d: f64| {
-        ins.get(i)
-            .and_then(|t| t.to_f64_vec().first().copied())
-            .unwrap_or(d)
-    };
+    let scalar = |i: usize, d: f64| ins.get(i).and_then(|t| t.to_f64_vec().first().copied()).unwrap_or(d);
     let max_out = scalar(2, 0.0).max(0.0) as usize;
     let iou_t = scalar(3, 0.0) as f32;
-    let score_t = ins
-        .get(4)
-        .map(|t| t.to_f64_vec().first().copied().unwrap_or(f64::NEG_INFINITY) as f32);
+    let score_t = ins.get(4).map(|t| t.to_f64_vec().first().copied().unwrap_or(f64::NEG_INFINITY) as f32);
     let corners = |b: usize, i: usize| -> [f32; 4] {
         let q = &boxes[(b * nb + i) * 4..(b * nb + i) * 4 + 4];
         if center {
-            [
-                q[1] - q[3] / 2.0,
-                q[0] - q[2] / 2.0,
-                q[1] + q[3] / 2.0,
-                q[0] + q[2] / 2.0,
-            ]
+            [q[1] - q[3] / 2.0, q[0] - q[2] / 2.0, q[1] + q[3] / 2.0, q[0] + q[2] / 2.0]
         } else {
-            [
-                q[0].min(q[2]),
-                q[1].min(q[3]),
-                q[0].max(q[2]),
-                q[1].max(q[3]),
-            ]
+            [q[0].min(q[2]), q[1].min(q[3]), q[0].max(q[2]), q[1].max(q[3])]
         }
     };
     let iou = |a: [f32; 4], b: [f32; 4]| {
@@ -1784,24 +1418,14 @@ fn nms(ins: &[&Tensor], center: bool) -> R<Tensor> {
     for b in 0..bs {
         for c in 0..nc {
             let sc = &scores[(b * nc + c) * nb..(b * nc + c + 1) * nb];
-            let mut order: Vec<usize> = (0..nb)
-                .filter(|&i| score_t.is_none_or(|t| sc[i] > t))
-                .collect();
-            order.sort_by(|&x, &y| {
-                sc[y]
-                    .partial_cmp(&sc[x])
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(x.cmp(&y))
-            });
+            let mut order: Vec<usize> = (0..nb).filter(|&i| score_t.is_none_or(|t| sc[i] > t)).collect();
+            order.sort_by(|&x, &y| sc[y].partial_cmp(&sc[x]).unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(&y)));
             let mut kept: Vec<usize> = Vec::new();
             for i in order {
                 if kept.len() >= max_out {
                     break;
                 }
-                if kept
-                    .iter()
-                    .all(|&k| iou(corners(b, k), corners(b, i)) <= iou_t)
-                {
+                if kept.iter().all(|&k| iou(corners(b, k), corners(b, i)) <= iou_t) {
                     kept.push(i);
                 }
             }
@@ -1821,11 +1445,7 @@ fn pool_out_dim(input: usize, p: &PoolAttrs, axis: usize) -> R<usize> {
         return Ok(out);
     }
     if let Padding::Explicit(pd) = &p.padding {
-        let (b, e) = if axis == 0 {
-            (pd[0], pd[2])
-        } else {
-            (pd[1], pd[3])
-        };
+        let (b, e) = if axis == 0 { (pd[0], pd[2]) } else { (pd[1], pd[3]) };
         let span = input + b + e - p.kernel[axis];
         let mut o = span.div_ceil(p.strides[axis]) + 1;
         // the last window must start inside the input or the leading pad
@@ -1869,10 +1489,7 @@ fn gather_nd(p: &Tensor, ix: &Tensor, out_shape: Vec<usize>) -> R<Tensor> {
         for j in 0..k {
             let i = idx[r * k + j];
             if i < 0 || i as usize >= p.shape[j] {
-                return Err(format!(
-                    "index {i} out of range for dim {j} of size {}",
-                    p.shape[j]
-                ));
+                return Err(format!("index {i} out of range for dim {j} of size {}", p.shape[j]));
             }
             off += i as usize * st[j];
         }
@@ -1907,11 +1524,7 @@ pub fn topk_axis(x: &Tensor, k: usize, axis: usize, largest: bool) -> R<(Tensor,
         let row = &v[r * last..(r + 1) * last];
         let mut order: Vec<usize> = (0..last).collect();
         order.sort_by(|&a, &b| {
-            let o = if largest {
-                row[b].partial_cmp(&row[a])
-            } else {
-                row[a].partial_cmp(&row[b])
-            };
+            let o = if largest { row[b].partial_cmp(&row[a]) } else { row[a].partial_cmp(&row[b]) };
             o.unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
         });
         for &i in &order[..k] {
@@ -1938,17 +1551,7 @@ fn select(c: &Tensor, a: &Tensor, b: &Tensor, out: &[usize]) -> R<Tensor> {
     let offs = broadcast_offsets(out, &[&c.shape, &a.shape, &b.shape]);
     macro_rules! sel {
         ($variant:ident, $x:expr, $y:expr) => {
-            TensorData::$variant(
-                (0..numel(out))
-                    .map(|i| {
-                        if cv[offs[0][i]] {
-                            $x[offs[1][i]]
-                        } else {
-                            $y[offs[2][i]]
-                        }
-                    })
-                    .collect(),
-            )
+            TensorData::$variant((0..numel(out)).map(|i| if cv[offs[0][i]] { $x[offs[1][i]] } else { $y[offs[2][i]] }).collect())
         };
     }
     let data = match (&a.data, &b.data) {
@@ -1969,19 +1572,11 @@ fn reduce(x: &Tensor, axes: &[usize], op: ReduceOp, keep: bool) -> Tensor {
             let outer: usize = x.shape[..a0].iter().product();
             let r: usize = x.shape[a0..=a1].iter().product();
             let inner: usize = x.shape[a1 + 1..].iter().product();
-            return Tensor::f32(
-                reduced_shape(&x.shape, axes, keep),
-                reduce_f32(v, outer, r, inner, op),
-            );
+            return Tensor::f32(reduced_shape(&x.shape, axes, keep), reduce_f32(v, outer, r, inner, op));
         }
     }
     let v = x.to_f64_vec();
-    let kept: Vec<usize> = x
-        .shape
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
-        .collect();
+    let kept: Vec<usize> = x.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
     let n_out = numel(&kept);
     let init = match op {
         ReduceOp::Sum | ReduceOp::Mean => 0.0,
@@ -2022,9 +1617,7 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
         for j in 0..r {
             let row = &v[(o * r + j) * inner..(o * r + j + 1) * inner];
             match op {
-                ReduceOp::Sum | ReduceOp::Mean => {
-                    acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x)
-                }
+                ReduceOp::Sum | ReduceOp::Mean => acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x),
                 ReduceOp::Prod => acc.iter_mut().zip(row).for_each(|(a, &x)| *a *= x),
                 ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.max(x)),
                 ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.min(x)),
@@ -2038,13 +1631,9 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
         return out;
     }
     if v.len() > PAR_MIN && outer > 1 {
-        out.par_chunks_mut(inner)
-            .enumerate()
-            .for_each(|(o, acc)| body(o, acc));
+        out.par_chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
     } else {
-        out.chunks_mut(inner)
-            .enumerate()
-            .for_each(|(o, acc)| body(o, acc));
+        out.chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
     }
     out
 }
@@ -2119,11 +1708,7 @@ fn matmul_ref(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_shape: Vec<usize>)
     let av = f32_of(a);
     let bv = f32_of(b);
     let (ar, br) = (a.rank(), b.rank());
-    let (m, k) = if ta {
-        (a.shape[ar - 1], a.shape[ar - 2])
-    } else {
-        (a.shape[ar - 2], a.shape[ar - 1])
-    };
+    let (m, k) = if ta { (a.shape[ar - 1], a.shape[ar - 2]) } else { (a.shape[ar - 2], a.shape[ar - 1]) };
     let n = if tb { b.shape[br - 2] } else { b.shape[br - 1] };
     let batch_shape = &out_shape[..out_shape.len() - 2];
     let a_b: Vec<usize> = a.shape[..ar - 2].to_vec();
@@ -2138,16 +1723,8 @@ fn matmul_ref(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_shape: Vec<usize>)
             for j in 0..n {
                 let mut s = 0f32;
                 for p in 0..k {
-                    let x = if ta {
-                        av[ao + p * m + i]
-                    } else {
-                        av[ao + i * k + p]
-                    };
-                    let y = if tb {
-                        bv[bo + j * k + p]
-                    } else {
-                        bv[bo + p * n + j]
-                    };
+                    let x = if ta { av[ao + p * m + i] } else { av[ao + i * k + p] };
+                    let y = if tb { bv[bo + j * k + p] } else { bv[bo + p * n + j] };
                     s += x * y;
                 }
                 out[bi * m * n + i * n + j] = s;
@@ -2197,14 +1774,12 @@ fn conv2d_ref(a: &ConvAttrs, ins: &[&Tensor], out_shape: &[usize]) -> R<Tensor> 
                             continue;
                         }
                         for kx in 0..kw {
-                            let ix =
-                                (ox * a.strides[1] + kx * a.dilations[1]) as isize - pl as isize;
+                            let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - pl as isize;
                             if ix < 0 || ix >= wd as isize {
                                 continue;
                             }
                             for ci in 0..cpg {
-                                s += x[xi(b, g * cpg + ci, iy as usize, ix as usize)]
-                                    * w[((ky * kw + kx) * cpg + ci) * cout + oc];
+                                s += x[xi(b, g * cpg + ci, iy as usize, ix as usize)] * w[((ky * kw + kx) * cpg + ci) * cout + oc];
                             }
                         }
                     }
@@ -2237,11 +1812,7 @@ pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize
         for oy in 0..oh {
             for ox in 0..ow {
                 for ch in 0..c {
-                    let mut acc = if p.kind == PoolKind::Max {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    };
+                    let mut acc = if p.kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
                     let mut cnt = 0usize;
                     for ky in 0..p.kernel[0] {
                         let iy = (oy * p.strides[0] + ky) as isize - pt as isize;
@@ -2344,14 +1915,7 @@ pub fn resize_taps(
 
 /// Resize on f32 data; `op` must be an [`Op::Resize`].
 pub fn resize_f32(x: &[f32], in_shape: &[usize], out_shape: &[usize], op: &Op) -> R<Vec<f32>> {
-    let &Op::Resize {
-        layout,
-        mode,
-        coord,
-        nearest,
-        scales,
-    } = op
-    else {
+    let &Op::Resize { layout, mode, coord, nearest, scales } = op else {
         return Err("not a resize op".into());
     };
     let [n, c, h, w] = nchw_dims(in_shape, layout)?;

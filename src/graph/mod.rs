@@ -21,19 +21,11 @@ pub enum GraphError {
     #[error("{path}: malformed model: {msg}")]
     Malformed { path: String, msg: String },
     #[error("{path}: weight '{name}': {msg}")]
-    Weight {
-        path: String,
-        name: String,
-        msg: String,
-    },
+    Weight { path: String, name: String, msg: String },
     #[error("unsupported op(s): {}", .0.join("; "))]
     UnsupportedOps(Vec<String>),
     #[error("node '{node}' ({op}): {msg}")]
-    Node {
-        node: String,
-        op: String,
-        msg: String,
-    },
+    Node { node: String, op: String, msg: String },
     #[error("input '{name}': {msg}")]
     Input { name: String, msg: String },
 }
@@ -59,13 +51,7 @@ impl std::fmt::Display for Dim {
 }
 
 pub fn fmt_dims(d: &[Dim]) -> String {
-    format!(
-        "[{}]",
-        d.iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    )
+    format!("[{}]", d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
 }
 
 /// Index of a value (an edge) in [`Graph::values`].
@@ -426,10 +412,7 @@ impl Op {
             Op::Reduce { op, .. } => format!("Reduce{op:?}"),
             other => {
                 let s = format!("{other:?}");
-                s.split(|c: char| !c.is_alphanumeric())
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
+                s.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("").to_string()
             }
         }
     }
@@ -445,11 +428,7 @@ pub struct Node {
 
 impl Node {
     pub fn err(&self, msg: impl std::fmt::Display) -> GraphError {
-        GraphError::Node {
-            node: self.name.clone(),
-            op: self.op.name(),
-            msg: msg.to_string(),
-        }
+        GraphError::Node { node: self.name.clone(), op: self.op.name(), msg: msg.to_string() }
     }
 }
 
@@ -468,11 +447,7 @@ pub struct Graph {
 
 impl Graph {
     pub fn add_value(&mut self, name: impl Into<String>, dtype: DType) -> ValueId {
-        self.values.push(ValueInfo {
-            name: name.into(),
-            dtype,
-            shape: None,
-        });
+        self.values.push(ValueInfo { name: name.into(), dtype, shape: None });
         self.values.len() - 1
     }
     pub fn add_const(&mut self, name: impl Into<String>, t: Tensor) -> ValueId {
@@ -496,11 +471,7 @@ impl Graph {
     }
     /// Number of parameters held in float constants.
     pub fn param_count(&self) -> usize {
-        self.consts
-            .values()
-            .filter(|t| t.dtype().is_float())
-            .map(|t| t.numel())
-            .sum()
+        self.consts.values().filter(|t| t.dtype().is_float()).map(|t| t.numel()).sum()
     }
     /// Histogram of op names, sorted by count.
     pub fn op_histogram(&self) -> Vec<(String, usize)> {
@@ -528,11 +499,7 @@ impl Graph {
                 }
                 Op::MatMul { transpose_a, .. } => {
                     if let Some(a) = self.values[n.inputs[0]].shape.as_ref() {
-                        let k = if *transpose_a {
-                            a[a.len() - 2]
-                        } else {
-                            a[a.len() - 1]
-                        };
+                        let k = if *transpose_a { a[a.len() - 2] } else { a[a.len() - 1] };
                         f += 2 * out_n * k as u64;
                     }
                 }

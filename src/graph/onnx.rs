@@ -22,49 +22,25 @@ pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=21;
 /// Loads an `.onnx` file; external data files are resolved next to it.
 pub fn load(path: &Path) -> Result<Graph> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| GraphError::Io {
-        path: p.clone(),
-        msg: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| GraphError::Io { path: p.clone(), msg: e.to_string() })?;
     from_bytes(&bytes, path.parent().unwrap_or(Path::new(".")), &p)
 }
 
 /// Parses an ONNX model from memory.
 pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
-    let malformed = |msg: String| GraphError::Malformed {
-        path: path.to_string(),
-        msg,
-    };
-    let model =
-        ModelProto::decode(bytes).map_err(|e| malformed(format!("invalid protobuf: {e}")))?;
+    let malformed = |msg: String| GraphError::Malformed { path: path.to_string(), msg };
+    let model = ModelProto::decode(bytes).map_err(|e| malformed(format!("invalid protobuf: {e}")))?;
     let opset = model
         .opset_import
         .iter()
-        .find(|o| {
-            o.domain.as_deref().unwrap_or("").is_empty() || o.domain.as_deref() == Some("ai.onnx")
-        })
+        .find(|o| o.domain.as_deref().unwrap_or("").is_empty() || o.domain.as_deref() == Some("ai.onnx"))
         .and_then(|o| o.version)
         .ok_or_else(|| malformed("no opset import for the default ONNX domain".into()))?;
     if !OPSETS.contains(&opset) {
-        return Err(malformed(format!(
-            "opset {opset} is outside the supported range {}..={}",
-            OPSETS.start(),
-            OPSETS.end()
-        )));
+        return Err(malformed(format!("opset {opset} is outside the supported range {}..={}", OPSETS.start(), OPSETS.end())));
     }
-    let graph = model
-        .graph
-        .ok_or_else(|| malformed("model has no graph".into()))?;
-    let mut b = Builder {
-        g: Graph {
-            source: path.to_string(),
-            ..Default::default()
-        },
-        vals: HashMap::new(),
-        opset,
-        path,
-        dir,
-    };
+    let graph = model.graph.ok_or_else(|| malformed("model has no graph".into()))?;
+    let mut b = Builder { g: Graph { source: path.to_string(), ..Default::default() }, vals: HashMap::new(), opset, path, dir };
 
     for init in &graph.initializer {
         let name = init.name.clone().unwrap_or_default();
@@ -77,20 +53,10 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
         if b.vals.contains_key(&name) {
             continue; // an initializer: a constant for inference
         }
-        let (dtype, dims) = value_type(inp)
-            .ok_or_else(|| malformed(format!("input '{name}' has no tensor type")))?;
-        let dtype = onnx_dtype(dtype).ok_or_else(|| {
-            malformed(format!(
-                "input '{name}' has unsupported element type {dtype}"
-            ))
-        })?;
+        let (dtype, dims) = value_type(inp).ok_or_else(|| malformed(format!("input '{name}' has no tensor type")))?;
+        let dtype = onnx_dtype(dtype).ok_or_else(|| malformed(format!("input '{name}' has unsupported element type {dtype}")))?;
         let id = b.g.add_value(name.clone(), dtype);
-        b.g.inputs.push(InputInfo {
-            value: id,
-            name: name.clone(),
-            dtype,
-            dims,
-        });
+        b.g.inputs.push(InputInfo { value: id, name: name.clone(), dtype, dims });
         b.vals.insert(name, id);
     }
     let mut unsupported = Vec::new();
@@ -102,12 +68,7 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
             b.placeholder_outputs(node);
             continue;
         }
-        if !unsupported.is_empty()
-            && node
-                .input
-                .iter()
-                .any(|i| !i.is_empty() && !b.vals.contains_key(i))
-        {
+        if !unsupported.is_empty() && node.input.iter().any(|i| !i.is_empty() && !b.vals.contains_key(i)) {
             b.placeholder_outputs(node);
             continue;
         }
@@ -125,10 +86,7 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
     }
     for out in &graph.output {
         let name = out.name.clone().unwrap_or_default();
-        let id = *b
-            .vals
-            .get(&name)
-            .ok_or_else(|| malformed(format!("output '{name}' is not produced by any node")))?;
+        let id = *b.vals.get(&name).ok_or_else(|| malformed(format!("output '{name}' is not produced by any node")))?;
         b.g.outputs.push(id);
     }
     Ok(b.g)
@@ -137,11 +95,7 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
 fn node_name(n: &NodeProto) -> String {
     match n.name.as_deref() {
         Some(s) if !s.is_empty() => s.to_string(),
-        _ => n
-            .output
-            .first()
-            .cloned()
-            .unwrap_or_else(|| n.op_type().to_string()),
+        _ => n.output.first().cloned().unwrap_or_else(|| n.op_type().to_string()),
     }
 }
 
@@ -157,12 +111,8 @@ fn value_type(v: &proto::ValueInfoProto) -> Option<(i32, Vec<Dim>)> {
             s.dim
                 .iter()
                 .map(|d| match &d.value {
-                    Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
-                        Dim::Fixed(*v as usize)
-                    }
-                    Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) => {
-                        Dim::Dynamic(Some(p.clone()))
-                    }
+                    Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => Dim::Fixed(*v as usize),
+                    Some(proto::tensor_shape_proto::dimension::Value::DimParam(p)) => Dim::Dynamic(Some(p.clone())),
                     _ => Dim::Dynamic(None),
                 })
                 .collect()
@@ -197,10 +147,7 @@ fn ints(n: &NodeProto, name: &str) -> Option<Vec<i64>> {
     find_attr(n, name).map(|a| a.ints.clone())
 }
 fn astr(n: &NodeProto, name: &str, d: &str) -> String {
-    find_attr(n, name)
-        .and_then(|a| a.s.as_ref())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .unwrap_or_else(|| d.to_string())
+    find_attr(n, name).and_then(|a| a.s.as_ref()).map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_else(|| d.to_string())
 }
 
 struct Builder<'a> {
@@ -215,11 +162,7 @@ type NodeResult = Result<bool>;
 
 impl Builder<'_> {
     fn err(&self, n: &NodeProto, msg: impl std::fmt::Display) -> GraphError {
-        GraphError::Node {
-            node: node_name(n),
-            op: n.op_type().to_string(),
-            msg: msg.to_string(),
-        }
+        GraphError::Node { node: node_name(n), op: n.op_type().to_string(), msg: msg.to_string() }
     }
 
     fn placeholder_outputs(&mut self, n: &NodeProto) {
@@ -231,11 +174,7 @@ impl Builder<'_> {
 
     /// Decodes a TensorProto (inline or external data).
     fn tensor(&self, t: &TensorProto, name: &str) -> Result<Tensor> {
-        let werr = |msg: String| GraphError::Weight {
-            path: self.path.to_string(),
-            name: name.to_string(),
-            msg,
-        };
+        let werr = |msg: String| GraphError::Weight { path: self.path.to_string(), name: name.to_string(), msg };
         let dt = t.data_type.unwrap_or(0);
         let dtype = match dt {
             11 => DType::F32, // double, narrowed
@@ -244,34 +183,14 @@ impl Builder<'_> {
         let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
         let n = numel(&shape);
         let raw: Option<Vec<u8>> = if t.data_location == Some(1) {
-            let kv: HashMap<&str, &str> = t
-                .external_data
-                .iter()
-                .map(|e| {
-                    (
-                        e.key.as_deref().unwrap_or(""),
-                        e.value.as_deref().unwrap_or(""),
-                    )
-                })
-                .collect();
-            let loc = kv
-                .get("location")
-                .ok_or_else(|| werr("external data without a location".into()))?;
+            let kv: HashMap<&str, &str> =
+                t.external_data.iter().map(|e| (e.key.as_deref().unwrap_or(""), e.value.as_deref().unwrap_or(""))).collect();
+            let loc = kv.get("location").ok_or_else(|| werr("external data without a location".into()))?;
             let file = self.dir.join(loc);
-            let bytes = std::fs::read(&file).map_err(|e| {
-                werr(format!(
-                    "missing external data file {}: {e}",
-                    file.display()
-                ))
-            })?;
+            let bytes = std::fs::read(&file).map_err(|e| werr(format!("missing external data file {}: {e}", file.display())))?;
             let off: usize = kv.get("offset").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let len: usize = kv
-                .get("length")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(bytes.len().saturating_sub(off));
-            let chunk = bytes
-                .get(off..off + len)
-                .ok_or_else(|| werr(format!("external data {} is truncated", file.display())))?;
+            let len: usize = kv.get("length").and_then(|s| s.parse().ok()).unwrap_or(bytes.len().saturating_sub(off));
+            let chunk = bytes.get(off..off + len).ok_or_else(|| werr(format!("external data {} is truncated", file.display())))?;
             Some(chunk.to_vec())
         } else {
             t.raw_data.clone().filter(|r| !r.is_empty() || n == 0)
@@ -281,36 +200,20 @@ impl Builder<'_> {
                 if raw.len() != n * 8 {
                     return Err(werr(format!("{} bytes for {n} doubles", raw.len())));
                 }
-                let v = raw
-                    .chunks_exact(8)
-                    .map(|c| {
-                        f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-                    })
-                    .collect();
+                let v = raw.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect();
                 return Ok(Tensor::f32(shape, v));
             }
-            return Tensor::from_le_bytes(dtype, shape, &raw).ok_or_else(|| {
-                werr(format!(
-                    "{} bytes of data for {n} elements of {dtype}",
-                    raw.len()
-                ))
-            });
+            return Tensor::from_le_bytes(dtype, shape, &raw)
+                .ok_or_else(|| werr(format!("{} bytes of data for {n} elements of {dtype}", raw.len())));
         }
         let data = match dtype {
-            DType::F32 if dt == 11 => {
-                TensorData::F32(t.double_data.iter().map(|&x| x as f32).collect())
-            }
+            DType::F32 if dt == 11 => TensorData::F32(t.double_data.iter().map(|&x| x as f32).collect()),
             DType::F32 => TensorData::F32(t.float_data.clone()),
             DType::I32 => TensorData::I32(t.int32_data.clone()),
             DType::I64 => TensorData::I64(t.int64_data.clone()),
             DType::U8 => TensorData::U8(t.int32_data.iter().map(|&x| x as u8).collect()),
             DType::Bool => TensorData::Bool(t.int32_data.iter().map(|&x| x != 0).collect()),
-            DType::F16 => TensorData::F16(
-                t.int32_data
-                    .iter()
-                    .map(|&x| half::f16::from_bits(x as u16))
-                    .collect(),
-            ),
+            DType::F16 => TensorData::F16(t.int32_data.iter().map(|&x| half::f16::from_bits(x as u16)).collect()),
         };
         if data.len() != n {
             return Err(werr(format!("{} values for shape {shape:?}", data.len())));
@@ -321,17 +224,11 @@ impl Builder<'_> {
     fn input(&self, n: &NodeProto, i: usize) -> Result<Option<ValueId>> {
         match n.input.get(i).map(|s| s.as_str()) {
             None | Some("") => Ok(None),
-            Some(s) => self
-                .vals
-                .get(s)
-                .copied()
-                .map(Some)
-                .ok_or_else(|| self.err(n, format!("reads unknown tensor '{s}'"))),
+            Some(s) => self.vals.get(s).copied().map(Some).ok_or_else(|| self.err(n, format!("reads unknown tensor '{s}'"))),
         }
     }
     fn req(&self, n: &NodeProto, i: usize) -> Result<ValueId> {
-        self.input(n, i)?
-            .ok_or_else(|| self.err(n, format!("input {i} is required")))
+        self.input(n, i)?.ok_or_else(|| self.err(n, format!("input {i} is required")))
     }
     fn const_of(&self, v: ValueId) -> Option<&Tensor> {
         self.g.consts.get(&v)
@@ -350,47 +247,25 @@ impl Builder<'_> {
         self.g.add_const(name, t)
     }
     fn ints_const(&mut self, n: &NodeProto, suffix: &str, v: &[i64]) -> ValueId {
-        self.konst(
-            format!("{}/{suffix}", node_name(n)),
-            Tensor::i64(vec![v.len()], v.to_vec()),
-        )
+        self.konst(format!("{}/{suffix}", node_name(n)), Tensor::i64(vec![v.len()], v.to_vec()))
     }
     fn scalar_i64(&mut self, n: &NodeProto, suffix: &str, v: i64) -> ValueId {
-        self.konst(
-            format!("{}/{suffix}", node_name(n)),
-            Tensor::i64(vec![], vec![v]),
-        )
+        self.konst(format!("{}/{suffix}", node_name(n)), Tensor::i64(vec![], vec![v]))
     }
 
     /// Adds an IR node; returns its outputs.
     fn emit(&mut self, name: String, op: Op, inputs: Vec<ValueId>, n_out: usize) -> Vec<ValueId> {
-        let outs: Vec<ValueId> = (0..n_out)
-            .map(|i| self.g.add_value(format!("{name}:{i}"), DType::F32))
-            .collect();
-        self.g.nodes.push(Node {
-            name,
-            op,
-            inputs,
-            outputs: outs.clone(),
-        });
+        let outs: Vec<ValueId> = (0..n_out).map(|i| self.g.add_value(format!("{name}:{i}"), DType::F32)).collect();
+        self.g.nodes.push(Node { name, op, inputs, outputs: outs.clone() });
         outs
     }
     /// Adds an IR node that produces the ONNX node's outputs.
     fn emit_final(&mut self, n: &NodeProto, op: Op, inputs: Vec<ValueId>) {
-        let outs: Vec<ValueId> = n
-            .output
-            .iter()
-            .map(|o| self.g.add_value(o.clone(), DType::F32))
-            .collect();
+        let outs: Vec<ValueId> = n.output.iter().map(|o| self.g.add_value(o.clone(), DType::F32)).collect();
         for (o, &id) in n.output.iter().zip(&outs) {
             self.vals.insert(o.clone(), id);
         }
-        self.g.nodes.push(Node {
-            name: node_name(n),
-            op,
-            inputs,
-            outputs: outs,
-        });
+        self.g.nodes.push(Node { name: node_name(n), op, inputs, outputs: outs });
     }
     /// Binds the ONNX node's first output to an existing value.
     fn alias(&mut self, n: &NodeProto, v: ValueId) {
@@ -409,17 +284,9 @@ impl Builder<'_> {
             "NOTSET" | "" => {
                 let p = ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
                 if p.len() != 4 {
-                    return Err(self.err(
-                        n,
-                        format!("only 2-D spatial ops are supported (pads {p:?})"),
-                    ));
+                    return Err(self.err(n, format!("only 2-D spatial ops are supported (pads {p:?})")));
                 }
-                Ok(Padding::Explicit([
-                    p[0] as usize,
-                    p[1] as usize,
-                    p[2] as usize,
-                    p[3] as usize,
-                ]))
+                Ok(Padding::Explicit([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]))
             }
             other => Err(self.err(n, format!("unknown auto_pad '{other}'"))),
         }
@@ -429,10 +296,7 @@ impl Builder<'_> {
         match ints(n, name) {
             None => Ok([1, 1]),
             Some(v) if v.len() == 2 => Ok([v[0] as usize, v[1] as usize]),
-            Some(v) => Err(self.err(
-                n,
-                format!("only 2-D spatial ops are supported ({name} {v:?})"),
-            )),
+            Some(v) => Err(self.err(n, format!("only 2-D spatial ops are supported ({name} {v:?})"))),
         }
     }
 
@@ -470,10 +334,7 @@ impl Builder<'_> {
             "Relu" => Some(act(Activation::Relu)),
             "Sigmoid" => Some(act(Activation::Sigmoid)),
             "LeakyRelu" => Some(act(Activation::LeakyRelu(af(n, "alpha", 0.01)))),
-            "HardSigmoid" => Some(act(Activation::HardSigmoid(
-                af(n, "alpha", 0.2),
-                af(n, "beta", 0.5),
-            ))),
+            "HardSigmoid" => Some(act(Activation::HardSigmoid(af(n, "alpha", 0.2), af(n, "beta", 0.5)))),
             "HardSwish" => Some(act(Activation::HardSwish)),
             "Where" => Some(Op::Select),
             "GatherND" => {
@@ -486,49 +347,28 @@ impl Builder<'_> {
             "Expand" => Some(Op::Expand),
             "Range" => Some(Op::Range),
             "Identity" => Some(Op::Identity),
-            "MatMul" => Some(Op::MatMul {
-                transpose_a: false,
-                transpose_b: false,
-            }),
-            "Gather" => Some(Op::Gather {
-                axis: ai(n, "axis", 0),
-            }),
-            "Flatten" => Some(Op::Flatten {
-                axis: ai(n, "axis", 1),
-            }),
-            "Transpose" => Some(Op::Transpose {
-                perm: ints(n, "perm")
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| p as usize)
-                    .collect(),
-            }),
-            "NonMaxSuppression" => Some(Op::NonMaxSuppression {
-                center_point_box: ai(n, "center_point_box", 0) != 0,
-            }),
+            "MatMul" => Some(Op::MatMul { transpose_a: false, transpose_b: false }),
+            "Gather" => Some(Op::Gather { axis: ai(n, "axis", 0) }),
+            "Flatten" => Some(Op::Flatten { axis: ai(n, "axis", 1) }),
+            "Transpose" => Some(Op::Transpose { perm: ints(n, "perm").unwrap_or_default().into_iter().map(|p| p as usize).collect() }),
+            "NonMaxSuppression" => Some(Op::NonMaxSuppression { center_point_box: ai(n, "center_point_box", 0) != 0 }),
             "GlobalAveragePool" => Some(Op::GlobalPool(PoolKind::Avg)),
             "GlobalMaxPool" => Some(Op::GlobalPool(PoolKind::Max)),
             "Cast" => {
                 let to = ai(n, "to", 1) as i32;
-                Some(Op::Cast(onnx_dtype(to).ok_or_else(|| {
-                    self.err(n, format!("cast to unsupported type {to}"))
-                })?))
+                Some(Op::Cast(onnx_dtype(to).ok_or_else(|| self.err(n, format!("cast to unsupported type {to}")))?))
             }
             _ => None,
         };
         if let Some(op) = simple {
-            let inputs: Vec<ValueId> = (0..n.input.len())
-                .filter_map(|i| self.input(n, i).transpose())
-                .collect::<Result<_>>()?;
+            let inputs: Vec<ValueId> = (0..n.input.len()).filter_map(|i| self.input(n, i).transpose()).collect::<Result<_>>()?;
             self.emit_final(n, op, inputs);
             return Ok(true);
         }
         match op.as_str() {
             "Constant" => {
                 let t = if let Some(a) = find_attr(n, "value") {
-                    let tp =
-                        a.t.as_ref()
-                            .ok_or_else(|| self.err(n, "value attribute without a tensor"))?;
+                    let tp = a.t.as_ref().ok_or_else(|| self.err(n, "value attribute without a tensor"))?;
                     self.tensor(tp, &name)?
                 } else if let Some(v) = find_attr(n, "value_float").and_then(|a| a.f) {
                     Tensor::scalar_f32(v)
@@ -566,17 +406,13 @@ impl Builder<'_> {
             }
             "Dropout" => {
                 if n.output.len() > 1 && !n.output[1].is_empty() {
-                    return Err(
-                        self.err(n, "the dropout mask output is not supported in inference")
-                    );
+                    return Err(self.err(n, "the dropout mask output is not supported in inference"));
                 }
                 let x = self.req(n, 0)?;
                 self.alias(n, x);
             }
             "Min" | "Max" | "Sum" => {
-                let inputs: Vec<ValueId> = (0..n.input.len())
-                    .filter_map(|i| self.input(n, i).transpose())
-                    .collect::<Result<_>>()?;
+                let inputs: Vec<ValueId> = (0..n.input.len()).filter_map(|i| self.input(n, i).transpose()).collect::<Result<_>>()?;
                 if inputs.is_empty() {
                     return Err(self.err(n, "needs at least one input"));
                 }
@@ -603,40 +439,24 @@ impl Builder<'_> {
                     }
                     match b.input(n, i)? {
                         None => Ok(Some(d)),
-                        Some(v) => Ok(b
-                            .const_of(v)
-                            .map(|t| t.to_f64_vec().first().copied().unwrap_or(d as f64) as f32)),
+                        Some(v) => Ok(b.const_of(v).map(|t| t.to_f64_vec().first().copied().unwrap_or(d as f64) as f32)),
                     }
                 };
                 let lo = lim(self, 1, "min", f32::NEG_INFINITY)?;
                 let hi = lim(self, 2, "max", f32::INFINITY)?;
                 match (lo, hi) {
                     (Some(lo), Some(hi)) => {
-                        let a = if lo == 0.0 && hi == 6.0 {
-                            Activation::Relu6
-                        } else {
-                            Activation::Clip(lo, hi)
-                        };
+                        let a = if lo == 0.0 && hi == 6.0 { Activation::Relu6 } else { Activation::Clip(lo, hi) };
                         self.emit_final(n, Op::Unary(UnOp::Act(a)), vec![x]);
                     }
                     _ => {
                         // runtime bounds: max(min(x, hi), lo)
                         let mut v = x;
                         if let Some(lo_v) = self.input(n, 1)? {
-                            v = self.emit(
-                                format!("{name}/lo"),
-                                Op::Binary(BinOp::Max),
-                                vec![v, lo_v],
-                                1,
-                            )[0];
+                            v = self.emit(format!("{name}/lo"), Op::Binary(BinOp::Max), vec![v, lo_v], 1)[0];
                         }
                         if let Some(hi_v) = self.input(n, 2)? {
-                            v = self.emit(
-                                format!("{name}/hi"),
-                                Op::Binary(BinOp::Min),
-                                vec![v, hi_v],
-                                1,
-                            )[0];
+                            v = self.emit(format!("{name}/hi"), Op::Binary(BinOp::Min), vec![v, hi_v], 1)[0];
                         }
                         self.alias(n, v);
                     }
@@ -645,25 +465,14 @@ impl Builder<'_> {
             "Softmax" => {
                 let legacy = self.opset < 13;
                 let x = self.req(n, 0)?;
-                self.emit_final(
-                    n,
-                    Op::Softmax {
-                        axis: ai(n, "axis", if legacy { 1 } else { -1 }),
-                        legacy,
-                    },
-                    vec![x],
-                );
+                self.emit_final(n, Op::Softmax { axis: ai(n, "axis", if legacy { 1 } else { -1 }), legacy }, vec![x]);
             }
             "Conv" => self.conv(n)?,
             "ConvTranspose" => {
                 let x = self.req(n, 0)?;
                 let w = self.req(n, 1)?;
-                if find_attr(n, "output_shape").is_some()
-                    || astr(n, "auto_pad", "NOTSET") != "NOTSET"
-                {
-                    return Err(
-                        self.err(n, "output_shape and auto_pad are not supported; give pads")
-                    );
+                if find_attr(n, "output_shape").is_some() || astr(n, "auto_pad", "NOTSET") != "NOTSET" {
+                    return Err(self.err(n, "output_shape and auto_pad are not supported; give pads"));
                 }
                 let p = ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
                 if p.len() != 4 {
@@ -689,10 +498,7 @@ impl Builder<'_> {
                 let (a, b) = (self.req(n, 0)?, self.req(n, 1)?);
                 let alpha = af(n, "alpha", 1.0);
                 let beta = af(n, "beta", 1.0);
-                let mm = Op::MatMul {
-                    transpose_a: ai(n, "transA", 0) != 0,
-                    transpose_b: ai(n, "transB", 0) != 0,
-                };
+                let mm = Op::MatMul { transpose_a: ai(n, "transA", 0) != 0, transpose_b: ai(n, "transB", 0) != 0 };
                 let c = self.input(n, 2)?;
                 if alpha == 1.0 && c.is_none() {
                     self.emit_final(n, mm, vec![a, b]);
@@ -701,23 +507,13 @@ impl Builder<'_> {
                 let mut y = self.emit(format!("{name}/matmul"), mm, vec![a, b], 1)[0];
                 if alpha != 1.0 {
                     let k = self.konst(format!("{name}/alpha"), Tensor::scalar_f32(alpha));
-                    y = self.emit(
-                        format!("{name}/scale"),
-                        Op::Binary(BinOp::Mul),
-                        vec![y, k],
-                        1,
-                    )[0];
+                    y = self.emit(format!("{name}/scale"), Op::Binary(BinOp::Mul), vec![y, k], 1)[0];
                 }
                 match c {
                     Some(mut c) => {
                         if beta != 1.0 {
                             let k = self.konst(format!("{name}/beta"), Tensor::scalar_f32(beta));
-                            c = self.emit(
-                                format!("{name}/beta_c"),
-                                Op::Binary(BinOp::Mul),
-                                vec![c, k],
-                                1,
-                            )[0];
+                            c = self.emit(format!("{name}/beta_c"), Op::Binary(BinOp::Mul), vec![c, k], 1)[0];
                         }
                         self.emit_final(n, Op::Binary(BinOp::Add), vec![y, c]);
                     }
@@ -732,8 +528,7 @@ impl Builder<'_> {
                         .map(|t| t.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec())
                         .ok_or_else(|| b.err(n, "scale, bias, mean and var must be constants"))
                 };
-                let (scale, bias, mean, var) =
-                    (get(self, 1)?, get(self, 2)?, get(self, 3)?, get(self, 4)?);
+                let (scale, bias, mean, var) = (get(self, 1)?, get(self, 2)?, get(self, 3)?, get(self, 4)?);
                 let eps = af(n, "epsilon", 1e-5);
                 let c = scale.len();
                 if bias.len() != c || mean.len() != c || var.len() != c {
@@ -752,18 +547,13 @@ impl Builder<'_> {
                 if self.pair(n, "dilations")? != [1, 1] {
                     return Err(self.err(n, "dilated pooling is not supported"));
                 }
-                let k = ints(n, "kernel_shape")
-                    .ok_or_else(|| self.err(n, "kernel_shape is required"))?;
+                let k = ints(n, "kernel_shape").ok_or_else(|| self.err(n, "kernel_shape is required"))?;
                 if k.len() != 2 {
                     return Err(self.err(n, "only 2-D pooling is supported"));
                 }
                 let x = self.req(n, 0)?;
                 let p = PoolAttrs {
-                    kind: if op == "MaxPool" {
-                        PoolKind::Max
-                    } else {
-                        PoolKind::Avg
-                    },
+                    kind: if op == "MaxPool" { PoolKind::Max } else { PoolKind::Avg },
                     layout: Layout::Nchw,
                     kernel: [k[0] as usize, k[1] as usize],
                     strides: self.pair(n, "strides")?,
@@ -775,9 +565,7 @@ impl Builder<'_> {
             }
             "Resize" | "Upsample" => self.resize(n)?,
             "Concat" => {
-                let inputs: Vec<ValueId> = (0..n.input.len())
-                    .filter_map(|i| self.input(n, i).transpose())
-                    .collect::<Result<_>>()?;
+                let inputs: Vec<ValueId> = (0..n.input.len()).filter_map(|i| self.input(n, i).transpose()).collect::<Result<_>>()?;
                 let axis = self.scalar_i64(n, "axis", ai(n, "axis", 0));
                 let mut all = inputs;
                 all.push(axis);
@@ -785,34 +573,16 @@ impl Builder<'_> {
             }
             "Split" => {
                 let x = self.req(n, 0)?;
-                let sizes = if self.opset >= 13 {
-                    self.const_ints(n, 1, "split")?
-                } else {
-                    ints(n, "split")
-                };
+                let sizes = if self.opset >= 13 { self.const_ints(n, 1, "split")? } else { ints(n, "split") };
                 let num = n.output.len();
-                let sizes: Vec<usize> = sizes
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|&s| s.max(0) as usize)
-                    .collect();
-                self.emit_final(
-                    n,
-                    Op::SplitV {
-                        axis: ai(n, "axis", 0),
-                        sizes,
-                        num,
-                    },
-                    vec![x],
-                );
+                let sizes: Vec<usize> = sizes.unwrap_or_default().iter().map(|&s| s.max(0) as usize).collect();
+                self.emit_final(n, Op::SplitV { axis: ai(n, "axis", 0), sizes, num }, vec![x]);
             }
             "Slice" => {
                 let inputs: Vec<ValueId> = (0..n.input.len().min(5))
                     .map(|i| match self.input(n, i)? {
                         Some(v) => Ok(v),
-                        None => Ok(
-                            self.konst(format!("{name}/empty{i}"), Tensor::i64(vec![0], vec![]))
-                        ),
+                        None => Ok(self.konst(format!("{name}/empty{i}"), Tensor::i64(vec![0], vec![]))),
                     })
                     .collect::<Result<_>>()?;
                 self.emit_final(n, Op::Slice, inputs);
@@ -824,11 +594,7 @@ impl Builder<'_> {
             }
             "Squeeze" | "Unsqueeze" => {
                 let x = self.req(n, 0)?;
-                let axes = if self.opset >= 13 {
-                    self.const_ints(n, 1, "axes")?
-                } else {
-                    ints(n, "axes")
-                };
+                let axes = if self.opset >= 13 { self.const_ints(n, 1, "axes")? } else { ints(n, "axes") };
                 let axes = axes.unwrap_or_default();
                 if op == "Squeeze" {
                     self.emit_final(n, Op::Squeeze { axes }, vec![x]);
@@ -863,9 +629,7 @@ impl Builder<'_> {
                     "constant" => PadMode::Constant,
                     "reflect" => PadMode::Reflect,
                     "edge" => PadMode::Edge,
-                    other => {
-                        return Err(self.err(n, format!("pad mode '{other}' is not supported")))
-                    }
+                    other => return Err(self.err(n, format!("pad mode '{other}' is not supported"))),
                 };
                 let pads = self.req(n, 1)?;
                 let mut inputs = vec![x, pads];
@@ -876,16 +640,8 @@ impl Builder<'_> {
             }
             "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceL2" | "ReduceProd" => {
                 let x = self.req(n, 0)?;
-                let axes_as_input = if op == "ReduceSum" {
-                    self.opset >= 13
-                } else {
-                    self.opset >= 18
-                };
-                let axes = if axes_as_input {
-                    self.const_ints(n, 1, "axes")?
-                } else {
-                    ints(n, "axes")
-                };
+                let axes_as_input = if op == "ReduceSum" { self.opset >= 13 } else { self.opset >= 18 };
+                let axes = if axes_as_input { self.const_ints(n, 1, "axes")? } else { ints(n, "axes") };
                 let keep_dims = ai(n, "keepdims", 1) != 0;
                 let axes = axes.unwrap_or_default();
                 if axes.is_empty() && ai(n, "noop_with_empty_axes", 0) != 0 {
@@ -901,17 +657,8 @@ impl Builder<'_> {
                     _ => ReduceOp::Sum,
                 };
                 if op == "ReduceL2" {
-                    let sq =
-                        self.emit(format!("{name}/sq"), Op::Binary(BinOp::Mul), vec![x, x], 1)[0];
-                    let s = self.emit(
-                        format!("{name}/sum"),
-                        Op::Reduce {
-                            op: ReduceOp::Sum,
-                            keep_dims,
-                        },
-                        vec![sq, av],
-                        1,
-                    )[0];
+                    let sq = self.emit(format!("{name}/sq"), Op::Binary(BinOp::Mul), vec![x, x], 1)[0];
+                    let s = self.emit(format!("{name}/sum"), Op::Reduce { op: ReduceOp::Sum, keep_dims }, vec![sq, av], 1)[0];
                     self.emit_final(n, Op::Unary(UnOp::Sqrt), vec![s]);
                 } else {
                     self.emit_final(n, Op::Reduce { op: rop, keep_dims }, vec![x, av]);
@@ -920,11 +667,8 @@ impl Builder<'_> {
             "ArgMax" => {
                 let x = self.req(n, 0)?;
                 let axis = self.scalar_i64(n, "axis", ai(n, "axis", 0));
-                let op = Op::ArgMax {
-                    dtype: DType::I64,
-                    keep_dims: ai(n, "keepdims", 1) != 0,
-                    select_last: ai(n, "select_last_index", 0) != 0,
-                };
+                let op =
+                    Op::ArgMax { dtype: DType::I64, keep_dims: ai(n, "keepdims", 1) != 0, select_last: ai(n, "select_last_index", 0) != 0 };
                 self.emit_final(n, op, vec![x, axis]);
             }
             "TopK" => {
@@ -932,11 +676,7 @@ impl Builder<'_> {
                 if ai(n, "sorted", 1) == 0 {
                     // unsorted output order is implementation-defined; sorted is a valid answer
                 }
-                let op = Op::TopK {
-                    axis: ai(n, "axis", -1),
-                    largest: ai(n, "largest", 1) != 0,
-                    index: DType::I64,
-                };
+                let op = Op::TopK { axis: ai(n, "axis", -1), largest: ai(n, "largest", 1) != 0, index: DType::I64 };
                 self.emit_final(n, op, vec![x, k]);
             }
             "LpNormalization" => {
@@ -945,32 +685,13 @@ impl Builder<'_> {
                 let axis = self.ints_const(n, "axis", &[ai(n, "axis", -1)]);
                 let norm = match p {
                     2 => {
-                        let sq =
-                            self.emit(format!("{name}/sq"), Op::Binary(BinOp::Mul), vec![x, x], 1)
-                                [0];
-                        let s = self.emit(
-                            format!("{name}/sum"),
-                            Op::Reduce {
-                                op: ReduceOp::Sum,
-                                keep_dims: true,
-                            },
-                            vec![sq, axis],
-                            1,
-                        )[0];
+                        let sq = self.emit(format!("{name}/sq"), Op::Binary(BinOp::Mul), vec![x, x], 1)[0];
+                        let s = self.emit(format!("{name}/sum"), Op::Reduce { op: ReduceOp::Sum, keep_dims: true }, vec![sq, axis], 1)[0];
                         self.emit(format!("{name}/norm"), Op::Unary(UnOp::Sqrt), vec![s], 1)[0]
                     }
                     1 => {
-                        let ab =
-                            self.emit(format!("{name}/abs"), Op::Unary(UnOp::Abs), vec![x], 1)[0];
-                        self.emit(
-                            format!("{name}/norm"),
-                            Op::Reduce {
-                                op: ReduceOp::Sum,
-                                keep_dims: true,
-                            },
-                            vec![ab, axis],
-                            1,
-                        )[0]
+                        let ab = self.emit(format!("{name}/abs"), Op::Unary(UnOp::Abs), vec![x], 1)[0];
+                        self.emit(format!("{name}/norm"), Op::Reduce { op: ReduceOp::Sum, keep_dims: true }, vec![ab, axis], 1)[0]
                     }
                     _ => return Err(self.err(n, format!("p = {p} is not supported (1 or 2)"))),
                 };
@@ -990,22 +711,12 @@ impl Builder<'_> {
         let w_hwio = match self.const_of(w) {
             Some(t) => {
                 if t.rank() != 4 {
-                    return Err(self.err(
-                        n,
-                        format!("only 2-D convolution is supported (weight {:?})", t.shape),
-                    ));
+                    return Err(self.err(n, format!("only 2-D convolution is supported (weight {:?})", t.shape)));
                 }
                 let t = eval::transpose(&t.cast(DType::F32), &[2, 3, 1, 0]);
                 self.konst(format!("{name}/w_hwio"), t)
             }
-            None => self.emit(
-                format!("{name}/w_hwio"),
-                Op::Transpose {
-                    perm: vec![2, 3, 1, 0],
-                },
-                vec![w],
-                1,
-            )[0],
+            None => self.emit(format!("{name}/w_hwio"), Op::Transpose { perm: vec![2, 3, 1, 0] }, vec![w], 1)[0],
         };
         let bias = self.input(n, 2)?;
         let a = ConvAttrs {
@@ -1045,29 +756,18 @@ impl Builder<'_> {
                 "align_corners" => CoordMode::AlignCorners,
                 "asymmetric" => CoordMode::Asymmetric,
                 "tf_half_pixel_for_nn" => CoordMode::TfHalfPixelForNn,
-                other => {
-                    return Err(self.err(
-                        n,
-                        format!("coordinate_transformation_mode '{other}' is not supported"),
-                    ))
-                }
+                other => return Err(self.err(n, format!("coordinate_transformation_mode '{other}' is not supported"))),
             };
             let nearest = match astr(n, "nearest_mode", "round_prefer_floor").as_str() {
                 "round_prefer_floor" => NearestMode::RoundPreferFloor,
                 "round_prefer_ceil" => NearestMode::RoundPreferCeil,
                 "floor" => NearestMode::Floor,
                 "ceil" => NearestMode::Ceil,
-                other => {
-                    return Err(self.err(n, format!("nearest_mode '{other}' is not supported")))
-                }
+                other => return Err(self.err(n, format!("nearest_mode '{other}' is not supported"))),
             };
             (coord, nearest)
         };
-        let (scales_i, sizes_i) = if op == "Upsample" {
-            (1, usize::MAX)
-        } else {
-            (2, 3)
-        };
+        let (scales_i, sizes_i) = if op == "Upsample" { (1, usize::MAX) } else { (2, 3) };
         let f = |b: &Self, i: usize| -> Result<Option<Vec<f64>>> {
             match b.input(n, i)? {
                 None => Ok(None),
@@ -1078,19 +778,9 @@ impl Builder<'_> {
                 },
             }
         };
-        let sizes = if sizes_i == usize::MAX {
-            None
-        } else {
-            f(self, sizes_i)?
-        };
+        let sizes = if sizes_i == usize::MAX { None } else { f(self, sizes_i)? };
         let scales = f(self, scales_i)?;
-        let base = Op::Resize {
-            layout: Layout::Nchw,
-            mode,
-            coord,
-            nearest,
-            scales: None,
-        };
+        let base = Op::Resize { layout: Layout::Nchw, mode, coord, nearest, scales: None };
         if let Some(s) = sizes {
             if s.len() != 4 {
                 return Err(self.err(n, "only 4-D NCHW resize is supported"));
@@ -1099,18 +789,9 @@ impl Builder<'_> {
             self.emit_final(n, base, vec![x, sz]);
         } else if let Some(s) = scales {
             if s.len() != 4 || s[0] != 1.0 || s[1] != 1.0 {
-                return Err(self.err(
-                    n,
-                    format!("only spatial scales on 4-D NCHW are supported, got {s:?}"),
-                ));
+                return Err(self.err(n, format!("only spatial scales on 4-D NCHW are supported, got {s:?}")));
             }
-            let op = Op::Resize {
-                layout: Layout::Nchw,
-                mode,
-                coord,
-                nearest,
-                scales: Some([s[2] as f32, s[3] as f32]),
-            };
+            let op = Op::Resize { layout: Layout::Nchw, mode, coord, nearest, scales: Some([s[2] as f32, s[3] as f32]) };
             self.emit_final(n, op, vec![x]);
         } else {
             return Err(self.err(n, format!("{name}: needs scales or sizes")));

@@ -10,34 +10,16 @@ const FOLD_LIMIT: usize = 1 << 22;
 pub fn check_inputs(g: &Graph, shapes: &[Vec<usize>]) -> Result<()> {
     if shapes.len() != g.inputs.len() {
         return Err(GraphError::Input {
-            name: g
-                .inputs
-                .iter()
-                .map(|i| i.name.clone())
-                .collect::<Vec<_>>()
-                .join(","),
-            msg: format!(
-                "model has {} inputs, {} shapes given",
-                g.inputs.len(),
-                shapes.len()
-            ),
+            name: g.inputs.iter().map(|i| i.name.clone()).collect::<Vec<_>>().join(","),
+            msg: format!("model has {} inputs, {} shapes given", g.inputs.len(), shapes.len()),
         });
     }
     for (inp, s) in g.inputs.iter().zip(shapes) {
-        let ok = inp.dims.len() == s.len()
-            && inp
-                .dims
-                .iter()
-                .zip(s)
-                .all(|(d, &v)| matches!(d, Dim::Dynamic(_)) || *d == Dim::Fixed(v));
+        let ok = inp.dims.len() == s.len() && inp.dims.iter().zip(s).all(|(d, &v)| matches!(d, Dim::Dynamic(_)) || *d == Dim::Fixed(v));
         if !ok {
             return Err(GraphError::Input {
                 name: inp.name.clone(),
-                msg: format!(
-                    "shape {:?} does not match the declared {}",
-                    s,
-                    fmt_dims(&inp.dims)
-                ),
+                msg: format!("shape {:?} does not match the declared {}", s, fmt_dims(&inp.dims)),
             });
         }
     }
@@ -70,11 +52,7 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
         let all_const = node.inputs.iter().all(|v| g.consts.contains_key(v));
         let dynamic = node.inputs.iter().any(|&v| g.values[v].shape.is_none())
             || (matches!(node.op, Op::NonMaxSuppression { .. }) && !all_const)
-            || shape_inputs(&node.op, node.inputs.len()).any(|i| {
-                node.inputs
-                    .get(i)
-                    .is_some_and(|v| !g.consts.contains_key(v))
-            });
+            || shape_inputs(&node.op, node.inputs.len()).any(|i| node.inputs.get(i).is_some_and(|v| !g.consts.contains_key(v)));
         if dynamic {
             for &o in &node.outputs {
                 g.values[o].shape = None;
@@ -99,20 +77,14 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
             .iter()
             .map(|&v| {
                 let vi = &g.values[v];
-                vi.shape
-                    .clone()
-                    .map(|s| (vi.dtype, s))
-                    .ok_or_else(|| node.err(format!("input '{}' has no shape", vi.name)))
+                vi.shape.clone().map(|s| (vi.dtype, s)).ok_or_else(|| node.err(format!("input '{}' has no shape", vi.name)))
             })
             .collect::<Result<_>>()?;
         let consts: Vec<Option<&Tensor>> = node.inputs.iter().map(|v| g.consts.get(v)).collect();
         let outs = eval::infer(&node, &ins, &consts)?;
         // Shape and Size only need the (now known) input shape.
         let shape_only = match node.op {
-            Op::Shape => Some(Tensor::i32(
-                vec![ins[0].1.len()],
-                ins[0].1.iter().map(|&d| d as i32).collect(),
-            )),
+            Op::Shape => Some(Tensor::i32(vec![ins[0].1.len()], ins[0].1.iter().map(|&d| d as i32).collect())),
             Op::Size => Some(Tensor::i32(vec![], vec![numel(&ins[0].1) as i32])),
             _ => None,
         };
@@ -123,8 +95,7 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
             g.consts.insert(o, t);
             continue;
         }
-        let foldable =
-            consts.iter().all(|c| c.is_some()) && outs.iter().all(|(_, s)| numel(s) <= FOLD_LIMIT);
+        let foldable = consts.iter().all(|c| c.is_some()) && outs.iter().all(|(_, s)| numel(s) <= FOLD_LIMIT);
         if foldable {
             let args: Vec<&Tensor> = consts.iter().filter_map(|c| *c).collect();
             let res = eval::eval(&node, &args)?;
@@ -193,12 +164,8 @@ pub fn eliminate_dead(g: &mut Graph) {
 pub fn fuse_conv_epilogues(g: &mut Graph) {
     loop {
         let uses = g.use_counts();
-        let producer: std::collections::HashMap<ValueId, usize> = g
-            .nodes
-            .iter()
-            .enumerate()
-            .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
-            .collect();
+        let producer: std::collections::HashMap<ValueId, usize> =
+            g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i))).collect();
         let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
         let mut changed = false;
         for i in 0..g.nodes.len() {
@@ -255,11 +222,7 @@ pub fn fuse_conv_epilogues(g: &mut Graph) {
                     let Op::Conv2d(c) = &mut g.nodes[p].op else {
                         continue;
                     };
-                    c.residual = Some(if c.act == Activation::None {
-                        ResidualAt::BeforeAct
-                    } else {
-                        ResidualAt::AfterAct
-                    });
+                    c.residual = Some(if c.act == Activation::None { ResidualAt::BeforeAct } else { ResidualAt::AfterAct });
                     g.nodes[p].inputs.push(r);
                     g.nodes[p].outputs = node.outputs.clone();
                     g.nodes[i].inputs.clear();
@@ -306,13 +269,7 @@ fn fold_affine(g: &mut Graph, p: usize, scale: ValueId, shift: ValueId) -> bool 
         return false;
     }
     let w = w.cast(DType::F32);
-    let wv: Vec<f32> = w
-        .as_f32()
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| x * s[i % cout])
-        .collect();
+    let wv: Vec<f32> = w.as_f32().unwrap_or(&[]).iter().enumerate().map(|(i, &x)| x * s[i % cout]).collect();
     let old_bias: Vec<f32> = if c.has_bias {
         match g.consts.get(&g.nodes[p].inputs[2]) {
             Some(t) => t.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec(),
@@ -340,22 +297,12 @@ fn fold_affine(g: &mut Graph, p: usize, scale: ValueId, shift: ValueId) -> bool 
 
 /// Stable topological sort of nodes by data dependencies.
 pub fn topo_sort(g: &mut Graph) {
-    let producer: std::collections::HashMap<ValueId, usize> = g
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i)))
-        .collect();
+    let producer: std::collections::HashMap<ValueId, usize> =
+        g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i))).collect();
     let n = g.nodes.len();
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);
-    fn visit(
-        i: usize,
-        g: &Graph,
-        producer: &std::collections::HashMap<ValueId, usize>,
-        done: &mut [bool],
-        order: &mut Vec<usize>,
-    ) {
+    fn visit(i: usize, g: &Graph, producer: &std::collections::HashMap<ValueId, usize>, done: &mut [bool], order: &mut Vec<usize>) {
         if done[i] {
             return;
         }

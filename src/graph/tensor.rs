@@ -138,11 +138,7 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
 impl Tensor {
     /// Builds a tensor; the caller guarantees `data.len() == numel(shape)`.
     pub fn new(shape: Vec<usize>, data: TensorData) -> Tensor {
-        debug_assert_eq!(
-            numel(&shape),
-            data.len(),
-            "tensor data length (this is a bug)"
-        );
+        debug_assert_eq!(numel(&shape), data.len(), "tensor data length (this is a bug)");
         Tensor { shape, data }
     }
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Tensor {
@@ -203,53 +199,25 @@ impl Tensor {
             return self.clone();
         }
         let data = match (&self.data, to) {
-            (TensorData::F32(v), DType::F16) => {
-                TensorData::F16(v.iter().map(|&x| f16::from_f32(x)).collect())
-            }
-            (TensorData::F16(v), DType::F32) => {
-                TensorData::F32(v.iter().map(|&x| x.to_f32()).collect())
-            }
-            (TensorData::Bool(v), DType::F32) => {
-                TensorData::F32(v.iter().map(|&x| x as u8 as f32).collect())
-            }
-            (TensorData::I32(v), DType::F32) => {
-                TensorData::F32(v.iter().map(|&x| x as f32).collect())
-            }
-            (TensorData::I64(v), DType::F32) => {
-                TensorData::F32(v.iter().map(|&x| x as f32).collect())
-            }
-            (TensorData::U8(v), DType::F32) => {
-                TensorData::F32(v.iter().map(|&x| x as f32).collect())
-            }
-            (TensorData::F32(v), DType::I32) => {
-                TensorData::I32(v.iter().map(|&x| x as i32).collect())
-            }
-            (TensorData::F32(v), DType::I64) => {
-                TensorData::I64(v.iter().map(|&x| x as i64).collect())
-            }
+            (TensorData::F32(v), DType::F16) => TensorData::F16(v.iter().map(|&x| f16::from_f32(x)).collect()),
+            (TensorData::F16(v), DType::F32) => TensorData::F32(v.iter().map(|&x| x.to_f32()).collect()),
+            (TensorData::Bool(v), DType::F32) => TensorData::F32(v.iter().map(|&x| x as u8 as f32).collect()),
+            (TensorData::I32(v), DType::F32) => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+            (TensorData::I64(v), DType::F32) => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+            (TensorData::U8(v), DType::F32) => TensorData::F32(v.iter().map(|&x| x as f32).collect()),
+            (TensorData::F32(v), DType::I32) => TensorData::I32(v.iter().map(|&x| x as i32).collect()),
+            (TensorData::F32(v), DType::I64) => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
             (TensorData::F32(v), DType::U8) => TensorData::U8(v.iter().map(|&x| x as u8).collect()),
-            (TensorData::F32(v), DType::Bool) => {
-                TensorData::Bool(v.iter().map(|&x| x != 0.0).collect())
-            }
-            (_, DType::F32) => {
-                TensorData::F32(self.to_f64_vec().into_iter().map(|x| x as f32).collect())
-            }
-            (_, DType::F16) => {
-                TensorData::F16(self.to_f64_vec().into_iter().map(f16::from_f64).collect())
-            }
-            (_, DType::I32) => {
-                TensorData::I32(self.to_f64_vec().into_iter().map(|x| x as i32).collect())
-            }
+            (TensorData::F32(v), DType::Bool) => TensorData::Bool(v.iter().map(|&x| x != 0.0).collect()),
+            (_, DType::F32) => TensorData::F32(self.to_f64_vec().into_iter().map(|x| x as f32).collect()),
+            (_, DType::F16) => TensorData::F16(self.to_f64_vec().into_iter().map(f16::from_f64).collect()),
+            (_, DType::I32) => TensorData::I32(self.to_f64_vec().into_iter().map(|x| x as i32).collect()),
             (_, DType::I64) => match &self.data {
                 TensorData::I32(v) => TensorData::I64(v.iter().map(|&x| x as i64).collect()),
                 _ => TensorData::I64(self.to_f64_vec().into_iter().map(|x| x as i64).collect()),
             },
-            (_, DType::U8) => {
-                TensorData::U8(self.to_f64_vec().into_iter().map(|x| x as u8).collect())
-            }
-            (_, DType::Bool) => {
-                TensorData::Bool(self.to_f64_vec().into_iter().map(|x| x != 0.0).collect())
-            }
+            (_, DType::U8) => TensorData::U8(self.to_f64_vec().into_iter().map(|x| x as u8).collect()),
+            (_, DType::Bool) => TensorData::Bool(self.to_f64_vec().into_iter().map(|x| x != 0.0).collect()),
         };
         Tensor::new(self.shape.clone(), data)
     }
@@ -277,29 +245,11 @@ impl Tensor {
             return None;
         }
         let data = match dtype {
-            DType::F32 => TensorData::F32(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ),
-            DType::F16 => TensorData::F16(
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| f16::from_le_bytes([c[0], c[1]]))
-                    .collect(),
-            ),
-            DType::I32 => TensorData::I32(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            ),
+            DType::F32 => TensorData::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            DType::F16 => TensorData::F16(bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect()),
+            DType::I32 => TensorData::I32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             DType::I64 => TensorData::I64(
-                bytes
-                    .chunks_exact(8)
-                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect(),
+                bytes.chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect(),
             ),
             DType::U8 => TensorData::U8(bytes.to_vec()),
             DType::Bool => TensorData::Bool(bytes.iter().map(|&b| b != 0).collect()),
@@ -313,11 +263,6 @@ impl Tensor {
         }
         let a = self.to_f64_vec();
         let b = other.to_f64_vec();
-        Some(
-            a.iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0, f64::max),
-        )
+        Some(a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max))
     }
 }

@@ -81,18 +81,13 @@ impl<'a> Attrs<'a> {
     }
     fn int(&self, k: &str) -> Option<i64> {
         let v = self.get(k)?.get("i")?;
-        v.as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| v.as_i64())
+        v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_i64())
     }
     fn float(&self, k: &str) -> Option<f32> {
         self.get(k)?.get("f")?.as_f64().map(|f| f as f32)
     }
     fn bool(&self, k: &str) -> bool {
-        self.get(k)
-            .and_then(|v| v.get("b"))
-            .and_then(|b| b.as_bool())
-            .unwrap_or(false)
+        self.get(k).and_then(|v| v.get("b")).and_then(|b| b.as_bool()).unwrap_or(false)
     }
     fn string(&self, k: &str) -> Option<String> {
         let s = self.get(k)?.get("s")?.as_str()?;
@@ -104,15 +99,7 @@ impl<'a> Attrs<'a> {
             .and_then(|v| v.get("list"))
             .and_then(|l| l.get("i"))
             .and_then(|a| a.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| {
-                        x.as_str()
-                            .and_then(|s| s.parse().ok())
-                            .or_else(|| x.as_i64())
-                    })
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|x| x.as_str().and_then(|s| s.parse().ok()).or_else(|| x.as_i64())).collect())
             .unwrap_or_default()
     }
     fn strings(&self, k: &str) -> Vec<String> {
@@ -137,14 +124,8 @@ impl<'a> Attrs<'a> {
 /// Loads a TF.js graph model from its `model.json`; shards are resolved next to it.
 pub fn load(model_json: &Path) -> Result<Graph> {
     let path = model_json.display().to_string();
-    let text = std::fs::read_to_string(model_json).map_err(|e| GraphError::Io {
-        path: path.clone(),
-        msg: e.to_string(),
-    })?;
-    let m: ModelJson = serde_json::from_str(&text).map_err(|e| GraphError::Malformed {
-        path: path.clone(),
-        msg: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(model_json).map_err(|e| GraphError::Io { path: path.clone(), msg: e.to_string() })?;
+    let m: ModelJson = serde_json::from_str(&text).map_err(|e| GraphError::Malformed { path: path.clone(), msg: e.to_string() })?;
     let dir = model_json.parent().unwrap_or(Path::new("."));
     let weights = read_weights(dir, &m.manifest, &path)?;
     build_graph(m, weights, &path)
@@ -157,10 +138,8 @@ fn read_weights(dir: &Path, groups: &[WeightGroup], path: &str) -> Result<HashMa
         let mut files = Vec::new();
         for p in &g.paths {
             let f = dir.join(p);
-            let bytes = std::fs::read(&f).map_err(|e| GraphError::Io {
-                path: f.display().to_string(),
-                msg: format!("weight shard: {e}"),
-            })?;
+            let bytes =
+                std::fs::read(&f).map_err(|e| GraphError::Io { path: f.display().to_string(), msg: format!("weight shard: {e}") })?;
             files.push(f.display().to_string());
             buf.extend_from_slice(&bytes);
         }
@@ -168,13 +147,8 @@ fn read_weights(dir: &Path, groups: &[WeightGroup], path: &str) -> Result<HashMa
         for w in &g.weights {
             let shape: Vec<usize> = w.shape.iter().map(|&d| d.max(0) as usize).collect();
             let n = numel(&shape);
-            let werr = |msg: String| GraphError::Weight {
-                path: path.to_string(),
-                name: w.name.clone(),
-                msg,
-            };
-            let dtype = tf_dtype(&w.dtype)
-                .ok_or_else(|| werr(format!("unsupported weight dtype '{}'", w.dtype)))?;
+            let werr = |msg: String| GraphError::Weight { path: path.to_string(), name: w.name.clone(), msg };
+            let dtype = tf_dtype(&w.dtype).ok_or_else(|| werr(format!("unsupported weight dtype '{}'", w.dtype)))?;
             let (store, bytes) = match &w.quantization {
                 Some(q) => match q.dtype.as_str() {
                     "float16" => ("float16", 2 * n),
@@ -197,41 +171,25 @@ fn read_weights(dir: &Path, groups: &[WeightGroup], path: &str) -> Result<HashMa
             off += bytes;
             let t = match store {
                 "float16" => {
-                    let v: Vec<f32> = raw
-                        .chunks_exact(2)
-                        .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                        .collect();
+                    let v: Vec<f32> = raw.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect();
                     Tensor::f32(shape, v).cast(dtype)
                 }
                 "uint8" | "uint16" => {
-                    let scale = q_param(w, |q| q.scale)
-                        .ok_or_else(|| werr("quantization without scale".into()))?;
-                    let min = q_param(w, |q| q.min)
-                        .ok_or_else(|| werr("quantization without min".into()))?;
+                    let scale = q_param(w, |q| q.scale).ok_or_else(|| werr("quantization without scale".into()))?;
+                    let min = q_param(w, |q| q.min).ok_or_else(|| werr("quantization without min".into()))?;
                     let v: Vec<f32> = if store == "uint8" {
                         raw.iter().map(|&b| b as f32 * scale + min).collect()
                     } else {
-                        raw.chunks_exact(2)
-                            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32 * scale + min)
-                            .collect()
+                        raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as f32 * scale + min).collect()
                     };
                     let t = Tensor::f32(shape, v);
                     if dtype.is_float() {
                         t.cast(dtype)
                     } else {
-                        Tensor::f32(
-                            t.shape.clone(),
-                            t.as_f32()
-                                .unwrap_or(&[])
-                                .iter()
-                                .map(|x| x.round())
-                                .collect(),
-                        )
-                        .cast(dtype)
+                        Tensor::f32(t.shape.clone(), t.as_f32().unwrap_or(&[]).iter().map(|x| x.round()).collect()).cast(dtype)
                     }
                 }
-                _ => Tensor::from_le_bytes(dtype, shape, raw)
-                    .ok_or_else(|| werr("bad byte count".into()))?,
+                _ => Tensor::from_le_bytes(dtype, shape, raw).ok_or_else(|| werr("bad byte count".into()))?,
             };
             out.insert(w.name.clone(), t);
         }
@@ -262,11 +220,7 @@ fn split_ref(s: &str) -> (&str, usize) {
 }
 
 fn topo_sort(nodes: Vec<TfNode>, path: &str) -> Result<Vec<TfNode>> {
-    let index: HashMap<String, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.clone(), i))
-        .collect();
+    let index: HashMap<String, usize> = nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
     let mut state = vec![0u8; nodes.len()]; // 0 new, 1 visiting, 2 done
     let mut order = Vec::with_capacity(nodes.len());
     for start in 0..nodes.len() {
@@ -276,12 +230,8 @@ fn topo_sort(nodes: Vec<TfNode>, path: &str) -> Result<Vec<TfNode>> {
         let mut stack = vec![(start, 0usize)];
         state[start] = 1;
         while let Some((i, k)) = stack.pop() {
-            let deps: Vec<usize> = nodes[i]
-                .input
-                .iter()
-                .filter(|s| !s.starts_with('^'))
-                .filter_map(|s| index.get(split_ref(s).0).copied())
-                .collect();
+            let deps: Vec<usize> =
+                nodes[i].input.iter().filter(|s| !s.starts_with('^')).filter_map(|s| index.get(split_ref(s).0).copied()).collect();
             if k < deps.len() {
                 stack.push((i, k + 1));
                 let d = deps[k];
@@ -290,12 +240,7 @@ fn topo_sort(nodes: Vec<TfNode>, path: &str) -> Result<Vec<TfNode>> {
                         state[d] = 1;
                         stack.push((d, 0));
                     }
-                    1 => {
-                        return Err(GraphError::Malformed {
-                            path: path.into(),
-                            msg: format!("cycle through node '{}'", nodes[d].name),
-                        })
-                    }
+                    1 => return Err(GraphError::Malformed { path: path.into(), msg: format!("cycle through node '{}'", nodes[d].name) }),
                     _ => {}
                 }
             } else {
@@ -315,23 +260,12 @@ fn padding_of(a: &Attrs, node: &TfNode) -> std::result::Result<Padding, String> 
         Some("EXPLICIT") => {
             let p = a.ints("explicit_paddings");
             if p.len() != 8 {
-                return Err(format!(
-                    "node '{}': explicit_paddings needs 8 values",
-                    node.name
-                ));
+                return Err(format!("node '{}': explicit_paddings needs 8 values", node.name));
             }
             // NHWC pairs: [n0,n1,h0,h1,w0,w1,c0,c1]
-            Ok(Padding::Explicit([
-                p[2] as usize,
-                p[4] as usize,
-                p[3] as usize,
-                p[5] as usize,
-            ]))
+            Ok(Padding::Explicit([p[2] as usize, p[4] as usize, p[3] as usize, p[5] as usize]))
         }
-        other => Err(format!(
-            "node '{}': unsupported padding {other:?}",
-            node.name
-        )),
+        other => Err(format!("node '{}': unsupported padding {other:?}", node.name)),
     }
 }
 
@@ -345,16 +279,10 @@ fn hw_pair(v: &[i64], default: usize) -> [usize; 2] {
 
 fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -> Result<Graph> {
     let nodes = topo_sort(m.topology.node, path)?;
-    let mut g = Graph {
-        source: path.to_string(),
-        ..Default::default()
-    };
+    let mut g = Graph { source: path.to_string(), ..Default::default() };
     let mut outs: HashMap<String, Vec<ValueId>> = HashMap::new();
     let mut unsupported: Vec<String> = Vec::new();
-    let malformed = |msg: String| GraphError::Malformed {
-        path: path.to_string(),
-        msg,
-    };
+    let malformed = |msg: String| GraphError::Malformed { path: path.to_string(), msg };
 
     for n in &nodes {
         let a = Attrs { node: n };
@@ -369,12 +297,7 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
             continue;
         }
         if n.op == "Placeholder" {
-            let dtype = a.dtype("dtype").ok_or_else(|| {
-                malformed(format!(
-                    "placeholder '{}' without a supported dtype",
-                    n.name
-                ))
-            })?;
+            let dtype = a.dtype("dtype").ok_or_else(|| malformed(format!("placeholder '{}' without a supported dtype", n.name)))?;
             let dims: Vec<Dim> = a
                 .get("shape")
                 .and_then(|s| s.get("shape"))
@@ -385,11 +308,7 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
                         .map(|x| {
                             let v = x
                                 .get("size")
-                                .and_then(|s| {
-                                    s.as_str()
-                                        .and_then(|s| s.parse::<i64>().ok())
-                                        .or_else(|| s.as_i64())
-                                })
+                                .and_then(|s| s.as_str().and_then(|s| s.parse::<i64>().ok()).or_else(|| s.as_i64()))
                                 .unwrap_or(-1);
                             if v < 0 {
                                 Dim::Dynamic(None)
@@ -401,12 +320,7 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
                 })
                 .unwrap_or_default();
             let id = g.add_value(n.name.clone(), dtype);
-            g.inputs.push(InputInfo {
-                value: id,
-                name: n.name.clone(),
-                dtype,
-                dims,
-            });
+            g.inputs.push(InputInfo { value: id, name: n.name.clone(), dtype, dims });
             outs.insert(n.name.clone(), vec![id]);
             continue;
         }
@@ -422,48 +336,26 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
         if let Some(s) = missing {
             if !unsupported.is_empty() {
                 // possibly downstream of an unsupported op: keep collecting, report all at the end
-                let ids = (0..output_count(n))
-                    .map(|i| g.add_value(format!("{}:{i}", n.name), DType::F32))
-                    .collect();
+                let ids = (0..output_count(n)).map(|i| g.add_value(format!("{}:{i}", n.name), DType::F32)).collect();
                 outs.insert(n.name.clone(), ids);
                 continue;
             }
-            return Err(malformed(format!(
-                "node '{}' reads unknown tensor '{s}'",
-                n.name
-            )));
+            return Err(malformed(format!("node '{}' reads unknown tensor '{s}'", n.name)));
         }
         let op = match map_op(n, &a, &mut g, &mut inputs) {
             Ok(Some(op)) => op,
             Ok(None) => {
                 unsupported.push(format!("{} (node '{}')", n.op, n.name));
-                let ids = (0..output_count(n))
-                    .map(|i| g.add_value(format!("{}:{i}", n.name), DType::F32))
-                    .collect();
+                let ids = (0..output_count(n)).map(|i| g.add_value(format!("{}:{i}", n.name), DType::F32)).collect();
                 outs.insert(n.name.clone(), ids);
                 continue;
             }
             Err(msg) => return Err(malformed(msg)),
         };
         let count = output_count(n);
-        let ids: Vec<ValueId> = (0..count)
-            .map(|i| {
-                g.add_value(
-                    if i == 0 {
-                        n.name.clone()
-                    } else {
-                        format!("{}:{i}", n.name)
-                    },
-                    DType::F32,
-                )
-            })
-            .collect();
-        g.nodes.push(Node {
-            name: n.name.clone(),
-            op,
-            inputs,
-            outputs: ids.clone(),
-        });
+        let ids: Vec<ValueId> =
+            (0..count).map(|i| g.add_value(if i == 0 { n.name.clone() } else { format!("{}:{i}", n.name) }, DType::F32)).collect();
+        g.nodes.push(Node { name: n.name.clone(), op, inputs, outputs: ids.clone() });
         outs.insert(n.name.clone(), ids);
     }
     if !unsupported.is_empty() {
@@ -483,11 +375,7 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
         }
     }
     if out_names.is_empty() {
-        let used: std::collections::HashSet<ValueId> = g
-            .nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter().copied())
-            .collect();
+        let used: std::collections::HashSet<ValueId> = g.nodes.iter().flat_map(|n| n.inputs.iter().copied()).collect();
         for n in &g.nodes {
             for &o in &n.outputs {
                 if !used.contains(&o) {
@@ -512,20 +400,10 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
 }
 
 /// Maps one TF node to an IR op. `Ok(None)` means unsupported.
-fn map_op(
-    n: &TfNode,
-    a: &Attrs,
-    g: &mut Graph,
-    inputs: &mut Vec<ValueId>,
-) -> std::result::Result<Option<Op>, String> {
+fn map_op(n: &TfNode, a: &Attrs, g: &mut Graph, inputs: &mut Vec<ValueId>) -> std::result::Result<Option<Op>, String> {
     let need = |k: usize| -> std::result::Result<(), String> {
         if inputs.len() < k {
-            Err(format!(
-                "node '{}' ({}) needs {k} inputs, has {}",
-                n.name,
-                n.op,
-                inputs.len()
-            ))
+            Err(format!("node '{}' ({}) needs {k} inputs, has {}", n.name, n.op, inputs.len()))
         } else {
             Ok(())
         }
@@ -563,14 +441,10 @@ fn map_op(
         "Sigmoid" => un(UnOp::Act(Activation::Sigmoid)),
         "Relu" => un(UnOp::Act(Activation::Relu)),
         "Relu6" => un(UnOp::Act(Activation::Relu6)),
-        "LeakyRelu" => un(UnOp::Act(Activation::LeakyRelu(
-            a.float("alpha").unwrap_or(0.2),
-        ))),
+        "LeakyRelu" => un(UnOp::Act(Activation::LeakyRelu(a.float("alpha").unwrap_or(0.2)))),
         "AddN" => Some(Op::AddN),
         "Identity" | "StopGradient" | "Snapshot" => Some(Op::Identity),
-        "Cast" => Some(Op::Cast(a.dtype("DstT").ok_or_else(|| {
-            format!("node '{}': Cast to unsupported dtype", n.name)
-        })?)),
+        "Cast" => Some(Op::Cast(a.dtype("DstT").ok_or_else(|| format!("node '{}': Cast to unsupported dtype", n.name))?)),
         "Shape" => Some(Op::Shape),
         "Size" => Some(Op::Size),
         "Reshape" => Some(Op::Reshape { copy_zero: false }),
@@ -581,30 +455,17 @@ fn map_op(
             new_axis: a.int("new_axis_mask").unwrap_or(0) as u32,
             shrink_axis: a.int("shrink_axis_mask").unwrap_or(0) as u32,
         })),
-        "Pack" => Some(Op::Pack {
-            axis: a.int("axis").unwrap_or(0),
-        }),
-        "Unpack" => Some(Op::Unpack {
-            axis: a.int("axis").unwrap_or(0),
-            num: a.int("num").unwrap_or(1) as usize,
-        }),
+        "Pack" => Some(Op::Pack { axis: a.int("axis").unwrap_or(0) }),
+        "Unpack" => Some(Op::Unpack { axis: a.int("axis").unwrap_or(0), num: a.int("num").unwrap_or(1) as usize }),
         "ConcatV2" => Some(Op::Concat),
-        "Split" => Some(Op::Split {
-            num: a.int("num_split").unwrap_or(1) as usize,
-        }),
-        "Squeeze" => Some(Op::Squeeze {
-            axes: a.ints("squeeze_dims"),
-        }),
+        "Split" => Some(Op::Split { num: a.int("num_split").unwrap_or(1) as usize }),
+        "Squeeze" => Some(Op::Squeeze { axes: a.ints("squeeze_dims") }),
         "ExpandDims" => Some(Op::ExpandDims),
         "Tile" => Some(Op::Tile),
         "Fill" => Some(Op::Fill),
         "Range" => Some(Op::Range),
         "GatherNd" => Some(Op::GatherNd),
-        "TopKV2" => Some(Op::TopK {
-            axis: -1,
-            largest: true,
-            index: DType::I32,
-        }),
+        "TopKV2" => Some(Op::TopK { axis: -1, largest: true, index: DType::I32 }),
         "Select" | "SelectV2" => Some(Op::Select),
         "Sum" | "Max" | "Min" | "Mean" | "Prod" => Some(Op::Reduce {
             op: match n.op.as_str() {
@@ -616,19 +477,9 @@ fn map_op(
             },
             keep_dims: a.bool("keep_dims"),
         }),
-        "ArgMax" => Some(Op::ArgMax {
-            dtype: a.dtype("output_type").unwrap_or(DType::I64),
-            keep_dims: false,
-            select_last: false,
-        }),
-        "MatMul" => Some(Op::MatMul {
-            transpose_a: a.bool("transpose_a"),
-            transpose_b: a.bool("transpose_b"),
-        }),
-        "BatchMatMul" | "BatchMatMulV2" => Some(Op::MatMul {
-            transpose_a: a.bool("adj_x"),
-            transpose_b: a.bool("adj_y"),
-        }),
+        "ArgMax" => Some(Op::ArgMax { dtype: a.dtype("output_type").unwrap_or(DType::I64), keep_dims: false, select_last: false }),
+        "MatMul" => Some(Op::MatMul { transpose_a: a.bool("transpose_a"), transpose_b: a.bool("transpose_b") }),
+        "BatchMatMul" | "BatchMatMulV2" => Some(Op::MatMul { transpose_a: a.bool("adj_x"), transpose_b: a.bool("adj_y") }),
         "Transpose" => {
             need(2)?;
             let perm = g
@@ -637,20 +488,14 @@ fn map_op(
                 .and_then(|t| t.to_i64_vec())
                 .ok_or_else(|| format!("node '{}': Transpose needs a constant perm", n.name))?;
             inputs.truncate(1);
-            Some(Op::Transpose {
-                perm: perm.into_iter().map(|p| p as usize).collect(),
-            })
+            Some(Op::Transpose { perm: perm.into_iter().map(|p| p as usize).collect() })
         }
         "MaxPool" | "AvgPool" => {
             if a.string("data_format").as_deref().unwrap_or("NHWC") != "NHWC" {
                 return Err(format!("node '{}': only NHWC pooling is supported", n.name));
             }
             Some(Op::Pool(PoolAttrs {
-                kind: if n.op == "MaxPool" {
-                    PoolKind::Max
-                } else {
-                    PoolKind::Avg
-                },
+                kind: if n.op == "MaxPool" { PoolKind::Max } else { PoolKind::Avg },
                 layout: Layout::Nhwc,
                 kernel: hw_pair(&a.ints("ksize"), 1),
                 strides: hw_pair(&a.ints("strides"), 1),
@@ -665,32 +510,21 @@ fn map_op(
             let linear = n.op == "ResizeBilinear";
             Some(Op::Resize {
                 layout: Layout::Nhwc,
-                mode: if linear {
-                    ResizeMode::Linear
-                } else {
-                    ResizeMode::Nearest
-                },
+                mode: if linear { ResizeMode::Linear } else { ResizeMode::Nearest },
                 coord: match (align, half, linear) {
                     (true, _, _) => CoordMode::AlignCorners,
                     (false, true, true) => CoordMode::HalfPixel,
                     (false, true, false) => CoordMode::TfHalfPixelForNn,
                     _ => CoordMode::Asymmetric,
                 },
-                nearest: if align {
-                    NearestMode::RoundPreferCeil
-                } else {
-                    NearestMode::Floor
-                },
+                nearest: if align { NearestMode::RoundPreferCeil } else { NearestMode::Floor },
                 scales: None,
             })
         }
         "Conv2D" | "_FusedConv2D" | "DepthwiseConv2dNative" | "FusedDepthwiseConv2dNative" => {
             need(2)?;
             if a.string("data_format").as_deref().unwrap_or("NHWC") != "NHWC" {
-                return Err(format!(
-                    "node '{}': only NHWC convolution is supported",
-                    n.name
-                ));
+                return Err(format!("node '{}': only NHWC convolution is supported", n.name));
             }
             let depthwise = n.op.contains("Depthwise");
             let fused = a.strings("fused_ops");
@@ -702,9 +536,7 @@ fn map_op(
                     "Relu" => act = Activation::Relu,
                     "Relu6" => act = Activation::Relu6,
                     "Sigmoid" => act = Activation::Sigmoid,
-                    "LeakyRelu" => {
-                        act = Activation::LeakyRelu(a.float("leakyrelu_alpha").unwrap_or(0.2))
-                    }
+                    "LeakyRelu" => act = Activation::LeakyRelu(a.float("leakyrelu_alpha").unwrap_or(0.2)),
                     _ => return Ok(None),
                 }
             }
@@ -717,15 +549,10 @@ fn map_op(
             let mut groups = 1;
             if depthwise {
                 // [kh, kw, cin, mult] -> HWIO [kh, kw, 1, cin*mult], grouped by cin.
-                let w = g.consts.get(&inputs[1]).ok_or_else(|| {
-                    format!("node '{}': depthwise filter must be constant", n.name)
-                })?;
+                let w = g.consts.get(&inputs[1]).ok_or_else(|| format!("node '{}': depthwise filter must be constant", n.name))?;
                 let s = w.shape.clone();
                 if s.len() != 4 {
-                    return Err(format!(
-                        "node '{}': depthwise filter must be 4-D, got {s:?}",
-                        n.name
-                    ));
+                    return Err(format!("node '{}': depthwise filter must be 4-D, got {s:?}", n.name));
                 }
                 groups = s[2];
                 let t = w.clone().reshaped(vec![s[0], s[1], 1, s[2] * s[3]]);

@@ -132,21 +132,13 @@ impl Repository {
 
     /// The default repository: `$WALKOUT_MODEL_REPOSITORY`, else `./models`.
     pub fn default_root() -> PathBuf {
-        std::env::var_os("WALKOUT_MODEL_REPOSITORY")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("models"))
+        std::env::var_os("WALKOUT_MODEL_REPOSITORY").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("models"))
     }
 
     pub fn read_config(dir: &Path) -> Result<ModelConfig, RepoError> {
         let p = dir.join("config.toml");
-        let text = std::fs::read_to_string(&p).map_err(|e| RepoError::Config {
-            path: p.display().to_string(),
-            msg: e.to_string(),
-        })?;
-        toml::from_str(&text).map_err(|e| RepoError::Config {
-            path: p.display().to_string(),
-            msg: e.to_string(),
-        })
+        let text = std::fs::read_to_string(&p).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })?;
+        toml::from_str(&text).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })
     }
 
     fn versions(dir: &Path, file: Option<&str>) -> Vec<u64> {
@@ -162,8 +154,7 @@ impl Repository {
     }
 
     pub fn list(&self) -> Result<Vec<ModelEntry>, RepoError> {
-        let rd = std::fs::read_dir(&self.root)
-            .map_err(|e| RepoError::Repo(self.root.display().to_string(), e.to_string()))?;
+        let rd = std::fs::read_dir(&self.root).map_err(|e| RepoError::Repo(self.root.display().to_string(), e.to_string()))?;
         let mut out = Vec::new();
         for e in rd.flatten() {
             let dir = e.path();
@@ -185,9 +176,7 @@ impl Repository {
     /// Resolves a repository name (`name` or `name:version`) or a path to a model file.
     pub fn resolve(&self, spec: &str) -> Result<ResolvedModel, RepoError> {
         let (name, ver) = match spec.rsplit_once(':') {
-            Some((n, v)) if v.chars().all(|c| c.is_ascii_digit()) && !v.is_empty() => {
-                (n, v.parse().ok())
-            }
+            Some((n, v)) if v.chars().all(|c| c.is_ascii_digit()) && !v.is_empty() => (n, v.parse().ok()),
             _ => (spec, None),
         };
         let dir = self.root.join(name);
@@ -196,12 +185,7 @@ impl Repository {
             let versions = Self::versions(&dir, Some(&config.file));
             let version = match ver {
                 Some(v) if versions.contains(&v) => v,
-                Some(_) | None if versions.is_empty() => {
-                    return Err(RepoError::NoVersion {
-                        name: name.into(),
-                        file: config.file.clone(),
-                    })
-                }
+                Some(_) | None if versions.is_empty() => return Err(RepoError::NoVersion { name: name.into(), file: config.file.clone() }),
                 Some(v) => return Err(RepoError::NotFound(format!("{name}:{v}"))),
                 None => *versions.last().unwrap_or(&1),
             };
@@ -221,15 +205,9 @@ impl Repository {
                 _ => return Err(RepoError::Format(spec.to_string())),
             };
             // A model file inside a repository version directory picks up its config.
-            let config = p
-                .parent()
-                .and_then(|v| v.parent())
-                .and_then(|d| Self::read_config(d).ok());
+            let config = p.parent().and_then(|v| v.parent()).and_then(|d| Self::read_config(d).ok());
             return Ok(ResolvedModel {
-                name: p
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
+                name: p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
                 version: None,
                 path: p.to_path_buf(),
                 format,

@@ -53,17 +53,9 @@ pub struct Profile {
 
 /// FLOPs of one node of a shape-specialised graph (multiply-add = 2).
 pub fn node_flops(g: &Graph, n: &graph::Node) -> u64 {
-    let out = g.values[n.outputs[0]]
-        .shape
-        .as_ref()
-        .map(|s| graph::numel(s) as u64)
-        .unwrap_or(0);
+    let out = g.values[n.outputs[0]].shape.as_ref().map(|s| graph::numel(s) as u64).unwrap_or(0);
     match &n.op {
-        graph::Op::Conv2d(_) => g.values[n.inputs[1]]
-            .shape
-            .as_ref()
-            .map(|w| 2 * out * (w[0] * w[1] * w[2]) as u64)
-            .unwrap_or(0),
+        graph::Op::Conv2d(_) => g.values[n.inputs[1]].shape.as_ref().map(|w| 2 * out * (w[0] * w[1] * w[2]) as u64).unwrap_or(0),
         _ => out,
     }
 }
@@ -81,14 +73,7 @@ pub trait Executor: Send + Sync {
 /// Checks runtime inputs against a plan's shapes and the graph's dtypes.
 pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor]) -> Result<()> {
     if inputs.len() != graph.inputs.len() {
-        return Err(RuntimeError::Input {
-            name: "*".into(),
-            msg: format!(
-                "expected {} inputs, got {}",
-                graph.inputs.len(),
-                inputs.len()
-            ),
-        });
+        return Err(RuntimeError::Input { name: "*".into(), msg: format!("expected {} inputs, got {}", graph.inputs.len(), inputs.len()) });
     }
     for ((info, shape), t) in graph.inputs.iter().zip(shapes).zip(inputs) {
         if t.dtype() != info.dtype {
@@ -100,10 +85,7 @@ pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor])
         if &t.shape != shape {
             return Err(RuntimeError::Input {
                 name: info.name.clone(),
-                msg: format!(
-                    "shape {:?} but the plan was compiled for {:?}",
-                    t.shape, shape
-                ),
+                msg: format!("shape {:?} but the plan was compiled for {:?}", t.shape, shape),
             });
         }
     }
@@ -112,10 +94,7 @@ pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor])
 
 /// Whether the model accepts a batch dimension other than 1 on every input.
 pub fn batch_is_dynamic(graph: &Graph) -> bool {
-    graph
-        .inputs
-        .iter()
-        .all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_))))
+    graph.inputs.iter().all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_))))
 }
 
 /// Runs a batch through a model whose graph fixes the batch at 1, frame by frame, reusing one
@@ -136,11 +115,7 @@ impl Plan for PerFramePlan<Box<dyn Plan>> {
             if self.shapes.get(i) != Some(&t.shape) {
                 return Err(RuntimeError::Input {
                     name: format!("#{i}"),
-                    msg: format!(
-                        "shape {:?} but the plan was compiled for {:?}",
-                        t.shape,
-                        self.shapes.get(i)
-                    ),
+                    msg: format!("shape {:?} but the plan was compiled for {:?}", t.shape, self.shapes.get(i)),
                 });
             }
         }
@@ -155,10 +130,7 @@ impl Plan for PerFramePlan<Box<dyn Plan>> {
                 acc.push(o);
             }
         }
-        Ok(per_out
-            .into_iter()
-            .map(|parts| concat_batch(&parts))
-            .collect())
+        Ok(per_out.into_iter().map(|parts| concat_batch(&parts)).collect())
     }
 }
 
@@ -177,10 +149,7 @@ pub fn concat_batch(parts: &[Tensor]) -> Tensor {
     if shape.is_empty() {
         shape.push(1);
     }
-    shape[0] = parts
-        .iter()
-        .map(|p| p.shape.first().copied().unwrap_or(1))
-        .sum();
+    shape[0] = parts.iter().map(|p| p.shape.first().copied().unwrap_or(1)).sum();
     let mut data = parts[0].data.clone();
     for p in &parts[1..] {
         match (&mut data, &p.data) {
@@ -199,12 +168,7 @@ pub fn concat_batch(parts: &[Tensor]) -> Tensor {
 /// Compiles a plan for `batch` frames of the given per-frame input shapes (each with a
 /// leading batch dim of 1). Models with a dynamic batch dim get one batched plan; models
 /// that fix it at 1 get a per-frame plan run `batch` times.
-pub fn compile_batched(
-    exec: &dyn Executor,
-    graph: &Graph,
-    frame_shapes: &[Vec<usize>],
-    batch: usize,
-) -> Result<Box<dyn Plan>> {
+pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<usize>], batch: usize) -> Result<Box<dyn Plan>> {
     let batched: Vec<Vec<usize>> = frame_shapes
         .iter()
         .map(|s| {
@@ -219,10 +183,7 @@ pub fn compile_batched(
         return exec.compile(graph, &batched);
     }
     let inner = exec.compile(graph, frame_shapes)?;
-    Ok(Box::new(PerFramePlan {
-        inner,
-        shapes: batched,
-    }))
+    Ok(Box::new(PerFramePlan { inner, shapes: batched }))
 }
 
 /// Builds the executor for a device name. `gpu` takes any wgpu adapter (lavapipe
@@ -242,11 +203,7 @@ pub fn executor_for(device: &str) -> Result<Box<dyn Executor>> {
         other => return Err(RuntimeError::UnknownDevice(other.to_string())),
     };
     if device == "auto" {
-        eprintln!(
-            "walkout: device auto -> {} executor on {}",
-            exec.name(),
-            exec.adapter()
-        );
+        eprintln!("walkout: device auto -> {} executor on {}", exec.name(), exec.adapter());
     }
     Ok(exec)
 }

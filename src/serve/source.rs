@@ -43,10 +43,7 @@ pub struct SimSource {
 impl SimSource {
     pub fn new(config: SimConfig) -> Result<Self, SourceError> {
         let frames = (config.seconds * config.fps).round() as u64;
-        Ok(SimSource {
-            sim: Simulator::new(config)?,
-            frames,
-        })
+        Ok(SimSource { sim: Simulator::new(config)?, frames })
     }
     /// The simulator, for its ground truth.
     pub fn simulator(&self) -> &Simulator {
@@ -56,11 +53,7 @@ impl SimSource {
 
 impl FrameSource for SimSource {
     fn cameras(&self) -> Vec<String> {
-        self.sim
-            .cams
-            .iter()
-            .map(|c| format!("sim-cam{}", c.cam.id))
-            .collect()
+        self.sim.cams.iter().map(|c| format!("sim-cam{}", c.cam.id)).collect()
     }
     fn fps(&self) -> Option<f64> {
         Some(self.sim.config.fps)
@@ -74,21 +67,9 @@ impl FrameSource for SimSource {
         let ts = self.sim.time();
         let mut out = Vec::with_capacity(self.sim.cams.len());
         for c in &self.sim.cams {
-            let image = RgbImage::from_raw(
-                c.frame.width as u32,
-                c.frame.height as u32,
-                c.frame.rgb.clone(),
-            )
-            .ok_or_else(|| SourceError::Failed {
-                source_id: "sim".into(),
-                msg: "frame buffer size mismatch (this is a bug)".into(),
-            })?;
-            out.push(CameraFrame {
-                camera: format!("sim-cam{}", c.cam.id),
-                seq,
-                capture_ts: ts,
-                image,
-            });
+            let image = RgbImage::from_raw(c.frame.width as u32, c.frame.height as u32, c.frame.rgb.clone())
+                .ok_or_else(|| SourceError::Failed { source_id: "sim".into(), msg: "frame buffer size mismatch (this is a bug)".into() })?;
+            out.push(CameraFrame { camera: format!("sim-cam{}", c.cam.id), seq, capture_ts: ts, image });
         }
         Ok(Some(out))
     }

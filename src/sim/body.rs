@@ -27,10 +27,7 @@ fn arm(shoulder: V3, target: V3, upper: f32, fore: f32, out: V3) -> (V3, V3) {
     let a = (upper * upper - fore * fore + dist * dist) / (2.0 * dist);
     let h = (upper * upper - a * a).max(0.0).sqrt();
     // bend the elbow outwards and down
-    let mut bend = sub(
-        normalize(add(out, [0.0, 0.0, -0.6])),
-        scale(dir, dot(normalize(add(out, [0.0, 0.0, -0.6])), dir)),
-    );
+    let mut bend = sub(normalize(add(out, [0.0, 0.0, -0.6])), scale(dir, dot(normalize(add(out, [0.0, 0.0, -0.6])), dir)));
     if norm(bend) < 1e-4 {
         bend = [0.0, 0.0, -1.0];
     }
@@ -45,8 +42,7 @@ pub fn pose(s: &Shopper) -> Pose {
     let f = [s.heading.cos(), s.heading.sin(), 0.0];
     let l = [-s.heading.sin(), s.heading.cos(), 0.0];
     let base = [s.pos[0], s.pos[1], 0.0];
-    let at =
-        |fw: f32, lf: f32, z: f32| add(add(add(base, scale(f, fw)), scale(l, lf)), [0.0, 0.0, z]);
+    let at = |fw: f32, lf: f32, z: f32| add(add(add(base, scale(f, fw)), scale(l, lf)), [0.0, 0.0, z]);
     let walking = s.reach == 0.0 && s.holding.is_none();
     let sw = s.phase.sin() * if walking { 1.0 } else { 0.15 };
     let lift = |p: f32| (p.cos().max(0.0)) * 0.08;
@@ -55,11 +51,7 @@ pub fn pose(s: &Shopper) -> Pose {
     let lhip = at(0.0, 0.09 * w, hip_z);
     let rhip = at(0.0, -0.09 * w, hip_z);
     let lank = at(0.22 * sw, 0.1 * w, 0.05 * h + lift(s.phase));
-    let rank = at(
-        -0.22 * sw,
-        -0.1 * w,
-        0.05 * h + lift(s.phase + std::f32::consts::PI),
-    );
+    let rank = at(-0.22 * sw, -0.1 * w, 0.05 * h + lift(s.phase + std::f32::consts::PI));
     let knee = |hip: V3, ank: V3| add(lerp(hip, ank, 0.5), scale(f, 0.05 + 0.04 * sw.abs()));
     let lknee = knee(lhip, lank);
     let rknee = knee(rhip, rank);
@@ -68,10 +60,7 @@ pub fn pose(s: &Shopper) -> Pose {
     let upper = 0.19 * h;
     let fore = 0.17 * h;
     let rest = |sh: V3, side: f32, swing: f32| {
-        add(
-            add(sh, [0.0, 0.0, -(upper + fore) * 0.95]),
-            add(scale(f, 0.18 * swing), scale(l, 0.05 * side)),
-        )
+        add(add(sh, [0.0, 0.0, -(upper + fore) * 0.95]), add(scale(f, 0.18 * swing), scale(l, 0.05 * side)))
     };
     let mut lw_t = rest(lsh, 1.0, -sw);
     let mut rw_t = rest(rsh, -1.0, sw);
@@ -103,32 +92,9 @@ pub fn pose(s: &Shopper) -> Pose {
     let (rel, rwr) = arm(rsh, rw_t, upper, fore, scale(l, -1.0));
     let head = at(0.02, 0.0, 0.925 * h);
     let nose = add(head, scale(f, 0.1 * w.min(1.1)));
-    let eye = |side: f32| {
-        add(
-            add(head, scale(f, 0.085)),
-            add(scale(l, 0.035 * side), [0.0, 0.0, 0.03]),
-        )
-    };
+    let eye = |side: f32| add(add(head, scale(f, 0.085)), add(scale(l, 0.035 * side), [0.0, 0.0, 0.03]));
     let ear = |side: f32| add(head, add(scale(l, 0.075 * side), [0.0, 0.0, 0.01]));
-    [
-        nose,
-        eye(1.0),
-        eye(-1.0),
-        ear(1.0),
-        ear(-1.0),
-        lsh,
-        rsh,
-        lel,
-        rel,
-        lwr,
-        rwr,
-        lhip,
-        rhip,
-        lknee,
-        rknee,
-        lank,
-        rank,
-    ]
+    [nose, eye(1.0), eye(-1.0), ear(1.0), ear(-1.0), lsh, rsh, lel, rel, lwr, rwr, lhip, rhip, lknee, rknee, lank, rank]
 }
 
 /// The volumes of a posed body.
@@ -137,13 +103,7 @@ pub fn volumes(s: &Shopper, p: &Pose, out: &mut Vec<Capsule>) {
     let w = s.look.build * h / 1.75;
     let lk = &s.look;
     let shoe = [40, 38, 36];
-    let c = |a: V3, b: V3, r: f32, color: [u8; 3], pattern: u8| Capsule {
-        a,
-        b,
-        r,
-        color,
-        pattern,
-    };
+    let c = |a: V3, b: V3, r: f32, color: [u8; 3], pattern: u8| Capsule { a, b, r, color, pattern };
     let mid = |a: V3, b: V3| lerp(a, b, 0.5);
     let f = [s.heading.cos(), s.heading.sin(), 0.0];
     // legs
@@ -157,20 +117,8 @@ pub fn volumes(s: &Shopper, p: &Pose, out: &mut Vec<Capsule>) {
     let pelvis = mid(p[11], p[12]);
     let neck = add(mid(p[5], p[6]), [0.0, 0.0, 0.03]);
     out.push(c(pelvis, neck, 0.15 * w, lk.shirt, lk.pattern));
-    out.push(c(
-        add(p[11], [0.0, 0.0, 0.05]),
-        add(p[5], [0.0, 0.0, -0.05]),
-        0.1 * w,
-        lk.shirt,
-        lk.pattern,
-    ));
-    out.push(c(
-        add(p[12], [0.0, 0.0, 0.05]),
-        add(p[6], [0.0, 0.0, -0.05]),
-        0.1 * w,
-        lk.shirt,
-        lk.pattern,
-    ));
+    out.push(c(add(p[11], [0.0, 0.0, 0.05]), add(p[5], [0.0, 0.0, -0.05]), 0.1 * w, lk.shirt, lk.pattern));
+    out.push(c(add(p[12], [0.0, 0.0, 0.05]), add(p[6], [0.0, 0.0, -0.05]), 0.1 * w, lk.shirt, lk.pattern));
     // arms
     out.push(c(p[5], p[7], 0.05 * w, lk.shirt, lk.pattern));
     out.push(c(p[7], p[9], 0.042 * w, lk.skin, 0));

@@ -1,9 +1,7 @@
 //! Calibrated pinhole cameras: intrinsics, extrinsics and the floor homography.
 
 use super::math::*;
-use super::world::{
-    CROSS, DEPTH, LANES, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH,
-};
+use super::world::{CROSS, DEPTH, LANES, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -43,38 +41,15 @@ pub struct Sensor {
 
 impl Camera {
     /// A camera at `eye` looking at `target`.
-    pub fn look_at(
-        id: usize,
-        kind: CamKind,
-        eye: V3,
-        target: V3,
-        hfov_deg: f32,
-        sensor: Sensor,
-    ) -> Camera {
+    pub fn look_at(id: usize, kind: CamKind, eye: V3, target: V3, hfov_deg: f32, sensor: Sensor) -> Camera {
         let Sensor { width, height, fps } = sensor;
         let z = normalize(sub(target, eye));
-        let up = if z[2].abs() > 0.99 {
-            [0.0, 1.0, 0.0]
-        } else {
-            [0.0, 0.0, 1.0]
-        };
+        let up = if z[2].abs() > 0.99 { [0.0, 1.0, 0.0] } else { [0.0, 0.0, 1.0] };
         // image x to the right, y down
         let x = normalize(cross(z, up));
         let y = cross(z, x);
         let fx = (width as f32 / 2.0) / (hfov_deg.to_radians() / 2.0).tan();
-        Camera {
-            id,
-            kind,
-            width,
-            height,
-            fps,
-            fx,
-            fy: fx,
-            cx: width as f32 / 2.0,
-            cy: height as f32 / 2.0,
-            r: [x, y, z],
-            center: eye,
-        }
+        Camera { id, kind, width, height, fps, fx, fy: fx, cx: width as f32 / 2.0, cy: height as f32 / 2.0, r: [x, y, z], center: eye }
     }
 
     #[inline]
@@ -90,11 +65,7 @@ impl Camera {
         if c[2] <= NEAR {
             return None;
         }
-        Some((
-            self.fx * c[0] / c[2] + self.cx,
-            self.fy * c[1] / c[2] + self.cy,
-            c[2],
-        ))
+        Some((self.fx * c[0] / c[2] + self.cx, self.fy * c[1] / c[2] + self.cy, c[2]))
     }
 
     /// Direction (world) of the ray through pixel centre (u, v).
@@ -102,32 +73,17 @@ impl Camera {
     pub fn ray(&self, u: f32, v: f32) -> V3 {
         let dc = [(u - self.cx) / self.fx, (v - self.cy) / self.fy, 1.0];
         // R^T dc
-        add(
-            add(scale(self.r[0], dc[0]), scale(self.r[1], dc[1])),
-            scale(self.r[2], dc[2]),
-        )
+        add(add(scale(self.r[0], dc[0]), scale(self.r[1], dc[1])), scale(self.r[2], dc[2]))
     }
 
     /// 3x3 homography from floor coordinates (x, y, 1) to homogeneous pixels.
     pub fn floor_homography(&self) -> [[f32; 3]; 3] {
         // K [r1 r2 t] with t = -R C
-        let t = [
-            -dot(self.r[0], self.center),
-            -dot(self.r[1], self.center),
-            -dot(self.r[2], self.center),
-        ];
+        let t = [-dot(self.r[0], self.center), -dot(self.r[1], self.center), -dot(self.r[2], self.center)];
         let col = |k: usize| [self.r[0][k], self.r[1][k], self.r[2][k]];
         let (c1, c2) = (col(0), col(1));
-        let k = [
-            [self.fx, 0.0, self.cx],
-            [0.0, self.fy, self.cy],
-            [0.0, 0.0, 1.0],
-        ];
-        let m = [
-            [c1[0], c2[0], t[0]],
-            [c1[1], c2[1], t[1]],
-            [c1[2], c2[2], t[2]],
-        ];
+        let k = [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]];
+        let m = [[c1[0], c2[0], t[0]], [c1[1], c2[1], t[1]], [c1[2], c2[2], t[2]]];
         let mut h = [[0.0f32; 3]; 3];
         for i in 0..3 {
             for j in 0..3 {
@@ -139,11 +95,7 @@ impl Camera {
 
     /// Calibration record written next to the footage.
     pub fn calibration(&self) -> serde_json::Value {
-        let t = [
-            -dot(self.r[0], self.center),
-            -dot(self.r[1], self.center),
-            -dot(self.r[2], self.center),
-        ];
+        let t = [-dot(self.r[0], self.center), -dot(self.r[1], self.center), -dot(self.r[2], self.center)];
         serde_json::json!({
             "id": self.id,
             "kind": self.kind,
@@ -165,9 +117,7 @@ impl Camera {
 pub fn rig(n: usize, width: usize, height: usize, fps: f64) -> Vec<Camera> {
     let sensor = Sensor { width, height, fps };
     let mut cams = Vec::with_capacity(n);
-    let aisle_ys: Vec<f32> = (0..4)
-        .map(|k| SHELF_Y0 + (SHELF_Y1 - SHELF_Y0) * (k as f32 + 0.5) / 4.0)
-        .collect();
+    let aisle_ys: Vec<f32> = (0..4).map(|k| SHELF_Y0 + (SHELF_Y1 - SHELF_Y0) * (k as f32 + 0.5) / 4.0).collect();
     let mut ceiling = Vec::new();
     // ceiling: over every lane and the front/back cross aisles, tilted slightly
     for &y in &aisle_ys {
@@ -191,11 +141,7 @@ pub fn rig(n: usize, width: usize, height: usize, fps: f64) -> Vec<Camera> {
             for &y in &aisle_ys {
                 let eye = [ux + side * 0.32, y, SHELF_HEIGHT + 0.25];
                 // look across the aisle at the facing shelf, slightly down
-                let target = [
-                    UNIT_X[across as usize] - side * SHELF_HALF_DEPTH,
-                    y + 0.4,
-                    0.8,
-                ];
+                let target = [UNIT_X[across as usize] - side * SHELF_HALF_DEPTH, y + 0.4, 0.8];
                 shelf.push((eye, target));
             }
         }

@@ -20,11 +20,7 @@ pub fn dot(a: V3, b: V3) -> f32 {
 }
 #[inline]
 pub fn cross(a: V3, b: V3) -> V3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 #[inline]
 pub fn norm(a: V3) -> f32 {
@@ -82,8 +78,7 @@ impl Rng {
 /// Stateless hash for per-pixel sensor noise.
 #[inline]
 pub fn hash3(a: u32, b: u32, c: u32) -> u32 {
-    let mut h =
-        a.wrapping_mul(0x8DA6_B343) ^ b.wrapping_mul(0xD816_3841) ^ c.wrapping_mul(0xCB1A_B31F);
+    let mut h = a.wrapping_mul(0x8DA6_B343) ^ b.wrapping_mul(0xD816_3841) ^ c.wrapping_mul(0xCB1A_B31F);
     h ^= h >> 15;
     h = h.wrapping_mul(0x2C1B_3C6D);
     h ^= h >> 12;

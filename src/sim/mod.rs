@@ -26,10 +26,7 @@ pub enum SimError {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SimError {
-    SimError::Io {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    }
+    SimError::Io { path: path.display().to_string(), msg: e.to_string() }
 }
 
 /// Simulation settings.
@@ -47,37 +44,20 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig {
-            seed: 1,
-            shoppers: 6,
-            cameras: 8,
-            seconds: 30.0,
-            fps: 10.0,
-            width: 640,
-            height: 480,
-            noise: true,
-        }
+        SimConfig { seed: 1, shoppers: 6, cameras: 8, seconds: 30.0, fps: 10.0, width: 640, height: 480, noise: true }
     }
 }
 
 impl SimConfig {
     pub fn validate(&self) -> Result<(), SimError> {
         if !(4..=32).contains(&self.cameras) {
-            return Err(SimError::Config(format!(
-                "cameras must be between 4 and 32, got {}",
-                self.cameras
-            )));
+            return Err(SimError::Config(format!("cameras must be between 4 and 32, got {}", self.cameras)));
         }
         if self.fps <= 0.0 || self.fps > 120.0 || self.seconds <= 0.0 {
-            return Err(SimError::Config(
-                "fps must be in (0, 120] and seconds > 0".into(),
-            ));
+            return Err(SimError::Config("fps must be in (0, 120] and seconds > 0".into()));
         }
         if self.width < 64 || self.height < 48 || self.width > 4096 || self.height > 4096 {
-            return Err(SimError::Config(format!(
-                "resolution {}x{} out of range",
-                self.width, self.height
-            )));
+            return Err(SimError::Config(format!("resolution {}x{} out of range", self.width, self.height)));
         }
         Ok(())
     }
@@ -118,12 +98,7 @@ impl Simulator {
             .into_iter()
             .map(|c| CamRenderer::new(c, config.noise))
             .collect();
-        Ok(Simulator {
-            config,
-            world,
-            cams,
-            frame: 0,
-        })
+        Ok(Simulator { config, world, cams, frame: 0 })
     }
 
     pub fn cameras(&self) -> Vec<&Camera> {
@@ -154,13 +129,7 @@ impl Simulator {
     /// Ground truth of the current frame: per camera and visible shopper.
     pub fn truth(&self) -> Vec<TrackRow> {
         let mut rows = Vec::new();
-        let poses: Vec<_> = self
-            .world
-            .shoppers
-            .iter()
-            .filter(|s| s.present())
-            .map(|s| (s, s.pose()))
-            .collect();
+        let poses: Vec<_> = self.world.shoppers.iter().filter(|s| s.present()).map(|s| (s, s.pose())).collect();
         let max_id = self.world.shoppers.iter().map(|s| s.id).max().unwrap_or(0) as usize;
         for c in &self.cams {
             let f = &c.frame;
@@ -173,12 +142,7 @@ impl Simulator {
                     if id != 0 && id <= max_id {
                         let (n, bb) = &mut acc[id];
                         *n += 1;
-                        *bb = [
-                            bb[0].min(x as f32),
-                            bb[1].min(y as f32),
-                            bb[2].max(x as f32 + 1.0),
-                            bb[3].max(y as f32 + 1.0),
-                        ];
+                        *bb = [bb[0].min(x as f32), bb[1].min(y as f32), bb[2].max(x as f32 + 1.0), bb[3].max(y as f32 + 1.0)];
                     }
                 }
             }
@@ -192,12 +156,7 @@ impl Simulator {
                     .map(|&j| match c.cam.project(j) {
                         Some((u, v, z)) if u >= 0.0 && v >= 0.0 && u < w as f32 && v < h as f32 => {
                             let d = f.depth[v as usize * w + u as usize];
-                            let vis = if d >= z - 0.2 || f.ids[v as usize * w + u as usize] == s.id
-                            {
-                                2.0
-                            } else {
-                                1.0
-                            };
+                            let vis = if d >= z - 0.2 || f.ids[v as usize * w + u as usize] == s.id { 2.0 } else { 1.0 };
                             [u, v, vis]
                         }
                         Some((u, v, _)) => [u, v, 0.0],
@@ -253,19 +212,11 @@ pub struct SimSummary {
 }
 
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, SimError> {
-    std::fs::File::create(path)
-        .map(std::io::BufWriter::new)
-        .map_err(|e| io_err(path, e))
+    std::fs::File::create(path).map(std::io::BufWriter::new).map_err(|e| io_err(path, e))
 }
 
 /// Runs a whole simulation, writing footage, calibration and ground truth under `out`.
-pub fn run(
-    config: SimConfig,
-    out: &Path,
-    footage: Footage,
-    loadcells: bool,
-    progress: bool,
-) -> Result<SimSummary, SimError> {
+pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, progress: bool) -> Result<SimSummary, SimError> {
     let mut sim = Simulator::new(config.clone())?;
     let truth_dir = out.join("truth");
     std::fs::create_dir_all(&truth_dir).map_err(|e| io_err(&truth_dir, e))?;
@@ -274,27 +225,14 @@ pub fn run(
         let d = out.join(format!("cam{}", c.cam.id));
         std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
         let p = d.join("calibration.json");
-        std::fs::write(
-            &p,
-            serde_json::to_string_pretty(&c.cam.calibration()).unwrap_or_default(),
-        )
-        .map_err(|e| io_err(&p, e))?;
+        std::fs::write(&p, serde_json::to_string_pretty(&c.cam.calibration()).unwrap_or_default()).map_err(|e| io_err(&p, e))?;
         cam_dirs.push(d);
     }
     let mut videos: Vec<Option<std::process::Child>> = Vec::new();
     if footage == Footage::Video {
         for d in &cam_dirs {
             let child = std::process::Command::new("ffmpeg")
-                .args([
-                    "-loglevel",
-                    "error",
-                    "-y",
-                    "-f",
-                    "rawvideo",
-                    "-pix_fmt",
-                    "rgb24",
-                    "-s",
-                ])
+                .args(["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
                 .arg(format!("{}x{}", config.width, config.height))
                 .args([
                     "-r",
@@ -319,11 +257,7 @@ pub fn run(
     }
     let mut tracks = create(&truth_dir.join("tracks.jsonl"))?;
     let mut world_out = create(&truth_dir.join("world.jsonl"))?;
-    let mut cells = if loadcells {
-        Some(create(&truth_dir.join("loadcells.jsonl"))?)
-    } else {
-        None
-    };
+    let mut cells = if loadcells { Some(create(&truth_dir.join("loadcells.jsonl"))?) } else { None };
     let n_frames = (config.seconds * config.fps).round() as u64;
     let (mut render_s, mut write_s) = (0.0, 0.0);
     let started = std::time::Instant::now();
@@ -335,12 +269,7 @@ pub fn run(
         let t1 = std::time::Instant::now();
         let t = sim.time();
         for row in sim.truth() {
-            writeln!(
-                tracks,
-                "{}",
-                serde_json::to_string(&row).unwrap_or_default()
-            )
-            .map_err(|e| io_err(&truth_dir, e))?;
+            writeln!(tracks, "{}", serde_json::to_string(&row).unwrap_or_default()).map_err(|e| io_err(&truth_dir, e))?;
         }
         for s in sim.world.shoppers.iter().filter(|s| s.present()) {
             let line = serde_json::json!({"frame": k, "t": t, "id": s.id, "session": s.session, "pos": s.pos, "heading": s.heading, "joints": s.pose()});
@@ -348,20 +277,14 @@ pub fn run(
         }
         if let Some(c) = cells.as_mut() {
             for (shelf, g) in sim.world.shelf_loads() {
-                let noise =
-                    (math::hash3(k as u32, shelf.len() as u32, g as u32) % 100) as f32 / 10.0 - 5.0;
-                writeln!(
-                    c,
-                    "{}",
-                    serde_json::json!({"t": t, "shelf": shelf, "grams": (g + noise).max(0.0)})
-                )
-                .map_err(|e| io_err(&truth_dir, e))?;
+                let noise = (math::hash3(k as u32, shelf.len() as u32, g as u32) % 100) as f32 / 10.0 - 5.0;
+                writeln!(c, "{}", serde_json::json!({"t": t, "shelf": shelf, "grams": (g + noise).max(0.0)}))
+                    .map_err(|e| io_err(&truth_dir, e))?;
             }
         }
         match footage {
             Footage::Png => {
-                let frames: Vec<(&PathBuf, &CamRenderer)> =
-                    cam_dirs.iter().zip(&sim.cams).collect();
+                let frames: Vec<(&PathBuf, &CamRenderer)> = cam_dirs.iter().zip(&sim.cams).collect();
                 frames.par_iter().try_for_each(|(d, c)| {
                     let p = d.join(format!("frame_{k:06}.png"));
                     let file = std::fs::File::create(&p).map_err(|e| io_err(&p, e))?;
@@ -383,9 +306,7 @@ pub fn run(
             Footage::Video => {
                 for (v, c) in videos.iter_mut().zip(&sim.cams) {
                     if let Some(stdin) = v.as_mut().and_then(|ch| ch.stdin.as_mut()) {
-                        stdin
-                            .write_all(&c.frame.rgb)
-                            .map_err(|e| io_err(Path::new("ffmpeg"), e))?;
+                        stdin.write_all(&c.frame.rgb).map_err(|e| io_err(Path::new("ffmpeg"), e))?;
                     }
                 }
             }
@@ -425,8 +346,7 @@ pub fn run(
     let w = &sim.world;
     let mut ev = create(&truth_dir.join("events.jsonl"))?;
     for e in &w.events {
-        writeln!(ev, "{}", serde_json::to_string(e).unwrap_or_default())
-            .map_err(|e| io_err(&truth_dir, e))?;
+        writeln!(ev, "{}", serde_json::to_string(e).unwrap_or_default()).map_err(|e| io_err(&truth_dir, e))?;
     }
     ev.flush().map_err(|e| io_err(&truth_dir, e))?;
     let write_json = |name: &str, v: &dyn erased::Json| -> Result<(), SimError> {

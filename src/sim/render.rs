@@ -5,9 +5,7 @@
 use super::body::Capsule;
 use super::camera::{Camera, NEAR};
 use super::math::*;
-use super::world::{
-    World, DEPTH, ROW_Z, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH,
-};
+use super::world::{World, DEPTH, ROW_Z, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH};
 
 const LIGHT: V3 = [0.35, -0.45, 0.82];
 const WALL_H: f32 = 3.6;
@@ -27,13 +25,7 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(width: usize, height: usize) -> Frame {
-        Frame {
-            width,
-            height,
-            rgb: vec![0; width * height * 3],
-            depth: vec![f32::INFINITY; width * height],
-            ids: vec![0; width * height],
-        }
+        Frame { width, height, rgb: vec![0; width * height * 3], depth: vec![f32::INFINITY; width * height], ids: vec![0; width * height] }
     }
 }
 
@@ -47,11 +39,7 @@ pub struct CamRenderer {
 }
 
 fn shade(c: [u8; 3], k: f32) -> [u8; 3] {
-    [
-        (c[0] as f32 * k).min(255.0) as u8,
-        (c[1] as f32 * k).min(255.0) as u8,
-        (c[2] as f32 * k).min(255.0) as u8,
-    ]
+    [(c[0] as f32 * k).min(255.0) as u8, (c[1] as f32 * k).min(255.0) as u8, (c[2] as f32 * k).min(255.0) as u8]
 }
 
 /// An axis-aligned box.
@@ -64,12 +52,7 @@ struct Boxy {
 impl CamRenderer {
     pub fn new(cam: Camera, noise: bool) -> Self {
         let (w, h) = (cam.width, cam.height);
-        CamRenderer {
-            cam,
-            scenery: Frame::new(w, h),
-            frame: Frame::new(w, h),
-            noise,
-        }
+        CamRenderer { cam, scenery: Frame::new(w, h), frame: Frame::new(w, h), noise }
     }
 
     /// Redraws the cached scenery: room, shelves and the products on them.
@@ -88,18 +71,12 @@ impl CamRenderer {
                         let t = (z - c[2]) / d[2];
                         if t > NEAR && t < best.0 {
                             let p = add(c, scale(d, t));
-                            if (-0.01..=WIDTH + 0.01).contains(&p[0])
-                                && (-0.01..=DEPTH + 0.01).contains(&p[1])
-                            {
+                            if (-0.01..=WIDTH + 0.01).contains(&p[0]) && (-0.01..=DEPTH + 0.01).contains(&p[1]) {
                                 let col = if floor {
-                                    let tile = ((p[0] * 2.0).floor() as i32
-                                        + (p[1] * 2.0).floor() as i32)
-                                        & 1;
+                                    let tile = ((p[0] * 2.0).floor() as i32 + (p[1] * 2.0).floor() as i32) & 1;
                                     let base = if tile == 0 { 196u8 } else { 178 };
-                                    let gx = (p[0] * 2.0).fract().min(1.0 - (p[0] * 2.0).fract())
-                                        < 0.02
-                                        || (p[1] * 2.0).fract().min(1.0 - (p[1] * 2.0).fract())
-                                            < 0.02;
+                                    let gx = (p[0] * 2.0).fract().min(1.0 - (p[0] * 2.0).fract()) < 0.02
+                                        || (p[1] * 2.0).fract().min(1.0 - (p[1] * 2.0).fract()) < 0.02;
                                     if gx {
                                         [150, 150, 146]
                                     } else {
@@ -140,49 +117,21 @@ impl CamRenderer {
         }
         // exit and entrance mats
         let mut boxes = vec![
-            Boxy {
-                lo: [super::world::GATE[0] - 0.6, 0.0, 0.0],
-                hi: [super::world::GATE[0] + 0.6, 0.9, 0.01],
-                color: [40, 120, 60],
-            },
-            Boxy {
-                lo: [super::world::EXIT[0] - 0.6, 0.0, 0.0],
-                hi: [super::world::EXIT[0] + 0.6, 0.9, 0.01],
-                color: [150, 50, 40],
-            },
+            Boxy { lo: [super::world::GATE[0] - 0.6, 0.0, 0.0], hi: [super::world::GATE[0] + 0.6, 0.9, 0.01], color: [40, 120, 60] },
+            Boxy { lo: [super::world::EXIT[0] - 0.6, 0.0, 0.0], hi: [super::world::EXIT[0] + 0.6, 0.9, 0.01], color: [150, 50, 40] },
         ];
         // shelving units: base, back panel, boards, top
         for &ux in &UNIT_X {
             let (x0, x1) = (ux - SHELF_HALF_DEPTH, ux + SHELF_HALF_DEPTH);
             let metal = [120, 124, 130];
-            boxes.push(Boxy {
-                lo: [x0, SHELF_Y0, 0.0],
-                hi: [x1, SHELF_Y1, 0.18],
-                color: [90, 92, 98],
-            });
-            boxes.push(Boxy {
-                lo: [ux - 0.03, SHELF_Y0, 0.18],
-                hi: [ux + 0.03, SHELF_Y1, SHELF_HEIGHT],
-                color: [150, 152, 158],
-            });
-            boxes.push(Boxy {
-                lo: [x0, SHELF_Y0, SHELF_HEIGHT - 0.03],
-                hi: [x1, SHELF_Y1, SHELF_HEIGHT],
-                color: metal,
-            });
+            boxes.push(Boxy { lo: [x0, SHELF_Y0, 0.0], hi: [x1, SHELF_Y1, 0.18], color: [90, 92, 98] });
+            boxes.push(Boxy { lo: [ux - 0.03, SHELF_Y0, 0.18], hi: [ux + 0.03, SHELF_Y1, SHELF_HEIGHT], color: [150, 152, 158] });
+            boxes.push(Boxy { lo: [x0, SHELF_Y0, SHELF_HEIGHT - 0.03], hi: [x1, SHELF_Y1, SHELF_HEIGHT], color: metal });
             for &z in &ROW_Z {
-                boxes.push(Boxy {
-                    lo: [x0, SHELF_Y0, z - 0.03],
-                    hi: [x1, SHELF_Y1, z],
-                    color: metal,
-                });
+                boxes.push(Boxy { lo: [x0, SHELF_Y0, z - 0.03], hi: [x1, SHELF_Y1, z], color: metal });
             }
             for y in [SHELF_Y0, SHELF_Y1] {
-                boxes.push(Boxy {
-                    lo: [x0, y - 0.02, 0.0],
-                    hi: [x1, y + 0.02, SHELF_HEIGHT],
-                    color: [100, 104, 110],
-                });
+                boxes.push(Boxy { lo: [x0, y - 0.02, 0.0], hi: [x1, y + 0.02, SHELF_HEIGHT], color: [100, 104, 110] });
             }
         }
         // products: items of each facing in a row from the front edge backwards
@@ -192,11 +141,7 @@ impl CamRenderer {
                 let [sx, sy, sz] = sku.size;
                 let front = fc.pos[0];
                 let xin = front - fc.side as f32 * (0.02 + k as f32 * (sx + 0.01));
-                let (xa, xb) = if fc.side < 0 {
-                    (xin, xin + sx)
-                } else {
-                    (xin - sx, xin)
-                };
+                let (xa, xb) = if fc.side < 0 { (xin, xin + sx) } else { (xin - sx, xin) };
                 boxes.push(Boxy {
                     lo: [xa, fc.pos[1] - sy / 2.0, fc.pos[2]],
                     hi: [xb, fc.pos[1] + sy / 2.0, fc.pos[2] + sz],
@@ -246,13 +191,7 @@ impl CamRenderer {
                 draw_capsule(
                     f,
                     &self.cam,
-                    &Capsule {
-                        a: add(hip, [0.0, 0.0, -0.08]),
-                        b: add(hip, [0.0, 0.0, 0.04]),
-                        r: 0.11,
-                        color: shade(col, 0.8),
-                        pattern: 0,
-                    },
+                    &Capsule { a: add(hip, [0.0, 0.0, -0.08]), b: add(hip, [0.0, 0.0, 0.04]), r: 0.11, color: shade(col, 0.8), pattern: 0 },
                     s.id,
                 );
             }
@@ -273,38 +212,16 @@ impl CamRenderer {
 fn draw_box(f: &mut Frame, cam: &Camera, b: &Boxy) {
     let (l, h) = (b.lo, b.hi);
     let v = |x: usize, y: usize, z: usize| {
-        [
-            if x == 0 { l[0] } else { h[0] },
-            if y == 0 { l[1] } else { h[1] },
-            if z == 0 { l[2] } else { h[2] },
-        ]
+        [if x == 0 { l[0] } else { h[0] }, if y == 0 { l[1] } else { h[1] }, if z == 0 { l[2] } else { h[2] }]
     };
     // faces: (normal, 4 corners)
     let faces: [(V3, [V3; 4]); 6] = [
-        (
-            [-1.0, 0.0, 0.0],
-            [v(0, 0, 0), v(0, 1, 0), v(0, 1, 1), v(0, 0, 1)],
-        ),
-        (
-            [1.0, 0.0, 0.0],
-            [v(1, 0, 0), v(1, 0, 1), v(1, 1, 1), v(1, 1, 0)],
-        ),
-        (
-            [0.0, -1.0, 0.0],
-            [v(0, 0, 0), v(0, 0, 1), v(1, 0, 1), v(1, 0, 0)],
-        ),
-        (
-            [0.0, 1.0, 0.0],
-            [v(0, 1, 0), v(1, 1, 0), v(1, 1, 1), v(0, 1, 1)],
-        ),
-        (
-            [0.0, 0.0, -1.0],
-            [v(0, 0, 0), v(1, 0, 0), v(1, 1, 0), v(0, 1, 0)],
-        ),
-        (
-            [0.0, 0.0, 1.0],
-            [v(0, 0, 1), v(0, 1, 1), v(1, 1, 1), v(1, 0, 1)],
-        ),
+        ([-1.0, 0.0, 0.0], [v(0, 0, 0), v(0, 1, 0), v(0, 1, 1), v(0, 0, 1)]),
+        ([1.0, 0.0, 0.0], [v(1, 0, 0), v(1, 0, 1), v(1, 1, 1), v(1, 1, 0)]),
+        ([0.0, -1.0, 0.0], [v(0, 0, 0), v(0, 0, 1), v(1, 0, 1), v(1, 0, 0)]),
+        ([0.0, 1.0, 0.0], [v(0, 1, 0), v(1, 1, 0), v(1, 1, 1), v(0, 1, 1)]),
+        ([0.0, 0.0, -1.0], [v(0, 0, 0), v(1, 0, 0), v(1, 1, 0), v(0, 1, 0)]),
+        ([0.0, 0.0, 1.0], [v(0, 0, 1), v(0, 1, 1), v(1, 1, 1), v(1, 0, 1)]),
     ];
     for (n, q) in faces {
         // back-face cull
@@ -337,28 +254,14 @@ fn draw_tri(f: &mut Frame, cam: &Camera, w: [V3; 3], col: [u8; 3]) {
     if poly.len() < 3 {
         return;
     }
-    let proj: Vec<(f32, f32, f32)> = poly
-        .iter()
-        .map(|p| {
-            (
-                cam.fx * p[0] / p[2] + cam.cx,
-                cam.fy * p[1] / p[2] + cam.cy,
-                1.0 / p[2],
-            )
-        })
-        .collect();
+    let proj: Vec<(f32, f32, f32)> =
+        poly.iter().map(|p| (cam.fx * p[0] / p[2] + cam.cx, cam.fy * p[1] / p[2] + cam.cy, 1.0 / p[2])).collect();
     for k in 1..proj.len() - 1 {
         raster_tri(f, proj[0], proj[k], proj[k + 1], col);
     }
 }
 
-fn raster_tri(
-    f: &mut Frame,
-    a: (f32, f32, f32),
-    b: (f32, f32, f32),
-    c: (f32, f32, f32),
-    col: [u8; 3],
-) {
+fn raster_tri(f: &mut Frame, a: (f32, f32, f32), b: (f32, f32, f32), c: (f32, f32, f32), col: [u8; 3]) {
     let area = (b.0 - a.0) * (c.1 - a.1) - (b.1 - a.1) * (c.0 - a.0);
     if area.abs() < 1e-6 {
         return;

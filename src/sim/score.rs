@@ -19,21 +19,9 @@ pub struct EventScore {
 }
 
 fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
-    let p = if tp + fp == 0 {
-        1.0
-    } else {
-        tp as f64 / (tp + fp) as f64
-    };
-    let r = if tp + fn_ == 0 {
-        1.0
-    } else {
-        tp as f64 / (tp + fn_) as f64
-    };
-    let f = if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    };
+    let p = if tp + fp == 0 { 1.0 } else { tp as f64 / (tp + fp) as f64 };
+    let r = if tp + fn_ == 0 { 1.0 } else { tp as f64 / (tp + fn_) as f64 };
+    let f = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
     (p, r, f)
 }
 
@@ -61,14 +49,7 @@ pub fn score_events(truth: &[Event], pred: &[Event], tol: f64) -> EventScore {
     }
     let (fp, fn_) = (pred.len() - tp, truth.len() - tp);
     let (precision, recall, f1) = prf(tp, fp, fn_);
-    EventScore {
-        tp,
-        fp,
-        fn_,
-        precision,
-        recall,
-        f1,
-    }
+    EventScore { tp, fp, fn_, precision, recall, f1 }
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -100,10 +81,7 @@ pub fn score_receipts(truth: &[Receipt], pred: &[Receipt]) -> ReceiptScore {
             if gc == pc {
                 exact += 1;
             }
-            tp += gc
-                .iter()
-                .map(|(k, &v)| v.min(*pc.get(k).unwrap_or(&0)))
-                .sum::<usize>();
+            tp += gc.iter().map(|(k, &v)| v.min(*pc.get(k).unwrap_or(&0))).sum::<usize>();
         }
     }
     for p in pred {
@@ -112,11 +90,7 @@ pub fn score_receipts(truth: &[Receipt], pred: &[Receipt]) -> ReceiptScore {
     ReceiptScore {
         sessions: truth.len(),
         exact,
-        accuracy: if truth.is_empty() {
-            1.0
-        } else {
-            exact as f64 / truth.len() as f64
-        },
+        accuracy: if truth.is_empty() { 1.0 } else { exact as f64 / truth.len() as f64 },
         item_precision: if n_pred == 0 {
             if n_true == 0 {
                 1.0
@@ -126,11 +100,7 @@ pub fn score_receipts(truth: &[Receipt], pred: &[Receipt]) -> ReceiptScore {
         } else {
             tp as f64 / n_pred as f64
         },
-        item_recall: if n_true == 0 {
-            1.0
-        } else {
-            tp as f64 / n_true as f64
-        },
+        item_recall: if n_true == 0 { 1.0 } else { tp as f64 / n_true as f64 },
     }
 }
 
@@ -213,8 +183,7 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
     let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) as f64;
     let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0) as f64;
     let inter = ix * iy;
-    let ua =
-        ((a[2] - a[0]) * (a[3] - a[1])) as f64 + ((b[2] - b[0]) * (b[3] - b[1])) as f64 - inter;
+    let ua = ((a[2] - a[0]) * (a[3] - a[1])) as f64 + ((b[2] - b[0]) * (b[3] - b[1])) as f64 - inter;
     if ua <= 0.0 {
         0.0
     } else {
@@ -254,19 +223,11 @@ impl TrackData {
             let k = pmap.len();
             pmap.entry(r.id).or_insert(k);
         }
-        let mut d = TrackData {
-            n_gt_ids: gmap.len(),
-            n_tr_ids: pmap.len(),
-            ..Default::default()
-        };
+        let mut d = TrackData { n_gt_ids: gmap.len(), n_tr_ids: pmap.len(), ..Default::default() };
         for (_, (g, p)) in steps {
             d.gt_ids.push(g.iter().map(|r| gmap[&r.id]).collect());
             d.tr_ids.push(p.iter().map(|r| pmap[&r.id]).collect());
-            d.sim.push(
-                g.iter()
-                    .map(|a| p.iter().map(|b| iou(&a.bbox, &b.bbox)).collect())
-                    .collect(),
-            );
+            d.sim.push(g.iter().map(|a| p.iter().map(|b| iou(&a.bbox, &b.bbox)).collect()).collect());
         }
         d
     }
@@ -287,14 +248,7 @@ pub fn idf1(d: &TrackData) -> IdScore {
     let n_gt: usize = d.gt_ids.iter().map(|v| v.len()).sum();
     let n_tr: usize = d.tr_ids.iter().map(|v| v.len()).sum();
     if n_gt == 0 || n_tr == 0 {
-        return IdScore {
-            idtp: 0,
-            idfp: n_tr,
-            idfn: n_gt,
-            idf1: if n_gt == 0 && n_tr == 0 { 1.0 } else { 0.0 },
-            idp: 0.0,
-            idr: 0.0,
-        };
+        return IdScore { idtp: 0, idfp: n_tr, idfn: n_gt, idf1: if n_gt == 0 && n_tr == 0 { 1.0 } else { 0.0 }, idp: 0.0, idr: 0.0 };
     }
     let mut pot = vec![vec![0.0f64; d.n_tr_ids]; d.n_gt_ids];
     for t in 0..d.sim.len() {
@@ -307,21 +261,11 @@ pub fn idf1(d: &TrackData) -> IdScore {
         }
     }
     // maximise the matched count
-    let cost: Vec<Vec<f64>> = pot
-        .iter()
-        .map(|r| r.iter().map(|&x| -x).collect())
-        .collect();
+    let cost: Vec<Vec<f64>> = pot.iter().map(|r| r.iter().map(|&x| -x).collect()).collect();
     let idtp: usize = assign(&cost).iter().map(|&(g, p)| pot[g][p] as usize).sum();
     let (idfp, idfn) = (n_tr - idtp, n_gt - idtp);
     let idf1 = idtp as f64 / (idtp as f64 + 0.5 * idfp as f64 + 0.5 * idfn as f64).max(1.0);
-    IdScore {
-        idtp,
-        idfp,
-        idfn,
-        idf1,
-        idp: idtp as f64 / n_tr as f64,
-        idr: idtp as f64 / n_gt as f64,
-    }
+    IdScore { idtp, idfp, idfn, idf1, idp: idtp as f64 / n_tr as f64, idr: idtp as f64 / n_gt as f64 }
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -339,12 +283,7 @@ pub fn hota(d: &TrackData) -> HotaScore {
     let n_gt: usize = d.gt_ids.iter().map(|v| v.len()).sum();
     let n_tr: usize = d.tr_ids.iter().map(|v| v.len()).sum();
     if n_gt == 0 || n_tr == 0 {
-        return HotaScore {
-            hota: 0.0,
-            deta: 0.0,
-            assa: 0.0,
-            per_alpha: vec![0.0; alphas.len()],
-        };
+        return HotaScore { hota: 0.0, deta: 0.0, assa: 0.0, per_alpha: vec![0.0; alphas.len()] };
     }
     let (ng, nt) = (d.n_gt_ids, d.n_tr_ids);
     let mut pot = vec![vec![0.0f64; nt]; ng];
@@ -354,9 +293,7 @@ pub fn hota(d: &TrackData) -> HotaScore {
         let s = &d.sim[t];
         let rows = d.gt_ids[t].len();
         let cols = d.tr_ids[t].len();
-        let col_sum: Vec<f64> = (0..cols)
-            .map(|b| (0..rows).map(|a| s[a][b]).sum())
-            .collect();
+        let col_sum: Vec<f64> = (0..cols).map(|b| (0..rows).map(|a| s[a][b]).sum()).collect();
         let row_sum: Vec<f64> = (0..rows).map(|a| s[a].iter().sum()).collect();
         for a in 0..rows {
             for b in 0..cols {
@@ -373,13 +310,7 @@ pub fn hota(d: &TrackData) -> HotaScore {
             tcount[p] += 1.0;
         }
     }
-    let gas: Vec<Vec<f64>> = (0..ng)
-        .map(|g| {
-            (0..nt)
-                .map(|p| pot[g][p] / (gcount[g] + tcount[p] - pot[g][p]))
-                .collect()
-        })
-        .collect();
+    let gas: Vec<Vec<f64>> = (0..ng).map(|g| (0..nt).map(|p| pot[g][p] / (gcount[g] + tcount[p] - pot[g][p])).collect()).collect();
     let na = alphas.len();
     let mut tp = vec![0.0f64; na];
     let mut fnc = vec![0.0f64; na];
@@ -396,20 +327,10 @@ pub fn hota(d: &TrackData) -> HotaScore {
             continue;
         }
         let s = &d.sim[t];
-        let cost: Vec<Vec<f64>> = (0..gi.len())
-            .map(|a| {
-                (0..ti.len())
-                    .map(|b| -(gas[gi[a]][ti[b]] * s[a][b]))
-                    .collect()
-            })
-            .collect();
+        let cost: Vec<Vec<f64>> = (0..gi.len()).map(|a| (0..ti.len()).map(|b| -(gas[gi[a]][ti[b]] * s[a][b])).collect()).collect();
         let m = assign(&cost);
         for (k, &alpha) in alphas.iter().enumerate() {
-            let ok: Vec<(usize, usize)> = m
-                .iter()
-                .copied()
-                .filter(|&(a, b)| s[a][b] >= alpha - f64::EPSILON)
-                .collect();
+            let ok: Vec<(usize, usize)> = m.iter().copied().filter(|&(a, b)| s[a][b] >= alpha - f64::EPSILON).collect();
             tp[k] += ok.len() as f64;
             fnc[k] += (gi.len() - ok.len()) as f64;
             fpc[k] += (ti.len() - ok.len()) as f64;
@@ -436,10 +357,5 @@ pub fn hota(d: &TrackData) -> HotaScore {
         deta_sum += deta;
         assa_sum += assa;
     }
-    HotaScore {
-        hota: per_alpha.iter().sum::<f64>() / na as f64,
-        deta: deta_sum / na as f64,
-        assa: assa_sum / na as f64,
-        per_alpha,
-    }
+    HotaScore { hota: per_alpha.iter().sum::<f64>() / na as f64, deta: deta_sum / na as f64, assa: assa_sum / na as f64, per_alpha }
 }

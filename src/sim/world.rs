@@ -207,11 +207,7 @@ fn color(rng: &mut Rng) -> [u8; 3] {
         _ => (c, 0.0, x),
     };
     let m = v - c;
-    [
-        ((r + m) * 255.0) as u8,
-        ((g + m) * 255.0) as u8,
-        ((b + m) * 255.0) as u8,
-    ]
+    [((r + m) * 255.0) as u8, ((g + m) * 255.0) as u8, ((b + m) * 255.0) as u8]
 }
 
 const NAMES: [&str; 12] = [
@@ -241,11 +237,7 @@ impl World {
                     for col in 0..FACINGS_PER_ROW {
                         let k = skus.len();
                         let grams = srng.range(80.0, 1400.0);
-                        let size = [
-                            srng.range(0.08, 0.14),
-                            srng.range(0.10, 0.22),
-                            srng.range(0.12, 0.28),
-                        ];
+                        let size = [srng.range(0.08, 0.14), srng.range(0.10, 0.22), srng.range(0.12, 0.28)];
                         skus.push(Sku {
                             id: format!("SKU-{:03}", k + 1),
                             name: format!("{} {}g", NAMES[k % NAMES.len()], grams.round()),
@@ -253,18 +245,11 @@ impl World {
                             color: color(&mut srng),
                             size,
                         });
-                        let y = SHELF_Y0
-                            + (col as f32 + 0.5) * (SHELF_Y1 - SHELF_Y0) / FACINGS_PER_ROW as f32;
+                        let y = SHELF_Y0 + (col as f32 + 0.5) * (SHELF_Y1 - SHELF_Y0) / FACINGS_PER_ROW as f32;
                         let x = ux + side as f32 * SHELF_HALF_DEPTH;
                         let stock = 3 + srng.below(4);
                         facings.push(Facing {
-                            id: format!(
-                                "U{}{}-R{}-C{}",
-                                u + 1,
-                                if side < 0 { 'W' } else { 'E' },
-                                row + 1,
-                                col + 1
-                            ),
+                            id: format!("U{}{}-R{}-C{}", u + 1, if side < 0 { 'W' } else { 'E' }, row + 1, col + 1),
                             unit: u,
                             side,
                             row,
@@ -287,11 +272,7 @@ impl World {
                 build: prng.range(0.85, 1.2),
                 shirt: color(&mut prng),
                 pants: color(&mut prng),
-                skin: [
-                    prng.range(120.0, 235.0) as u8,
-                    prng.range(90.0, 190.0) as u8,
-                    prng.range(70.0, 160.0) as u8,
-                ],
+                skin: [prng.range(120.0, 235.0) as u8, prng.range(90.0, 190.0) as u8, prng.range(70.0, 160.0) as u8],
                 pattern: prng.below(3) as u8,
             };
             let pair = i + 1 < n_shoppers && prng.chance(0.3);
@@ -301,19 +282,14 @@ impl World {
                 let id = shoppers.len();
                 // Look-alike cases: the companion, and every fifth shopper, copy a look.
                 let look = if k == 1 || (id > 0 && id % 5 == 0) {
-                    let mut l = shoppers
-                        .get(id.saturating_sub(1))
-                        .map(|s: &Shopper| s.look.clone())
-                        .unwrap_or(look.clone());
+                    let mut l = shoppers.get(id.saturating_sub(1)).map(|s: &Shopper| s.look.clone()).unwrap_or(look.clone());
                     l.height += prng.range(-0.03, 0.03);
                     l
                 } else {
                     look.clone()
                 };
                 let n_visits = 2 + prng.below(4);
-                let mut goals: Vec<Goal> = (0..n_visits)
-                    .map(|_| Goal::Visit(prng.below(facings.len())))
-                    .collect();
+                let mut goals: Vec<Goal> = (0..n_visits).map(|_| Goal::Visit(prng.below(facings.len()))).collect();
                 if pair && k == 0 {
                     goals.push(Goal::MeetCompanion);
                 }
@@ -326,11 +302,7 @@ impl World {
                     heading: std::f32::consts::FRAC_PI_2,
                     phase: 0.0,
                     speed: prng.range(0.9, 1.4),
-                    companion: if pair {
-                        Some(if k == 0 { id + 1 } else { id - 1 })
-                    } else {
-                        None
-                    },
+                    companion: if pair { Some(if k == 0 { id + 1 } else { id - 1 }) } else { None },
                     enter_at: enter + k as f64 * 1.5,
                     carried: Vec::new(),
                     holding: None,
@@ -379,10 +351,7 @@ impl World {
     }
 
     fn nearest_lane(x: f32) -> f32 {
-        *LANES
-            .iter()
-            .min_by(|a, b| (*a - x).abs().total_cmp(&(*b - x).abs()))
-            .unwrap_or(&LANES[0])
+        *LANES.iter().min_by(|a, b| (*a - x).abs().total_cmp(&(*b - x).abs())).unwrap_or(&LANES[0])
     }
 
     /// A smooth path along lanes and cross aisles from `a` to `b`.
@@ -393,10 +362,7 @@ impl World {
         if (la - lb).abs() > 0.1 {
             let cy = *CROSS
                 .iter()
-                .min_by(|p, q| {
-                    ((a[1] - **p).abs() + (b[1] - **p).abs())
-                        .total_cmp(&((a[1] - **q).abs() + (b[1] - **q).abs()))
-                })
+                .min_by(|p, q| ((a[1] - **p).abs() + (b[1] - **p).abs()).total_cmp(&((a[1] - **q).abs() + (b[1] - **q).abs())))
                 .unwrap_or(&CROSS[0]);
             pts.push([la, cy]);
             pts.push([lb, cy]);
@@ -516,10 +482,7 @@ impl World {
                 let mut pos = s.pos;
                 if sidestep {
                     let right = [s.heading.sin(), -s.heading.cos()];
-                    pos = [
-                        pos[0] + right[0] * 0.5 * dt as f32,
-                        pos[1] + right[1] * 0.5 * dt as f32,
-                    ];
+                    pos = [pos[0] + right[0] * 0.5 * dt as f32, pos[1] + right[1] * 0.5 * dt as f32];
                     left = s.speed * 0.6 * dt as f32;
                 }
                 let stalled = left < 0.05 * dt as f32;
@@ -555,13 +518,7 @@ impl World {
                     self.shoppers[i].act = Act::Walk { path, seg };
                 }
             }
-            Act::Reach {
-                facing,
-                t0,
-                dur,
-                put,
-                hand,
-            } => {
+            Act::Reach { facing, t0, dur, put, hand } => {
                 let p = ((t - t0) / dur) as f32;
                 // out and back: contact at the middle
                 let s = &mut self.shoppers[i];
@@ -596,12 +553,7 @@ impl World {
             }
             Act::Inspect { until } => {
                 if t >= until {
-                    let Goal::Visit(f) = self.shoppers[i]
-                        .goals
-                        .first()
-                        .cloned()
-                        .unwrap_or(Goal::Exit)
-                    else {
+                    let Goal::Visit(f) = self.shoppers[i].goals.first().cloned().unwrap_or(Goal::Exit) else {
                         return;
                     };
                     let item = self.shoppers[i].holding;
@@ -611,10 +563,7 @@ impl World {
                         if self.rng.chance(0.25) {
                             let fc = &self.facings[f];
                             if let Some(n) = self.facings.iter().position(|o| {
-                                o.unit == fc.unit
-                                    && o.side == fc.side
-                                    && o.row == fc.row
-                                    && (o.col as i32 - fc.col as i32).abs() == 1
+                                o.unit == fc.unit && o.side == fc.side && o.row == fc.row && (o.col as i32 - fc.col as i32).abs() == 1
                             }) {
                                 target = n;
                             }
@@ -678,31 +627,15 @@ impl World {
         let dx = fc.pos[0] - s.pos[0];
         let dy = fc.pos[1] - s.pos[1];
         s.heading = dy.atan2(dx);
-        s.reach_to = [
-            fc.pos[0] - fc.side as f32 * 0.05,
-            fc.pos[1],
-            fc.pos[2] + 0.08,
-        ];
+        s.reach_to = [fc.pos[0] - fc.side as f32 * 0.05, fc.pos[1], fc.pos[2] + 0.08];
         let dur = self.rng.range(1.2, 1.8) as f64;
-        s.act = Act::Reach {
-            facing,
-            t0: self.t,
-            dur,
-            put,
-            hand,
-        };
+        s.act = Act::Reach { facing, t0: self.t, dur, put, hand };
     }
 
     fn arrive(&mut self, i: usize) {
         match self.shoppers[i].goals.first().cloned() {
             Some(Goal::Visit(f)) => {
-                let heavy = self.skus[self.facings[f]
-                    .items
-                    .last()
-                    .copied()
-                    .unwrap_or(self.facings[f].sku)]
-                .grams
-                    > 1100.0;
+                let heavy = self.skus[self.facings[f].items.last().copied().unwrap_or(self.facings[f].sku)].grams > 1100.0;
                 let hand = if heavy {
                     Hand::Both
                 } else if self.rng.chance(0.5) {
@@ -720,10 +653,7 @@ impl World {
             }
             Some(Goal::MeetCompanion) => {
                 let to = self.shoppers[i].companion.unwrap_or(i);
-                let ok = to != i
-                    && !self.shoppers[i].carried.is_empty()
-                    && self.shoppers[to].inside
-                    && self.shoppers[i].chase < 6;
+                let ok = to != i && !self.shoppers[i].carried.is_empty() && self.shoppers[to].inside && self.shoppers[i].chase < 6;
                 if !ok {
                     self.shoppers[i].goals.remove(0);
                     self.next_goal(i);
@@ -735,10 +665,7 @@ impl World {
                 if dist > 1.6 {
                     self.shoppers[i].chase += 1;
                     self.next_goal(i);
-                } else if matches!(
-                    self.shoppers[to].act,
-                    Act::Walk { .. } | Act::WaitFor { .. }
-                ) {
+                } else if matches!(self.shoppers[to].act, Act::Walk { .. } | Act::WaitFor { .. }) {
                     let s = &mut self.shoppers[i];
                     s.heading = (o[1] - p[1]).atan2(o[0] - p[0]);
                     s.hand = Hand::Right;
@@ -756,13 +683,9 @@ impl World {
                 let s = &mut self.shoppers[i];
                 s.inside = false;
                 s.act = Act::Gone;
-                let mut items: Vec<String> =
-                    s.carried.iter().map(|&k| self.skus[k].id.clone()).collect();
+                let mut items: Vec<String> = s.carried.iter().map(|&k| self.skus[k].id.clone()).collect();
                 items.sort();
-                self.receipts.push(Receipt {
-                    session: s.session.clone(),
-                    items,
-                });
+                self.receipts.push(Receipt { session: s.session.clone(), items });
             }
         }
     }
@@ -771,12 +694,7 @@ impl World {
     pub fn shelf_loads(&self) -> Vec<(String, f32)> {
         let mut out: Vec<(String, f32)> = Vec::new();
         for f in &self.facings {
-            let key = format!(
-                "U{}{}-R{}",
-                f.unit + 1,
-                if f.side < 0 { 'W' } else { 'E' },
-                f.row + 1
-            );
+            let key = format!("U{}{}-R{}", f.unit + 1, if f.side < 0 { 'W' } else { 'E' }, f.row + 1);
             let g: f32 = f.items.iter().map(|&k| self.skus[k].grams).sum();
             match out.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, v)) => *v += g,

@@ -3,14 +3,7 @@
 use super::pose::{Person, SKELETON};
 use image::{Rgb, RgbImage};
 
-const COLORS: [[u8; 3]; 6] = [
-    [255, 64, 64],
-    [64, 200, 64],
-    [64, 128, 255],
-    [255, 200, 0],
-    [255, 0, 255],
-    [0, 220, 220],
-];
+const COLORS: [[u8; 3]; 6] = [[255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0], [255, 0, 255], [0, 220, 220]];
 
 fn dot(img: &mut RgbImage, x: f32, y: f32, r: i32, c: [u8; 3]) {
     let (cx, cy) = (x.round() as i32, y.round() as i32);
@@ -40,12 +33,7 @@ pub fn draw_persons(img: &mut RgbImage, persons: &[Person], kp_min: f32) {
     for (i, p) in persons.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
         let [x0, y0, x1, y1] = p.bbox;
-        for (a, b) in [
-            ((x0, y0), (x1, y0)),
-            ((x1, y0), (x1, y1)),
-            ((x1, y1), (x0, y1)),
-            ((x0, y1), (x0, y0)),
-        ] {
+        for (a, b) in [((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))] {
             line(img, a, b, (thick / 2).max(1), c);
         }
         for &(a, b) in &SKELETON {

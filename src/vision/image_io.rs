@@ -13,63 +13,35 @@ pub enum ImageError {
     #[error("{path}: not a decodable image: {msg}")]
     Decode { path: String, msg: String },
     #[error("{path}: image is {w}x{h}; each side must be between 1 and {max} pixels")]
-    Size {
-        path: String,
-        w: u32,
-        h: u32,
-        max: u32,
-    },
+    Size { path: String, w: u32, h: u32, max: u32 },
 }
 
 /// Decodes an encoded image (JPEG, PNG) from memory into RGB8.
 pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| ImageError::Decode {
-            path: name.into(),
-            msg: e.to_string(),
-        })?;
+        .map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
     if reader.format().is_none() {
-        return Err(ImageError::Decode {
-            path: name.into(),
-            msg: "unknown image format".into(),
-        });
+        return Err(ImageError::Decode { path: name.into(), msg: "unknown image format".into() });
     }
-    let (w, h) = reader.into_dimensions().map_err(|e| ImageError::Decode {
-        path: name.into(),
-        msg: e.to_string(),
-    })?;
+    let (w, h) = reader.into_dimensions().map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(ImageError::Size {
-            path: name.into(),
-            w,
-            h,
-            max: MAX_SIDE,
-        });
+        return Err(ImageError::Size { path: name.into(), w, h, max: MAX_SIDE });
     }
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| ImageError::Decode {
-            path: name.into(),
-            msg: e.to_string(),
-        })?;
+        .map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| ImageError::Decode {
-        path: name.into(),
-        msg: e.to_string(),
-    })?;
+    let img = reader.decode().map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
     Ok(img.to_rgb8())
 }
 
 pub fn load(path: &Path) -> Result<RgbImage, ImageError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ImageError::Io {
-        path: p.clone(),
-        msg: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| ImageError::Io { path: p.clone(), msg: e.to_string() })?;
     decode(&bytes, &p)
 }
 
@@ -88,20 +60,11 @@ impl Letterbox {
         let scale = (in_w as f32 / src_w as f32).min(in_h as f32 / src_h as f32);
         let rw = (src_w as f32 * scale).round();
         let rh = (src_h as f32 * scale).round();
-        Letterbox {
-            scale,
-            pad_x: ((in_w as f32 - rw) / 2.0).floor(),
-            pad_y: ((in_h as f32 - rh) / 2.0).floor(),
-            in_w,
-            in_h,
-        }
+        Letterbox { scale, pad_x: ((in_w as f32 - rw) / 2.0).floor(), pad_y: ((in_h as f32 - rh) / 2.0).floor(), in_w, in_h }
     }
     /// Maps normalised model coordinates (0..1 of the input tensor) to source pixels.
     pub fn to_source(&self, nx: f32, ny: f32) -> (f32, f32) {
-        (
-            (nx * self.in_w as f32 - self.pad_x) / self.scale,
-            (ny * self.in_h as f32 - self.pad_y) / self.scale,
-        )
+        ((nx * self.in_w as f32 - self.pad_x) / self.scale, (ny * self.in_h as f32 - self.pad_y) / self.scale)
     }
 }
 

@@ -93,20 +93,12 @@ pub fn decode_movenet(
         let keypoints = (0..17)
             .map(|k| {
                 let (x, y) = lb.to_source(row[k * 3 + 1], row[k * 3]);
-                Keypoint {
-                    x: clampx(x),
-                    y: clampy(y),
-                    score: row[k * 3 + 2],
-                }
+                Keypoint { x: clampx(x), y: clampy(y), score: row[k * 3 + 2] }
             })
             .collect();
         let (x0, y0) = lb.to_source(row[52], row[51]);
         let (x1, y1) = lb.to_source(row[54], row[53]);
-        persons.push(Person {
-            score,
-            bbox: [clampx(x0), clampy(y0), clampx(x1), clampy(y1)],
-            keypoints,
-        });
+        persons.push(Person { score, bbox: [clampx(x0), clampy(y0), clampx(x1), clampy(y1)], keypoints });
     }
     persons.sort_by(|a, b| b.score.total_cmp(&a.score));
     Ok(persons)

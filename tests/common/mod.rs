@@ -10,11 +10,7 @@ pub fn root() -> PathBuf {
 /// A fetched file; panics with the command that fetches it when missing.
 pub fn fetched(rel: &str) -> PathBuf {
     let p = root().join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/test (it fetches models, data and TF.js references)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run scripts/test (it fetches models, data and TF.js references)", p.display());
     p
 }
 

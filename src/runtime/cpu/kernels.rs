@@ -27,30 +27,12 @@ pub struct ConvGeo {
 }
 
 impl ConvGeo {
-    pub fn new(
-        a: &ConvAttrs,
-        in_shape: &[usize],
-        w_shape: &[usize],
-        out_shape: &[usize],
-    ) -> R<Self> {
+    pub fn new(a: &ConvAttrs, in_shape: &[usize], w_shape: &[usize], out_shape: &[usize]) -> R<Self> {
         let [n, cin, h, w] = crate::graph::eval::nchw_dims(in_shape, a.layout)?;
         let [_, cout, oh, ow] = crate::graph::eval::nchw_dims(out_shape, a.layout)?;
         let (_, pt) = conv_out_dim(h, w_shape[0], a.strides[0], a.dilations[0], &a.padding, 0)?;
         let (_, pl) = conv_out_dim(w, w_shape[1], a.strides[1], a.dilations[1], &a.padding, 1)?;
-        Ok(ConvGeo {
-            n,
-            h,
-            w,
-            cin,
-            oh,
-            ow,
-            cout,
-            kh: w_shape[0],
-            kw: w_shape[1],
-            stride: a.strides,
-            dil: a.dilations,
-            pad: [pt, pl],
-        })
+        Ok(ConvGeo { n, h, w, cin, oh, ow, cout, kh: w_shape[0], kw: w_shape[1], stride: a.strides, dil: a.dilations, pad: [pt, pl] })
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
@@ -78,9 +60,7 @@ fn from_nhwc(t: CTensor, layout: Layout) -> R<CTensor> {
 /// Runs `f` on the contiguous f32 data of a tensor.
 pub fn with_f32<T>(t: &CTensor, f: impl FnOnce(&[f32]) -> T) -> R<T> {
     let (st, layout) = t.storage_and_layout();
-    let (a, b) = layout
-        .contiguous_offsets()
-        .ok_or("tensor is not contiguous")?;
+    let (a, b) = layout.contiguous_offsets().ok_or("tensor is not contiguous")?;
     match &*st {
         candle_core::Storage::Cpu(CpuStorage::F32(v)) => Ok(f(&v[a..b])),
         _ => Err(format!("expected an f32 CPU tensor, got {:?}", t.dtype())),
@@ -104,15 +84,11 @@ impl Epilogue<'_> {
         match self.residual {
             Some((r, ResidualAt::BeforeAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut()
-                    .zip(r)
-                    .for_each(|(v, &r)| *v = self.act.apply(*v + r));
+                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v + r));
             }
             Some((r, ResidualAt::AfterAct)) => {
                 let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut()
-                    .zip(r)
-                    .for_each(|(v, &r)| *v = self.act.apply(*v) + r);
+                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v) + r);
             }
             None => {
                 if self.act != Activation::None {
@@ -155,14 +131,7 @@ fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32])
 /// blocks of output pixels spread over the cores. Each block is packed (im2col, unless the
 /// conv is pointwise), multiplied with the `gemm` crate that candle's CPU matmul is built
 /// on, and finished with bias, activation and residual while it is still in cache.
-pub fn conv_gemm(
-    a: &ConvAttrs,
-    g: &ConvGeo,
-    x: &CTensor,
-    w: &[f32],
-    bias: Option<&[f32]>,
-    res: Option<&CTensor>,
-) -> R<CTensor> {
+pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Option<&[f32]>, res: Option<&CTensor>) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
     let res = match res {
         Some(r) => Some(to_nhwc(r, a.layout)?),
@@ -179,54 +148,46 @@ pub fn conv_gemm(
     let mb = (m / (threads * 4)).clamp(16, 256);
     let pointwise = g.is_pointwise();
     let mut body = |xs: &[f32], rs: Option<&[f32]>| {
-        let ep = Epilogue {
-            cout: n,
-            bias,
-            act: a.act,
-            residual: rs.zip(a.residual),
-        };
-        out.par_chunks_mut(mb * n).enumerate().for_each_init(
-            Vec::new,
-            |cols: &mut Vec<f32>, (bi, ob)| {
-                let r0 = bi * mb;
-                let rows = ob.len() / n;
-                let lhs: &[f32] = if pointwise {
-                    &xs[r0 * k..(r0 + rows) * k]
-                } else {
-                    cols.resize(rows * k, 0.0);
-                    im2col_rows(xs, g, r0, rows, cols);
-                    &cols[..rows * k]
-                };
-                // SAFETY: dst is rows x n (row stride n), lhs rows x k (row stride k) and rhs
-                // k x n (row stride n), all in bounds of their slices; no aliasing.
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        n,
-                        k,
-                        ob.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        lhs.as_ptr(),
-                        1,
-                        k as isize,
-                        w.as_ptr(),
-                        1,
-                        n as isize,
-                        0.0f32,
-                        1.0f32,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                for (j, row) in ob.chunks_mut(n).enumerate() {
-                    ep.apply_row(row, r0 + j);
-                }
-            },
-        );
+        let ep = Epilogue { cout: n, bias, act: a.act, residual: rs.zip(a.residual) };
+        out.par_chunks_mut(mb * n).enumerate().for_each_init(Vec::new, |cols: &mut Vec<f32>, (bi, ob)| {
+            let r0 = bi * mb;
+            let rows = ob.len() / n;
+            let lhs: &[f32] = if pointwise {
+                &xs[r0 * k..(r0 + rows) * k]
+            } else {
+                cols.resize(rows * k, 0.0);
+                im2col_rows(xs, g, r0, rows, cols);
+                &cols[..rows * k]
+            };
+            // SAFETY: dst is rows x n (row stride n), lhs rows x k (row stride k) and rhs
+            // k x n (row stride n), all in bounds of their slices; no aliasing.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    n,
+                    k,
+                    ob.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    lhs.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+            for (j, row) in ob.chunks_mut(n).enumerate() {
+                ep.apply_row(row, r0 + j);
+            }
+        });
     };
     with_f32(&x, |xs| match &res {
         Some(r) => with_f32(r, |rs| body(xs, Some(rs))),
@@ -240,14 +201,7 @@ pub fn conv_gemm(
 }
 
 /// Depthwise convolution (one filter per channel), NHWC, with fused epilogue.
-pub fn depthwise(
-    a: &ConvAttrs,
-    g: &ConvGeo,
-    x: &CTensor,
-    w: &[f32],
-    bias: Option<&[f32]>,
-    res: Option<&CTensor>,
-) -> R<CTensor> {
+pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Option<&[f32]>, res: Option<&CTensor>) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
     let res = match res {
         Some(r) => Some(to_nhwc(r, a.layout)?),
@@ -256,54 +210,49 @@ pub fn depthwise(
     let c = g.cin;
     let mut out = vec![0f32; g.n * g.oh * g.ow * c];
     let mut body = |xs: &[f32], rs: Option<&[f32]>| {
-        out.par_chunks_mut(g.ow * c)
-            .enumerate()
-            .for_each(|(row_i, orow)| {
-                let b = row_i / g.oh;
-                let oy = row_i % g.oh;
-                for ox in 0..g.ow {
-                    let acc = &mut orow[ox * c..(ox + 1) * c];
-                    match bias {
-                        Some(bv) => acc.copy_from_slice(bv),
-                        None => acc.fill(0.0),
+        out.par_chunks_mut(g.ow * c).enumerate().for_each(|(row_i, orow)| {
+            let b = row_i / g.oh;
+            let oy = row_i % g.oh;
+            for ox in 0..g.ow {
+                let acc = &mut orow[ox * c..(ox + 1) * c];
+                match bias {
+                    Some(bv) => acc.copy_from_slice(bv),
+                    None => acc.fill(0.0),
+                }
+                for ky in 0..g.kh {
+                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
                     }
-                    for ky in 0..g.kh {
-                        let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
-                        if iy < 0 || iy >= g.h as isize {
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
+                        if ix < 0 || ix >= g.w as isize {
                             continue;
                         }
-                        for kx in 0..g.kw {
-                            let ix =
-                                (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
-                            if ix < 0 || ix >= g.w as isize {
-                                continue;
-                            }
-                            let src = ((b * g.h + iy as usize) * g.w + ix as usize) * c;
-                            let xin = &xs[src..src + c];
-                            let wk = &w[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                            for ((o, &xv), &wv) in acc.iter_mut().zip(xin).zip(wk) {
-                                *o += xv * wv;
-                            }
-                        }
-                    }
-                    let pix = row_i * g.ow + ox;
-                    match (rs, a.residual) {
-                        (Some(r), Some(ResidualAt::BeforeAct)) => acc
-                            .iter_mut()
-                            .zip(&r[pix * c..(pix + 1) * c])
-                            .for_each(|(v, &r)| *v = a.act.apply(*v + r)),
-                        (Some(r), Some(ResidualAt::AfterAct)) => acc
-                            .iter_mut()
-                            .zip(&r[pix * c..(pix + 1) * c])
-                            .for_each(|(v, &r)| *v = a.act.apply(*v) + r),
-                        _ => {
-                            if a.act != Activation::None {
-                                acc.iter_mut().for_each(|v| *v = a.act.apply(*v));
-                            }
+                        let src = ((b * g.h + iy as usize) * g.w + ix as usize) * c;
+                        let xin = &xs[src..src + c];
+                        let wk = &w[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
+                        for ((o, &xv), &wv) in acc.iter_mut().zip(xin).zip(wk) {
+                            *o += xv * wv;
                         }
                     }
                 }
-            });
+                let pix = row_i * g.ow + ox;
+                match (rs, a.residual) {
+                    (Some(r), Some(ResidualAt::BeforeAct)) => {
+                        acc.iter_mut().zip(&r[pix * c..(pix + 1) * c]).for_each(|(v, &r)| *v = a.act.apply(*v + r))
+                    }
+                    (Some(r), Some(ResidualAt::AfterAct)) => {
+                        acc.iter_mut().zip(&r[pix * c..(pix + 1) * c]).for_each(|(v, &r)| *v = a.act.apply(*v) + r)
+                    }
+                    _ => {
+                        if a.act != Activation::None {
+                            acc.iter_mut().for_each(|v| *v = a.act.apply(*v));
+                        }
+                    }
+                }
+            }
+        });
     };
     with_f32(&x, |xs| match &res {
         Some(r) => with_f32(r, |rs| body(xs, Some(rs))),

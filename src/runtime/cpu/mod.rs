@@ -6,16 +6,11 @@
 mod kernels;
 
 use super::{check_run_inputs, Executor, Plan, Result, RuntimeError};
-use crate::graph::{
-    self, optimize, ConvAttrs, DType, Graph, Layout, Op, Tensor, TensorData, ValueId,
-};
+use crate::graph::{self, optimize, ConvAttrs, DType, Graph, Layout, Op, Tensor, TensorData, ValueId};
 use candle_core::{Device, Tensor as CTensor};
 
 pub(crate) fn backend_err(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Backend {
-        backend: "cpu",
-        msg: e.to_string(),
-    }
+    RuntimeError::Backend { backend: "cpu", msg: e.to_string() }
 }
 
 /// The candle CPU executor. Uses every core through rayon.
@@ -93,11 +88,7 @@ pub(crate) fn to_candle(t: Tensor) -> Result<CTensor> {
         TensorData::I32(v) => CTensor::from_vec(v, shape, dev),
         TensorData::I64(v) => CTensor::from_vec(v, shape, dev),
         TensorData::U8(v) => CTensor::from_vec(v, shape, dev),
-        TensorData::Bool(v) => CTensor::from_vec(
-            v.into_iter().map(|b| b as u8).collect::<Vec<u8>>(),
-            shape,
-            dev,
-        ),
+        TensorData::Bool(v) => CTensor::from_vec(v.into_iter().map(|b| b as u8).collect::<Vec<u8>>(), shape, dev),
     };
     r.map_err(backend_err)
 }
@@ -150,27 +141,14 @@ impl CpuPlan {
             consts[v] = Some(to_candle(t.clone())?);
         }
 
-        Ok(CpuPlan {
-            slots: vec![None; g.values.len()],
-            graph: g,
-            shapes: shapes.to_vec(),
-            steps,
-            frees,
-            consts,
-            times: None,
-        })
+        Ok(CpuPlan { slots: vec![None; g.values.len()], graph: g, shapes: shapes.to_vec(), steps, frees, consts, times: None })
     }
 
     fn value(&self, v: ValueId) -> Result<&CTensor> {
         self.slots[v]
             .as_ref()
             .or(self.consts[v].as_ref())
-            .ok_or_else(|| {
-                backend_err(format!(
-                    "value '{}' not computed (this is a bug)",
-                    self.graph.values[v].name
-                ))
-            })
+            .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", self.graph.values[v].name)))
     }
 }
 
@@ -180,75 +158,37 @@ fn is_cmp(b: graph::BinOp) -> bool {
 }
 
 fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
-    if n.outputs
-        .iter()
-        .chain(&n.inputs)
-        .any(|&v| g.values[v].shape.is_none())
-    {
+    if n.outputs.iter().chain(&n.inputs).any(|&v| g.values[v].shape.is_none()) {
         // data-dependent shapes: the reference kernels decide at run time
         return Ok(Step::Generic);
     }
     Ok(match &n.op {
         Op::Conv2d(a) => {
             let w = g.consts.get(&n.inputs[1]);
-            let bias = if a.has_bias {
-                g.consts
-                    .get(&n.inputs[2])
-                    .map(|b| b.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec())
-            } else {
-                None
-            };
+            let bias =
+                if a.has_bias { g.consts.get(&n.inputs[2]).map(|b| b.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec()) } else { None };
             let (Some(w), true) = (w, !a.has_bias || bias.is_some()) else {
                 return Ok(Step::Generic);
             };
-            let (Some(in_shape), Some(out_shape)) = (
-                g.values[n.inputs[0]].shape.clone(),
-                g.values[n.outputs[0]].shape.clone(),
-            ) else {
+            let (Some(in_shape), Some(out_shape)) = (g.values[n.inputs[0]].shape.clone(), g.values[n.outputs[0]].shape.clone()) else {
                 // data-dependent shapes: the reference kernel decides at run time
                 return Ok(Step::Generic);
             };
-            let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape)
-                .map_err(|m| RuntimeError::Graph(n.err(m)))?;
+            let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape).map_err(|m| RuntimeError::Graph(n.err(m)))?;
             let w32 = w.cast(DType::F32);
             if a.groups == 1 {
                 // HWIO is already the [kh*kw*cin, cout] GEMM operand.
                 let wt = w32.as_f32().unwrap_or(&[]).to_vec();
-                Step::Conv {
-                    attrs: a.clone(),
-                    weight: wt,
-                    bias,
-                    geo,
-                }
+                Step::Conv { attrs: a.clone(), weight: wt, bias, geo }
             } else if w.shape[2] == 1 && a.groups == w.shape[3] {
-                Step::Depthwise {
-                    attrs: a.clone(),
-                    weight: w32.as_f32().unwrap_or(&[]).to_vec(),
-                    bias,
-                    geo,
-                }
+                Step::Depthwise { attrs: a.clone(), weight: w32.as_f32().unwrap_or(&[]).to_vec(), bias, geo }
             } else {
                 Step::Generic
             }
         }
-        Op::MatMul {
-            transpose_a,
-            transpose_b,
-        } => Step::MatMul {
-            ta: *transpose_a,
-            tb: *transpose_b,
-        },
-        Op::Reshape { .. }
-        | Op::Squeeze { .. }
-        | Op::ExpandDims
-        | Op::Identity
-        | Op::Unsqueeze { .. }
-        | Op::Flatten { .. } => Step::View,
-        Op::Binary(b)
-            if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) =>
-        {
-            Step::BinaryF32(*b)
-        }
+        Op::MatMul { transpose_a, transpose_b } => Step::MatMul { ta: *transpose_a, tb: *transpose_b },
+        Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. } => Step::View,
+        Op::Binary(b) if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::BinaryF32(*b),
         Op::Unary(u) if g.values[n.inputs[0]].dtype == DType::F32 => Step::UnaryF32(*u),
         _ => Step::Generic,
     })
@@ -280,11 +220,7 @@ impl Plan for CpuPlan {
                 flops: super::node_flops(&self.graph, n),
             })
             .collect();
-        Ok(Some(super::Profile {
-            method: "host timer per step".into(),
-            kernels,
-            untimed: Vec::new(),
-        }))
+        Ok(Some(super::Profile { method: "host timer per step".into(), kernels, untimed: Vec::new() }))
     }
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
@@ -296,63 +232,25 @@ impl Plan for CpuPlan {
             let t0 = self.times.as_ref().map(|_| std::time::Instant::now());
             let node = &self.graph.nodes[i];
             let outs: Vec<CTensor> = match &self.steps[i] {
-                Step::Conv {
-                    attrs,
-                    weight,
-                    bias,
-                    geo,
-                } => {
+                Step::Conv { attrs, weight, bias, geo } => {
                     let x = self.value(node.inputs[0])?;
-                    let res = if attrs.residual.is_some() {
-                        Some(self.value(*node.inputs.last().unwrap_or(&0))?)
-                    } else {
-                        None
-                    };
-                    vec![
-                        kernels::conv_gemm(attrs, geo, x, weight, bias.as_deref(), res)
-                            .map_err(|e| RuntimeError::Graph(node.err(e)))?,
-                    ]
+                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
+                    vec![kernels::conv_gemm(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
                 }
-                Step::Depthwise {
-                    attrs,
-                    weight,
-                    bias,
-                    geo,
-                } => {
+                Step::Depthwise { attrs, weight, bias, geo } => {
                     let x = self.value(node.inputs[0])?;
-                    let res = if attrs.residual.is_some() {
-                        Some(self.value(*node.inputs.last().unwrap_or(&0))?)
-                    } else {
-                        None
-                    };
-                    vec![
-                        kernels::depthwise(attrs, geo, x, weight, bias.as_deref(), res)
-                            .map_err(|e| RuntimeError::Graph(node.err(e)))?,
-                    ]
+                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
+                    vec![kernels::depthwise(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
                 }
                 Step::MatMul { ta, tb } => {
                     let a = self.value(node.inputs[0])?;
                     let b = self.value(node.inputs[1])?;
-                    let a = if *ta {
-                        a.t().map_err(backend_err)?
-                    } else {
-                        a.clone()
-                    };
-                    let b = if *tb {
-                        b.t().map_err(backend_err)?
-                    } else {
-                        b.clone()
-                    };
-                    let a = if a.dtype() != candle_core::DType::F32 {
-                        a.to_dtype(candle_core::DType::F32).map_err(backend_err)?
-                    } else {
-                        a
-                    };
-                    let b = if b.dtype() != candle_core::DType::F32 {
-                        b.to_dtype(candle_core::DType::F32).map_err(backend_err)?
-                    } else {
-                        b
-                    };
+                    let a = if *ta { a.t().map_err(backend_err)? } else { a.clone() };
+                    let b = if *tb { b.t().map_err(backend_err)? } else { b.clone() };
+                    let a =
+                        if a.dtype() != candle_core::DType::F32 { a.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { a };
+                    let b =
+                        if b.dtype() != candle_core::DType::F32 { b.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { b };
                     vec![a
                         .contiguous()
                         .map_err(backend_err)?
@@ -361,51 +259,29 @@ impl Plan for CpuPlan {
                 }
                 Step::BinaryF32(op) => {
                     let (a, b) = (
-                        self.value(node.inputs[0])?
-                            .contiguous()
-                            .map_err(backend_err)?,
-                        self.value(node.inputs[1])?
-                            .contiguous()
-                            .map_err(backend_err)?,
+                        self.value(node.inputs[0])?.contiguous().map_err(backend_err)?,
+                        self.value(node.inputs[1])?.contiguous().map_err(backend_err)?,
                     );
-                    let out_shape = self.graph.values[node.outputs[0]]
-                        .shape
-                        .clone()
-                        .unwrap_or_default();
+                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
                     let v = kernels::with_f32(&a, |x| {
-                        kernels::with_f32(&b, |y| {
-                            graph::eval::binary_f32(*op, x, a.dims(), y, b.dims(), &out_shape)
-                        })
+                        kernels::with_f32(&b, |y| graph::eval::binary_f32(*op, x, a.dims(), y, b.dims(), &out_shape))
                     })
                     .and_then(|r| r)
                     .map_err(backend_err)?;
                     vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
                 }
                 Step::View => {
-                    let out_shape = self.graph.values[node.outputs[0]]
-                        .shape
-                        .clone()
-                        .unwrap_or_default();
-                    vec![self
-                        .value(node.inputs[0])?
-                        .reshape(out_shape)
-                        .map_err(backend_err)?]
+                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
+                    vec![self.value(node.inputs[0])?.reshape(out_shape).map_err(backend_err)?]
                 }
                 Step::UnaryF32(op) => {
-                    let x = self
-                        .value(node.inputs[0])?
-                        .contiguous()
-                        .map_err(backend_err)?;
-                    let v = kernels::with_f32(&x, |s| graph::eval::unary_f32(*op, s))
-                        .map_err(backend_err)?;
+                    let x = self.value(node.inputs[0])?.contiguous().map_err(backend_err)?;
+                    let v = kernels::with_f32(&x, |s| graph::eval::unary_f32(*op, s)).map_err(backend_err)?;
                     vec![CTensor::from_vec(v, x.dims(), &Device::Cpu).map_err(backend_err)?]
                 }
                 Step::Generic => {
-                    let hosts: Vec<Tensor> = node
-                        .inputs
-                        .iter()
-                        .map(|&v| to_host(self.value(v)?, self.graph.values[v].dtype))
-                        .collect::<Result<_>>()?;
+                    let hosts: Vec<Tensor> =
+                        node.inputs.iter().map(|&v| to_host(self.value(v)?, self.graph.values[v].dtype)).collect::<Result<_>>()?;
                     let refs: Vec<&Tensor> = hosts.iter().collect();
                     let res = graph::eval::eval(node, &refs)?;
                     res.into_iter().map(to_candle).collect::<Result<_>>()?

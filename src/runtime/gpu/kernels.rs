@@ -3,25 +3,16 @@
 
 use super::{gpu_dtype, gpu_err, GpuContext};
 use crate::graph::eval::{conv_out_dim, nchw_dims, resize_taps};
-use crate::graph::{
-    numel, strides, Activation, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding,
-    PoolKind, ResidualAt, UnOp,
-};
+use crate::graph::{numel, strides, Activation, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding, PoolKind, ResidualAt, UnOp};
 use crate::runtime::Result;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 /// WGSL sources, one file per kernel family (validated with naga in tests).
 pub const SHADERS: [(&str, &str); 3] = [
-    (
-        "elementwise.wgsl",
-        include_str!("../../../shaders/elementwise.wgsl"),
-    ),
+    ("elementwise.wgsl", include_str!("../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../shaders/conv.wgsl")),
-    (
-        "spatial.wgsl",
-        include_str!("../../../shaders/spatial.wgsl"),
-    ),
+    ("spatial.wgsl", include_str!("../../../shaders/spatial.wgsl")),
 ];
 
 pub(crate) struct Pipelines {
@@ -182,21 +173,9 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
     if vals().any(|&v| shape(g, v).is_none() || !gpu_dtype(g.values[v].dtype)) {
         return Kind::Cpu;
     }
-    if matches!(
-        n.op,
-        Op::Reshape { .. }
-            | Op::Squeeze { .. }
-            | Op::ExpandDims
-            | Op::Identity
-            | Op::Unsqueeze { .. }
-            | Op::Flatten { .. }
-    ) {
+    if matches!(n.op, Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. }) {
         // a view of something on the host stays on the host
-        return if cpu_made[n.inputs[0]] {
-            Kind::Cpu
-        } else {
-            Kind::View
-        };
+        return if cpu_made[n.inputs[0]] { Kind::Cpu } else { Kind::View };
     }
     let out_n = shape(g, n.outputs[0]).map(|s| numel(s)).unwrap_or(0);
     if n.inputs.iter().any(|&v| cpu_made[v]) {
@@ -218,10 +197,7 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
             }
         }
         Op::Pool(_) if f32_only && !small_tail => Kind::Gpu(Spec::Pool),
-        Op::Resize { .. }
-            if g.values[n.inputs[0]].dtype == DType::F32
-                && g.values[n.outputs[0]].dtype == DType::F32 =>
-        {
+        Op::Resize { .. } if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 => {
             Kind::Gpu(Spec::Resize)
         }
         Op::Binary(b) if !small_tail => {
@@ -235,9 +211,7 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
                 Kind::Cpu
             }
         }
-        Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => {
-            Kind::Gpu(Spec::Unary)
-        }
+        Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => Kind::Gpu(Spec::Unary),
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
         _ => Kind::Cpu,
     }
@@ -404,41 +378,26 @@ fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffer)]) -> wgp
         Which::Resize => &p.resize,
     };
     let layout = pipe.get_bind_group_layout(0);
-    let e: Vec<wgpu::BindGroupEntry> = entries
-        .iter()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: *i,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &layout,
-        entries: &e,
-    })
+    let e: Vec<wgpu::BindGroupEntry> =
+        entries.iter().map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() }).collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &e })
 }
 
 fn uniform<T: Pod>(ctx: &GpuContext, v: &T) -> wgpu::Buffer {
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(v),
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::bytes_of(v),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
 }
 
 fn storage(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
-    let data: Vec<u32> = if words.is_empty() {
-        vec![0]
-    } else {
-        words.to_vec()
-    };
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("aux"),
-            contents: bytemuck::cast_slice(&data),
-            usage: wgpu::BufferUsages::STORAGE,
-        })
+    let data: Vec<u32> = if words.is_empty() { vec![0] } else { words.to_vec() };
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("aux"),
+        contents: bytemuck::cast_slice(&data),
+        usage: wgpu::BufferUsages::STORAGE,
+    })
 }
 
 /// Builds the uniform buffer and bind group of a GPU node.
@@ -451,12 +410,7 @@ pub(crate) fn build(
     buffers: &[wgpu::Buffer],
 ) -> Result<Dispatch> {
     let buf = |v: usize| -> Result<&wgpu::Buffer> {
-        buf_of[v].map(|b| &buffers[b]).ok_or_else(|| {
-            gpu_err(format!(
-                "value '{}' has no GPU buffer (this is a bug)",
-                g.values[v].name
-            ))
-        })
+        buf_of[v].map(|b| &buffers[b]).ok_or_else(|| gpu_err(format!("value '{}' has no GPU buffer (this is a bug)", g.values[v].name)))
     };
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
     let out = n.outputs[0];
@@ -486,27 +440,10 @@ pub(crate) fn build(
                 sa: bstrides(&sa, rank),
                 sb: bstrides(&sb, rank),
             };
-            let which = if g.values[n.inputs[0]].dtype == DType::F32 {
-                Which::BinaryF32
-            } else {
-                Which::BinaryI32
-            };
+            let which = if g.values[n.inputs[0]].dtype == DType::F32 { Which::BinaryF32 } else { Which::BinaryI32 };
             let u = uniform(ctx, &p);
-            let bg = bind(
-                ctx,
-                which,
-                &[
-                    (0, &u),
-                    (1, buf(n.inputs[0])?),
-                    (2, buf(n.inputs[1])?),
-                    (3, buf(out)?),
-                ],
-            );
-            Ok(Dispatch {
-                which,
-                bind: bg,
-                groups: groups_1d(total),
-            })
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
         }
         Spec::Unary | Spec::Cast => {
             let (which, op, flags, p0, p1) = match n.op {
@@ -514,39 +451,13 @@ pub(crate) fn build(
                     let (c, p0, p1) = un_code(u);
                     (Which::UnaryF32, c, 0, p0, p1)
                 }
-                Op::Cast(to) => (
-                    Which::Cast,
-                    0,
-                    dcode(g.values[n.inputs[0]].dtype) * 4 + dcode(to),
-                    0.0,
-                    0.0,
-                ),
+                Op::Cast(to) => (Which::Cast, 0, dcode(g.values[n.inputs[0]].dtype) * 4 + dcode(to), 0.0, 0.0),
                 _ => return Err(gpu_err("not a unary op")),
             };
-            let p = ElemP {
-                n: total as u32,
-                rank: 1,
-                op,
-                flags,
-                p0,
-                p1,
-                pad0: 0,
-                pad1: 0,
-                shape: [0; 8],
-                sa: [0; 8],
-                sb: [0; 8],
-            };
+            let p = ElemP { n: total as u32, rank: 1, op, flags, p0, p1, pad0: 0, pad1: 0, shape: [0; 8], sa: [0; 8], sb: [0; 8] };
             let u = uniform(ctx, &p);
-            let bg = bind(
-                ctx,
-                which,
-                &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)],
-            );
-            Ok(Dispatch {
-                which,
-                bind: bg,
-                groups: groups_1d(total),
-            })
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
         }
         Spec::Conv => {
             let Op::Conv2d(a) = &n.op else {
@@ -584,10 +495,8 @@ pub(crate) fn build(
             };
             let taps: Vec<u32> = match &n.op {
                 Op::Pool(pa) => {
-                    let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], 1, &pa.padding, 0)
-                        .map_err(gpu_err)?;
-                    let (_, px) = conv_out_dim(w, pa.kernel[1], pa.strides[1], 1, &pa.padding, 1)
-                        .map_err(gpu_err)?;
+                    let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], 1, &pa.padding, 0).map_err(gpu_err)?;
+                    let (_, px) = conv_out_dim(w, pa.kernel[1], pa.strides[1], 1, &pa.padding, 1).map_err(gpu_err)?;
                     p.kh = pa.kernel[0] as u32;
                     p.kw = pa.kernel[1] as u32;
                     p.sy = pa.strides[0] as u32;
@@ -598,56 +507,25 @@ pub(crate) fn build(
                     p.include_pad = pa.count_include_pad as u32;
                     vec![0]
                 }
-                Op::Resize {
-                    mode,
-                    coord,
-                    nearest,
-                    scales,
-                    ..
-                } => {
-                    let ty =
-                        resize_taps(h, oh, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[0]));
-                    let tx =
-                        resize_taps(w, ow, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[1]));
-                    ty.iter()
-                        .chain(&tx)
-                        .flat_map(|&(lo, hi, f)| {
-                            [(lo as f32).to_bits(), (hi as f32).to_bits(), f.to_bits()]
-                        })
-                        .collect()
+                Op::Resize { mode, coord, nearest, scales, .. } => {
+                    let ty = resize_taps(h, oh, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[0]));
+                    let tx = resize_taps(w, ow, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[1]));
+                    ty.iter().chain(&tx).flat_map(|&(lo, hi, f)| [(lo as f32).to_bits(), (hi as f32).to_bits(), f.to_bits()]).collect()
                 }
                 _ => vec![0],
             };
             let u = uniform(ctx, &p);
             let t = storage(ctx, &taps);
             let bg = match which {
-                Which::Pool => bind(
-                    ctx,
-                    which,
-                    &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)],
-                ),
-                _ => bind(
-                    ctx,
-                    which,
-                    &[(0, &u), (1, buf(n.inputs[0])?), (2, &t), (3, buf(out)?)],
-                ),
+                Which::Pool => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]),
+                _ => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, &t), (3, buf(out)?)]),
             };
-            Ok(Dispatch {
-                which,
-                bind: bg,
-                groups: groups_1d(total),
-            })
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
         }
     }
 }
 
-fn conv<'a>(
-    ctx: &GpuContext,
-    g: &Graph,
-    n: &Node,
-    a: &ConvAttrs,
-    buf: &dyn Fn(usize) -> Result<&'a wgpu::Buffer>,
-) -> Result<Dispatch> {
+fn conv<'a>(ctx: &GpuContext, g: &Graph, n: &Node, a: &ConvAttrs, buf: &dyn Fn(usize) -> Result<&'a wgpu::Buffer>) -> Result<Dispatch> {
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
     let (x, w) = (n.inputs[0], n.inputs[1]);
     let in_shape = sh(x);
@@ -655,10 +533,8 @@ fn conv<'a>(
     let ws = sh(w);
     let [nb, cin, h, wd] = nchw_dims(&in_shape, a.layout).map_err(gpu_err)?;
     let [_, cout, oh, ow] = nchw_dims(&out_shape, a.layout).map_err(gpu_err)?;
-    let (_, py) =
-        conv_out_dim(h, ws[0], a.strides[0], a.dilations[0], &a.padding, 0).map_err(gpu_err)?;
-    let (_, px) =
-        conv_out_dim(wd, ws[1], a.strides[1], a.dilations[1], &a.padding, 1).map_err(gpu_err)?;
+    let (_, py) = conv_out_dim(h, ws[0], a.strides[0], a.dilations[0], &a.padding, 0).map_err(gpu_err)?;
+    let (_, px) = conv_out_dim(wd, ws[1], a.strides[1], a.dilations[1], &a.padding, 1).map_err(gpu_err)?;
     let _ = Padding::Valid;
     let is = nchw_strides(&in_shape, a.layout);
     let os = nchw_strides(&out_shape, a.layout);
@@ -720,37 +596,14 @@ fn conv<'a>(
         Some(r) => buf(r)?,
         None => &dummy,
     };
-    let which = if depthwise {
-        Which::Depthwise
-    } else {
-        Which::ConvGemm
-    };
-    let bg = bind(
-        ctx,
-        which,
-        &[
-            (0, &u),
-            (1, buf(x)?),
-            (2, buf(w)?),
-            (3, bias_b),
-            (4, res_b),
-            (5, buf(n.outputs[0])?),
-        ],
-    );
+    let which = if depthwise { Which::Depthwise } else { Which::ConvGemm };
+    let bg = bind(ctx, which, &[(0, &u), (1, buf(x)?), (2, buf(w)?), (3, bias_b), (4, res_b), (5, buf(n.outputs[0])?)]);
     let groups = if depthwise {
         groups_1d(numel(&out_shape))
     } else {
         let m = nb * oh * ow;
         let opg = cout / a.groups.max(1);
-        [
-            opg.div_ceil(64) as u32,
-            m.div_ceil(64) as u32,
-            a.groups as u32,
-        ]
+        [opg.div_ceil(64) as u32, m.div_ceil(64) as u32, a.groups as u32]
     };
-    Ok(Dispatch {
-        which,
-        bind: bg,
-        groups,
-    })
+    Ok(Dispatch { which, bind: bg, groups })
 }

@@ -14,10 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 pub(crate) fn gpu_err(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Backend {
-        backend: "gpu",
-        msg: e.to_string(),
-    }
+    RuntimeError::Backend { backend: "gpu", msg: e.to_string() }
 }
 
 /// Device, queue and the compiled pipelines, created once per process.
@@ -44,10 +41,7 @@ static CONTEXT: OnceLock<std::result::Result<Arc<GpuContext>, String>> = OnceLoc
 impl GpuContext {
     /// The shared context, created on first use.
     pub fn get() -> Result<Arc<GpuContext>> {
-        CONTEXT
-            .get_or_init(|| GpuContext::create().map(Arc::new))
-            .clone()
-            .map_err(gpu_err)
+        CONTEXT.get_or_init(|| GpuContext::create().map(Arc::new)).clone().map_err(gpu_err)
     }
 
     fn create() -> std::result::Result<GpuContext, String> {
@@ -58,22 +52,15 @@ impl GpuContext {
             power_preference: wgpu::PowerPreference::HighPerformance,
             ..Default::default()
         }))
-        .map_err(|e| {
-            format!("no GPU adapter ({e}); on Debian install mesa-vulkan-drivers for lavapipe")
-        })?;
+        .map_err(|e| format!("no GPU adapter ({e}); on Debian install mesa-vulkan-drivers for lavapipe"))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("walkout"),
-            required_features: if timestamps {
-                wgpu::Features::TIMESTAMP_QUERY
-            } else {
-                wgpu::Features::empty()
-            },
+            required_features: if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
             required_limits: wgpu::Limits {
-                max_storage_buffers_per_shader_stage:
-                    8.min(limits.max_storage_buffers_per_shader_stage),
+                max_storage_buffers_per_shader_stage: 8.min(limits.max_storage_buffers_per_shader_stage),
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
                 ..wgpu::Limits::default()
@@ -89,17 +76,9 @@ impl GpuContext {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipes = kernels::Pipelines::new(&device);
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(format!(
-                "compiling the WGSL kernels on {}: {e}",
-                describe(&info)
-            ));
+            return Err(format!("compiling the WGSL kernels on {}: {e}", describe(&info)));
         }
-        Ok(GpuContext {
-            device,
-            queue,
-            info,
-            pipes,
-        })
+        Ok(GpuContext { device, queue, info, pipes })
     }
 
     /// True for a real GPU, false for a software adapter such as lavapipe.
@@ -116,9 +95,7 @@ pub struct GpuExecutor {
 
 impl GpuExecutor {
     pub fn new() -> Result<Self> {
-        Ok(GpuExecutor {
-            ctx: GpuContext::get()?,
-        })
+        Ok(GpuExecutor { ctx: GpuContext::get()? })
     }
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
@@ -133,11 +110,7 @@ impl Executor for GpuExecutor {
         describe(&self.ctx.info)
     }
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
-        Ok(Box::new(GpuPlan::new(
-            self.ctx.clone(),
-            graph,
-            input_shapes,
-        )?))
+        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes)?))
     }
 }
 
@@ -226,11 +199,7 @@ impl GpuPlan {
         }
         // lifetimes per storage (node index of first def and last use); consts, inputs and
         // outputs get their own buffers for the whole run
-        let pinned = |v: usize| {
-            g.consts.contains_key(&v)
-                || g.inputs.iter().any(|i| i.value == v)
-                || g.outputs.contains(&v)
-        };
+        let pinned = |v: usize| g.consts.contains_key(&v) || g.inputs.iter().any(|i| i.value == v) || g.outputs.contains(&v);
         let mut first = vec![usize::MAX; nv];
         let mut last = vec![0usize; nv];
         // values read back for the CPU tail must survive the whole GPU prefix
@@ -257,15 +226,7 @@ impl GpuPlan {
                 }
             }
         }
-        let size_of = |v: usize| {
-            g.values[v]
-                .shape
-                .as_ref()
-                .map(|s| crate::graph::numel(s))
-                .unwrap_or(0)
-                .max(1) as u64
-                * 4
-        };
+        let size_of = |v: usize| g.values[v].shape.as_ref().map(|s| crate::graph::numel(s)).unwrap_or(0).max(1) as u64 * 4;
         let mut need_size = vec![0u64; nv];
         for v in 0..nv {
             if on_gpu[v] {
@@ -274,25 +235,19 @@ impl GpuPlan {
             }
         }
         // greedy interval assignment with reuse
-        let usage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC;
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
         let mut buffers: Vec<wgpu::Buffer> = Vec::new();
         let mut sizes: Vec<u64> = Vec::new();
         let mut buf_of_storage: Vec<Option<usize>> = vec![None; nv];
         let mut free_at: Vec<usize> = Vec::new(); // node index after which the buffer is free
-        let mut order: Vec<usize> = (0..nv)
-            .filter(|&s| storage[s] == s && first[s] != usize::MAX)
-            .collect();
+        let mut order: Vec<usize> = (0..nv).filter(|&s| storage[s] == s && first[s] != usize::MAX).collect();
         order.sort_by_key(|&s| first[s]);
         for s in order {
             let want = need_size[s];
             let pick = if pin[s] {
                 None
             } else {
-                (0..buffers.len())
-                    .filter(|&b| free_at[b] < first[s] && sizes[b] >= want)
-                    .min_by_key(|&b| sizes[b])
+                (0..buffers.len()).filter(|&b| free_at[b] < first[s] && sizes[b] >= want).min_by_key(|&b| sizes[b])
             };
             let b = match pick {
                 Some(b) => b,
@@ -311,21 +266,12 @@ impl GpuPlan {
             free_at[b] = if pin[s] { usize::MAX } else { last[s] };
             buf_of_storage[s] = Some(b);
         }
-        let buf_of: Vec<Option<usize>> = (0..nv)
-            .map(|v| {
-                if on_gpu[v] {
-                    buf_of_storage[storage[v]]
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let buf_of: Vec<Option<usize>> = (0..nv).map(|v| if on_gpu[v] { buf_of_storage[storage[v]] } else { None }).collect();
         // constants used on the GPU are uploaded once
         for (v, t) in &g.consts {
             if let (Some(b), Some(words)) = (buf_of[*v], to_words(t)) {
                 if !words.is_empty() {
-                    ctx.queue
-                        .write_buffer(&buffers[b], 0, bytemuck::cast_slice(&words));
+                    ctx.queue.write_buffer(&buffers[b], 0, bytemuck::cast_slice(&words));
                 }
             }
         }
@@ -370,27 +316,11 @@ impl GpuPlan {
                 }
             });
         }
-        Ok(GpuPlan {
-            ctx,
-            graph: g,
-            shapes: shapes.to_vec(),
-            steps,
-            buf_of,
-            buffers,
-            staging,
-            need_host,
-            gpu_nodes,
-            cpu_nodes,
-        })
+        Ok(GpuPlan { ctx, graph: g, shapes: shapes.to_vec(), steps, buf_of, buffers, staging, need_host, gpu_nodes, cpu_nodes })
     }
 
     /// Copies GPU values to their staging buffers, submits, waits, and reads them.
-    fn download(
-        &self,
-        enc: wgpu::CommandEncoder,
-        vals: &[ValueId],
-        host: &mut [Option<Tensor>],
-    ) -> Result<()> {
+    fn download(&self, enc: wgpu::CommandEncoder, vals: &[ValueId], host: &mut [Option<Tensor>]) -> Result<()> {
         let mut enc = enc;
         for &v in vals {
             if let (Some(b), Some(st)) = (self.buf_of[v], self.staging.get(&v)) {
@@ -403,10 +333,7 @@ impl GpuPlan {
                 st.slice(..).map_async(wgpu::MapMode::Read, |_| {});
             }
         }
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(gpu_err)?;
+        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;
         for &v in vals {
             if let Some(st) = self.staging.get(&v) {
                 let info = &self.graph.values[v];
@@ -436,17 +363,10 @@ impl GpuPlan {
 
     fn upload(&self, v: ValueId, t: &Tensor) -> Result<()> {
         if let Some(b) = self.buf_of[v] {
-            let words = to_words(t).ok_or_else(|| {
-                gpu_err(format!(
-                    "value '{}' of dtype {} cannot live on the GPU",
-                    self.graph.values[v].name,
-                    t.dtype()
-                ))
-            })?;
+            let words = to_words(t)
+                .ok_or_else(|| gpu_err(format!("value '{}' of dtype {} cannot live on the GPU", self.graph.values[v].name, t.dtype())))?;
             if !words.is_empty() {
-                self.ctx
-                    .queue
-                    .write_buffer(&self.buffers[b], 0, bytemuck::cast_slice(&words));
+                self.ctx.queue.write_buffer(&self.buffers[b], 0, bytemuck::cast_slice(&words));
             }
         }
         Ok(())
@@ -463,21 +383,13 @@ impl Plan for GpuPlan {
         for (info, t) in self.graph.inputs.iter().zip(inputs) {
             self.upload(info.value, t)?;
         }
-        let gpu_steps: Vec<usize> = (0..self.steps.len())
-            .filter(|&i| matches!(self.steps[i], Step::Gpu(_)))
-            .collect();
+        let gpu_steps: Vec<usize> = (0..self.steps.len()).filter(|&i| matches!(self.steps[i], Step::Gpu(_))).collect();
         let mut kernels = Vec::with_capacity(gpu_steps.len());
         let name_of = |i: usize| match &self.steps[i] {
             Step::Gpu(d) => d.kernel_name().to_string(),
             _ => String::new(),
         };
-        if self
-            .ctx
-            .device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-            && !gpu_steps.is_empty()
-        {
+        if self.ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) && !gpu_steps.is_empty() {
             let count = 2 * gpu_steps.len() as u32;
             let qs = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
                 label: Some("profile"),
@@ -497,12 +409,7 @@ impl Plan for GpuPlan {
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("profile"),
-                });
+            let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
             for (k, &i) in gpu_steps.iter().enumerate() {
                 if let Step::Gpu(d) = &self.steps[i] {
                     let tw = wgpu::ComputePassTimestampWrites {
@@ -510,10 +417,7 @@ impl Plan for GpuPlan {
                         beginning_of_pass_write_index: Some(2 * k as u32),
                         end_of_pass_write_index: Some(2 * k as u32 + 1),
                     };
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: Some(tw),
-                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(tw) });
                     d.record(&self.ctx, &mut pass);
                 }
             }
@@ -521,10 +425,7 @@ impl Plan for GpuPlan {
             enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, size);
             self.ctx.queue.submit([enc.finish()]);
             read.slice(..).map_async(wgpu::MapMode::Read, |_| {});
-            self.ctx
-                .device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(gpu_err)?;
+            self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;
             let period = self.ctx.queue.get_timestamp_period() as f64;
             {
                 let data = read.slice(..).get_mapped_range().map_err(gpu_err)?;
@@ -541,34 +442,19 @@ impl Plan for GpuPlan {
                 }
             }
             read.unmap();
-            return Ok(Some(Profile {
-                method: "timestamp queries".into(),
-                kernels,
-                untimed: self.cpu_node_names(),
-            }));
+            return Ok(Some(Profile { method: "timestamp queries".into(), kernels, untimed: self.cpu_node_names() }));
         }
         // no timestamp queries: one submit per kernel, timed with poll(Wait) inside
         for &i in &gpu_steps {
             if let Step::Gpu(d) = &self.steps[i] {
                 let t0 = std::time::Instant::now();
-                let mut enc =
-                    self.ctx
-                        .device
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("profile"),
-                        });
+                let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
                 {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: None,
-                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
                     d.record(&self.ctx, &mut pass);
                 }
                 self.ctx.queue.submit([enc.finish()]);
-                self.ctx
-                    .device
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(gpu_err)?;
+                self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;
                 let n = &self.graph.nodes[i];
                 kernels.push(KernelTime {
                     node: n.name.clone(),
@@ -597,17 +483,9 @@ impl Plan for GpuPlan {
             self.upload(info.value, t)?;
         }
         // GPU prefix: one encoder, one compute pass, one submit
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("walkout"),
-            });
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("walkout") });
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("walkout"),
-                timestamp_writes: None,
-            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("walkout"), timestamp_writes: None });
             for step in &self.steps {
                 if let Step::Gpu(d) = step {
                     d.record(&self.ctx, &mut pass);
@@ -615,9 +493,7 @@ impl Plan for GpuPlan {
             }
         }
         // one readback: what the CPU tail and the outputs need
-        let wanted: Vec<ValueId> = (0..nv)
-            .filter(|&v| self.need_host[v] && host[v].is_none() && self.staging.contains_key(&v))
-            .collect();
+        let wanted: Vec<ValueId> = (0..nv).filter(|&v| self.need_host[v] && host[v].is_none() && self.staging.contains_key(&v)).collect();
         self.download(enc, &wanted, &mut host)?;
         // CPU tail (nothing on the GPU depends on it)
         for (node, step) in self.graph.nodes.iter().zip(&self.steps) {
@@ -628,12 +504,9 @@ impl Plan for GpuPlan {
                 .inputs
                 .iter()
                 .map(|&v| {
-                    host[v].as_ref().ok_or_else(|| {
-                        gpu_err(format!(
-                            "value '{}' missing on the host (this is a bug)",
-                            self.graph.values[v].name
-                        ))
-                    })
+                    host[v]
+                        .as_ref()
+                        .ok_or_else(|| gpu_err(format!("value '{}' missing on the host (this is a bug)", self.graph.values[v].name)))
                 })
                 .collect::<Result<_>>()?;
             let outs = crate::graph::eval::eval(node, &args)?;
@@ -644,14 +517,7 @@ impl Plan for GpuPlan {
         self.graph
             .outputs
             .iter()
-            .map(|&o| {
-                host[o].clone().ok_or_else(|| {
-                    gpu_err(format!(
-                        "output '{}' was not computed",
-                        self.graph.values[o].name
-                    ))
-                })
-            })
+            .map(|&o| host[o].clone().ok_or_else(|| gpu_err(format!("output '{}' was not computed", self.graph.values[o].name))))
             .collect()
     }
 }

@@ -49,24 +49,18 @@ impl std::fmt::Debug for GpuPreprocessor {
 impl GpuPreprocessor {
     pub fn new(ctx: Arc<GpuContext>) -> Result<Self> {
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("preprocess.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(
-                    include_str!("../../../shaders/preprocess.wgsl").into(),
-                ),
-            });
-        let pipeline = ctx
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("letterbox"),
-                layout: None,
-                module: &module,
-                entry_point: Some("letterbox"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("preprocess.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/preprocess.wgsl").into()),
+        });
+        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("letterbox"),
+            layout: None,
+            module: &module,
+            entry_point: Some("letterbox"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(gpu_err(format!("preprocess kernel: {e}")));
         }
@@ -75,15 +69,9 @@ impl GpuPreprocessor {
 
     /// Encodes the batch into a new GPU buffer holding the input tensor; returns the buffer
     /// and where each frame was placed.
-    pub fn encode(
-        &self,
-        frames: &[&RgbImage],
-        spec: &PreSpec,
-    ) -> Result<(wgpu::Buffer, Vec<Letterbox>)> {
+    pub fn encode(&self, frames: &[&RgbImage], spec: &PreSpec) -> Result<(wgpu::Buffer, Vec<Letterbox>)> {
         if frames.is_empty() || !matches!(spec.dtype, DType::F32 | DType::I32) {
-            return Err(gpu_err(
-                "preprocess needs at least one frame and an f32 or i32 model input",
-            ));
+            return Err(gpu_err("preprocess needs at least one frame and an f32 or i32 model input"));
         }
         let mut words: Vec<u32> = Vec::new();
         let mut meta: Vec<u32> = Vec::with_capacity(frames.len() * 8);
@@ -92,16 +80,7 @@ impl GpuPreprocessor {
             let lb = Letterbox::new(f.width(), f.height(), spec.width, spec.height);
             let rw = ((f.width() as f32 * lb.scale).round() as u32).clamp(1, spec.width as u32);
             let rh = ((f.height() as f32 * lb.scale).round() as u32).clamp(1, spec.height as u32);
-            meta.extend_from_slice(&[
-                words.len() as u32,
-                f.width(),
-                f.height(),
-                rw,
-                rh,
-                lb.pad_x as u32,
-                lb.pad_y as u32,
-                0,
-            ]);
+            meta.extend_from_slice(&[words.len() as u32, f.width(), f.height(), rw, rh, lb.pad_x as u32, lb.pad_y as u32, 0]);
             let raw = f.as_raw();
             words.extend(raw.chunks(4).map(|c| {
                 let mut b = [0u8; 4];
@@ -122,22 +101,15 @@ impl GpuPreprocessor {
             inv_std: [1.0 / spec.std[0], 1.0 / spec.std[1], 1.0 / spec.std[2], 1.0],
         };
         let d = &self.ctx.device;
-        let init = |contents: &[u8], usage| {
-            d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("preprocess"),
-                contents,
-                usage,
-            })
-        };
+        let init =
+            |contents: &[u8], usage| d.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("preprocess"), contents, usage });
         let ub = init(bytemuck::bytes_of(&p), wgpu::BufferUsages::UNIFORM);
         let pix = init(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
         let mb = init(bytemuck::cast_slice(&meta), wgpu::BufferUsages::STORAGE);
         let out = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("model input"),
             size: (n * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let layout = self.pipeline.get_bind_group_layout(0);
@@ -145,32 +117,15 @@ impl GpuPreprocessor {
             label: None,
             layout: &layout,
             entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: ub.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: pix.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: mb.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: out.as_entire_binding(),
-                },
+                wgpu::BindGroupEntry { binding: 0, resource: ub.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: pix.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: mb.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: out.as_entire_binding() },
             ],
         });
-        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("preprocess"),
-        });
+        let mut enc = d.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("preprocess") });
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("letterbox"),
-                timestamp_writes: None,
-            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("letterbox"), timestamp_writes: None });
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &bg, &[]);
             let g = n.div_ceil(256).max(1);
@@ -196,8 +151,7 @@ impl GpuPreprocessor {
         enc.copy_buffer_to_buffer(&buf, 0, &read, 0, size);
         self.ctx.queue.submit([enc.finish()]);
         read.slice(..).map_async(wgpu::MapMode::Read, |_| {});
-        d.poll(wgpu::PollType::wait_indefinitely())
-            .map_err(gpu_err)?;
+        d.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;
         let shape = match spec.layout {
             Layout::Nhwc => vec![frames.len(), spec.height, spec.width, 3],
             Layout::Nchw => vec![frames.len(), 3, spec.height, spec.width],
