@@ -9,10 +9,12 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 /// WGSL sources, one file per kernel family (validated with naga in tests).
-pub const SHADERS: [(&str, &str); 3] = [
+pub const SHADERS: [(&str, &str); 5] = [
     ("elementwise.wgsl", include_str!("../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../shaders/spatial.wgsl")),
+    ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
+    ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
 ];
 
 pub(crate) struct Pipelines {
@@ -24,6 +26,10 @@ pub(crate) struct Pipelines {
     depthwise: wgpu::ComputePipeline,
     pool: wgpu::ComputePipeline,
     resize: wgpu::ComputePipeline,
+    matmul: wgpu::ComputePipeline,
+    matmul_v4: wgpu::ComputePipeline,
+    reduce: wgpu::ComputePipeline,
+    softmax: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -34,7 +40,7 @@ impl Pipelines {
                 source: wgpu::ShaderSource::Wgsl(SHADERS[i].1.into()),
             })
         };
-        let (ew, cv, sp) = (module(0), module(1), module(2));
+        let (ew, cv, sp, mm, rd) = (module(0), module(1), module(2), module(3), module(4));
         let pipe = |m: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -54,6 +60,10 @@ impl Pipelines {
             depthwise: pipe(&cv, "depthwise"),
             pool: pipe(&sp, "pool"),
             resize: pipe(&sp, "resize"),
+            matmul: pipe(&mm, "matmul"),
+            matmul_v4: pipe(&mm, "matmul_v4"),
+            reduce: pipe(&rd, "reduce"),
+            softmax: pipe(&rd, "softmax"),
         }
     }
 }
@@ -113,6 +123,23 @@ struct ConvP {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+struct MmP {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_rs: u32,
+    b_cs: u32,
+    a_bs: u32,
+    b_bs: u32,
+    c_bs: u32,
+    pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
 struct SpP {
     n: u32,
     c: u32,
@@ -156,6 +183,8 @@ pub(crate) enum Spec {
     Conv,
     Pool,
     Resize,
+    MatMul,
+    Reduce,
 }
 
 /// Elements below which an op whose inputs are already on the host stays on the host.
@@ -213,6 +242,12 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         }
         Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => Kind::Gpu(Spec::Unary),
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
+        Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
+        Op::Reduce { .. } | Op::GlobalPool(_) | Op::Softmax { .. }
+            if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 && reduce_layout(g, n).is_some() =>
+        {
+            Kind::Gpu(Spec::Reduce)
+        }
         _ => Kind::Cpu,
     }
 }
@@ -235,6 +270,10 @@ enum Which {
     Depthwise,
     Pool,
     Resize,
+    MatMul,
+    MatMulV4,
+    Reduce,
+    Softmax,
 }
 
 impl Dispatch {
@@ -248,6 +287,10 @@ impl Dispatch {
             Which::Depthwise => "depthwise",
             Which::Pool => "pool",
             Which::Resize => "resize",
+            Which::MatMul => "matmul",
+            Which::MatMulV4 => "matmul_v4",
+            Which::Reduce => "reduce",
+            Which::Softmax => "softmax",
         }
     }
 
@@ -262,6 +305,10 @@ impl Dispatch {
             Which::Depthwise => &p.depthwise,
             Which::Pool => &p.pool,
             Which::Resize => &p.resize,
+            Which::MatMul => &p.matmul,
+            Which::MatMulV4 => &p.matmul_v4,
+            Which::Reduce => &p.reduce,
+            Which::Softmax => &p.softmax,
         };
         pass.set_pipeline(pipe);
         pass.set_bind_group(0, &self.bind, &[]);
@@ -376,6 +423,10 @@ fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffer)]) -> wgp
         Which::Depthwise => &p.depthwise,
         Which::Pool => &p.pool,
         Which::Resize => &p.resize,
+        Which::MatMul => &p.matmul,
+        Which::MatMulV4 => &p.matmul_v4,
+        Which::Reduce => &p.reduce,
+        Which::Softmax => &p.softmax,
     };
     let layout = pipe.get_bind_group_layout(0);
     let e: Vec<wgpu::BindGroupEntry> =
@@ -458,6 +509,25 @@ pub(crate) fn build(
             let u = uniform(ctx, &p);
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
             Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
+        }
+        Spec::Reduce => {
+            let (outer, r, inner, op) = reduce_layout(g, n).ok_or_else(|| gpu_err("reduce layout (this is a bug)"))?;
+            let which = if matches!(n.op, Op::Softmax { .. }) { Which::Softmax } else { Which::Reduce };
+            let u = uniform(ctx, &[outer as u32, r as u32, inner as u32, op]);
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(outer * inner) })
+        }
+        Spec::MatMul => {
+            let p = matmul_layout(g, n).ok_or_else(|| gpu_err("matmul layout (this is a bug)"))?;
+            let v4 = p.b_cs == 1 && p.b_rs == p.n && p.n % 4 == 0 && p.b_bs % 4 == 0;
+            let which = if v4 { Which::MatMulV4 } else { Which::MatMul };
+            let u = uniform(ctx, &p);
+            let bg = if v4 {
+                bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?), (4, buf(n.inputs[1])?)])
+            } else {
+                bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)])
+            };
+            Ok(Dispatch { which, bind: bg, groups: [p.n.div_ceil(64), p.m.div_ceil(64), p.batch] })
         }
         Spec::Conv => {
             let Op::Conv2d(a) = &n.op else {
@@ -606,4 +676,106 @@ fn conv<'a>(ctx: &GpuContext, g: &Graph, n: &Node, a: &ConvAttrs, buf: &dyn Fn(u
         [opg.div_ceil(64) as u32, m.div_ceil(64) as u32, a.groups as u32]
     };
     Ok(Dispatch { which, bind: bg, groups })
+}
+
+/// GEMM geometry of a MatMul node, when its batch broadcast is simple (each operand has the
+/// full batch or none).
+fn matmul_layout(g: &Graph, n: &Node) -> Option<MmP> {
+    let Op::MatMul { transpose_a, transpose_b } = n.op else { return None };
+    let a = g.values[n.inputs[0]].shape.as_ref()?;
+    let b = g.values[n.inputs[1]].shape.as_ref()?;
+    let o = g.values[n.outputs[0]].shape.as_ref()?;
+    if a.len() < 2 || b.len() < 2 || o.len() < 2 {
+        return None;
+    }
+    let (ar, br, or) = (a.len(), b.len(), o.len());
+    let (m, k) = if transpose_a { (a[ar - 1], a[ar - 2]) } else { (a[ar - 2], a[ar - 1]) };
+    let nn = if transpose_b { b[br - 2] } else { b[br - 1] };
+    let batch: usize = o[..or - 2].iter().product();
+    let full = |s: &[usize]| -> Option<bool> {
+        let bs = &s[..s.len() - 2];
+        let p: usize = bs.iter().product();
+        if p == 1 {
+            Some(false)
+        } else if p == batch && bs.len() == or - 2 && bs == &o[..or - 2] {
+            Some(true)
+        } else {
+            None
+        }
+    };
+    let (fa, fb) = (full(a)?, full(b)?);
+    let (a_rs, a_cs) = if transpose_a { (1, m) } else { (k, 1) };
+    let (b_rs, b_cs) = if transpose_b { (1, k) } else { (nn, 1) };
+    Some(MmP {
+        m: m as u32,
+        n: nn as u32,
+        k: k as u32,
+        batch: batch as u32,
+        a_rs: a_rs as u32,
+        a_cs: a_cs as u32,
+        b_rs: b_rs as u32,
+        b_cs: b_cs as u32,
+        a_bs: if fa { (m * k) as u32 } else { 0 },
+        b_bs: if fb { (k * nn) as u32 } else { 0 },
+        c_bs: (m * nn) as u32,
+        pad: 0,
+    })
+}
+
+/// `[outer, r, inner]` view and op code of a reduction (contiguous axes), global pooling or
+/// softmax node.
+fn reduce_layout(g: &Graph, n: &Node) -> Option<(usize, usize, usize, u32)> {
+    let s = g.values[n.inputs[0]].shape.as_ref()?;
+    let split = |a0: usize, a1: usize| -> (usize, usize, usize) {
+        (s[..a0].iter().product(), s[a0..=a1].iter().product(), s[a1 + 1..].iter().product())
+    };
+    let norm = |a: i64| -> Option<usize> {
+        let r = s.len() as i64;
+        let v = if a < 0 { a + r } else { a };
+        (0..r).contains(&v).then_some(v as usize)
+    };
+    match &n.op {
+        Op::GlobalPool(k) => {
+            if s.len() < 3 {
+                return None;
+            }
+            let (o, r, i) = split(2, s.len() - 1);
+            Some((o, r, i, if *k == PoolKind::Max { 2 } else { 1 }))
+        }
+        Op::Softmax { axis, legacy } => {
+            let a = norm(*axis)?;
+            let (o, r, i) = if *legacy { split(a, s.len() - 1) } else { split(a, a) };
+            Some((o, r, i, 0))
+        }
+        Op::Reduce { op, .. } => {
+            let axes: Vec<usize> = match n.inputs.get(1) {
+                Some(v) => {
+                    let t = g.consts.get(v)?;
+                    if t.numel() == 0 {
+                        (0..s.len()).collect()
+                    } else {
+                        let mut a: Vec<usize> = t.to_i64_vec()?.into_iter().map(norm).collect::<Option<_>>()?;
+                        a.sort_unstable();
+                        a.dedup();
+                        a
+                    }
+                }
+                None => (0..s.len()).collect(),
+            };
+            let (a0, a1) = (*axes.first()?, *axes.last()?);
+            if a1 - a0 + 1 != axes.len() {
+                return None;
+            }
+            let (o, r, i) = split(a0, a1);
+            let code = match op {
+                crate::graph::ReduceOp::Sum => 0,
+                crate::graph::ReduceOp::Mean => 1,
+                crate::graph::ReduceOp::Max => 2,
+                crate::graph::ReduceOp::Min => 3,
+                crate::graph::ReduceOp::Prod => 4,
+            };
+            Some((o, r, i, code))
+        }
+        _ => None,
+    }
 }
