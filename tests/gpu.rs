@@ -185,3 +185,22 @@ fn gpu_preprocessing_letterboxes_frames_of_any_size() {
         assert!(best >= 0.5, "pedestrian {g:?} not found: {persons:?}");
     }
 }
+
+#[test]
+fn movenet_batch_on_gpu_matches_tfjs_per_frame() {
+    use walkout::runtime::compile_batched;
+    let exec = gpu();
+    let graph = tfjs::load(&common::movenet_json()).unwrap();
+    let dir = common::fetched("data/reference");
+    let names = ["bus_256x256", "zidane_256x256"];
+    let ins: Vec<Tensor> = names.iter().map(|n| walkout::npy::read(&dir.join(format!("{n}.input.npy"))).unwrap()).collect();
+    // MoveNet fixes batch 1: the backbone runs batched, the post-processing per frame
+    let mut plan = compile_batched(&exec, &graph, &[vec![1, 256, 256, 3]], 2).unwrap();
+    let out = plan.run(&[concat_batch(&ins)]).unwrap().remove(0);
+    assert_eq!(out.shape, vec![2, 6, 56]);
+    for (k, n) in names.iter().enumerate() {
+        let want = walkout::npy::read(&dir.join(format!("{n}.output.npy"))).unwrap();
+        let d = slice_batch(&out, k).max_abs_diff(&want).unwrap();
+        assert!(d <= 1e-3, "{n}: {d}");
+    }
+}

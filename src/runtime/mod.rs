@@ -1,6 +1,7 @@
 //! Executors compile a shape-specialised graph into a plan and run batches.
 //! This module holds only the trait and shared helpers; it does not depend on any backend.
 
+mod batch;
 pub mod cpu;
 pub mod gpu;
 
@@ -181,6 +182,9 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
         .collect();
     if batch == 1 || batch_is_dynamic(graph) {
         return exec.compile(graph, &batched);
+    }
+    if let Some(p) = batch::split(exec, graph, frame_shapes, batch)? {
+        return Ok(Box::new(p));
     }
     let inner = exec.compile(graph, frame_shapes)?;
     Ok(Box::new(PerFramePlan { inner, shapes: batched }))
