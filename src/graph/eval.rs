@@ -649,7 +649,7 @@ fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tenso
     }
 }
 
-fn full_perm(perm: &[usize], rank: usize) -> Vec<usize> {
+pub fn full_perm(perm: &[usize], rank: usize) -> Vec<usize> {
     if perm.is_empty() {
         (0..rank).rev().collect()
     } else {
@@ -1138,7 +1138,7 @@ fn split(x: &Tensor, axis: usize, num: usize) -> Vec<Tensor> {
     split_parts(x, axis, &vec![x.shape[axis] / num; num])
 }
 
-fn split_sizes(dim: usize, sizes: &[usize], num: usize) -> R<Vec<usize>> {
+pub fn split_sizes(dim: usize, sizes: &[usize], num: usize) -> R<Vec<usize>> {
     if sizes.is_empty() {
         if num == 0 {
             return Err("split into 0 parts".into());
@@ -1179,7 +1179,7 @@ fn split_parts(x: &Tensor, axis: usize, parts: &[usize]) -> Vec<Tensor> {
 }
 
 /// ONNX Slice resolved per input dim to (begin, step, len).
-fn onnx_slice_dims(
+pub fn onnx_slice_dims(
     shape: &[usize],
     starts: Option<&Tensor>,
     ends: Option<&Tensor>,

@@ -9,12 +9,13 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 /// WGSL sources, one file per kernel family (validated with naga in tests).
-pub const SHADERS: [(&str, &str); 5] = [
+pub const SHADERS: [(&str, &str); 6] = [
     ("elementwise.wgsl", include_str!("../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../shaders/spatial.wgsl")),
     ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
     ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
+    ("copy.wgsl", include_str!("../../../shaders/copy.wgsl")),
 ];
 
 pub(crate) struct Pipelines {
@@ -30,6 +31,7 @@ pub(crate) struct Pipelines {
     matmul_v4: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
     softmax: wgpu::ComputePipeline,
+    copy: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -40,7 +42,7 @@ impl Pipelines {
                 source: wgpu::ShaderSource::Wgsl(SHADERS[i].1.into()),
             })
         };
-        let (ew, cv, sp, mm, rd) = (module(0), module(1), module(2), module(3), module(4));
+        let (ew, cv, sp, mm, rd, cp) = (module(0), module(1), module(2), module(3), module(4), module(5));
         let pipe = |m: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -64,6 +66,7 @@ impl Pipelines {
             matmul_v4: pipe(&mm, "matmul_v4"),
             reduce: pipe(&rd, "reduce"),
             softmax: pipe(&rd, "softmax"),
+            copy: pipe(&cp, "copy_strided"),
         }
     }
 }
@@ -185,6 +188,7 @@ pub(crate) enum Spec {
     Resize,
     MatMul,
     Reduce,
+    Copy,
 }
 
 /// Elements below which an op whose inputs are already on the host stays on the host.
@@ -198,7 +202,24 @@ fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
 /// on the GPU depends on a CPU node, so a plan is a GPU prefix (one submit) followed by a
 /// CPU tail (after one readback).
 pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
-    let vals = || n.inputs.iter().chain(&n.outputs);
+    // shape arguments (constants once shapes are fixed) need not live on the GPU
+    let data_in: &[usize] = match &n.op {
+        Op::StridedSlice(_)
+        | Op::Slice
+        | Op::Tile
+        | Op::Expand
+        | Op::Reshape { .. }
+        | Op::Reduce { .. }
+        | Op::Resize { .. }
+        | Op::ExpandDims => &n.inputs[..1],
+        Op::Concat => &n.inputs[..n.inputs.len() - 1],
+        Op::Split { .. } => &n.inputs[1..],
+        _ => &n.inputs,
+    };
+    if n.inputs.iter().any(|v| !data_in.contains(v) && !g.consts.contains_key(v)) {
+        return Kind::Cpu;
+    }
+    let vals = || data_in.iter().chain(&n.outputs);
     if vals().any(|&v| shape(g, v).is_none() || !gpu_dtype(g.values[v].dtype)) {
         return Kind::Cpu;
     }
@@ -248,6 +269,20 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         {
             Kind::Gpu(Spec::Reduce)
         }
+        Op::StridedSlice(_)
+        | Op::Slice
+        | Op::Transpose { .. }
+        | Op::Concat
+        | Op::Pack { .. }
+        | Op::Unpack { .. }
+        | Op::Split { .. }
+        | Op::SplitV { .. }
+        | Op::Tile
+        | Op::Expand
+            if copy_parts(g, n).is_some() =>
+        {
+            Kind::Gpu(Spec::Copy)
+        }
         _ => Kind::Cpu,
     }
 }
@@ -258,6 +293,8 @@ pub(crate) struct Dispatch {
     which: Which,
     bind: wgpu::BindGroup,
     groups: [u32; 3],
+    /// Further launches of the same pipeline (one per input or output of a copy).
+    more: Vec<(wgpu::BindGroup, [u32; 3])>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -274,6 +311,7 @@ enum Which {
     MatMulV4,
     Reduce,
     Softmax,
+    Copy,
 }
 
 impl Dispatch {
@@ -291,6 +329,7 @@ impl Dispatch {
             Which::MatMulV4 => "matmul_v4",
             Which::Reduce => "reduce",
             Which::Softmax => "softmax",
+            Which::Copy => "copy",
         }
     }
 
@@ -309,10 +348,15 @@ impl Dispatch {
             Which::MatMulV4 => &p.matmul_v4,
             Which::Reduce => &p.reduce,
             Which::Softmax => &p.softmax,
+            Which::Copy => &p.copy,
         };
         pass.set_pipeline(pipe);
         pass.set_bind_group(0, &self.bind, &[]);
         pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+        for (bg, gr) in &self.more {
+            pass.set_bind_group(0, bg, &[]);
+            pass.dispatch_workgroups(gr[0], gr[1], gr[2]);
+        }
     }
 }
 
@@ -427,6 +471,7 @@ fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffer)]) -> wgp
         Which::MatMulV4 => &p.matmul_v4,
         Which::Reduce => &p.reduce,
         Which::Softmax => &p.softmax,
+        Which::Copy => &p.copy,
     };
     let layout = pipe.get_bind_group_layout(0);
     let e: Vec<wgpu::BindGroupEntry> =
@@ -494,7 +539,7 @@ pub(crate) fn build(
             let which = if g.values[n.inputs[0]].dtype == DType::F32 { Which::BinaryF32 } else { Which::BinaryI32 };
             let u = uniform(ctx, &p);
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
         }
         Spec::Unary | Spec::Cast => {
             let (which, op, flags, p0, p1) = match n.op {
@@ -508,14 +553,26 @@ pub(crate) fn build(
             let p = ElemP { n: total as u32, rank: 1, op, flags, p0, p1, pad0: 0, pad1: 0, shape: [0; 8], sa: [0; 8], sb: [0; 8] };
             let u = uniform(ctx, &p);
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+        Spec::Copy => {
+            let parts = copy_parts(g, n).ok_or_else(|| gpu_err("copy layout (this is a bug)"))?;
+            let mut all = Vec::with_capacity(parts.len());
+            for (src, dst, p) in parts {
+                let u = uniform(ctx, &p);
+                let bg = bind(ctx, Which::Copy, &[(0, &u), (1, buf(src)?), (2, buf(dst)?)]);
+                all.push((bg, groups_1d(p.n as usize)));
+            }
+            let mut it = all.into_iter();
+            let (bind0, g0) = it.next().ok_or_else(|| gpu_err("copy with no parts"))?;
+            Ok(Dispatch { which: Which::Copy, bind: bind0, groups: g0, more: it.collect() })
         }
         Spec::Reduce => {
             let (outer, r, inner, op) = reduce_layout(g, n).ok_or_else(|| gpu_err("reduce layout (this is a bug)"))?;
             let which = if matches!(n.op, Op::Softmax { .. }) { Which::Softmax } else { Which::Reduce };
             let u = uniform(ctx, &[outer as u32, r as u32, inner as u32, op]);
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(outer * inner) })
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(outer * inner), more: Vec::new() })
         }
         Spec::MatMul => {
             let p = matmul_layout(g, n).ok_or_else(|| gpu_err("matmul layout (this is a bug)"))?;
@@ -527,7 +584,7 @@ pub(crate) fn build(
             } else {
                 bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)])
             };
-            Ok(Dispatch { which, bind: bg, groups: [p.n.div_ceil(64), p.m.div_ceil(64), p.batch] })
+            Ok(Dispatch { which, bind: bg, groups: [p.n.div_ceil(64), p.m.div_ceil(64), p.batch], more: Vec::new() })
         }
         Spec::Conv => {
             let Op::Conv2d(a) = &n.op else {
@@ -590,7 +647,7 @@ pub(crate) fn build(
                 Which::Pool => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]),
                 _ => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, &t), (3, buf(out)?)]),
             };
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total) })
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
         }
     }
 }
@@ -675,7 +732,7 @@ fn conv<'a>(ctx: &GpuContext, g: &Graph, n: &Node, a: &ConvAttrs, buf: &dyn Fn(u
         let opg = cout / a.groups.max(1);
         [opg.div_ceil(64) as u32, m.div_ceil(64) as u32, a.groups as u32]
     };
-    Ok(Dispatch { which, bind: bg, groups })
+    Ok(Dispatch { which, bind: bg, groups, more: Vec::new() })
 }
 
 /// GEMM geometry of a MatMul node, when its batch broadcast is simple (each operand has the
@@ -775,6 +832,159 @@ fn reduce_layout(g: &Graph, n: &Node) -> Option<(usize, usize, usize, u32)> {
                 crate::graph::ReduceOp::Prod => 4,
             };
             Some((o, r, i, code))
+        }
+        _ => None,
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+pub(crate) struct CpP {
+    n: u32,
+    rank: u32,
+    src_off: u32,
+    dst_off: u32,
+    shape: [u32; 8],
+    ss: [i32; 8],
+    ds: [u32; 8],
+    md: [u32; 8],
+}
+
+/// One strided copy: iterate `shape`; source offset and strides (signed), destination
+/// offset and strides, optional modulo per dim.
+fn cp(shape: &[usize], src_off: i64, ss: &[i64], dst_off: usize, ds: &[usize], md: &[usize]) -> Option<CpP> {
+    if shape.len() > 8 || src_off < 0 {
+        return None;
+    }
+    let mut p =
+        CpP { n: numel(shape) as u32, rank: shape.len() as u32, src_off: src_off as u32, dst_off: dst_off as u32, ..Default::default() };
+    for d in 0..shape.len() {
+        p.shape[d] = shape[d] as u32;
+        p.ss[d] = ss[d] as i32;
+        p.ds[d] = ds[d] as u32;
+        p.md[d] = md.get(d).copied().unwrap_or(0) as u32;
+    }
+    Some(p)
+}
+
+/// The strided copies (source value, destination value, params) a data-movement node is.
+fn copy_parts(g: &Graph, n: &Node) -> Option<Vec<(usize, usize, CpP)>> {
+    use crate::graph::eval;
+    let shp = |v: usize| g.values[v].shape.clone();
+    let ints = |v: usize| g.consts.get(&v).and_then(|t| t.to_i64_vec());
+    let st = |s: &[usize]| strides(s).into_iter().map(|x| x as i64).collect::<Vec<i64>>();
+    if n.inputs.iter().chain(&n.outputs).any(|&v| !gpu_dtype(g.values[v].dtype) || shp(v).is_none_or(|s| s.len() > 8)) {
+        return None;
+    }
+    let out = n.outputs[0];
+    match &n.op {
+        Op::StridedSlice(m) => {
+            let x = shp(n.inputs[0])?;
+            let plan = eval::strided_slice_plan(&x, &ints(n.inputs[1])?, &ints(n.inputs[2])?, &ints(n.inputs[3])?, m).ok()?;
+            let ist = st(&x);
+            let it: Vec<usize> = plan.dims.iter().map(|d| d.2).collect();
+            let off: i64 = plan.dims.iter().zip(&ist).map(|(d, s)| d.0 * s).sum();
+            let ss: Vec<i64> = plan.dims.iter().zip(&ist).map(|(d, s)| d.1 * s).collect();
+            Some(vec![(n.inputs[0], out, cp(&it, off, &ss, 0, &strides(&it), &[])?)])
+        }
+        Op::Slice => {
+            let x = shp(n.inputs[0])?;
+            let dims = eval::onnx_slice_dims(
+                &x,
+                n.inputs.get(1).and_then(|v| g.consts.get(v)),
+                n.inputs.get(2).and_then(|v| g.consts.get(v)),
+                n.inputs.get(3).and_then(|v| g.consts.get(v)),
+                n.inputs.get(4).and_then(|v| g.consts.get(v)),
+            )
+            .ok()?;
+            let ist = st(&x);
+            let it: Vec<usize> = dims.iter().map(|d| d.2).collect();
+            let off: i64 = dims.iter().zip(&ist).map(|(d, s)| d.0 * s).sum();
+            let ss: Vec<i64> = dims.iter().zip(&ist).map(|(d, s)| d.1 * s).collect();
+            Some(vec![(n.inputs[0], out, cp(&it, off, &ss, 0, &strides(&it), &[])?)])
+        }
+        Op::Transpose { perm } => {
+            let x = shp(n.inputs[0])?;
+            let perm = eval::full_perm(perm, x.len());
+            let ist = st(&x);
+            let it: Vec<usize> = perm.iter().map(|&p| x[p]).collect();
+            let ss: Vec<i64> = perm.iter().map(|&p| ist[p]).collect();
+            Some(vec![(n.inputs[0], out, cp(&it, 0, &ss, 0, &strides(&it), &[])?)])
+        }
+        Op::Tile | Op::Expand => {
+            let x = shp(n.inputs[0])?;
+            let o = shp(out)?;
+            let off = o.len() - x.len();
+            let ist = st(&x);
+            let mut ss = vec![0i64; o.len()];
+            let mut md = vec![0usize; o.len()];
+            for d in 0..x.len() {
+                if matches!(n.op, Op::Tile) {
+                    ss[off + d] = ist[d];
+                    md[off + d] = x[d];
+                } else if x[d] != 1 {
+                    ss[off + d] = ist[d];
+                }
+            }
+            Some(vec![(n.inputs[0], out, cp(&o, 0, &ss, 0, &strides(&o), &md)?)])
+        }
+        Op::Concat | Op::Pack { .. } => {
+            let o = shp(out)?;
+            let ost = strides(&o);
+            let k = if matches!(n.op, Op::Concat) { n.inputs.len() - 1 } else { n.inputs.len() };
+            let axis = match n.op {
+                Op::Concat => {
+                    let a = ints(*n.inputs.last()?)?[0];
+                    if a < 0 {
+                        a + o.len() as i64
+                    } else {
+                        a
+                    }
+                }
+                Op::Pack { axis } => {
+                    if axis < 0 {
+                        axis + o.len() as i64
+                    } else {
+                        axis
+                    }
+                }
+                _ => return None,
+            } as usize;
+            let mut parts = Vec::with_capacity(k);
+            let mut start = 0usize;
+            for &v in &n.inputs[..k] {
+                let mut it = shp(v)?;
+                if matches!(n.op, Op::Pack { .. }) {
+                    it.insert(axis, 1);
+                }
+                let len = it[axis];
+                parts.push((v, out, cp(&it, 0, &st(&it), start * ost[axis], &ost, &[])?));
+                start += len;
+            }
+            Some(parts)
+        }
+        Op::Split { .. } | Op::SplitV { .. } | Op::Unpack { .. } => {
+            let xv = if matches!(n.op, Op::Split { .. }) { n.inputs[1] } else { n.inputs[0] };
+            let x = shp(xv)?;
+            let ist = st(&x);
+            let axis = match &n.op {
+                Op::Split { .. } => ints(n.inputs[0])?[0],
+                Op::SplitV { axis, .. } | Op::Unpack { axis, .. } => *axis,
+                _ => return None,
+            };
+            let axis = if axis < 0 { axis + x.len() as i64 } else { axis } as usize;
+            let mut parts = Vec::with_capacity(n.outputs.len());
+            let mut start = 0i64;
+            for &o in &n.outputs {
+                let mut it = shp(o)?;
+                if matches!(n.op, Op::Unpack { .. }) {
+                    it.insert(axis, 1);
+                }
+                let len = it[axis] as i64;
+                parts.push((xv, o, cp(&it, start * ist[axis], &ist, 0, &strides(&it), &[])?));
+                start += len;
+            }
+            Some(parts)
         }
         _ => None,
     }
