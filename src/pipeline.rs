@@ -37,7 +37,7 @@ pub struct PosePipeline {
     pub config: ModelConfig,
     exec: Box<dyn Executor>,
     graph: crate::graph::Graph,
-    plans: std::collections::HashMap<[usize; 2], Box<dyn Plan>>,
+    plans: runtime::PlanCache,
     pub size: InputSize,
     pub min_score: f32,
 }
@@ -58,7 +58,7 @@ impl PosePipeline {
         let size = size.unwrap_or(InputSize::Fixed(config.input.default_size));
         let graph = m.load_graph()?;
         let exec = runtime::executor_for(device)?;
-        let mut p = PosePipeline { min_score: config.output.min_score, config, exec, graph, plans: Default::default(), size };
+        let mut p = PosePipeline { min_score: config.output.min_score, config, exec, graph, plans: runtime::PlanCache::new(), size };
         if let InputSize::Fixed(s) = size {
             p.plan_for(s)?;
         }
@@ -87,11 +87,8 @@ impl PosePipeline {
         if !size[0].is_multiple_of(mult) || !size[1].is_multiple_of(mult) || size[0] == 0 || size[1] == 0 {
             return Err(PipelineError::Size(size[0], size[1], mult));
         }
-        if !self.plans.contains_key(&size) {
-            let plan = self.exec.compile(&self.graph, &[vec![1, size[0], size[1], 3]])?;
-            self.plans.insert(size, plan);
-        }
-        self.plans.get_mut(&size).ok_or(PipelineError::Size(size[0], size[1], mult))
+        let name = self.config.name.clone();
+        Ok(self.plans.get_or_compile(self.exec.as_ref(), &name, &self.graph, &[vec![1, size[0], size[1], 3]], 1)?)
     }
 
     pub fn adapter(&self) -> String {

@@ -211,3 +211,44 @@ pub fn executor_for(device: &str) -> Result<Box<dyn Executor>> {
     }
     Ok(exec)
 }
+
+/// Compiled plans cached per (model, input shapes, batch): compiling (specialisation,
+/// pipelines, bind groups, buffers) happens once per key.
+#[derive(Debug, Default)]
+pub struct PlanCache {
+    plans: std::collections::HashMap<PlanKey, Box<dyn Plan>>,
+}
+
+/// (model, per-frame input shapes, batch)
+type PlanKey = (String, Vec<Vec<usize>>, usize);
+
+impl PlanCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The plan for `model` at the given per-frame shapes and batch, compiled on first use.
+    pub fn get_or_compile(
+        &mut self,
+        exec: &dyn Executor,
+        model: &str,
+        graph: &Graph,
+        frame_shapes: &[Vec<usize>],
+        batch: usize,
+    ) -> Result<&mut Box<dyn Plan>> {
+        let key = (model.to_string(), frame_shapes.to_vec(), batch);
+        if !self.plans.contains_key(&key) {
+            let plan = compile_batched(exec, graph, frame_shapes, batch)?;
+            self.plans.insert(key.clone(), plan);
+        }
+        self.plans.get_mut(&key).ok_or_else(|| RuntimeError::Backend { backend: "cache", msg: "plan vanished (this is a bug)".into() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+    }
+}
