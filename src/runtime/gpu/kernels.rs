@@ -35,6 +35,24 @@ pub(crate) struct Pipelines {
 }
 
 impl Pipelines {
+    fn get(&self, which: Which) -> &wgpu::ComputePipeline {
+        match which {
+            Which::BinaryF32 => &self.binary_f32,
+            Which::BinaryI32 => &self.binary_i32,
+            Which::UnaryF32 => &self.unary_f32,
+            Which::Cast => &self.cast,
+            Which::ConvGemm => &self.conv_gemm,
+            Which::Depthwise => &self.depthwise,
+            Which::Pool => &self.pool,
+            Which::Resize => &self.resize,
+            Which::MatMul => &self.matmul,
+            Which::MatMulV4 => &self.matmul_v4,
+            Which::Reduce => &self.reduce,
+            Which::Softmax => &self.softmax,
+            Which::Copy => &self.copy,
+        }
+    }
+
     pub fn new(device: &wgpu::Device) -> Pipelines {
         let module = |i: usize| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -334,22 +352,7 @@ impl Dispatch {
     }
 
     pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
-        let p = &ctx.pipes;
-        let pipe = match self.which {
-            Which::BinaryF32 => &p.binary_f32,
-            Which::BinaryI32 => &p.binary_i32,
-            Which::UnaryF32 => &p.unary_f32,
-            Which::Cast => &p.cast,
-            Which::ConvGemm => &p.conv_gemm,
-            Which::Depthwise => &p.depthwise,
-            Which::Pool => &p.pool,
-            Which::Resize => &p.resize,
-            Which::MatMul => &p.matmul,
-            Which::MatMulV4 => &p.matmul_v4,
-            Which::Reduce => &p.reduce,
-            Which::Softmax => &p.softmax,
-            Which::Copy => &p.copy,
-        };
+        let pipe = ctx.pipes.get(self.which);
         pass.set_pipeline(pipe);
         pass.set_bind_group(0, &self.bind, &[]);
         pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
@@ -457,22 +460,7 @@ fn nchw_strides(shape: &[usize], layout: Layout) -> [u32; 4] {
 /// Bind group of `(binding, buffer)` entries; auto layouts only hold the bindings an entry
 /// point uses.
 fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
-    let p = &ctx.pipes;
-    let pipe = match which {
-        Which::BinaryF32 => &p.binary_f32,
-        Which::BinaryI32 => &p.binary_i32,
-        Which::UnaryF32 => &p.unary_f32,
-        Which::Cast => &p.cast,
-        Which::ConvGemm => &p.conv_gemm,
-        Which::Depthwise => &p.depthwise,
-        Which::Pool => &p.pool,
-        Which::Resize => &p.resize,
-        Which::MatMul => &p.matmul,
-        Which::MatMulV4 => &p.matmul_v4,
-        Which::Reduce => &p.reduce,
-        Which::Softmax => &p.softmax,
-        Which::Copy => &p.copy,
-    };
+    let pipe = ctx.pipes.get(which);
     let layout = pipe.get_bind_group_layout(0);
     let e: Vec<wgpu::BindGroupEntry> =
         entries.iter().map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() }).collect();
