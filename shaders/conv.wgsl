@@ -150,3 +150,37 @@ fn depthwise(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
     let oidx = b * P.osn + c * P.osc + oy * P.osy + ox * P.osx;
     O[oidx] = finish(s, c, oidx);
 }
+
+// Transposed convolution (NCHW strides), gathered per output element: weights are ONNX's
+// [cin, cout / groups, kh, kw]; cpg = input channels per group, opg = outputs per group.
+@compute @workgroup_size(256)
+fn conv_transpose(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let i = id.x + id.y * nw.x * 256u;
+    if (i >= P.n * P.cout * P.oh * P.ow) { return; }
+    let ox = i % P.ow;
+    let t = i / P.ow;
+    let oy = t % P.oh;
+    let t2 = t / P.oh;
+    let oc = t2 % P.cout;
+    let b = t2 / P.cout;
+    let g = oc / P.opg;
+    let ocg = oc % P.opg;
+    var s = 0.0;
+    if (P.has_bias == 1u) { s = Bias[oc]; }
+    for (var ci = g * P.cpg; ci < (g + 1u) * P.cpg; ci = ci + 1u) {
+        for (var ky = 0u; ky < P.kh; ky = ky + 1u) {
+            let ty = i32(oy + P.py) - i32(ky * P.dy);
+            if (ty < 0 || ty % i32(P.sy) != 0) { continue; }
+            let iy = u32(ty) / P.sy;
+            if (iy >= P.h) { continue; }
+            for (var kx = 0u; kx < P.kw; kx = kx + 1u) {
+                let tx = i32(ox + P.px) - i32(kx * P.dx);
+                if (tx < 0 || tx % i32(P.sx) != 0) { continue; }
+                let ix = u32(tx) / P.sx;
+                if (ix >= P.w) { continue; }
+                s = s + X[b * P.isn + ci * P.isc + iy * P.isy + ix * P.isx] * Wt[((ci * P.opg + ocg) * P.kh + ky) * P.kw + kx];
+            }
+        }
+    }
+    O[b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx] = s;
+}

@@ -91,6 +91,8 @@ fn binary_f32(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgro
     if (cmp != 2u) {
         O[i] = cmp;
     } else {
+        // a fused activation (flags = activation code) finishes the chain in one pass
+        if (P.flags != 0u) { r = act(r, P.flags, P.p0, P.p1); }
         O[i] = bitcast<u32>(r);
     }
 }

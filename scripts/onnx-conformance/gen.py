@@ -120,6 +120,9 @@ case("sum3", [N("Sum", ["a", "b", "c"], ["y"])], [("a", p), ("b", q), ("c", r(4)
 case("add_int64", [N("Add", ["a", "b"], ["y"])], [("a", np.array([[1, -2, 3]], np.int64)), ("b", np.array([[10], [20]], np.int64))], ["y"])
 case("div_int64_truncates", [N("Div", ["a", "b"], ["y"])], [("a", np.array([7, -7, 7, -7], np.int64)), ("b", np.array([2, 2, -2, -2], np.int64))], ["y"])
 
+case("chain_add_relu_mul_sigmoid", [N("Add", ["a", "b"], ["t"]), N("Relu", ["t"], ["u"]), N("Mul", ["u", "c"], ["v"]), N("Sigmoid", ["v"], ["y"])],
+     [("a", r(2, 3, 8, 8)), ("b", r(3, 1, 1))], ["y"], {"c": r(8)})
+
 # ---- pooling
 xp = r(1, 3, 10, 9)
 case("maxpool_3x3_s2", [N("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])], [("x", xp)], ["y"])

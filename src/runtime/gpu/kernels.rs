@@ -32,6 +32,7 @@ pub(crate) struct Pipelines {
     reduce: wgpu::ComputePipeline,
     softmax: wgpu::ComputePipeline,
     copy: wgpu::ComputePipeline,
+    conv_transpose: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -50,6 +51,7 @@ impl Pipelines {
             Which::Reduce => &self.reduce,
             Which::Softmax => &self.softmax,
             Which::Copy => &self.copy,
+            Which::ConvTranspose => &self.conv_transpose,
         }
     }
 
@@ -85,6 +87,7 @@ impl Pipelines {
             reduce: pipe(&rd, "reduce"),
             softmax: pipe(&rd, "softmax"),
             copy: pipe(&cp, "copy_strided"),
+            conv_transpose: pipe(&cv, "conv_transpose"),
         }
     }
 }
@@ -207,6 +210,7 @@ pub(crate) enum Spec {
     MatMul,
     Reduce,
     Copy,
+    ConvTranspose,
 }
 
 /// Elements below which an op whose inputs are already on the host stays on the host.
@@ -282,6 +286,7 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => Kind::Gpu(Spec::Unary),
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
         Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
+        Op::ConvTranspose2d(_) if f32_only && n.inputs[1..].iter().all(|v| g.consts.contains_key(v)) => Kind::Gpu(Spec::ConvTranspose),
         Op::Reduce { .. } | Op::GlobalPool(_) | Op::Softmax { .. }
             if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 && reduce_layout(g, n).is_some() =>
         {
@@ -330,6 +335,7 @@ enum Which {
     Reduce,
     Softmax,
     Copy,
+    ConvTranspose,
 }
 
 impl Dispatch {
@@ -348,6 +354,7 @@ impl Dispatch {
             Which::Reduce => "reduce",
             Which::Softmax => "softmax",
             Which::Copy => "copy",
+            Which::ConvTranspose => "conv_transpose",
         }
     }
 
@@ -490,6 +497,7 @@ pub(crate) fn build(
     g: &Graph,
     n: &Node,
     spec: Spec,
+    fused: Option<Activation>,
     buf_of: &[Option<usize>],
     buffers: &[wgpu::Buffer],
 ) -> Result<Dispatch> {
@@ -515,9 +523,9 @@ pub(crate) fn build(
                 n: total as u32,
                 rank: rank as u32,
                 op: bin_code(b),
-                flags: 0,
-                p0: 0.0,
-                p1: 0.0,
+                flags: fused.map(|a| act_code(a).0).unwrap_or(0),
+                p0: fused.map(|a| act_code(a).1).unwrap_or(0.0),
+                p1: fused.map(|a| act_code(a).2).unwrap_or(0.0),
                 pad0: 0,
                 pad1: 0,
                 shape,
@@ -541,6 +549,54 @@ pub(crate) fn build(
             let p = ElemP { n: total as u32, rank: 1, op, flags, p0, p1, pad0: 0, pad1: 0, shape: [0; 8], sa: [0; 8], sb: [0; 8] };
             let u = uniform(ctx, &p);
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+        Spec::ConvTranspose => {
+            let Op::ConvTranspose2d(a) = &n.op else {
+                return Err(gpu_err("not a transposed conv"));
+            };
+            let (x, w) = (n.inputs[0], n.inputs[1]);
+            let (xs, ws) = (sh(x), sh(w));
+            let is = nchw_strides(&xs, Layout::Nchw);
+            let os = nchw_strides(&out_shape, Layout::Nchw);
+            let p = ConvP {
+                n: xs[0] as u32,
+                cin: xs[1] as u32,
+                h: xs[2] as u32,
+                w: xs[3] as u32,
+                cout: out_shape[1] as u32,
+                oh: out_shape[2] as u32,
+                ow: out_shape[3] as u32,
+                kh: ws[2] as u32,
+                kw: ws[3] as u32,
+                sy: a.strides[0] as u32,
+                sx: a.strides[1] as u32,
+                dy: a.dilations[0] as u32,
+                dx: a.dilations[1] as u32,
+                py: a.pads[0] as u32,
+                px: a.pads[1] as u32,
+                groups: a.groups as u32,
+                isn: is[0],
+                isc: is[1],
+                isy: is[2],
+                isx: is[3],
+                osn: os[0],
+                osc: os[1],
+                osy: os[2],
+                osx: os[3],
+                has_bias: (n.inputs.len() > 2) as u32,
+                cpg: (xs[1] / a.groups.max(1)) as u32,
+                opg: ws[1] as u32,
+                ..Default::default()
+            };
+            let u = uniform(ctx, &p);
+            let dummy = storage(ctx, &[0]);
+            let bias_b = match n.inputs.get(2) {
+                Some(&b) => buf(b)?,
+                None => &dummy,
+            };
+            let which = Which::ConvTranspose;
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(x)?), (2, buf(w)?), (3, bias_b), (5, buf(out)?)]);
             Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
         }
         Spec::Copy => {

@@ -190,6 +190,30 @@ impl GpuPlan {
             }
             kinds.push(k);
         }
+        // fuse `act(binary(a, b))` chains: the binary kernel applies the activation and the
+        // activation node becomes a view of its result
+        let mut fused: HashMap<usize, crate::graph::Activation> = HashMap::new();
+        {
+            let uses = g.use_counts();
+            let producer: HashMap<ValueId, usize> =
+                g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i))).collect();
+            for j in 0..g.nodes.len() {
+                let n = &g.nodes[j];
+                let (crate::graph::Op::Unary(crate::graph::UnOp::Act(a)), kernels::Kind::Gpu(_)) = (&n.op, &kinds[j]) else { continue };
+                let x = n.inputs[0];
+                let Some(&i) = producer.get(&x) else { continue };
+                let arith = matches!(g.nodes[i].op, crate::graph::Op::Binary(b) if !matches!(b, crate::graph::BinOp::Equal | crate::graph::BinOp::Less | crate::graph::BinOp::LessEqual | crate::graph::BinOp::Greater | crate::graph::BinOp::GreaterEqual | crate::graph::BinOp::And | crate::graph::BinOp::Or));
+                if arith
+                    && matches!(kinds[i], kernels::Kind::Gpu(_))
+                    && uses[x] == 1
+                    && g.values[x].dtype == DType::F32
+                    && !fused.contains_key(&i)
+                {
+                    fused.insert(i, *a);
+                    kinds[j] = kernels::Kind::View;
+                }
+            }
+        }
         // views alias their input's storage
         let mut storage: Vec<usize> = (0..nv).collect();
         for (n, k) in g.nodes.iter().zip(&kinds) {
@@ -303,7 +327,7 @@ impl GpuPlan {
         }
         let mut steps = Vec::with_capacity(g.nodes.len());
         let (mut gpu_nodes, mut cpu_nodes) = (0, 0);
-        for (n, k) in g.nodes.iter().zip(kinds) {
+        for (idx, (n, k)) in g.nodes.iter().zip(kinds).enumerate() {
             steps.push(match k {
                 kernels::Kind::Cpu => {
                     cpu_nodes += 1;
@@ -312,7 +336,7 @@ impl GpuPlan {
                 kernels::Kind::View => Step::View,
                 kernels::Kind::Gpu(spec) => {
                     gpu_nodes += 1;
-                    Step::Gpu(kernels::build(&ctx, &g, n, spec, &buf_of, &buffers)?)
+                    Step::Gpu(kernels::build(&ctx, &g, n, spec, fused.get(&idx).copied(), &buf_of, &buffers)?)
                 }
             });
         }
