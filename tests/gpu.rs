@@ -29,6 +29,10 @@ fn movenet_on_gpu_matches_tfjs_and_cpu() {
         let want = walkout::npy::read(&dir.join(format!("{name}.output.npy"))).unwrap();
         let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).unwrap();
         let got = plan.run(std::slice::from_ref(&input)).unwrap();
+        // the whole model, post-processing included, runs on the GPU: no CPU tail
+        let prof = plan.profile(std::slice::from_ref(&input)).unwrap().unwrap();
+        assert!(prof.untimed.is_empty(), "{name}: nodes left to the CPU: {:?}", prof.untimed);
+        assert!(prof.kernels.len() >= 190, "{name}: {} kernels", prof.kernels.len());
         let mut cplan = cpu.compile(&graph, std::slice::from_ref(&input.shape)).unwrap();
         let c = cplan.run(&[input]).unwrap();
         let d = got[0].max_abs_diff(&want).unwrap();

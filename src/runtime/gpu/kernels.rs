@@ -9,13 +9,14 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 /// WGSL sources, one file per kernel family (validated with naga in tests).
-pub const SHADERS: [(&str, &str); 6] = [
+pub const SHADERS: [(&str, &str); 7] = [
     ("elementwise.wgsl", include_str!("../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../shaders/spatial.wgsl")),
     ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
     ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
     ("copy.wgsl", include_str!("../../../shaders/copy.wgsl")),
+    ("index.wgsl", include_str!("../../../shaders/index.wgsl")),
 ];
 
 pub(crate) struct Pipelines {
@@ -33,6 +34,11 @@ pub(crate) struct Pipelines {
     softmax: wgpu::ComputePipeline,
     copy: wgpu::ComputePipeline,
     conv_transpose: wgpu::ComputePipeline,
+    topk: wgpu::ComputePipeline,
+    gather_nd: wgpu::ComputePipeline,
+    argmax: wgpu::ComputePipeline,
+    select_where: wgpu::ComputePipeline,
+    addn: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -52,6 +58,11 @@ impl Pipelines {
             Which::Softmax => &self.softmax,
             Which::Copy => &self.copy,
             Which::ConvTranspose => &self.conv_transpose,
+            Which::TopK => &self.topk,
+            Which::GatherNd => &self.gather_nd,
+            Which::ArgMax => &self.argmax,
+            Which::Select => &self.select_where,
+            Which::AddN => &self.addn,
         }
     }
 
@@ -63,6 +74,7 @@ impl Pipelines {
             })
         };
         let (ew, cv, sp, mm, rd, cp) = (module(0), module(1), module(2), module(3), module(4), module(5));
+        let ix = module(6);
         let pipe = |m: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -88,6 +100,11 @@ impl Pipelines {
             softmax: pipe(&rd, "softmax"),
             copy: pipe(&cp, "copy_strided"),
             conv_transpose: pipe(&cv, "conv_transpose"),
+            topk: pipe(&ix, "topk"),
+            gather_nd: pipe(&ix, "gather_nd"),
+            argmax: pipe(&ix, "argmax"),
+            select_where: pipe(&ix, "select_where"),
+            addn: pipe(&ix, "addn"),
         }
     }
 }
@@ -211,6 +228,7 @@ pub(crate) enum Spec {
     Reduce,
     Copy,
     ConvTranspose,
+    Index,
 }
 
 /// Elements below which an op whose inputs are already on the host stays on the host.
@@ -224,6 +242,13 @@ fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
 /// on the GPU depends on a CPU node, so a plan is a GPU prefix (one submit) followed by a
 /// CPU tail (after one readback).
 pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
+    match classify_inner(g, n, cpu_made) {
+        Kind::Gpu(spec) if disabled(&format!("{spec:?}").to_lowercase()) => Kind::Cpu,
+        k => k,
+    }
+}
+
+fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
     // shape arguments (constants once shapes are fixed) need not live on the GPU
     let data_in: &[usize] = match &n.op {
         Op::StridedSlice(_)
@@ -233,7 +258,9 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         | Op::Reshape { .. }
         | Op::Reduce { .. }
         | Op::Resize { .. }
-        | Op::ExpandDims => &n.inputs[..1],
+        | Op::ExpandDims
+        | Op::TopK { .. }
+        | Op::ArgMax { .. } => &n.inputs[..1],
         Op::Concat => &n.inputs[..n.inputs.len() - 1],
         Op::Split { .. } => &n.inputs[1..],
         _ => &n.inputs,
@@ -286,6 +313,11 @@ pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => Kind::Gpu(Spec::Unary),
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
         Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
+        Op::TopK { .. } | Op::GatherNd | Op::ArgMax { .. } | Op::Select | Op::AddN
+            if index_params(g, n).is_some_and(|(w, _, _)| !disabled(Dispatch::name_of(w))) =>
+        {
+            Kind::Gpu(Spec::Index)
+        }
         Op::ConvTranspose2d(_) if f32_only && n.inputs[1..].iter().all(|v| g.consts.contains_key(v)) => Kind::Gpu(Spec::ConvTranspose),
         Op::Reduce { .. } | Op::GlobalPool(_) | Op::Softmax { .. }
             if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 && reduce_layout(g, n).is_some() =>
@@ -336,11 +368,26 @@ enum Which {
     Softmax,
     Copy,
     ConvTranspose,
+    TopK,
+    GatherNd,
+    ArgMax,
+    Select,
+    AddN,
+}
+
+/// Kernels listed in `WALKOUT_GPU_DISABLE` (comma-separated names) are left to the CPU; a
+/// debugging aid for bisecting a kernel.
+fn disabled(name: &str) -> bool {
+    std::env::var("WALKOUT_GPU_DISABLE").is_ok_and(|v| v.split(',').any(|s| s.trim() == name))
 }
 
 impl Dispatch {
     pub fn kernel_name(&self) -> &'static str {
-        match self.which {
+        Self::name_of(self.which)
+    }
+
+    fn name_of(which: Which) -> &'static str {
+        match which {
             Which::BinaryF32 => "binary_f32",
             Which::BinaryI32 => "binary_i32",
             Which::UnaryF32 => "unary_f32",
@@ -355,6 +402,11 @@ impl Dispatch {
             Which::Softmax => "softmax",
             Which::Copy => "copy",
             Which::ConvTranspose => "conv_transpose",
+            Which::TopK => "topk",
+            Which::GatherNd => "gather_nd",
+            Which::ArgMax => "argmax",
+            Which::Select => "select",
+            Which::AddN => "addn",
         }
     }
 
@@ -550,6 +602,45 @@ pub(crate) fn build(
             let u = uniform(ctx, &p);
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
             Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+        Spec::Index => {
+            let (which, p, extra) = index_params(g, n).ok_or_else(|| gpu_err("index op layout (this is a bug)"))?;
+            let u = uniform(ctx, &p);
+            let ex = storage(ctx, &extra);
+            let dummy = storage(ctx, &[0]);
+            let (bg, groups) = match which {
+                Which::TopK => (
+                    bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(n.outputs[0])?), (4, buf(n.outputs[1])?)]),
+                    [p.a.div_ceil(64).max(1), 1, 1],
+                ),
+                Which::GatherNd => {
+                    (bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]), groups_1d(total))
+                }
+                Which::ArgMax => (bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]), groups_1d(total)),
+                Which::Select => (
+                    bind(
+                        ctx,
+                        which,
+                        &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?), (5, buf(n.inputs[2])?), (6, &ex)],
+                    ),
+                    groups_1d(total),
+                ),
+                _ => {
+                    let z = match n.inputs.get(2) {
+                        Some(&v) => buf(v)?,
+                        None => &dummy,
+                    };
+                    let w = match n.inputs.get(3) {
+                        Some(&v) => buf(v)?,
+                        None => &dummy,
+                    };
+                    (
+                        bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?), (5, z), (6, w)]),
+                        groups_1d(total),
+                    )
+                }
+            };
+            Ok(Dispatch { which, bind: bg, groups, more: Vec::new() })
         }
         Spec::ConvTranspose => {
             let Op::ConvTranspose2d(a) = &n.op else {
@@ -1029,6 +1120,114 @@ fn copy_parts(g: &Graph, n: &Node) -> Option<Vec<(usize, usize, CpP)>> {
                 start += len;
             }
             Some(parts)
+        }
+        _ => None,
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+pub(crate) struct IxP {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+    e: u32,
+    f: u32,
+    g: u32,
+    h: u32,
+    st: [u32; 8],
+}
+
+/// Kernel, uniforms and an auxiliary word table for the index-driven ops (int32 indices,
+/// f32 or i32 data).
+fn index_params(g: &Graph, n: &Node) -> Option<(Which, IxP, Vec<u32>)> {
+    let shp = |v: usize| g.values[v].shape.clone();
+    let dt = |v: usize| g.values[v].dtype;
+    let data_ok = |v: usize| matches!(dt(v), DType::F32 | DType::I32);
+    match &n.op {
+        Op::TopK { axis, largest, index } => {
+            let x = shp(n.inputs[0])?;
+            let r = x.len();
+            let a = if *axis < 0 { *axis + r as i64 } else { *axis };
+            let k = g.consts.get(&n.inputs[1])?.to_i64_vec()?.first().copied()? as usize;
+            if r == 0 || a != r as i64 - 1 || *index != DType::I32 || !data_ok(n.inputs[0]) || k == 0 || k > 64 {
+                return None;
+            }
+            let nlast = x[r - 1];
+            let p = IxP {
+                a: (numel(&x) / nlast.max(1)) as u32,
+                b: nlast as u32,
+                c: k as u32,
+                d: *largest as u32,
+                e: (dt(n.inputs[0]) == DType::I32) as u32,
+                ..Default::default()
+            };
+            Some((Which::TopK, p, vec![0]))
+        }
+        Op::GatherNd => {
+            let (ps, is) = (shp(n.inputs[0])?, shp(n.inputs[1])?);
+            let k = *is.last()?;
+            if dt(n.inputs[1]) != DType::I32 || !data_ok(n.inputs[0]) || k == 0 || k > 8 || k > ps.len() {
+                return None;
+            }
+            let pst = strides(&ps);
+            let mut st = [0u32; 8];
+            for j in 0..k {
+                st[j] = pst[j] as u32;
+            }
+            let p = IxP {
+                a: (numel(&is) / k) as u32,
+                b: k as u32,
+                c: ps[k..].iter().product::<usize>() as u32,
+                d: numel(&ps) as u32,
+                st,
+                ..Default::default()
+            };
+            Some((Which::GatherNd, p, vec![0]))
+        }
+        Op::ArgMax { dtype, select_last, .. } => {
+            let x = shp(n.inputs[0])?;
+            let a = g.consts.get(&n.inputs[1])?.to_i64_vec()?.first().copied()?;
+            let a = if a < 0 { a + x.len() as i64 } else { a } as usize;
+            if *dtype != DType::I32 || !data_ok(n.inputs[0]) || a >= x.len() {
+                return None;
+            }
+            let p = IxP {
+                a: x[..a].iter().product::<usize>() as u32,
+                b: x[a] as u32,
+                c: x[a + 1..].iter().product::<usize>() as u32,
+                e: (dt(n.inputs[0]) == DType::I32) as u32,
+                f: *select_last as u32,
+                ..Default::default()
+            };
+            Some((Which::ArgMax, p, vec![0]))
+        }
+        Op::Select => {
+            let o = shp(n.outputs[0])?;
+            if o.len() > 8 || dt(n.inputs[0]) != DType::Bool || dt(n.inputs[1]) != dt(n.inputs[2]) || !data_ok(n.inputs[1]) {
+                return None;
+            }
+            let rank = o.len().max(1);
+            let (c, a, b) = (bstrides(&shp(n.inputs[0])?, rank), bstrides(&shp(n.inputs[1])?, rank), bstrides(&shp(n.inputs[2])?, rank));
+            let mut st = [1u32; 8];
+            for (i, &d) in o.iter().enumerate() {
+                st[i] = d as u32;
+            }
+            let table: Vec<u32> = (0..rank).flat_map(|d| [c[d], a[d], b[d]]).collect();
+            Some((Which::Select, IxP { a: numel(&o) as u32, b: o.len() as u32, st, ..Default::default() }, table))
+        }
+        Op::AddN => {
+            let o = shp(n.outputs[0])?;
+            let same = n.inputs.iter().all(|&v| shp(v).as_ref() == Some(&o) && dt(v) == dt(n.outputs[0]));
+            if !(2..=4).contains(&n.inputs.len()) || !same || !data_ok(n.outputs[0]) {
+                return None;
+            }
+            Some((
+                Which::AddN,
+                IxP { a: numel(&o) as u32, b: n.inputs.len() as u32, c: (dt(n.outputs[0]) == DType::I32) as u32, ..Default::default() },
+                vec![0],
+            ))
         }
         _ => None,
     }
