@@ -138,6 +138,32 @@ fn binary_i32(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgro
     }
 }
 
+fn erf_approx(x: f32) -> f32 {
+    // Numerical Recipes erfc approximation (|error| < 1.2e-7), as the CPU kernel
+    let t = 1.0 / (1.0 + 0.5 * abs(x));
+    let y = 1.0 - t * exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+    return select(-y, y, x >= 0.0);
+}
+
+// logical not on bool words
+@compute @workgroup_size(256)
+fn not_bool(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let i = gid(id, nw);
+    if (i >= P.n) { return; }
+    O[i] = select(0u, 1u, A[i] == 0u);
+}
+
+// x * scale[c] + shift[c] along axis 1: rank = channels, flags = inner size; B holds the
+// scales then the shifts
+@compute @workgroup_size(256)
+fn channel_affine(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let i = gid(id, nw);
+    if (i >= P.n) { return; }
+    let c = (i / P.flags) % P.rank;
+    O[i] = bitcast<u32>(bitcast<f32>(A[i]) * bitcast<f32>(B[c]) + bitcast<f32>(B[P.rank + c]));
+}
+
 // unary op codes: 0..15 as UnOp order (see gpu.rs), 100+ = activation code
 @compute @workgroup_size(256)
 fn unary_f32(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
@@ -156,7 +182,7 @@ fn unary_f32(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
         case 7u: { r = floor(x); }
         case 8u: { r = ceil(x); }
         case 9u: { r = tanh(x); }
-        case 10u: { r = select(0.0, 1.0, x == 0.0); }
+        case 11u: { r = erf_approx(x); }
         default: { r = act(x, P.op - 100u, P.p0, P.p1); }
     }
     O[i] = bitcast<u32>(r);

@@ -136,3 +136,15 @@ fn addn(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
         O[i] = bitcast<u32>(s);
     }
 }
+
+// Gather along an axis with constant indices: a = outer, b = index count, c = inner,
+// d = axis size; Y holds the (non-negative) indices
+@compute @workgroup_size(256)
+fn gather_axis(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let i = gid(id, nw);
+    if (i >= P.a * P.b * P.c) { return; }
+    let w = i % P.c;
+    let r = (i / P.c) % P.b;
+    let o = i / (P.c * P.b);
+    O[i] = X[(o * P.d + Y[r]) * P.c + w];
+}

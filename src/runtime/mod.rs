@@ -180,7 +180,11 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
             s
         })
         .collect();
-    if batch == 1 || batch_is_dynamic(graph) {
+    if batch == 1 {
+        // the shapes as given (a model may fix a leading dim other than 1)
+        return exec.compile(graph, frame_shapes);
+    }
+    if batch_is_dynamic(graph) {
         return exec.compile(graph, &batched);
     }
     if let Some(p) = batch::split(exec, graph, frame_shapes, batch)? {

@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 /// WGSL sources, one file per kernel family (validated with naga in tests).
-pub const SHADERS: [(&str, &str); 7] = [
+pub const SHADERS: [(&str, &str); 8] = [
     ("elementwise.wgsl", include_str!("../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../shaders/spatial.wgsl")),
@@ -17,6 +17,7 @@ pub const SHADERS: [(&str, &str); 7] = [
     ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
     ("copy.wgsl", include_str!("../../../shaders/copy.wgsl")),
     ("index.wgsl", include_str!("../../../shaders/index.wgsl")),
+    ("pad.wgsl", include_str!("../../../shaders/pad.wgsl")),
 ];
 
 pub(crate) struct Pipelines {
@@ -39,6 +40,10 @@ pub(crate) struct Pipelines {
     argmax: wgpu::ComputePipeline,
     select_where: wgpu::ComputePipeline,
     addn: wgpu::ComputePipeline,
+    not_bool: wgpu::ComputePipeline,
+    channel_affine: wgpu::ComputePipeline,
+    pad: wgpu::ComputePipeline,
+    gather_axis: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -63,6 +68,10 @@ impl Pipelines {
             Which::ArgMax => &self.argmax,
             Which::Select => &self.select_where,
             Which::AddN => &self.addn,
+            Which::NotBool => &self.not_bool,
+            Which::ChannelAffine => &self.channel_affine,
+            Which::Pad => &self.pad,
+            Which::GatherAxis => &self.gather_axis,
         }
     }
 
@@ -75,6 +84,7 @@ impl Pipelines {
         };
         let (ew, cv, sp, mm, rd, cp) = (module(0), module(1), module(2), module(3), module(4), module(5));
         let ix = module(6);
+        let pd = module(7);
         let pipe = |m: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -105,6 +115,10 @@ impl Pipelines {
             argmax: pipe(&ix, "argmax"),
             select_where: pipe(&ix, "select_where"),
             addn: pipe(&ix, "addn"),
+            not_bool: pipe(&ew, "not_bool"),
+            channel_affine: pipe(&ew, "channel_affine"),
+            pad: pipe(&pd, "pad"),
+            gather_axis: pipe(&ix, "gather_axis"),
         }
     }
 }
@@ -229,6 +243,7 @@ pub(crate) enum Spec {
     Copy,
     ConvTranspose,
     Index,
+    Misc,
 }
 
 /// Elements below which an op whose inputs are already on the host stays on the host.
@@ -260,7 +275,10 @@ fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         | Op::Resize { .. }
         | Op::ExpandDims
         | Op::TopK { .. }
-        | Op::ArgMax { .. } => &n.inputs[..1],
+        | Op::ArgMax { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ChannelAffine => &n.inputs[..1],
         Op::Concat => &n.inputs[..n.inputs.len() - 1],
         Op::Split { .. } => &n.inputs[1..],
         _ => &n.inputs,
@@ -310,7 +328,9 @@ fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
                 Kind::Cpu
             }
         }
-        Op::Unary(u) if f32_only && !small_tail && !matches!(u, UnOp::Erf) => Kind::Gpu(Spec::Unary),
+        Op::Unary(UnOp::Not) if g.values[n.inputs[0]].dtype == DType::Bool => Kind::Gpu(Spec::Misc),
+        Op::Unary(_) if f32_only && !small_tail => Kind::Gpu(Spec::Unary),
+        Op::ChannelAffine | Op::Pad { .. } | Op::Gather { .. } if misc_ok(g, n) => Kind::Gpu(Spec::Misc),
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
         Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
         Op::TopK { .. } | Op::GatherNd | Op::ArgMax { .. } | Op::Select | Op::AddN
@@ -373,6 +393,10 @@ enum Which {
     ArgMax,
     Select,
     AddN,
+    NotBool,
+    ChannelAffine,
+    Pad,
+    GatherAxis,
 }
 
 /// Kernels listed in `WALKOUT_GPU_DISABLE` (comma-separated names) are left to the CPU; a
@@ -407,6 +431,10 @@ impl Dispatch {
             Which::ArgMax => "argmax",
             Which::Select => "select",
             Which::AddN => "addn",
+            Which::NotBool => "not_bool",
+            Which::ChannelAffine => "channel_affine",
+            Which::Pad => "pad",
+            Which::GatherAxis => "gather_axis",
         }
     }
 
@@ -478,7 +506,7 @@ fn un_code(u: UnOp) -> (u32, f32, f32) {
         UnOp::Ceil => (8, 0.0, 0.0),
         UnOp::Tanh => (9, 0.0, 0.0),
         UnOp::Not => (10, 0.0, 0.0),
-        UnOp::Erf => (0, 0.0, 0.0),
+        UnOp::Erf => (11, 0.0, 0.0),
         UnOp::Act(a) => {
             let (c, p0, p1) = act_code(a);
             (100 + c, p0, p1)
@@ -489,7 +517,7 @@ fn un_code(u: UnOp) -> (u32, f32, f32) {
 fn dcode(d: DType) -> u32 {
     match d {
         DType::F32 => 0,
-        DType::I32 => 1,
+        DType::I32 | DType::I64 => 1,
         _ => 2,
     }
 }
@@ -603,6 +631,7 @@ pub(crate) fn build(
             let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
             Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
         }
+        Spec::Misc => misc(ctx, g, n, &buf),
         Spec::Index => {
             let (which, p, extra) = index_params(g, n).ok_or_else(|| gpu_err("index op layout (this is a bug)"))?;
             let u = uniform(ctx, &p);
@@ -1008,7 +1037,13 @@ fn copy_parts(g: &Graph, n: &Node) -> Option<Vec<(usize, usize, CpP)>> {
     let shp = |v: usize| g.values[v].shape.clone();
     let ints = |v: usize| g.consts.get(&v).and_then(|t| t.to_i64_vec());
     let st = |s: &[usize]| strides(s).into_iter().map(|x| x as i64).collect::<Vec<i64>>();
-    if n.inputs.iter().chain(&n.outputs).any(|&v| !gpu_dtype(g.values[v].dtype) || shp(v).is_none_or(|s| s.len() > 8)) {
+    let data: Vec<usize> = match &n.op {
+        Op::StridedSlice(_) | Op::Slice | Op::Tile | Op::Expand => vec![n.inputs[0]],
+        Op::Concat => n.inputs[..n.inputs.len() - 1].to_vec(),
+        Op::Split { .. } => vec![n.inputs[1]],
+        _ => n.inputs.clone(),
+    };
+    if data.iter().chain(&n.outputs).any(|&v| !gpu_dtype(g.values[v].dtype) || shp(v).is_none_or(|s| s.len() > 8)) {
         return None;
     }
     let out = n.outputs[0];
@@ -1144,14 +1179,15 @@ pub(crate) struct IxP {
 fn index_params(g: &Graph, n: &Node) -> Option<(Which, IxP, Vec<u32>)> {
     let shp = |v: usize| g.values[v].shape.clone();
     let dt = |v: usize| g.values[v].dtype;
-    let data_ok = |v: usize| matches!(dt(v), DType::F32 | DType::I32);
+    let data_ok = |v: usize| matches!(dt(v), DType::F32 | DType::I32 | DType::I64);
+    let int_ok = |d: DType| matches!(d, DType::I32 | DType::I64);
     match &n.op {
         Op::TopK { axis, largest, index } => {
             let x = shp(n.inputs[0])?;
             let r = x.len();
             let a = if *axis < 0 { *axis + r as i64 } else { *axis };
             let k = g.consts.get(&n.inputs[1])?.to_i64_vec()?.first().copied()? as usize;
-            if r == 0 || a != r as i64 - 1 || *index != DType::I32 || !data_ok(n.inputs[0]) || k == 0 || k > 64 {
+            if r == 0 || a != r as i64 - 1 || !int_ok(*index) || !data_ok(n.inputs[0]) || k == 0 || k > 64 {
                 return None;
             }
             let nlast = x[r - 1];
@@ -1160,7 +1196,7 @@ fn index_params(g: &Graph, n: &Node) -> Option<(Which, IxP, Vec<u32>)> {
                 b: nlast as u32,
                 c: k as u32,
                 d: *largest as u32,
-                e: (dt(n.inputs[0]) == DType::I32) as u32,
+                e: int_ok(dt(n.inputs[0])) as u32,
                 ..Default::default()
             };
             Some((Which::TopK, p, vec![0]))
@@ -1168,7 +1204,7 @@ fn index_params(g: &Graph, n: &Node) -> Option<(Which, IxP, Vec<u32>)> {
         Op::GatherNd => {
             let (ps, is) = (shp(n.inputs[0])?, shp(n.inputs[1])?);
             let k = *is.last()?;
-            if dt(n.inputs[1]) != DType::I32 || !data_ok(n.inputs[0]) || k == 0 || k > 8 || k > ps.len() {
+            if !int_ok(dt(n.inputs[1])) || !data_ok(n.inputs[0]) || k == 0 || k > 8 || k > ps.len() {
                 return None;
             }
             let pst = strides(&ps);
@@ -1190,14 +1226,14 @@ fn index_params(g: &Graph, n: &Node) -> Option<(Which, IxP, Vec<u32>)> {
             let x = shp(n.inputs[0])?;
             let a = g.consts.get(&n.inputs[1])?.to_i64_vec()?.first().copied()?;
             let a = if a < 0 { a + x.len() as i64 } else { a } as usize;
-            if *dtype != DType::I32 || !data_ok(n.inputs[0]) || a >= x.len() {
+            if !int_ok(*dtype) || !data_ok(n.inputs[0]) || a >= x.len() {
                 return None;
             }
             let p = IxP {
                 a: x[..a].iter().product::<usize>() as u32,
                 b: x[a] as u32,
                 c: x[a + 1..].iter().product::<usize>() as u32,
-                e: (dt(n.inputs[0]) == DType::I32) as u32,
+                e: int_ok(dt(n.inputs[0])) as u32,
                 f: *select_last as u32,
                 ..Default::default()
             };
@@ -1225,10 +1261,129 @@ fn index_params(g: &Graph, n: &Node) -> Option<(Which, IxP, Vec<u32>)> {
             }
             Some((
                 Which::AddN,
-                IxP { a: numel(&o) as u32, b: n.inputs.len() as u32, c: (dt(n.outputs[0]) == DType::I32) as u32, ..Default::default() },
+                IxP { a: numel(&o) as u32, b: n.inputs.len() as u32, c: int_ok(dt(n.outputs[0])) as u32, ..Default::default() },
                 vec![0],
             ))
         }
         _ => None,
     }
+}
+
+/// Whether a ChannelAffine, Pad or Gather node fits its kernel (constant side inputs).
+fn misc_ok(g: &Graph, n: &Node) -> bool {
+    let konst = |i: usize| n.inputs.get(i).is_none_or(|v| g.consts.contains_key(v));
+    let rank = g.values[n.inputs[0]].shape.as_ref().map_or(0, |s| s.len());
+    match &n.op {
+        Op::ChannelAffine => rank >= 2 && g.values[n.inputs[0]].dtype == DType::F32 && konst(1) && konst(2),
+        Op::Pad { .. } => rank <= 8 && konst(1) && konst(2),
+        Op::Gather { .. } => konst(1),
+        _ => false,
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
+struct PadP {
+    n: u32,
+    rank: u32,
+    mode: u32,
+    fill: u32,
+    oshape: [u32; 8],
+    ishape: [u32; 8],
+    before: [i32; 8],
+    istride: [u32; 8],
+}
+
+fn misc<'a>(ctx: &GpuContext, g: &Graph, n: &Node, buf: &dyn Fn(usize) -> Result<&'a wgpu::Buffer>) -> Result<Dispatch> {
+    let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
+    let out = n.outputs[0];
+    let out_shape = sh(out);
+    let total = numel(&out_shape);
+    let konst = |i: usize| g.consts.get(&n.inputs[i]).ok_or_else(|| gpu_err("constant side input expected (this is a bug)"));
+    let (which, u, aux): (Which, wgpu::Buffer, Option<wgpu::Buffer>) = match &n.op {
+        Op::Unary(UnOp::Not) => {
+            let p = ElemP {
+                n: total as u32,
+                rank: 1,
+                op: 0,
+                flags: 0,
+                p0: 0.0,
+                p1: 0.0,
+                pad0: 0,
+                pad1: 0,
+                shape: [0; 8],
+                sa: [0; 8],
+                sb: [0; 8],
+            };
+            (Which::NotBool, uniform(ctx, &p), None)
+        }
+        Op::ChannelAffine => {
+            let x = sh(n.inputs[0]);
+            let c = x[1];
+            let inner: usize = x[2..].iter().product();
+            let sc = konst(1)?.cast(DType::F32);
+            let sf = konst(2)?.cast(DType::F32);
+            let words: Vec<u32> = sc.as_f32().unwrap_or(&[]).iter().chain(sf.as_f32().unwrap_or(&[])).map(|v| v.to_bits()).collect();
+            let p = ElemP {
+                n: total as u32,
+                rank: c as u32,
+                op: 0,
+                flags: inner.max(1) as u32,
+                p0: 0.0,
+                p1: 0.0,
+                pad0: 0,
+                pad1: 0,
+                shape: [0; 8],
+                sa: [0; 8],
+                sb: [0; 8],
+            };
+            (Which::ChannelAffine, uniform(ctx, &p), Some(storage(ctx, &words)))
+        }
+        Op::Pad { mode } => {
+            let x = sh(n.inputs[0]);
+            let pads = konst(1)?.to_i64_vec().ok_or_else(|| gpu_err("pads must be integers"))?;
+            let fill_t = match n.inputs.get(2) {
+                Some(_) => konst(2)?.cast(g.values[n.inputs[0]].dtype),
+                None => crate::graph::Tensor::zeros(g.values[n.inputs[0]].dtype, vec![1]),
+            };
+            let fill = super::to_words(&fill_t).and_then(|w| w.first().copied()).unwrap_or(0);
+            let ist = strides(&x);
+            let mut p = PadP { n: total as u32, rank: x.len() as u32, fill, ..Default::default() };
+            p.mode = match mode {
+                crate::graph::PadMode::Constant => 0,
+                crate::graph::PadMode::Edge => 1,
+                crate::graph::PadMode::Reflect => 2,
+            };
+            for d in 0..x.len() {
+                p.oshape[d] = out_shape[d] as u32;
+                p.ishape[d] = x[d] as u32;
+                p.before[d] = pads[d] as i32;
+                p.istride[d] = ist[d] as u32;
+            }
+            (Which::Pad, uniform(ctx, &p), None)
+        }
+        Op::Gather { axis } => {
+            let x = sh(n.inputs[0]);
+            let a = if *axis < 0 { *axis + x.len() as i64 } else { *axis } as usize;
+            let d = x[a] as i64;
+            let idx = konst(1)?.to_i64_vec().ok_or_else(|| gpu_err("gather indices must be integers"))?;
+            let words: Vec<u32> = idx.iter().map(|&i| (if i < 0 { i + d } else { i }).clamp(0, d - 1) as u32).collect();
+            let p = IxP {
+                a: x[..a].iter().product::<usize>() as u32,
+                b: idx.len() as u32,
+                c: x[a + 1..].iter().product::<usize>() as u32,
+                d: d as u32,
+                ..Default::default()
+            };
+            (Which::GatherAxis, uniform(ctx, &p), Some(storage(ctx, &words)))
+        }
+        _ => return Err(gpu_err("not a misc op")),
+    };
+    let bg = match which {
+        Which::ChannelAffine => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, aux.as_ref().unwrap_or(&u)), (3, buf(out)?)]),
+        Which::GatherAxis => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, aux.as_ref().unwrap_or(&u)), (3, buf(out)?)]),
+        Which::Pad => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(out)?)]),
+        _ => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]),
+    };
+    Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
 }

@@ -120,6 +120,8 @@ pub(crate) fn to_words(t: &Tensor) -> Option<Vec<u32>> {
         TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
         TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
         TensorData::Bool(v) => v.iter().map(|&x| x as u32).collect(),
+        // int64 lives on the GPU as int32 (indices and shape arithmetic fit)
+        TensorData::I64(v) => v.iter().map(|&x| x as i32 as u32).collect(),
         _ => return None,
     })
 }
@@ -127,6 +129,7 @@ pub(crate) fn to_words(t: &Tensor) -> Option<Vec<u32>> {
 pub(crate) fn from_words(w: &[u32], dtype: DType, shape: Vec<usize>) -> Tensor {
     let data = match dtype {
         DType::I32 => TensorData::I32(w.iter().map(|&x| x as i32).collect()),
+        DType::I64 => TensorData::I64(w.iter().map(|&x| x as i32 as i64).collect()),
         DType::Bool => TensorData::Bool(w.iter().map(|&x| x != 0).collect()),
         _ => TensorData::F32(w.iter().map(|&x| f32::from_bits(x)).collect()),
     };
@@ -134,7 +137,7 @@ pub(crate) fn from_words(w: &[u32], dtype: DType, shape: Vec<usize>) -> Tensor {
 }
 
 pub(crate) fn gpu_dtype(d: DType) -> bool {
-    matches!(d, DType::F32 | DType::I32 | DType::Bool)
+    matches!(d, DType::F32 | DType::I32 | DType::I64 | DType::Bool)
 }
 
 /// Where each node runs and how.
