@@ -262,6 +262,7 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
     let (mut render_s, mut write_s) = (0.0, 0.0);
     let started = std::time::Instant::now();
     let mut last_tick = started;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for k in 0..n_frames {
         let t0 = std::time::Instant::now();
         sim.step();
@@ -313,23 +314,27 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
             Footage::None => {}
         }
         write_s += t1.elapsed().as_secs_f64();
-        if progress && (k + 1 == n_frames || last_tick.elapsed().as_secs_f64() > 0.25) {
+        // a redrawn bar on a terminal, a line every 10% elsewhere (logs, CI)
+        let tick = if tty { last_tick.elapsed().as_secs_f64() > 0.25 } else { (k + 1) * 10 / n_frames.max(1) != k * 10 / n_frames.max(1) };
+        if progress && (k + 1 == n_frames || tick) {
             last_tick = std::time::Instant::now();
             let done = (k + 1) as f64 / n_frames as f64;
             let bar = (done * 30.0) as usize;
             eprint!(
-                "\r[{}{}] {:>3.0}% frame {}/{} t={:.1}s {:.1} frames/s",
+                "{}[{}{}] {:>3.0}% frame {}/{} t={:.1}s {:.1} frames/s{}",
+                if tty { "\r" } else { "" },
                 "#".repeat(bar),
                 " ".repeat(30 - bar),
                 done * 100.0,
                 k + 1,
                 n_frames,
                 t,
-                (k + 1) as f64 / started.elapsed().as_secs_f64()
+                (k + 1) as f64 / started.elapsed().as_secs_f64(),
+                if tty { "" } else { "\n" }
             );
         }
     }
-    if progress {
+    if progress && tty {
         eprintln!();
     }
     for v in videos.iter_mut() {
