@@ -99,6 +99,20 @@ impl Epilogue<'_> {
     }
 }
 
+/// A kernel over the input data and the optional residual data.
+type KernelBody<'a> = dyn FnMut(&[f32], Option<&[f32]>) + 'a;
+
+/// Runs `body` on the f32 data of `x` and of the optional residual.
+fn with_input_and_residual(x: &CTensor, res: Option<&CTensor>, body: &mut KernelBody<'_>) -> R<()> {
+    with_f32(x, |xs| match res {
+        Some(r) => with_f32(r, |rs| body(xs, Some(rs))),
+        None => {
+            body(xs, None);
+            Ok(())
+        }
+    })?
+}
+
 /// NHWC im2col of output pixels `r0..r0 + rows` into `cols` (`rows x kh*kw*cin`), zeros
 /// where the window is padded.
 fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32]) {
@@ -189,13 +203,7 @@ pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Optio
             }
         });
     };
-    with_f32(&x, |xs| match &res {
-        Some(r) => with_f32(r, |rs| body(xs, Some(rs))),
-        None => {
-            body(xs, None);
-            Ok(())
-        }
-    })??;
+    with_input_and_residual(&x, res.as_ref(), &mut body)?;
     let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, n), x.device()).map_err(e)?;
     from_nhwc(t, a.layout)
 }
@@ -210,6 +218,7 @@ pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Optio
     let c = g.cin;
     let mut out = vec![0f32; g.n * g.oh * g.ow * c];
     let mut body = |xs: &[f32], rs: Option<&[f32]>| {
+        let ep = Epilogue { cout: c, bias: None, act: a.act, residual: rs.zip(a.residual) };
         out.par_chunks_mut(g.ow * c).enumerate().for_each(|(row_i, orow)| {
             let b = row_i / g.oh;
             let oy = row_i % g.oh;
@@ -237,30 +246,12 @@ pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Optio
                         }
                     }
                 }
-                let pix = row_i * g.ow + ox;
-                match (rs, a.residual) {
-                    (Some(r), Some(ResidualAt::BeforeAct)) => {
-                        acc.iter_mut().zip(&r[pix * c..(pix + 1) * c]).for_each(|(v, &r)| *v = a.act.apply(*v + r))
-                    }
-                    (Some(r), Some(ResidualAt::AfterAct)) => {
-                        acc.iter_mut().zip(&r[pix * c..(pix + 1) * c]).for_each(|(v, &r)| *v = a.act.apply(*v) + r)
-                    }
-                    _ => {
-                        if a.act != Activation::None {
-                            acc.iter_mut().for_each(|v| *v = a.act.apply(*v));
-                        }
-                    }
-                }
+                // bias was the accumulator's start value
+                ep.apply_row(acc, row_i * g.ow + ox);
             }
         });
     };
-    with_f32(&x, |xs| match &res {
-        Some(r) => with_f32(r, |rs| body(xs, Some(rs))),
-        None => {
-            body(xs, None);
-            Ok(())
-        }
-    })??;
+    with_input_and_residual(&x, res.as_ref(), &mut body)?;
     let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, c), x.device()).map_err(e)?;
     from_nhwc(t, a.layout)
 }
