@@ -193,6 +193,20 @@ struct MmP {
     pad: u32,
 }
 
+/// The (n, c, y, x) input and output strides shared by the conv and spatial uniforms.
+macro_rules! impl_set_strides {
+    ($t:ty) => {
+        impl $t {
+            fn set_strides(&mut self, is: [u32; 4], os: [u32; 4]) {
+                [self.isn, self.isc, self.isy, self.isx] = is;
+                [self.osn, self.osc, self.osy, self.osx] = os;
+            }
+        }
+    };
+}
+impl_set_strides!(ConvP);
+impl_set_strides!(SpP);
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, Default)]
 struct SpP {
@@ -679,7 +693,7 @@ pub(crate) fn build(
             let (xs, ws) = (sh(x), sh(w));
             let is = nchw_strides(&xs, Layout::Nchw);
             let os = nchw_strides(&out_shape, Layout::Nchw);
-            let p = ConvP {
+            let mut p = ConvP {
                 n: xs[0] as u32,
                 cin: xs[1] as u32,
                 h: xs[2] as u32,
@@ -696,19 +710,12 @@ pub(crate) fn build(
                 py: a.pads[0] as u32,
                 px: a.pads[1] as u32,
                 groups: a.groups as u32,
-                isn: is[0],
-                isc: is[1],
-                isy: is[2],
-                isx: is[3],
-                osn: os[0],
-                osc: os[1],
-                osy: os[2],
-                osx: os[3],
                 has_bias: (n.inputs.len() > 2) as u32,
                 cpg: (xs[1] / a.groups.max(1)) as u32,
                 opg: ws[1] as u32,
                 ..Default::default()
             };
+            p.set_strides(is, os);
             let u = uniform(ctx, &p);
             let dummy = storage(ctx, &[0]);
             let bias_b = match n.inputs.get(2) {
@@ -767,23 +774,8 @@ pub(crate) fn build(
             let [_, _, oh, ow] = nchw_dims(&out_shape, layout).map_err(gpu_err)?;
             let is = nchw_strides(&in_shape, layout);
             let os = nchw_strides(&out_shape, layout);
-            let mut p = SpP {
-                n: nb as u32,
-                c: c as u32,
-                h: h as u32,
-                w: w as u32,
-                oh: oh as u32,
-                ow: ow as u32,
-                isn: is[0],
-                isc: is[1],
-                isy: is[2],
-                isx: is[3],
-                osn: os[0],
-                osc: os[1],
-                osy: os[2],
-                osx: os[3],
-                ..Default::default()
-            };
+            let mut p = SpP { n: nb as u32, c: c as u32, h: h as u32, w: w as u32, oh: oh as u32, ow: ow as u32, ..Default::default() };
+            p.set_strides(is, os);
             let taps: Vec<u32> = match &n.op {
                 Op::Pool(pa) => {
                     let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], 1, &pa.padding, 0).map_err(gpu_err)?;
@@ -838,7 +830,7 @@ fn conv<'a>(ctx: &GpuContext, g: &Graph, n: &Node, a: &ConvAttrs, buf: &dyn Fn(u
         None
     };
     let res = a.residual.map(|_| n.inputs[k]);
-    let p = ConvP {
+    let mut p = ConvP {
         n: nb as u32,
         cin: cin as u32,
         h: h as u32,
@@ -855,14 +847,6 @@ fn conv<'a>(ctx: &GpuContext, g: &Graph, n: &Node, a: &ConvAttrs, buf: &dyn Fn(u
         py: py as u32,
         px: px as u32,
         groups: a.groups as u32,
-        isn: is[0],
-        isc: is[1],
-        isy: is[2],
-        isx: is[3],
-        osn: os[0],
-        osc: os[1],
-        osy: os[2],
-        osx: os[3],
         act,
         res_mode: match a.residual {
             None => 0,
@@ -875,7 +859,9 @@ fn conv<'a>(ctx: &GpuContext, g: &Graph, n: &Node, a: &ConvAttrs, buf: &dyn Fn(u
         p1,
         opg: (cout / a.groups.max(1)) as u32,
         pad: 0,
+        ..Default::default()
     };
+    p.set_strides(is, os);
     let depthwise = ws[2] == 1 && a.groups == cout && cout == cin;
     let u = uniform(ctx, &p);
     let dummy = storage(ctx, &[0]);
