@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the module map and the path a frame takes.
 
+pub mod api;
 pub mod graph;
 pub mod models;
 pub mod npy;

@@ -12,9 +12,9 @@ use walkout::runtime;
 #[derive(Parser, Debug)]
 #[command(name = "walkout", version, about)]
 struct Cli {
-    /// Model repository directory.
-    #[arg(long, global = true, env = "WALKOUT_MODEL_REPOSITORY", default_value = "models")]
-    model_repository: PathBuf,
+    /// Model repository directory [default: models].
+    #[arg(long, global = true, env = "WALKOUT_MODEL_REPOSITORY")]
+    model_repository: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -26,8 +26,13 @@ enum Cmd {
     Models(ModelsCmd),
     /// Find people and their poses in images.
     Pose(PoseArgs),
-    /// Run the pose model over the sample photos and video frames and report frames/s.
+    /// Serve the sample cameras (video, photos, synthetic store) on embedded defaults and
+    /// print live frames/s per camera.
     Demo(DemoArgs),
+    /// Run the inference server (gRPC walkout.v1 + KServe v2, HTTP metrics).
+    Serve(ServeArgs),
+    /// Drive N cameras at F frames/s through a server and report throughput and latency.
+    Bench(ServeBenchArgs),
     /// Simulate a store: multi-camera footage with complete ground truth.
     Sim(SimArgs),
     /// Score events, receipts and identities against a simulation's ground truth.
@@ -183,11 +188,77 @@ struct DemoArgs {
     /// Directory with sample data (from scripts/fetch-data).
     #[arg(long, default_value = "data")]
     data: PathBuf,
-    #[arg(long, default_value = "cpu")]
+    /// cpu, gpu or auto.
+    #[arg(long, default_value = "auto")]
     device: String,
-    /// Write annotated frames into this directory.
+    /// How long to serve.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Model input HxW for every camera.
+    #[arg(long, default_value = "384x512")]
+    size: String,
+    /// Debug: write annotated frames into this directory (nothing is written otherwise).
     #[arg(long)]
     draw: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    grpc_addr: String,
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    http_addr: String,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// TOML config (see scripts/walkout.example.toml); optional when a repository is given.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// gRPC listen address [env WALKOUT_GRPC_ADDR; default 0.0.0.0:8001].
+    #[arg(long)]
+    grpc_addr: Option<String>,
+    /// HTTP listen address for /metrics, /healthz, /readyz [env WALKOUT_HTTP_ADDR; default 0.0.0.0:8000].
+    #[arg(long)]
+    http_addr: Option<String>,
+    /// Default device for models: cpu, gpu or auto [env WALKOUT_DEVICE; default auto].
+    #[arg(long)]
+    device: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ServeBenchArgs {
+    #[arg(long, default_value_t = 4)]
+    cameras: usize,
+    /// Frames per second per camera (0: as fast as possible).
+    #[arg(long, default_value_t = 15.0)]
+    fps: f64,
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    #[arg(long, default_value_t = 480)]
+    height: u32,
+    /// gRPC address of a running server; an in-process server when absent.
+    #[arg(long)]
+    target: Option<String>,
+    /// Draw throughput and latency over time into this PNG (and a CSV beside it).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    #[arg(long, default_value = "movenet-multipose")]
+    model: String,
+    /// cpu, gpu or auto (in-process only).
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 8)]
+    max_batch_size: usize,
+    #[arg(long, default_value_t = 2000)]
+    max_queue_delay_us: u64,
+    /// Image the cameras show (resized to the frame size); data/bus.jpg when it exists.
+    #[arg(long)]
+    still: Option<PathBuf>,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_size(s: &str) -> Result<[usize; 2]> {
@@ -210,15 +281,18 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let repo = Repository::open(&cli.model_repository);
+    let repo_dir = cli.model_repository.clone().unwrap_or_else(|| PathBuf::from("models"));
+    let repo = Repository::open(&repo_dir);
     match cli.cmd {
+        Cmd::Serve(a) => serve(cli.model_repository, a),
+        Cmd::Bench(a) => serve_bench(repo_dir, a),
         Cmd::Models(ModelsCmd::List) => list(&repo),
         Cmd::Models(ModelsCmd::Run(a)) => models_run(&repo, a),
         Cmd::Models(ModelsCmd::Bench(a)) => bench(&repo, a),
         Cmd::Models(ModelsCmd::Inspect(a)) => inspect(&repo, a),
         Cmd::Models(ModelsCmd::Profile(a)) => profile(&repo, a),
         Cmd::Pose(a) => pose(&repo, a),
-        Cmd::Demo(a) => demo(&repo, a),
+        Cmd::Demo(a) => demo(repo_dir, a),
         Cmd::Sim(a) => sim(a),
         Cmd::Eval(a) => eval(a),
     }
@@ -482,59 +556,98 @@ fn pose(repo: &Repository, a: PoseArgs) -> Result<()> {
     Ok(())
 }
 
-fn demo(repo: &Repository, a: DemoArgs) -> Result<()> {
-    let mut pipe = PosePipeline::new(repo, "movenet-multipose", &a.device, None)?;
-    // Photos are close-ups: the config's input size. The video is a wide camera view with
-    // small people: each frame at up to 768 px.
-    let photo = InputSize::Fixed(pipe.config.input.default_size);
-    let camera = InputSize::Auto { max_side: 768 };
-    let mut frames: Vec<(PathBuf, InputSize)> = Vec::new();
-    for name in ["bus.jpg", "zidane.jpg", "messi5.jpg", "basketball1.png"] {
-        let p = a.data.join(name);
-        if p.is_file() {
-            frames.push((p, photo));
-        }
+fn demo(repository: PathBuf, a: DemoArgs) -> Result<()> {
+    walkout::serve::demo::run(&walkout::serve::demo::DemoOptions {
+        data: a.data,
+        repository,
+        device: a.device,
+        seconds: a.seconds,
+        draw: a.draw,
+        grpc_addr: a.grpc_addr,
+        http_addr: a.http_addr,
+        input_size: parse_size(&a.size)?,
+    })
+}
+
+fn serve(repository: Option<PathBuf>, a: ServeArgs) -> Result<()> {
+    use walkout::serve::config::ServerConfig;
+    let mut config = match &a.config {
+        Some(p) => ServerConfig::load(p)?,
+        None => ServerConfig::default(),
+    };
+    config.apply_env(|k| std::env::var(k).ok())?;
+    if let Some(r) = repository {
+        config.model_repository = r;
     }
-    let vdir = a.data.join("vtest");
-    if let Ok(rd) = std::fs::read_dir(&vdir) {
-        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
-        v.sort();
-        frames.extend(v.into_iter().map(|p| (p, camera)));
+    if let Some(v) = a.grpc_addr {
+        config.grpc_addr = v;
     }
-    if frames.is_empty() {
-        bail!("no sample data in {}; run scripts/fetch-data", a.data.display());
+    if let Some(v) = a.http_addr {
+        config.http_addr = v;
     }
-    if let Some(d) = &a.draw {
-        std::fs::create_dir_all(d)?;
+    if let Some(v) = a.device {
+        config.device = v;
     }
-    let t0 = std::time::Instant::now();
-    let mut persons_total = 0;
-    let mut infer_ms = Vec::new();
-    for (p, size) in &frames {
-        let img = walkout::vision::image_io::load(p)?;
-        let t = std::time::Instant::now();
-        let persons = pipe.run_with(&img, *size)?;
-        infer_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        persons_total += persons.len();
-        println!("{}: {} person(s)", p.display(), persons.len());
-        if let Some(d) = &a.draw {
-            let mut canvas = img.clone();
-            walkout::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
-            canvas.save(d.join(format!("{}.png", p.file_stem().unwrap_or_default().to_string_lossy())))?;
-        }
-    }
-    infer_ms.sort_by(|x, y| x.total_cmp(y));
-    let wall = t0.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "frames": frames.len(),
-            "persons": persons_total,
-            "fps": frames.len() as f64 / wall,
-            "pose_ms_median": infer_ms[infer_ms.len() / 2],
-            "adapter": pipe.adapter(),
-        })
+    config.validate()?;
+    let running = walkout::serve::run::Running::start(config)?;
+    eprintln!(
+        "walkout: serving gRPC on {} and HTTP on {} (models: {})",
+        running.grpc_addr,
+        running.http_addr,
+        running.server.model_names().join(", ")
     );
+    let sig = running.wait_for_signal()?;
+    eprintln!("walkout: {sig}: draining");
+    running.shutdown()?;
+    eprintln!("walkout: stopped cleanly");
+    Ok(())
+}
+
+fn serve_bench(repository: PathBuf, a: ServeBenchArgs) -> Result<()> {
+    use walkout::serve::bench::{self, BenchOptions};
+    use walkout::serve::config::BatchingParams;
+    let still = a.still.or_else(|| Some(PathBuf::from("data/bus.jpg")).filter(|p| p.is_file()));
+    let o = BenchOptions {
+        cameras: a.cameras,
+        fps: a.fps,
+        seconds: a.seconds,
+        width: a.width,
+        height: a.height,
+        target: a.target,
+        plot: a.plot.clone(),
+        model: a.model,
+        device: a.device,
+        repository,
+        still,
+        batching: BatchingParams {
+            max_batch_size: a.max_batch_size,
+            max_queue_delay_us: a.max_queue_delay_us,
+            ..BatchingParams::default()
+        },
+        warmup: a.warmup,
+    };
+    let (r, _) = bench::run(&o)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "walkout bench ({}): {} camera(s) x {} fps at {}x{}, {} s{}",
+            r.mode,
+            r.cameras,
+            r.fps_per_camera,
+            r.width,
+            r.height,
+            r.seconds,
+            if r.adapter.is_empty() { String::new() } else { format!(", {}", r.adapter) }
+        );
+        println!("  throughput   {:.2} frames/s (offered {:.1})", r.throughput_fps, r.offered_fps);
+        println!("  e2e latency  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms", r.e2e_ms_p50, r.e2e_ms_p95, r.e2e_ms_p99);
+        println!("  avg batch    {:.2}", r.avg_batch);
+        println!("  frames sent  {}  dropped {}", r.frames_sent, r.frames_dropped);
+        if let Some(p) = &a.plot {
+            println!("  plot         {} (+ {})", p.display(), p.with_extension("csv").display());
+        }
+    }
     Ok(())
 }
 

@@ -1,3 +1,415 @@
-//! Serving: camera sources, and (to come) the dynamic batcher and scheduling.
+//! Serving: camera sources, the dynamic batcher per model, model hot swap, and the server
+//! state the gRPC and HTTP edges (`crate::api`) share.
 
+pub mod batcher;
+pub mod bench;
+pub mod camera;
+pub mod config;
+pub mod demo;
+pub mod metrics;
+pub mod model;
+pub mod run;
 pub mod source;
+
+use crate::graph::Tensor;
+use crate::models::Repository;
+use crate::vision::pose::Person;
+use batcher::{Batcher, PushOutcome, TensorReply};
+use camera::CameraEntry;
+use config::{BatchingParams, CameraConfig, ModelServeConfig, ServerConfig};
+use metrics::Metrics;
+use model::{LoadedModel, ModelHandle, ModelState};
+use source::CameraFrame;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tokio::sync::{broadcast, watch};
+
+/// Serving errors; the API edges map each to a gRPC status code.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("model '{0}' is not loaded")]
+    ModelNotFound(String),
+    #[error("model '{name}' version {version} is not loaded (serving version {serving})")]
+    VersionNotFound { name: String, version: String, serving: u64 },
+    #[error("camera '{0}' not found")]
+    CameraNotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("model '{model}': request queue is full ({size}); retry later")]
+    QueueFull { model: String, size: usize },
+    #[error("{0}")]
+    ResourceExhausted(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("loading failed: {0}")]
+    Load(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The result of one frame.
+#[derive(Clone, Debug)]
+pub struct FrameResult {
+    pub camera: String,
+    pub seq: u64,
+    pub capture_ts: f64,
+    pub model: String,
+    pub version: u64,
+    pub width: u32,
+    pub height: u32,
+    pub persons: Vec<Person>,
+    pub queue_s: f64,
+    pub compute_s: f64,
+    pub e2e_s: f64,
+    pub batch_size: usize,
+    /// The frame itself, only with the `keep_frames` debug option.
+    pub image: Option<Arc<image::RgbImage>>,
+}
+
+/// A served model: its current version and its batcher.
+#[derive(Debug)]
+pub struct ModelSlot {
+    pub name: String,
+    pub handle: Arc<ModelHandle>,
+    pub batcher: Batcher,
+    pub device: String,
+    pub input_size: Option<[usize; 2]>,
+}
+
+/// Everything the server shares between its edges, sources and batchers.
+pub struct Server {
+    pub config: ServerConfig,
+    pub repo: Repository,
+    pub metrics: Metrics,
+    models: RwLock<BTreeMap<String, Arc<ModelSlot>>>,
+    cameras: Mutex<BTreeMap<String, CameraEntry>>,
+    results: broadcast::Sender<Arc<FrameResult>>,
+    draining: AtomicBool,
+    shutdown_tx: watch::Sender<bool>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("grpc_addr", &self.config.grpc_addr).finish()
+    }
+}
+
+impl Server {
+    /// Loads the configured models (every repository model when none is listed) and starts
+    /// the configured cameras.
+    pub fn start(config: ServerConfig) -> Result<Arc<Server>, ServeError> {
+        config.validate().map_err(|e| ServeError::InvalidArgument(e.to_string()))?;
+        let (results, _) = broadcast::channel(config.result_buffer);
+        let (shutdown_tx, _) = watch::channel(false);
+        let server = Arc::new(Server {
+            repo: Repository::open(&config.model_repository),
+            metrics: Metrics::new(),
+            models: RwLock::new(BTreeMap::new()),
+            cameras: Mutex::new(BTreeMap::new()),
+            results,
+            draining: AtomicBool::new(false),
+            shutdown_tx,
+            started: Instant::now(),
+            config,
+        });
+        let mut models = server.config.models.clone();
+        if models.is_empty() {
+            let list = server.repo.list().map_err(|e| ServeError::Load(e.to_string()))?;
+            models = list
+                .into_iter()
+                .filter(|e| e.config.is_ok() && !e.versions.is_empty())
+                .map(|e| ModelServeConfig { name: e.name, device: None, input_size: None, batching: None })
+                .collect();
+            if models.is_empty() {
+                return Err(ServeError::Load(format!(
+                    "no loadable model in {} (run scripts/fetch-models)",
+                    server.config.model_repository.display()
+                )));
+            }
+        }
+        for m in &models {
+            server.load_model_with(m)?;
+        }
+        for c in server.config.cameras.clone() {
+            server.add_camera(c)?;
+        }
+        Ok(server)
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Ready: models loaded and not draining.
+    pub fn is_ready(&self) -> bool {
+        !self.draining.load(Ordering::SeqCst)
+            && self.models.read().map(|m| m.values().all(|s| s.handle.current().is_some())).unwrap_or(false)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FrameResult>> {
+        self.results.subscribe()
+    }
+
+    /// Resolves when the server starts shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    pub fn model(&self, name: &str) -> Result<Arc<ModelSlot>, ServeError> {
+        self.models.read().ok().and_then(|m| m.get(name).cloned()).ok_or_else(|| ServeError::ModelNotFound(name.to_string()))
+    }
+
+    pub fn model_names(&self) -> Vec<String> {
+        self.models.read().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The model used when a request or camera names none: the first pose model.
+    pub fn default_pose_model(&self) -> Result<String, ServeError> {
+        let models = self.models.read().map_err(|_| ServeError::Internal("models lock poisoned".into()))?;
+        models
+            .values()
+            .find(|s| s.handle.current().is_some_and(|m| m.is_pose()))
+            .map(|s| s.name.clone())
+            .ok_or_else(|| ServeError::ModelNotFound("(default pose model)".into()))
+    }
+
+    /// The model's current version, checked against a requested version ("" = any).
+    pub fn model_version(&self, name: &str, version: &str) -> Result<(Arc<ModelSlot>, Arc<LoadedModel>), ServeError> {
+        let slot = self.model(name)?;
+        let m = slot.handle.current().ok_or_else(|| ServeError::Unavailable(format!("model '{name}' is not ready")))?;
+        if !version.is_empty() && version != m.version.to_string() {
+            return Err(ServeError::VersionNotFound { name: name.into(), version: version.into(), serving: m.version });
+        }
+        Ok((slot, m))
+    }
+
+    /// Loads (or reloads, as a hot swap) a repository model.
+    pub fn load_model(&self, name: &str) -> Result<u64, ServeError> {
+        let existing = self.models.read().ok().and_then(|m| m.get(name).cloned());
+        let cfg = match &existing {
+            Some(s) => ModelServeConfig {
+                name: name.into(),
+                device: Some(s.device.clone()),
+                input_size: s.input_size,
+                batching: Some(s.batcher.params()),
+            },
+            None => self.config.models.iter().find(|m| m.name == name).cloned().unwrap_or(ModelServeConfig {
+                name: name.into(),
+                device: None,
+                input_size: None,
+                batching: None,
+            }),
+        };
+        self.load_model_with(&cfg)
+    }
+
+    fn load_model_with(&self, cfg: &ModelServeConfig) -> Result<u64, ServeError> {
+        if self.is_draining() {
+            return Err(ServeError::Unavailable("server is shutting down".into()));
+        }
+        let name = cfg.name.as_str();
+        if name.is_empty() || name.contains('/') || name.contains("..") {
+            return Err(ServeError::InvalidArgument(format!("invalid model name '{name}'")));
+        }
+        let device = cfg.device.clone().unwrap_or_else(|| self.config.device.clone());
+        let existing = self.models.read().ok().and_then(|m| m.get(name).cloned());
+        let handle = existing.as_ref().map(|s| s.handle.clone()).unwrap_or_default();
+        let lock_owner = handle.clone();
+        let _guard = lock_owner.load_lock.lock().map_err(|_| ServeError::Internal("load lock poisoned".into()))?;
+        let params = match (&cfg.batching, &existing) {
+            (Some(b), _) => b.clone(),
+            (None, Some(s)) => s.batcher.params(),
+            (None, None) => {
+                let mut p = BatchingParams::default();
+                if let Ok(Some(b)) = self.repo.resolve(name).map(|r| r.config.and_then(|c| c.batching)) {
+                    p.max_batch_size = b.max_batch_size;
+                }
+                p
+            }
+        };
+        params.validate().map_err(|e| ServeError::InvalidArgument(e.to_string()))?;
+        let t0 = Instant::now();
+        let loaded = match LoadedModel::load(&self.repo, name, None, &device, cfg.input_size, params.max_batch_size) {
+            Ok(m) => m,
+            Err(e) => {
+                self.metrics.model_loads.with_label_values(&[name, "failed"]).inc();
+                if existing.as_ref().is_some_and(|s| s.handle.current().is_some()) {
+                    tracing::warn!(model = name, "reload failed; the loaded version keeps serving: {e}");
+                } else {
+                    handle.set_state(ModelState::Unavailable(e.to_string()));
+                }
+                return Err(e);
+            }
+        };
+        let version = loaded.version;
+        let (backend, adapter) = (loaded.exec.name(), loaded.exec.adapter());
+        self.metrics.adapter.with_label_values(&[name, backend, &adapter]).set(1);
+        self.metrics.model_loads.with_label_values(&[name, "ok"]).inc();
+        let old = handle.swap(Arc::new(loaded));
+        tracing::info!(
+            model = name,
+            version,
+            backend,
+            adapter = %adapter,
+            "loaded in {:.2} s{}",
+            t0.elapsed().as_secs_f64(),
+            old.map(|o| format!(" (replaced version {})", o.version)).unwrap_or_default()
+        );
+        match existing {
+            Some(s) => s.batcher.set_params(params),
+            None => {
+                let batcher =
+                    Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.results.clone(), self.config.keep_frames)?;
+                let slot = Arc::new(ModelSlot { name: name.into(), handle, batcher, device, input_size: cfg.input_size });
+                self.models.write().map_err(|_| ServeError::Internal("models lock poisoned".into()))?.insert(name.into(), slot);
+            }
+        }
+        Ok(version)
+    }
+
+    /// Unloads a model: queued work finishes first, new work gets NOT_FOUND.
+    pub fn unload_model(&self, name: &str) -> Result<(), ServeError> {
+        let slot = self.models.write().map_err(|_| ServeError::Internal("models lock poisoned".into()))?.remove(name);
+        let slot = slot.ok_or_else(|| ServeError::ModelNotFound(name.into()))?;
+        slot.batcher.close();
+        slot.handle.clear("unloaded");
+        tracing::info!(model = name, "unloaded");
+        Ok(())
+    }
+
+    /// Starts a camera from its config.
+    pub fn add_camera(self: &Arc<Self>, mut cfg: CameraConfig) -> Result<(), ServeError> {
+        if self.is_draining() {
+            return Err(ServeError::Unavailable("server is shutting down".into()));
+        }
+        if cfg.id.is_empty() || cfg.id.len() > 128 {
+            return Err(ServeError::InvalidArgument("camera id must be 1 to 128 characters".into()));
+        }
+        if cfg.model.is_empty() {
+            cfg.model = self.default_pose_model()?;
+        } else {
+            self.model(&cfg.model)?;
+        }
+        if cfg.queue_size == 0 {
+            cfg.queue_size = self.config.camera_queue_size;
+        }
+        let mut cams = self.cameras.lock().map_err(|_| ServeError::Internal("cameras lock poisoned".into()))?;
+        if cams.contains_key(&cfg.id) {
+            return Err(ServeError::AlreadyExists(format!("camera '{}' already exists", cfg.id)));
+        }
+        if cams.len() >= self.config.max_cameras {
+            return Err(ServeError::ResourceExhausted(format!("at most {} cameras", self.config.max_cameras)));
+        }
+        let entry = camera::start(self.clone(), cfg.clone())?;
+        cams.insert(cfg.id.clone(), entry);
+        tracing::info!(camera = %cfg.id, source = %cfg.source, model = %cfg.model, "camera added");
+        Ok(())
+    }
+
+    /// Stops a camera; its queued frames are discarded and counted.
+    pub fn remove_camera(&self, id: &str) -> Result<(), ServeError> {
+        let entry = self.cameras.lock().map_err(|_| ServeError::Internal("cameras lock poisoned".into()))?.remove(id);
+        let entry = entry.ok_or_else(|| ServeError::CameraNotFound(id.into()))?;
+        let model = entry.config.model.clone();
+        let lanes = entry.lanes();
+        entry.stop();
+        if let Ok(slot) = self.model(&model) {
+            for lane in lanes {
+                let n = slot.batcher.remove_lane(&lane);
+                self.metrics.frames_dropped.with_label_values(&[&lane, "removed"]).inc_by(n as u64);
+            }
+        }
+        tracing::info!(camera = id, "camera removed");
+        Ok(())
+    }
+
+    pub fn cameras(&self) -> Vec<camera::CameraInfo> {
+        self.cameras.lock().map(|c| c.values().map(|e| e.info(&self.metrics)).collect()).unwrap_or_default()
+    }
+
+    /// Queues a frame from a camera (a source thread or a push stream). Push frames for an
+    /// unknown camera id register a push camera first.
+    pub fn push_frame(self: &Arc<Self>, frame: CameraFrame, arrived: Instant) -> Result<PushOutcome, ServeError> {
+        let (model, cap) = {
+            let cams = self.cameras.lock().map_err(|_| ServeError::Internal("cameras lock poisoned".into()))?;
+            match cams.get(&frame.camera).or_else(|| cams.values().find(|e| e.feeds(&frame.camera))) {
+                Some(e) => (e.config.model.clone(), e.config.queue_size),
+                None => {
+                    drop(cams);
+                    let cfg = CameraConfig { id: frame.camera.clone(), source: "push".into(), ..Default::default() };
+                    match self.add_camera(cfg) {
+                        Ok(()) | Err(ServeError::AlreadyExists(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    return self.push_frame(frame, arrived);
+                }
+            }
+        };
+        let camera = frame.camera.clone();
+        self.metrics.frames_in.with_label_values(&[&camera]).inc();
+        let slot = match self.model(&model) {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics.frames_dropped.with_label_values(&[&camera, "no_model"]).inc();
+                return Err(e);
+            }
+        };
+        let out = slot.batcher.push_frame(frame, cap, arrived);
+        match &out {
+            Ok(PushOutcome::QueuedDropping(n)) => self.metrics.frames_dropped.with_label_values(&[&camera, "queue_full"]).inc_by(*n as u64),
+            Err(_) => self.metrics.frames_dropped.with_label_values(&[&camera, "shutdown"]).inc(),
+            Ok(PushOutcome::Queued) => {}
+        }
+        out
+    }
+
+    /// Counts a frame rejected before it was queued (undecodable, too large).
+    pub fn reject_frame(&self, camera: &str, reason: &str) {
+        self.metrics.frames_in.with_label_values(&[camera]).inc();
+        self.metrics.frames_rejected.with_label_values(&[camera, reason]).inc();
+    }
+
+    /// Runs one image through a pose model (AnalyzeImage).
+    pub async fn analyze(&self, model: &str, image: image::RgbImage) -> Result<Arc<FrameResult>, ServeError> {
+        let name = if model.is_empty() { self.default_pose_model()? } else { model.to_string() };
+        let slot = self.model(&name)?;
+        let frame = CameraFrame { camera: String::new(), seq: 0, capture_ts: 0.0, image };
+        let rx = slot.batcher.analyze(frame)?;
+        rx.await.map_err(|_| ServeError::Internal("batcher dropped the request".into()))?
+    }
+
+    /// Runs tensors through a model (ModelInfer).
+    pub async fn infer(&self, model: &str, version: &str, inputs: Vec<Tensor>) -> Result<TensorReply, ServeError> {
+        let (slot, _) = self.model_version(model, version)?;
+        let rx = slot.batcher.infer(inputs)?;
+        rx.await.map_err(|_| ServeError::Internal("batcher dropped the request".into()))?
+    }
+
+    /// Graceful shutdown: stop the sources, run everything queued, then release streams.
+    pub fn shutdown(&self) {
+        if self.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let t0 = Instant::now();
+        let cams = self.cameras.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+        for (_, e) in cams {
+            e.stop();
+        }
+        let slots: Vec<Arc<ModelSlot>> = self.models.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let pending: usize = slots.iter().map(|s| s.batcher.pending()).sum();
+        for s in &slots {
+            s.batcher.close();
+        }
+        let _ = self.shutdown_tx.send(true);
+        tracing::info!("drained {pending} queued items in {:.2} s", t0.elapsed().as_secs_f64());
+    }
+}

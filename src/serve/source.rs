@@ -2,7 +2,13 @@
 //! number. The synthetic store is one source that feeds all of its cameras.
 
 use crate::sim::{SimConfig, SimError, Simulator};
+use crate::vision::image_io;
 use image::RgbImage;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// One decoded camera frame.
 #[derive(Clone, Debug)]
@@ -17,8 +23,12 @@ pub struct CameraFrame {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The source cannot go on (a stream dropped, a file is unreadable); streams reconnect.
     #[error("source '{source_id}': {msg}")]
     Failed { source_id: String, msg: String },
+    /// One frame is bad (an undecodable image); the source goes on with the next one.
+    #[error("source '{source_id}': frame {seq}: {msg}")]
+    BadFrame { source_id: String, seq: u64, msg: String },
     #[error(transparent)]
     Sim(#[from] SimError),
 }
@@ -72,5 +82,247 @@ impl FrameSource for SimSource {
             out.push(CameraFrame { camera: format!("sim-cam{}", c.cam.id), seq, capture_ts: ts, image });
         }
         Ok(Some(out))
+    }
+}
+
+/// An image sequence: the files of a directory, or of a glob like `dir/frame-*.jpg` (one `*`
+/// in the file name), in name order.
+#[derive(Debug)]
+pub struct ImageSeqSource {
+    camera: String,
+    paths: Vec<PathBuf>,
+    next: usize,
+    seq: u64,
+    looped: bool,
+    fps: Option<f64>,
+    max_side: u32,
+}
+
+impl ImageSeqSource {
+    pub fn open(camera: &str, pattern: &str, looped: bool, fps: Option<f64>, max_side: u32) -> Result<Self, SourceError> {
+        let fail = |msg: String| SourceError::Failed { source_id: camera.into(), msg };
+        let p = Path::new(pattern);
+        let (dir, filter): (PathBuf, Option<(String, String)>) = if p.is_dir() {
+            (p.to_path_buf(), None)
+        } else {
+            let name =
+                p.file_name().and_then(|n| n.to_str()).ok_or_else(|| fail(format!("'{pattern}' is neither a directory nor a glob")))?;
+            let (pre, post) =
+                name.split_once('*').ok_or_else(|| fail(format!("'{pattern}' is neither a directory nor a glob with one '*'")))?;
+            (p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")), Some((pre.to_string(), post.to_string())))
+        };
+        let rd = std::fs::read_dir(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        let mut paths: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                match &filter {
+                    Some((pre, post)) => n.len() >= pre.len() + post.len() && n.starts_with(pre.as_str()) && n.ends_with(post.as_str()),
+                    None => {
+                        let l = n.to_ascii_lowercase();
+                        l.ends_with(".jpg") || l.ends_with(".jpeg") || l.ends_with(".png")
+                    }
+                }
+            })
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(fail(format!("no images match '{pattern}'")));
+        }
+        Ok(ImageSeqSource { camera: camera.into(), paths, next: 0, seq: 0, looped, fps, max_side })
+    }
+}
+
+impl FrameSource for ImageSeqSource {
+    fn cameras(&self) -> Vec<String> {
+        vec![self.camera.clone()]
+    }
+    fn fps(&self) -> Option<f64> {
+        self.fps
+    }
+    fn next_frames(&mut self) -> Result<Option<Vec<CameraFrame>>, SourceError> {
+        if self.next >= self.paths.len() {
+            if !self.looped {
+                return Ok(None);
+            }
+            self.next = 0;
+        }
+        let path = &self.paths[self.next];
+        self.next += 1;
+        let seq = self.seq;
+        self.seq += 1;
+        let bytes = std::fs::read(path).map_err(|e| SourceError::BadFrame {
+            source_id: self.camera.clone(),
+            seq,
+            msg: format!("{}: {e}", path.display()),
+        })?;
+        let image = image_io::decode_limited(&bytes, &path.display().to_string(), self.max_side).map_err(|e| SourceError::BadFrame {
+            source_id: self.camera.clone(),
+            seq,
+            msg: e.to_string(),
+        })?;
+        let capture_ts = self.fps.map(|f| seq as f64 / f).unwrap_or(0.0);
+        Ok(Some(vec![CameraFrame { camera: self.camera.clone(), seq, capture_ts, image }]))
+    }
+}
+
+/// Whether a video URL is a live stream (reconnected when it drops) rather than a file.
+pub fn is_stream_url(url: &str) -> bool {
+    ["rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://"].iter().any(|p| url.starts_with(p))
+}
+
+/// A video file or stream URL decoded to raw RGB by an `ffmpeg` subprocess (Debian `ffmpeg`).
+#[derive(Debug)]
+pub struct FfmpegSource {
+    camera: String,
+    child: Child,
+    width: u32,
+    height: u32,
+    seq: u64,
+    fps: Option<f64>,
+    started: std::time::Instant,
+}
+
+/// The process id of a running ffmpeg, so a camera can be stopped while its read blocks.
+pub type ChildPid = Arc<AtomicU32>;
+
+impl FfmpegSource {
+    /// Probes the stream's size with ffprobe, then starts decoding. `max_side` rejects
+    /// oversized streams before any frame is read.
+    pub fn open(camera: &str, url: &str, fps: Option<f64>, max_side: u32, pid: &ChildPid) -> Result<Self, SourceError> {
+        let fail = |msg: String| SourceError::Failed { source_id: camera.into(), msg };
+        let stream = is_stream_url(url);
+        if !stream && !Path::new(url).is_file() {
+            return Err(fail(format!("{url}: no such file")));
+        }
+        let mut probe = Command::new("ffprobe");
+        probe.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"]);
+        if stream {
+            probe.args(["-rw_timeout", "5000000"]);
+        }
+        let out = probe.arg(url).stdin(Stdio::null()).output().map_err(|e| fail(format!("running ffprobe: {e}; run scripts/setup")))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let dims: Vec<u32> = text.trim().split(',').filter_map(|v| v.trim().parse().ok()).collect();
+        let [width, height] = dims[..] else {
+            return Err(fail(format!("{url}: no video stream ({})", String::from_utf8_lossy(&out.stderr).trim())));
+        };
+        if width == 0 || height == 0 || width > max_side || height > max_side {
+            return Err(fail(format!("{url}: video is {width}x{height}; each side must be between 1 and {max_side}")));
+        }
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
+        if stream {
+            cmd.args(["-rw_timeout", "5000000"]);
+        }
+        cmd.args(["-i", url, "-an", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| fail(format!("running ffmpeg: {e}; run scripts/setup")))?;
+        pid.store(child.id(), Ordering::SeqCst);
+        Ok(FfmpegSource { camera: camera.into(), child, width, height, seq: 0, fps, started: std::time::Instant::now() })
+    }
+}
+
+impl Drop for FfmpegSource {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl FrameSource for FfmpegSource {
+    fn cameras(&self) -> Vec<String> {
+        vec![self.camera.clone()]
+    }
+    fn fps(&self) -> Option<f64> {
+        self.fps
+    }
+    fn next_frames(&mut self) -> Result<Option<Vec<CameraFrame>>, SourceError> {
+        let n = self.width as usize * self.height as usize * 3;
+        let mut buf = vec![0u8; n];
+        let Some(out) = self.child.stdout.as_mut() else {
+            return Err(SourceError::Failed { source_id: self.camera.clone(), msg: "ffmpeg has no output pipe".into() });
+        };
+        let mut got = 0;
+        while got < n {
+            match out.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SourceError::Failed { source_id: self.camera.clone(), msg: format!("reading ffmpeg: {e}") }),
+            }
+        }
+        if got < n {
+            let status = self.child.wait().ok();
+            return match status {
+                Some(s) if s.success() && got == 0 => Ok(None),
+                s => Err(SourceError::Failed {
+                    source_id: self.camera.clone(),
+                    msg: format!("stream ended ({})", s.map(|s| s.to_string()).unwrap_or_else(|| "unknown status".into())),
+                }),
+            };
+        }
+        let seq = self.seq;
+        self.seq += 1;
+        let capture_ts = match self.fps {
+            Some(f) if f > 0.0 => seq as f64 / f,
+            _ => self.started.elapsed().as_secs_f64(),
+        };
+        let image = RgbImage::from_raw(self.width, self.height, buf)
+            .ok_or_else(|| SourceError::Failed { source_id: self.camera.clone(), msg: "frame size mismatch (this is a bug)".into() })?;
+        Ok(Some(vec![CameraFrame { camera: self.camera.clone(), seq, capture_ts, image }]))
+    }
+}
+
+/// A generated camera for benchmarks: a still image (or a gradient when none is given)
+/// resized to `width x height`, with a moving bar so consecutive frames differ.
+#[derive(Debug)]
+pub struct SyntheticSource {
+    camera: String,
+    base: RgbImage,
+    seq: u64,
+    fps: Option<f64>,
+    frames: Option<u64>,
+}
+
+impl SyntheticSource {
+    pub fn new(camera: &str, width: u32, height: u32, still: Option<&RgbImage>, fps: Option<f64>, frames: Option<u64>) -> Self {
+        let (w, h) = (width.max(1), height.max(1));
+        let base = match still {
+            Some(img) => image::imageops::resize(img, w, h, image::imageops::FilterType::Triangle),
+            None => RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])),
+        };
+        SyntheticSource { camera: camera.into(), base, seq: 0, fps, frames }
+    }
+}
+
+impl FrameSource for SyntheticSource {
+    fn cameras(&self) -> Vec<String> {
+        vec![self.camera.clone()]
+    }
+    fn fps(&self) -> Option<f64> {
+        self.fps
+    }
+    fn next_frames(&mut self) -> Result<Option<Vec<CameraFrame>>, SourceError> {
+        if self.frames.is_some_and(|n| self.seq >= n) {
+            return Ok(None);
+        }
+        let mut image = self.base.clone();
+        let w = image.width();
+        let bar = (self.seq as u32 * 8) % w;
+        for y in 0..image.height() {
+            for x in bar..(bar + 4).min(w) {
+                image.put_pixel(x, y, image::Rgb([255, 255, 255]));
+            }
+        }
+        let seq = self.seq;
+        self.seq += 1;
+        let capture_ts = self.fps.map(|f| seq as f64 / f).unwrap_or(0.0);
+        Ok(Some(vec![CameraFrame { camera: self.camera.clone(), seq, capture_ts, image }]))
     }
 }

@@ -50,3 +50,8 @@ pub fn draw_persons(img: &mut RgbImage, persons: &[Person], kp_min: f32) {
         }
     }
 }
+
+/// A thin line between pixel positions (for plots).
+pub fn segment(img: &mut RgbImage, a: (i32, i32), b: (i32, i32), c: [u8; 3]) {
+    line(img, (a.0 as f32, a.1 as f32), (b.0 as f32, b.1 as f32), 1, c);
+}

@@ -18,6 +18,13 @@ pub enum ImageError {
 
 /// Decodes an encoded image (JPEG, PNG) from memory into RGB8.
 pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
+    decode_limited(bytes, name, MAX_SIDE)
+}
+
+/// Decodes with a side limit checked from the header, before any pixel is decoded
+/// (decompression bombs are refused cheaply).
+pub fn decode_limited(bytes: &[u8], name: &str, max_side: u32) -> Result<RgbImage, ImageError> {
+    let max_side = max_side.min(MAX_SIDE);
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
@@ -25,15 +32,15 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage, ImageError> {
         return Err(ImageError::Decode { path: name.into(), msg: "unknown image format".into() });
     }
     let (w, h) = reader.into_dimensions().map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
-    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(ImageError::Size { path: name.into(), w, h, max: MAX_SIDE });
+    if w == 0 || h == 0 || w > max_side || h > max_side {
+        return Err(ImageError::Size { path: name.into(), w, h, max: max_side });
     }
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| ImageError::Decode { path: name.into(), msg: e.to_string() })?;
     Ok(img.to_rgb8())

@@ -1,0 +1,254 @@
+//! `walkout serve` configuration: a TOML file, then environment variables, then command-line
+//! flags, each overriding the one before. With no file, a repository alone is enough.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {msg}")]
+    File { path: String, msg: String },
+    #[error("environment variable {var}: {msg}")]
+    Env { var: String, msg: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// Triton-style dynamic batching for one model.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingParams {
+    /// Largest batch the model runs.
+    #[serde(default = "d_max_batch")]
+    pub max_batch_size: usize,
+    /// How long the oldest queued item may wait for a fuller batch.
+    #[serde(default = "d_delay")]
+    pub max_queue_delay_us: u64,
+    /// Batch sizes formed as soon as enough items are queued.
+    #[serde(default)]
+    pub preferred_batch_sizes: Vec<usize>,
+    /// Requests (AnalyzeImage, ModelInfer) queued before new ones get RESOURCE_EXHAUSTED.
+    #[serde(default = "d_max_queue")]
+    pub max_queue_size: usize,
+}
+
+fn d_max_batch() -> usize {
+    8
+}
+fn d_delay() -> u64 {
+    2000
+}
+fn d_max_queue() -> usize {
+    64
+}
+
+impl Default for BatchingParams {
+    fn default() -> Self {
+        BatchingParams {
+            max_batch_size: d_max_batch(),
+            max_queue_delay_us: d_delay(),
+            preferred_batch_sizes: vec![],
+            max_queue_size: d_max_queue(),
+        }
+    }
+}
+
+impl BatchingParams {
+    pub fn delay(&self) -> Duration {
+        Duration::from_micros(self.max_queue_delay_us)
+    }
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_batch_size == 0 || self.max_queue_size == 0 {
+            return Err(ConfigError::Invalid("max_batch_size and max_queue_size must be at least 1".into()));
+        }
+        if let Some(p) = self.preferred_batch_sizes.iter().find(|&&p| p == 0 || p > self.max_batch_size) {
+            return Err(ConfigError::Invalid(format!("preferred batch size {p} is not in 1..={}", self.max_batch_size)));
+        }
+        Ok(())
+    }
+}
+
+/// One served model.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelServeConfig {
+    /// Repository name.
+    pub name: String,
+    /// `cpu`, `gpu` or `auto`; the server default when absent.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Model input [height, width] for camera frames; the model's `default_size` when absent.
+    #[serde(default)]
+    pub input_size: Option<[usize; 2]>,
+    /// Overrides the model's `[batching]` section.
+    #[serde(default)]
+    pub batching: Option<BatchingParams>,
+}
+
+/// One camera.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub id: String,
+    /// `video`, `images`, `push`, `synthetic` or `sim`.
+    pub source: String,
+    /// File path, URL (rtsp://, http://, ...) or glob, by source.
+    #[serde(default)]
+    pub url: String,
+    /// Replay rate; 0 = as fast as possible (files) or the stream's own rate.
+    #[serde(default)]
+    pub fps: f64,
+    /// Replay files again from the start when they end.
+    #[serde(default)]
+    pub r#loop: bool,
+    /// Model to run; the server's default pose model when empty.
+    #[serde(default)]
+    pub model: String,
+    /// Queue length before the oldest frames are dropped; 0 = server default.
+    #[serde(default)]
+    pub queue_size: usize,
+    /// Frame size for `synthetic` (and the sim), 0 = 640x480.
+    #[serde(default)]
+    pub width: u32,
+    #[serde(default)]
+    pub height: u32,
+}
+
+/// The whole server configuration.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "d_grpc")]
+    pub grpc_addr: String,
+    #[serde(default = "d_http")]
+    pub http_addr: String,
+    #[serde(default = "d_repo")]
+    pub model_repository: PathBuf,
+    /// Default device for models: `cpu`, `gpu` or `auto`.
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// Models to load at start; every model in the repository when empty.
+    #[serde(default)]
+    pub models: Vec<ModelServeConfig>,
+    #[serde(default)]
+    pub cameras: Vec<CameraConfig>,
+    /// Default per-camera queue length.
+    #[serde(default = "d_queue")]
+    pub camera_queue_size: usize,
+    /// Largest encoded or raw frame accepted, in bytes (gRPC messages are capped a little above).
+    #[serde(default = "d_frame_bytes")]
+    pub max_frame_bytes: usize,
+    /// Largest accepted frame side in pixels, checked from the image header before decoding.
+    #[serde(default = "d_frame_side")]
+    pub max_frame_side: u32,
+    /// Most cameras at once (config, AddCamera and push cameras together).
+    #[serde(default = "d_max_cameras")]
+    pub max_cameras: usize,
+    /// Per-frame results buffered for StreamPoses readers before slow readers skip.
+    #[serde(default = "d_results")]
+    pub result_buffer: usize,
+    /// Debug only: keep each frame's pixels with its result (for `demo --draw`).
+    #[serde(default)]
+    pub keep_frames: bool,
+}
+
+fn d_grpc() -> String {
+    "0.0.0.0:8001".into()
+}
+fn d_http() -> String {
+    "0.0.0.0:8000".into()
+}
+fn d_repo() -> PathBuf {
+    PathBuf::from("models")
+}
+fn d_device() -> String {
+    "auto".into()
+}
+fn d_queue() -> usize {
+    4
+}
+fn d_frame_bytes() -> usize {
+    32 << 20
+}
+fn d_frame_side() -> u32 {
+    4096
+}
+fn d_max_cameras() -> usize {
+    256
+}
+fn d_results() -> usize {
+    1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        toml::from_str("").unwrap_or_else(|_| unreachable!("all fields have defaults"))
+    }
+}
+
+impl ServerConfig {
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let err = |msg: String| ConfigError::File { path: path.display().to_string(), msg };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let c: ServerConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Applies `WALKOUT_GRPC_ADDR`, `WALKOUT_HTTP_ADDR`, `WALKOUT_MODEL_REPOSITORY`,
+    /// `WALKOUT_DEVICE`, `WALKOUT_CAMERA_QUEUE_SIZE`, `WALKOUT_MAX_FRAME_BYTES`,
+    /// `WALKOUT_MAX_FRAME_SIDE` and `WALKOUT_MAX_CAMERAS` from `vars`.
+    pub fn apply_env(&mut self, vars: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(var: &str, v: String) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError::Env { var: var.into(), msg: format!("'{v}' is not a number") })
+        }
+        if let Some(v) = vars("WALKOUT_GRPC_ADDR") {
+            self.grpc_addr = v;
+        }
+        if let Some(v) = vars("WALKOUT_HTTP_ADDR") {
+            self.http_addr = v;
+        }
+        if let Some(v) = vars("WALKOUT_MODEL_REPOSITORY") {
+            self.model_repository = v.into();
+        }
+        if let Some(v) = vars("WALKOUT_DEVICE") {
+            self.device = v;
+        }
+        if let Some(v) = vars("WALKOUT_CAMERA_QUEUE_SIZE") {
+            self.camera_queue_size = num("WALKOUT_CAMERA_QUEUE_SIZE", v)?;
+        }
+        if let Some(v) = vars("WALKOUT_MAX_FRAME_BYTES") {
+            self.max_frame_bytes = num("WALKOUT_MAX_FRAME_BYTES", v)?;
+        }
+        if let Some(v) = vars("WALKOUT_MAX_FRAME_SIDE") {
+            self.max_frame_side = num("WALKOUT_MAX_FRAME_SIDE", v)?;
+        }
+        if let Some(v) = vars("WALKOUT_MAX_CAMERAS") {
+            self.max_cameras = num("WALKOUT_MAX_CAMERAS", v)?;
+        }
+        self.validate()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.device.as_str(), "cpu" | "gpu" | "auto") {
+            return Err(ConfigError::Invalid(format!("device '{}' (expected cpu, gpu or auto)", self.device)));
+        }
+        if self.camera_queue_size == 0 || self.result_buffer == 0 || self.max_cameras == 0 {
+            return Err(ConfigError::Invalid("camera_queue_size, result_buffer and max_cameras must be at least 1".into()));
+        }
+        for m in &self.models {
+            if let Some(b) = &m.batching {
+                b.validate().map_err(|e| ConfigError::Invalid(format!("model '{}': {e}", m.name)))?;
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for c in &self.cameras {
+            if !ids.insert(&c.id) {
+                return Err(ConfigError::Invalid(format!("camera '{}' is listed twice", c.id)));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! Loaded models and hot swap: a new version is loaded and warmed up beside the old one, then
+//! swapped in; batches already running keep the version they started with.
+
+use super::ServeError;
+use crate::graph::{DType, Dim, Graph, Layout, Tensor};
+use crate::models::{ModelConfig, Repository};
+use crate::runtime::{self, Executor, PlanCache};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Plans kept per loaded model before the cache is cleared (bounds memory under requests of
+/// many different shapes).
+const MAX_PLANS: usize = 32;
+
+/// One version of a model, compiled for its executor.
+pub struct LoadedModel {
+    pub name: String,
+    pub version: u64,
+    pub config: Option<ModelConfig>,
+    pub graph: Graph,
+    pub exec: Box<dyn Executor>,
+    plans: Mutex<PlanCache>,
+    /// Model input [height, width] for camera frames (pose models).
+    pub input_size: [usize; 2],
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel").field("name", &self.name).field("version", &self.version).finish()
+    }
+}
+
+impl LoadedModel {
+    /// Loads the newest version (or `version`) of `name` and compiles plans for batch 1 and
+    /// `warm_batch` at the frame input size, so the first requests do not pay for compiling.
+    pub fn load(
+        repo: &Repository,
+        name: &str,
+        version: Option<u64>,
+        device: &str,
+        input_size: Option<[usize; 2]>,
+        warm_batch: usize,
+    ) -> Result<Self, ServeError> {
+        let spec = match version {
+            Some(v) => format!("{name}:{v}"),
+            None => name.to_string(),
+        };
+        let resolved = repo.resolve(&spec).map_err(|e| match e {
+            crate::models::RepoError::NotFound(_) => ServeError::ModelNotFound(spec.clone()),
+            e => ServeError::Load(e.to_string()),
+        })?;
+        let graph = resolved.load_graph().map_err(|e| ServeError::Load(e.to_string()))?;
+        let exec = runtime::executor_for(device).map_err(|e| ServeError::Load(e.to_string()))?;
+        let config = resolved.config.clone();
+        let input_size = input_size.or(config.as_ref().map(|c| c.input.default_size)).unwrap_or([256, 256]);
+        let m = LoadedModel {
+            name: name.to_string(),
+            version: resolved.version.unwrap_or(1),
+            config,
+            graph,
+            exec,
+            plans: Mutex::new(PlanCache::new()),
+            input_size,
+        };
+        if m.is_pose() {
+            let shapes = m.frame_shapes();
+            for b in [1, warm_batch.max(1)] {
+                let dummy: Vec<Tensor> = shapes
+                    .iter()
+                    .zip(&m.graph.inputs)
+                    .map(|(s, i)| {
+                        let mut s = s.clone();
+                        s[0] = b;
+                        Tensor::zeros(i.dtype, s)
+                    })
+                    .collect();
+                m.run(&shapes, b, &dummy).map_err(|e| ServeError::Load(format!("warm-up at batch {b}: {e}")))?;
+            }
+        }
+        Ok(m)
+    }
+
+    pub fn is_pose(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| c.task == "pose") && self.graph.inputs.len() == 1
+    }
+
+    pub fn layout(&self) -> Layout {
+        match self.config.as_ref().map(|c| c.input.layout.as_str()) {
+            Some("nchw") => Layout::Nchw,
+            _ => Layout::Nhwc,
+        }
+    }
+
+    /// Per-frame input shapes of camera frames (batch dim 1).
+    pub fn frame_shapes(&self) -> Vec<Vec<usize>> {
+        let [h, w] = self.input_size;
+        match self.layout() {
+            Layout::Nhwc => vec![vec![1, h, w, 3]],
+            Layout::Nchw => vec![vec![1, 3, h, w]],
+        }
+    }
+
+    /// Whether items can be stacked along axis 0 (every input's leading dim is dynamic or 1).
+    pub fn batchable(&self) -> bool {
+        self.graph.inputs.iter().all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_)) | Some(Dim::Fixed(1))))
+    }
+
+    pub fn input_dtype(&self) -> DType {
+        self.graph.inputs.first().map(|i| i.dtype).unwrap_or(DType::F32)
+    }
+
+    /// Runs `batch` items whose per-item shapes (leading dim 1) are `frame_shapes`.
+    pub fn run(&self, frame_shapes: &[Vec<usize>], batch: usize, inputs: &[Tensor]) -> Result<Vec<Tensor>, ServeError> {
+        let mut plans = self.plans.lock().map_err(|_| ServeError::Internal("plan cache lock poisoned".into()))?;
+        if plans.len() >= MAX_PLANS {
+            *plans = PlanCache::new();
+        }
+        let key = format!("{}:{}", self.name, self.version);
+        let plan = plans.get_or_compile(self.exec.as_ref(), &key, &self.graph, frame_shapes, batch).map_err(runtime_err)?;
+        plan.run(inputs).map_err(runtime_err)
+    }
+}
+
+fn runtime_err(e: runtime::RuntimeError) -> ServeError {
+    match e {
+        runtime::RuntimeError::Input { .. } => ServeError::InvalidArgument(e.to_string()),
+        e => ServeError::Internal(e.to_string()),
+    }
+}
+
+/// State of a model slot, as RepositoryIndex reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelState {
+    Loading,
+    Ready,
+    Unavailable(String),
+}
+
+/// The version of a model that new batches use, swapped atomically.
+#[derive(Debug)]
+pub struct ModelHandle {
+    current: RwLock<Option<Arc<LoadedModel>>>,
+    state: RwLock<ModelState>,
+    /// Serialises loads of this model.
+    pub load_lock: Mutex<()>,
+}
+
+impl Default for ModelHandle {
+    fn default() -> Self {
+        ModelHandle { current: RwLock::new(None), state: RwLock::new(ModelState::Loading), load_lock: Mutex::new(()) }
+    }
+}
+
+impl ModelHandle {
+    pub fn current(&self) -> Option<Arc<LoadedModel>> {
+        self.current.read().ok().and_then(|g| g.clone())
+    }
+    pub fn swap(&self, m: Arc<LoadedModel>) -> Option<Arc<LoadedModel>> {
+        self.set_state(ModelState::Ready);
+        self.current.write().ok().and_then(|mut g| g.replace(m))
+    }
+    pub fn clear(&self, reason: &str) {
+        if let Ok(mut g) = self.current.write() {
+            g.take();
+        }
+        self.set_state(ModelState::Unavailable(reason.into()));
+    }
+    pub fn state(&self) -> ModelState {
+        self.state.read().map(|s| s.clone()).unwrap_or(ModelState::Unavailable("state lock poisoned".into()))
+    }
+    pub fn set_state(&self, s: ModelState) {
+        if let Ok(mut g) = self.state.write() {
+            *g = s;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! A running server: the runtime, the bound listeners and the edges, with graceful shutdown.
+
+use super::config::ServerConfig;
+use super::Server;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A server with its gRPC and HTTP edges listening.
+#[derive(Debug)]
+pub struct Running {
+    pub server: Arc<Server>,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    rt: tokio::runtime::Runtime,
+    task: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl Running {
+    /// Loads models, starts cameras, binds both addresses (port 0 picks a free port) and
+    /// starts serving.
+    pub fn start(config: ServerConfig) -> Result<Running> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("walkout-io")
+            .build()
+            .context("starting the async runtime")?;
+        let (grpc, http) = rt.block_on(async {
+            let g = tokio::net::TcpListener::bind(&config.grpc_addr)
+                .await
+                .with_context(|| format!("binding gRPC address {}", config.grpc_addr))?;
+            let h = tokio::net::TcpListener::bind(&config.http_addr)
+                .await
+                .with_context(|| format!("binding HTTP address {}", config.http_addr))?;
+            anyhow::Ok((g, h))
+        })?;
+        let grpc_addr = grpc.local_addr()?;
+        let http_addr = http.local_addr()?;
+        let server = Server::start(config)?;
+        let task = rt.spawn(crate::api::serve(server.clone(), grpc, http));
+        tracing::info!("serving gRPC on {grpc_addr}, HTTP on {http_addr}");
+        Ok(Running { server, grpc_addr, http_addr, rt, task: Some(task) })
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+
+    /// Blocks until SIGTERM or SIGINT.
+    pub fn wait_for_signal(&self) -> Result<&'static str> {
+        self.rt.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = term.recv() => Ok("SIGTERM"),
+                r = tokio::signal::ctrl_c() => r.map(|_| "SIGINT").map_err(Into::into),
+            }
+        })
+    }
+
+    /// Drains: sources stop, queued frames and requests finish, streams end, listeners close.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.server.shutdown();
+        if let Some(task) = self.task.take() {
+            self.rt.block_on(async {
+                match tokio::time::timeout(Duration::from_secs(30), task).await {
+                    Ok(r) => r.context("server task")?,
+                    Err(_) => {
+                        tracing::warn!("listeners did not close within 30 s");
+                        Ok(())
+                    }
+                }
+            })?;
+        }
+        self.rt.shutdown_timeout(Duration::from_secs(5));
+        Ok(())
+    }
+}
