@@ -176,7 +176,8 @@ impl GrpcInferenceService for KserveApi {
         let r = r.into_inner();
         match self.server.model_version(&r.name, &r.version) {
             Ok(_) => Ok(Response::new(pb::ModelReadyResponse { ready: true })),
-            Err(ServeError::Unavailable(_)) | Err(ServeError::VersionNotFound { .. }) => {
+            // like Triton: unloaded models and versions are "not ready", not an error
+            Err(ServeError::Unavailable(_) | ServeError::VersionNotFound { .. } | ServeError::ModelNotFound(_)) => {
                 Ok(Response::new(pb::ModelReadyResponse { ready: false }))
             }
             Err(e) => Err(status(e)),
