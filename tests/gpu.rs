@@ -208,3 +208,55 @@ fn movenet_batch_on_gpu_matches_tfjs_per_frame() {
         assert!(d <= 1e-3, "{n}: {d}");
     }
 }
+
+/// The server on the GPU executor: frames of different sizes go through the GPU letterbox
+/// kernel into one batch; the pedestrians of bus.jpg are found in a mixed batch.
+#[test]
+fn served_batch_of_mixed_sizes_on_gpu() {
+    use walkout::serve::config::{BatchingParams, ModelServeConfig, ServerConfig};
+    common::movenet_json();
+    let config = ServerConfig {
+        grpc_addr: "127.0.0.1:0".into(),
+        http_addr: "127.0.0.1:0".into(),
+        model_repository: common::root().join("models"),
+        device: "gpu".into(),
+        models: vec![ModelServeConfig {
+            name: "movenet-multipose".into(),
+            device: None,
+            input_size: None,
+            batching: Some(BatchingParams {
+                max_batch_size: 2,
+                max_queue_delay_us: 2_000_000,
+                preferred_batch_sizes: vec![2],
+                max_queue_size: 4,
+            }),
+        }],
+        ..ServerConfig::default()
+    };
+    let r = walkout::serve::run::Running::start(config).expect("server on the GPU");
+    let bus = walkout::vision::image_io::load(&common::fetched("data/bus.jpg")).expect("bus");
+    let zidane = walkout::vision::image_io::load(&common::fetched("data/zidane.jpg")).expect("zidane");
+    let s = r.server.clone();
+    let (a, b) = r.runtime().block_on(async { tokio::join!(s.analyze("", bus), s.analyze("", zidane)) });
+    let (a, b) = (a.expect("bus result"), b.expect("zidane result"));
+    assert_eq!((a.batch_size, b.batch_size), (2, 2), "both images ran as one batch");
+    assert_eq!((b.width, b.height), (1280, 720));
+    // the two main pedestrians (the GPU letterbox does not antialias; see the #4 note)
+    let boxes = [[50.0f32, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0]];
+    for gt in &boxes {
+        let best = a
+            .persons
+            .iter()
+            .map(|p| {
+                let q = p.bbox;
+                let ix = (q[2].min(gt[2]) - q[0].max(gt[0])).max(0.0);
+                let iy = (q[3].min(gt[3]) - q[1].max(gt[1])).max(0.0);
+                ix * iy / ((q[2] - q[0]) * (q[3] - q[1]) + (gt[2] - gt[0]) * (gt[3] - gt[1]) - ix * iy)
+            })
+            .fold(0.0, f32::max);
+        assert!(best >= 0.5, "pedestrian {gt:?} not found on the GPU path (best IoU {best:.2})");
+    }
+    assert!(b.persons.iter().filter(|p| p.score > 0.3).count() >= 2, "zidane.jpg: {} persons", b.persons.len());
+    assert!(r.server.metrics.render().contains("walkout_adapter_info{adapter="));
+    r.shutdown().expect("shutdown");
+}

@@ -529,3 +529,41 @@ fn unmodified_tritonclient_works() {
     );
     let _ = std::fs::remove_dir_all(&repo);
 }
+
+#[test]
+fn bench_in_process_and_over_grpc() {
+    use walkout::serve::bench::{run, BenchOptions};
+    let repo = temp_repo("bench");
+    let plot = repo.join("bench.png");
+    let mut o = BenchOptions {
+        cameras: 2,
+        fps: 4.0,
+        seconds: 3.0,
+        width: 640,
+        height: 480,
+        target: None,
+        plot: Some(plot.clone()),
+        model: MODEL.into(),
+        device: "cpu".into(),
+        repository: repo.clone(),
+        still: Some(common::fetched("data/bus.jpg")),
+        batching: BatchingParams::default(),
+        warmup: 1.0,
+    };
+    let (r, samples) = run(&o).expect("in-process bench");
+    println!("{r:?}");
+    assert!(r.frames_done >= 12 && r.frames_done <= 30, "2 cameras x 4 fps x 3 s: {} frames", r.frames_done);
+    assert!(r.e2e_ms_p50 > 0.0 && r.e2e_ms_p50 <= r.e2e_ms_p99 && r.avg_batch >= 1.0);
+    assert_eq!(samples.len(), r.frames_done);
+    assert!(image::open(&plot).is_ok() && repo.join("bench.csv").is_file());
+    // the same load against a running server over gRPC
+    let server = Running::start(config(&repo)).expect("server starts");
+    o.target = Some(server.grpc_addr.to_string());
+    o.plot = None;
+    let (r, _) = run(&o).expect("gRPC bench");
+    println!("{r:?}");
+    assert!(r.frames_done >= 12, "over gRPC: {} frames", r.frames_done);
+    assert!(r.e2e_ms_p50 > 0.0 && r.e2e_ms_p99 < 10_000.0);
+    server.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&repo);
+}

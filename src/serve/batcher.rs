@@ -375,22 +375,7 @@ fn form_batches(sh: Arc<Shared>, tx: mpsc::SyncSender<Prepared>) {
             items.insert(0, head);
             st.tensors = keep;
         } else {
-            // requests first (they have a caller waiting), then cameras round-robin
-            while items.len() < n {
-                match st.requests.pop_front() {
-                    Some(it) => items.push(it),
-                    None => break,
-                }
-            }
-            let nl = st.lanes.len();
-            while items.len() < n && st.frames > 0 && nl > 0 {
-                let i = st.rr % nl;
-                st.rr = (i + 1) % nl;
-                if let Some(it) = st.lanes[i].items.pop_front() {
-                    st.frames -= 1;
-                    items.push(it);
-                }
-            }
+            items = take_frames(&mut st, n);
         }
         st.in_flight += 1;
         sh.metrics.queue_depth.with_label_values(&[&sh.model_name]).set(st.pending() as i64);
@@ -400,6 +385,28 @@ fn form_batches(sh: Arc<Shared>, tx: mpsc::SyncSender<Prepared>) {
             return;
         }
     }
+}
+
+/// Takes up to `n` frames: requests first (a caller is waiting), then the camera lanes
+/// round-robin, one frame per camera per round, continuing where the last batch stopped.
+fn take_frames(st: &mut State, n: usize) -> Vec<Item> {
+    let mut items = Vec::with_capacity(n);
+    while items.len() < n {
+        match st.requests.pop_front() {
+            Some(it) => items.push(it),
+            None => break,
+        }
+    }
+    let nl = st.lanes.len();
+    while items.len() < n && st.frames > 0 && nl > 0 {
+        let i = st.rr % nl;
+        st.rr = (i + 1) % nl;
+        if let Some(it) = st.lanes[i].items.pop_front() {
+            st.frames -= 1;
+            items.push(it);
+        }
+    }
+    items
 }
 
 fn prepare(
@@ -665,6 +672,41 @@ mod tests {
         assert_eq!(decide(1, d(0), &p(8, 100, vec![2, 4]), false), None);
         assert_eq!(decide(1, d(0), &p(8, 100, vec![2, 4]), true), Some(1));
         assert_eq!(decide(2, d(0), &p(8, 0, vec![]), false), Some(2));
+    }
+
+    fn frame(camera: &str, seq: u64) -> Item {
+        let f = CameraFrame { camera: camera.into(), seq, capture_ts: 0.0, image: image::RgbImage::new(1, 1) };
+        Item { work: Work::Frame { frame: f, reply: None }, arrived: Instant::now() }
+    }
+
+    fn taken(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .map(|it| match &it.work {
+                Work::Frame { frame, reply } => format!("{}{}{}", if reply.is_some() { "req:" } else { "" }, frame.camera, frame.seq),
+                Work::Tensors { .. } => "tensors".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cameras_are_served_round_robin_and_requests_first() {
+        let mut st = State::default();
+        let lane = |cam: &str, n: u64| Lane { camera: cam.into(), items: (0..n).map(|s| frame(cam, s)).collect(), cap: 8 };
+        // a busy camera with 6 frames queued must not starve two quiet ones
+        st.lanes = vec![lane("a", 6), lane("b", 1), lane("c", 2)];
+        st.frames = 9;
+        let (tx, _rx) = oneshot::channel();
+        let mut req = frame("x", 0);
+        req.work = match req.work {
+            Work::Frame { frame, .. } => Work::Frame { frame, reply: Some(tx) },
+            w => w,
+        };
+        st.requests.push_back(req);
+        assert_eq!(taken(&take_frames(&mut st, 4)), ["req:x0", "a0", "b0", "c0"]);
+        assert_eq!(taken(&take_frames(&mut st, 4)), ["a1", "c1", "a2", "a3"]);
+        assert_eq!(taken(&take_frames(&mut st, 4)), ["a4", "a5"]);
+        assert_eq!(st.frames, 0);
     }
 
     #[test]

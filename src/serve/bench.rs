@@ -4,6 +4,7 @@
 
 use super::config::{BatchingParams, CameraConfig, ModelServeConfig, ServerConfig};
 use super::run::Running;
+use crate::vision::draw;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -250,10 +251,10 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
     })
 }
 
-/// Draws throughput (top) and end-to-end latency p50/p99 (bottom) per half second, and
+/// Draws throughput (top) and end-to-end latency p50/p99 (bottom) per second, and
 /// writes the series as CSV beside the PNG.
 pub fn plot(samples: &[Sample], seconds: f64, path: &std::path::Path) -> Result<()> {
-    let bucket = 0.5;
+    let bucket = 1.0;
     let nb = ((seconds / bucket).ceil() as usize).max(1);
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); nb];
     for s in samples {
@@ -270,29 +271,45 @@ pub fn plot(samples: &[Sample], seconds: f64, path: &std::path::Path) -> Result<
         csv.push_str(&format!("{:.2},{:.2},{:.2},{:.2}\n", i as f64 * bucket, r.0, r.1, r.2));
     }
     std::fs::write(path.with_extension("csv"), csv)?;
-    let (w, h) = (900u32, 600u32);
+    let (w, h) = (900u32, 640u32);
     let mut img = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
-    let panel = |img: &mut image::RgbImage, top: u32, series: &[(Vec<f64>, [u8; 3])]| {
-        let (x0, x1, y0, y1) = (50i32, w as i32 - 20, top as i32 + 20, top as i32 + 270);
+    let (black, grey) = ([0, 0, 0], [170, 170, 170]);
+    let fmt = |v: f64| if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+    // one panel: axes, a grid line at half height, the max and 0 labels, and the series
+    let panel = |img: &mut image::RgbImage, top: i32, title: &str, series: &[(Vec<f64>, [u8; 3])]| {
+        let (x0, x1, y0, y1) = (70i32, w as i32 - 20, top + 30, top + 270);
         let max = series.iter().flat_map(|(v, _)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-9) * 1.1;
-        crate::vision::draw::segment(img, (x0, y1), (x1, y1), [0, 0, 0]);
-        crate::vision::draw::segment(img, (x0, y0), (x0, y1), [0, 0, 0]);
+        draw::text(img, x0, top + 6, title, 3, black);
+        draw::segment(img, (x0, (y0 + y1) / 2), (x1, (y0 + y1) / 2), grey);
+        draw::segment(img, (x0, y0), (x1, y0), grey);
+        draw::segment(img, (x0, y1), (x1, y1), black);
+        draw::segment(img, (x0, y0), (x0, y1), black);
+        draw::text(img, 4, y0 - 2, &fmt(max), 2, black);
+        draw::text(img, 4, (y0 + y1) / 2 - 5, &fmt(max / 2.0), 2, black);
+        draw::text(img, 4, y1 - 10, "0", 2, black);
         for (v, color) in series {
             let pts: Vec<(i32, i32)> = v
                 .iter()
                 .enumerate()
                 .filter(|(_, y)| y.is_finite())
-                .map(|(i, y)| {
-                    (x0 + ((x1 - x0) as f64 * i as f64 / (nb.max(2) - 1) as f64) as i32, y1 - ((y1 - y0) as f64 * y / max) as i32)
-                })
+                .map(|(i, y)| (x0 + ((x1 - x0) as f64 * (i as f64 + 0.5) / nb as f64) as i32, y1 - ((y1 - y0) as f64 * y / max) as i32))
                 .collect();
             for p in pts.windows(2) {
-                crate::vision::draw::segment(img, p[0], p[1], *color);
+                draw::segment(img, p[0], p[1], *color);
+                draw::segment(img, (p[0].0, p[0].1 + 1), (p[1].0, p[1].1 + 1), *color);
             }
         }
+        draw::text(img, x0, y1 + 6, "0 S", 2, black);
+        let end = format!("{} S", fmt(seconds));
+        draw::text(img, x1 - end.len() as i32 * 8, y1 + 6, &end, 2, black);
     };
-    panel(&mut img, 0, &[(rows.iter().map(|r| r.0).collect(), [20, 90, 200])]);
-    panel(&mut img, 300, &[(rows.iter().map(|r| r.1).collect(), [20, 160, 60]), (rows.iter().map(|r| r.2).collect(), [200, 40, 40])]);
+    panel(&mut img, 0, "THROUGHPUT: FRAMES/S PER SECOND", &[(rows.iter().map(|r| r.0).collect(), [20, 90, 200])]);
+    panel(
+        &mut img,
+        320,
+        "E2E LATENCY MS: P50 GREEN  P99 RED",
+        &[(rows.iter().map(|r| r.1).collect(), [20, 160, 60]), (rows.iter().map(|r| r.2).collect(), [200, 40, 40])],
+    );
     img.save(path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

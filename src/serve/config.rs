@@ -252,3 +252,29 @@ impl ServerConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_env_overrides_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/walkout.example.toml");
+        let mut c = ServerConfig::load(&path).expect("example config");
+        assert_eq!(c.models[0].batching.as_ref().map(|b| b.preferred_batch_sizes.clone()), Some(vec![4, 8]));
+        assert_eq!(c.cameras.len(), 2);
+        let env = |k: &str| match k {
+            "WALKOUT_GRPC_ADDR" => Some("127.0.0.1:9001".to_string()),
+            "WALKOUT_CAMERA_QUEUE_SIZE" => Some("9".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).expect("env");
+        assert_eq!((c.grpc_addr.as_str(), c.camera_queue_size, c.http_addr.as_str()), ("127.0.0.1:9001", 9, "0.0.0.0:8000"));
+        let bad = |k: &str| (k == "WALKOUT_MAX_FRAME_SIDE").then(|| "big".to_string());
+        assert!(c.apply_env(bad).unwrap_err().to_string().contains("WALKOUT_MAX_FRAME_SIDE"));
+        assert!(toml::from_str::<ServerConfig>("grpc_adr = \"x\"").is_err(), "unknown keys are rejected");
+        let c: ServerConfig =
+            toml::from_str("[[models]]\nname = \"m\"\n[models.batching]\nmax_batch_size = 4\npreferred_batch_sizes = [8]\n").expect("toml");
+        assert!(c.validate().is_err(), "a preferred size over the max batch is rejected");
+    }
+}

@@ -55,3 +55,74 @@ pub fn draw_persons(img: &mut RgbImage, persons: &[Person], kp_min: f32) {
 pub fn segment(img: &mut RgbImage, a: (i32, i32), b: (i32, i32), c: [u8; 3]) {
     line(img, (a.0 as f32, a.1 as f32), (b.0 as f32, b.1 as f32), 1, c);
 }
+
+/// 3x5 bitmap glyphs (rows top to bottom, 3 bits each) for plot labels: digits, a few
+/// punctuation marks and upper-case letters.
+fn glyph(c: char) -> Option<[u8; 5]> {
+    Some(match c.to_ascii_uppercase() {
+        '0' | 'O' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '.' => [0, 0, 0, 0, 2],
+        ',' => [0, 0, 0, 2, 4],
+        ':' => [0, 2, 0, 2, 0],
+        '-' => [0, 0, 7, 0, 0],
+        '/' => [1, 1, 2, 4, 4],
+        '(' => [2, 4, 4, 4, 2],
+        ')' => [2, 1, 1, 1, 2],
+        '=' => [0, 7, 0, 7, 0],
+        'A' => [2, 5, 7, 5, 5],
+        'B' => [6, 5, 6, 5, 6],
+        'C' => [7, 4, 4, 4, 7],
+        'D' => [6, 5, 5, 5, 6],
+        'E' => [7, 4, 6, 4, 7],
+        'F' => [7, 4, 6, 4, 4],
+        'G' => [7, 4, 5, 5, 7],
+        'H' => [5, 5, 7, 5, 5],
+        'I' => [7, 2, 2, 2, 7],
+        'K' => [5, 5, 6, 5, 5],
+        'L' => [4, 4, 4, 4, 7],
+        'M' => [5, 7, 7, 5, 5],
+        'N' => [6, 5, 5, 5, 5],
+        'P' => [7, 5, 7, 4, 4],
+        'R' => [6, 5, 6, 5, 5],
+        'S' => [7, 4, 7, 1, 7],
+        'T' => [7, 2, 2, 2, 2],
+        'U' => [5, 5, 5, 5, 7],
+        'V' => [5, 5, 5, 5, 2],
+        'W' => [5, 5, 7, 7, 5],
+        'X' => [5, 5, 2, 5, 5],
+        'Y' => [5, 5, 2, 2, 2],
+        ' ' => [0; 5],
+        _ => return None,
+    })
+}
+
+/// Writes `s` at (x, y) with 3x5 glyphs scaled by `scale` (unknown characters are blanks).
+pub fn text(img: &mut RgbImage, x: i32, y: i32, s: &str, scale: i32, c: [u8; 3]) {
+    for (i, ch) in s.chars().enumerate() {
+        let Some(g) = glyph(ch) else { continue };
+        let gx = x + i as i32 * 4 * scale;
+        for (row, bits) in g.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (4 >> col) != 0 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let (px, py) = (gx + col * scale + dx, y + row as i32 * scale + dy);
+                            if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
+                                img.put_pixel(px as u32, py as u32, Rgb(c));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
