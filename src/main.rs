@@ -272,7 +272,11 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("WALKOUT_LOG")).with_writer(std::io::stderr).init();
+    // WALKOUT_LOG takes tracing filter directives; by default walkout logs at info level
+    // (model loads, cameras, reconnects, drains) and dependencies only warnings.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WALKOUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,walkout=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");

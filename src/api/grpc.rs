@@ -336,6 +336,9 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result
         reporter2.set_not_serving::<GrpcInferenceServiceServer<KserveApi>>().await;
     };
     tonic::transport::Server::builder()
+        // bounded per connection: streams, and keepalive to find dead peers
+        .max_concurrent_streams(256)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(health)
         .add_service(reflection)
         .add_service(vision)

@@ -195,14 +195,20 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
 }
 
 /// Builds the executor for a device name. `gpu` takes any wgpu adapter (lavapipe
-/// included); `auto` takes a GPU adapter when there is one, otherwise lavapipe, otherwise
-/// the CPU executor, and logs which adapter runs.
+/// included); `auto` takes a hardware GPU adapter when there is one, otherwise the CPU
+/// executor (a software adapter such as lavapipe is much slower than it), and logs which
+/// adapter runs.
 pub fn executor_for(device: &str) -> Result<Box<dyn Executor>> {
     let exec: Box<dyn Executor> = match device {
         "cpu" => Box::new(cpu::CpuExecutor::new()),
         "gpu" => Box::new(gpu::GpuExecutor::new()?),
         "auto" => match gpu::GpuExecutor::new() {
-            Ok(g) => Box::new(g),
+            Ok(g) if g.context().is_hardware() => Box::new(g),
+            Ok(g) => {
+                // a software rasteriser (lavapipe) is far slower than the CPU executor
+                tracing::info!("only a software GPU adapter ({}); using the CPU executor (--device gpu forces it)", g.adapter());
+                Box::new(cpu::CpuExecutor::new())
+            }
             Err(e) => {
                 tracing::warn!("no GPU adapter ({e}); using the CPU executor");
                 Box::new(cpu::CpuExecutor::new())

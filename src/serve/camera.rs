@@ -43,9 +43,25 @@ pub struct CameraInfo {
     pub last_error: String,
 }
 
-/// Cameras of one `sim` source: `<id>-cam0`, `<id>-cam1`, ...
-fn sim_config(cfg: &CameraConfig) -> SimConfig {
-    let mut s = SimConfig { seconds: 24.0 * 3600.0, ..SimConfig::default() };
+/// The synthetic store for a `sim` camera: cameras `<id>-cam0`, `<id>-cam1`, ... Options
+/// come as `key=value` pairs in `url`: `seed`, `shoppers`, `cameras` (4 to 32), `seconds`
+/// (length of one store session; it restarts when `loop` is set) and `warmup` (simulated
+/// seconds skipped before the first frame, so shoppers are already in the store).
+fn sim_config(cfg: &CameraConfig) -> Result<(SimConfig, f64), String> {
+    let mut s = SimConfig { seconds: 300.0, ..SimConfig::default() };
+    let mut warmup = 0.0;
+    for kv in cfg.url.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("sim option '{kv}' is not key=value"))?;
+        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("sim option {k}: '{v}' is not a number"));
+        match k.trim() {
+            "seed" => s.seed = num(v)? as u64,
+            "shoppers" => s.shoppers = num(v)? as usize,
+            "cameras" => s.cameras = num(v)? as usize,
+            "seconds" => s.seconds = num(v)?,
+            "warmup" => warmup = num(v)?.clamp(0.0, 3600.0),
+            other => return Err(format!("unknown sim option '{other}' (seed, shoppers, cameras, seconds, warmup)")),
+        }
+    }
     if cfg.width > 0 && cfg.height > 0 {
         s.width = cfg.width as usize;
         s.height = cfg.height as usize;
@@ -53,7 +69,8 @@ fn sim_config(cfg: &CameraConfig) -> SimConfig {
     if cfg.fps > 0.0 {
         s.fps = cfg.fps;
     }
-    s
+    s.validate().map_err(|e| e.to_string())?;
+    Ok((s, warmup))
 }
 
 fn lane_of(cfg: &CameraConfig, frame_camera: &str) -> String {
@@ -69,8 +86,7 @@ pub fn start(server: Arc<Server>, cfg: CameraConfig) -> Result<CameraEntry, Serv
     let lanes = match cfg.source.as_str() {
         "push" | "video" | "images" | "synthetic" => vec![cfg.id.clone()],
         "sim" => {
-            let sc = sim_config(&cfg);
-            sc.validate().map_err(|e| ServeError::InvalidArgument(format!("camera '{}': {e}", cfg.id)))?;
+            let (sc, _) = sim_config(&cfg).map_err(|e| ServeError::InvalidArgument(format!("camera '{}': {e}", cfg.id)))?;
             (0..sc.cameras).map(|i| format!("{}-cam{i}", cfg.id)).collect()
         }
         other => {
@@ -165,7 +181,12 @@ fn open(server: &Server, cfg: &CameraConfig, pid: &ChildPid) -> Result<Box<dyn F
             let (w, h) = if cfg.width > 0 && cfg.height > 0 { (cfg.width, cfg.height) } else { (640, 480) };
             Box::new(SyntheticSource::new(&cfg.id, w, h, still.as_ref(), fps, None))
         }
-        "sim" => Box::new(SimSource::new(sim_config(cfg))?),
+        "sim" => {
+            let (sc, warmup) = sim_config(cfg).map_err(|msg| SourceError::Failed { source_id: cfg.id.clone(), msg })?;
+            let mut src = SimSource::new(sc)?;
+            src.fast_forward(warmup);
+            Box::new(src)
+        }
         other => return Err(SourceError::Failed { source_id: cfg.id.clone(), msg: format!("unknown source '{other}'") }),
     })
 }

@@ -57,7 +57,16 @@ pub fn demo_config(o: &DemoOptions) -> Result<ServerConfig> {
     if cameras.is_empty() {
         bail!("no sample data in {}; run scripts/fetch-data", o.data.display());
     }
-    cameras.push(CameraConfig { id: "store".into(), source: "sim".into(), fps: 0.5, width: 640, height: 480, ..Default::default() });
+    cameras.push(CameraConfig {
+        id: "store".into(),
+        source: "sim".into(),
+        url: "cameras=4,shoppers=10,seconds=120,warmup=30".into(),
+        fps: 1.0,
+        r#loop: true,
+        width: 640,
+        height: 480,
+        ..Default::default()
+    });
     Ok(ServerConfig {
         grpc_addr: o.grpc_addr.clone(),
         http_addr: o.http_addr.clone(),
@@ -115,7 +124,7 @@ pub fn run(o: &DemoOptions) -> Result<()> {
                         let mut canvas = (**img).clone();
                         crate::vision::draw::draw_persons(&mut canvas, &r.persons, 0.2);
                         let sub = dir.join(&r.camera);
-                        if std::fs::create_dir_all(&sub).is_ok() && canvas.save(sub.join(format!("{:06}.jpg", r.seq))).is_ok() {
+                        if std::fs::create_dir_all(&sub).is_ok() && canvas.save(sub.join(format!("{:06}.png", r.seq))).is_ok() {
                             drawn += 1;
                         }
                     }

@@ -55,6 +55,14 @@ impl SimSource {
         let frames = (config.seconds * config.fps).round() as u64;
         Ok(SimSource { sim: Simulator::new(config)?, frames })
     }
+    /// Advances the store by `seconds` of simulated time without rendering.
+    pub fn fast_forward(&mut self, seconds: f64) {
+        let steps = (seconds / 0.04).round() as usize;
+        for _ in 0..steps {
+            self.sim.world.step(0.04);
+        }
+    }
+
     /// The simulator, for its ground truth.
     pub fn simulator(&self) -> &Simulator {
         &self.sim
