@@ -497,32 +497,57 @@ fn prepare_frames(model: &LoadedModel, items: &[Item], gpu_pre: &mut Option<runt
             }
         }
     }
-    let per: Vec<(Vec<u8>, Letterbox)> = frames.par_iter().map(|f| image_io::letterbox(f, w, h)).collect();
-    let n = per.len();
+    // letterbox every frame straight into its slice of the batch tensor
+    let n = frames.len();
     let plane = h * w;
-    let identity = cfg.mean == [0.0; 3] && cfg.std == [1.0; 3];
-    let mut vals = vec![0f32; n * plane * 3];
-    for (b, (px, _)) in per.iter().enumerate() {
-        let dst = &mut vals[b * plane * 3..(b + 1) * plane * 3];
-        for (i, &v) in px.iter().enumerate() {
-            let c = i % 3;
-            let x = if identity { v as f32 } else { (v as f32 - cfg.mean[c]) / cfg.std[c] };
-            match layout {
-                Layout::Nhwc => dst[i] = x,
-                Layout::Nchw => dst[c * plane + i / 3] = x,
-            }
-        }
-    }
     let shape = match layout {
         Layout::Nhwc => vec![n, h, w, 3],
         Layout::Nchw => vec![n, 3, h, w],
     };
-    let input = if dtype == DType::I32 {
-        Tensor::i32(shape, vals.iter().map(|&v| v as i32).collect())
-    } else {
-        Tensor::f32(shape, vals).cast(dtype)
+    let index = move |y: usize, x: usize, c: usize| match layout {
+        Layout::Nhwc => (y * w + x) * 3 + c,
+        Layout::Nchw => c * plane + y * w + x,
     };
-    PreparedKind::Frames { input, boxes: per.into_iter().map(|(_, lb)| lb).collect() }
+    let identity = cfg.mean == [0.0; 3] && cfg.std == [1.0; 3];
+    if dtype == DType::I32 && identity {
+        let mut vals = vec![0i32; n * plane * 3];
+        let boxes: Vec<Letterbox> = vals
+            .par_chunks_mut(plane * 3)
+            .zip(frames.par_iter())
+            .map(|(dst, f)| {
+                image_io::letterbox_with(f, w, h, |y, x, rgb| {
+                    for (c, v) in rgb.into_iter().enumerate() {
+                        dst[index(y, x, c)] = v as i32;
+                    }
+                })
+            })
+            .collect();
+        return PreparedKind::Frames { input: Tensor::i32(shape, vals), boxes };
+    }
+    let (mean, std) = (cfg.mean, cfg.std);
+    let mut vals = vec![0f32; n * plane * 3];
+    let boxes: Vec<Letterbox> = vals
+        .par_chunks_mut(plane * 3)
+        .zip(frames.par_iter())
+        .map(|(dst, f)| {
+            // the bars hold what a black pixel normalises to
+            for c in 0..3 {
+                let bar = (0.0 - mean[c]) / std[c];
+                for y in 0..h {
+                    for x in 0..w {
+                        dst[index(y, x, c)] = bar;
+                    }
+                }
+            }
+            image_io::letterbox_with(f, w, h, |y, x, rgb| {
+                for (c, v) in rgb.into_iter().enumerate() {
+                    dst[index(y, x, c)] = (v - mean[c]) / std[c];
+                }
+            })
+        })
+        .collect();
+    let input = if dtype == DType::F32 { Tensor::f32(shape, vals) } else { Tensor::f32(shape, vals).cast(dtype) };
+    PreparedKind::Frames { input, boxes }
 }
 
 /// The inference thread: runs prepared batches, decodes, replies and publishes.
