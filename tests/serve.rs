@@ -212,6 +212,29 @@ fn grpc_and_http_end_to_end() {
         assert!(resp.errors.iter().all(|e| e.code == tonic::Code::InvalidArgument as i32));
         assert_eq!(resp.errors.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
         assert!(resp.errors[1].message.contains("4096"), "size limit error: {}", resp.errors[1].message);
+        // raw frames: a wrong byte count and an oversized one are rejected; a right one is queued
+        let raw = |seq: u64, w: u32, h: u32, n: usize| pb::Frame {
+            camera_id: "door-raw".into(),
+            seq,
+            capture_ts: 0.0,
+            image: Some(pb::frame::Image::Raw(pb::RawImage { width: w, height: h, rgb: vec![90; n] })),
+        };
+        let resp = vision
+            .push_frames(tokio_stream::iter(vec![raw(0, 64, 48, 100), raw(1, 5000, 2, 30000), raw(2, 64, 48, 64 * 48 * 3)]))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((resp.accepted, resp.rejected), (1, 2), "{resp:?}");
+        assert!(resp.errors[0].message.contains("needs 9216 RGB bytes, got 100"), "{}", resp.errors[0].message);
+        // AnalyzeImage with a corrupt image
+        let e = vision
+            .analyze_image(pb::AnalyzeImageRequest {
+                model: String::new(),
+                image: Some(pb::analyze_image_request::Image::Encoded(b"GIF89a garbage".to_vec())),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
         let mut seqs = Vec::new();
         while seqs.len() < 2 {
             let m = tokio::time::timeout(Duration::from_secs(60), results.message()).await.expect("result in time").unwrap().unwrap();

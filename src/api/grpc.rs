@@ -267,7 +267,11 @@ impl Vision for VisionApi {
                 };
                 match next {
                     Ok(r) => {
-                        if filter.is_empty() || filter.contains(&r.camera) {
+                        // a sim camera's id also selects its lanes (`store` -> `store-cam0`, ...)
+                        let wanted = filter.is_empty()
+                            || filter.contains(&r.camera)
+                            || r.camera.rsplit_once("-cam").is_some_and(|(group, _)| filter.contains(group));
+                        if wanted {
                             yield Ok(result_to_wire(&r, skipped));
                             skipped = 0;
                         }

@@ -91,6 +91,8 @@ pub struct Server {
     draining: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     started: Instant,
+    /// The configured models and cameras are up.
+    loaded: AtomicBool,
 }
 
 impl std::fmt::Debug for Server {
@@ -103,6 +105,13 @@ impl Server {
     /// Loads the configured models (every repository model when none is listed) and starts
     /// the configured cameras.
     pub fn start(config: ServerConfig) -> Result<Arc<Server>, ServeError> {
+        let server = Self::new(config)?;
+        server.load_configured()?;
+        Ok(server)
+    }
+
+    /// A server with nothing loaded yet (not ready); see [`Server::load_configured`].
+    pub fn new(config: ServerConfig) -> Result<Arc<Server>, ServeError> {
         config.validate().map_err(|e| ServeError::InvalidArgument(e.to_string()))?;
         let (results, _) = broadcast::channel(config.result_buffer);
         let (shutdown_tx, _) = watch::channel(false);
@@ -115,8 +124,16 @@ impl Server {
             draining: AtomicBool::new(false),
             shutdown_tx,
             started: Instant::now(),
+            loaded: AtomicBool::new(false),
             config,
         });
+        Ok(server)
+    }
+
+    /// Loads the configured models (every repository model when none is listed) and starts
+    /// the configured cameras; the server is ready afterwards.
+    pub fn load_configured(self: &Arc<Self>) -> Result<(), ServeError> {
+        let server = self;
         let mut models = server.config.models.clone();
         if models.is_empty() {
             let list = server.repo.list().map_err(|e| ServeError::Load(e.to_string()))?;
@@ -138,7 +155,8 @@ impl Server {
         for c in server.config.cameras.clone() {
             server.add_camera(c)?;
         }
-        Ok(server)
+        server.loaded.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -147,7 +165,8 @@ impl Server {
 
     /// Ready: models loaded and not draining.
     pub fn is_ready(&self) -> bool {
-        !self.draining.load(Ordering::SeqCst)
+        self.loaded.load(Ordering::SeqCst)
+            && !self.draining.load(Ordering::SeqCst)
             && self.models.read().map(|m| m.values().all(|s| s.handle.current().is_some())).unwrap_or(false)
     }
 
@@ -296,8 +315,8 @@ impl Server {
         }
         if cfg.model.is_empty() {
             cfg.model = self.default_pose_model()?;
-        } else {
-            self.model(&cfg.model)?;
+        } else if !self.model(&cfg.model)?.handle.current().is_some_and(|m| m.is_pose()) {
+            return Err(ServeError::InvalidArgument(format!("camera '{}': model '{}' is not a loaded pose model", cfg.id, cfg.model)));
         }
         if cfg.queue_size == 0 {
             cfg.queue_size = self.config.camera_queue_size;

@@ -37,10 +37,17 @@ impl Running {
         })?;
         let grpc_addr = grpc.local_addr()?;
         let http_addr = http.local_addr()?;
-        let server = Server::start(config)?;
+        // the edges come up first, so health checks answer (and /readyz says 503) while
+        // models load
+        let server = Server::new(config)?;
         let task = rt.spawn(crate::api::serve(server.clone(), grpc, http));
+        let running = Running { server: server.clone(), grpc_addr, http_addr, rt, task: Some(task) };
+        if let Err(e) = server.load_configured() {
+            let _ = running.shutdown();
+            return Err(e.into());
+        }
         tracing::info!("serving gRPC on {grpc_addr}, HTTP on {http_addr}");
-        Ok(Running { server, grpc_addr, http_addr, rt, task: Some(task) })
+        Ok(running)
     }
 
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
