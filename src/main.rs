@@ -276,7 +276,9 @@ fn main() {
     // (model loads, cameras, reconnects, drains) and dependencies only warnings.
     let filter = tracing_subscriber::EnvFilter::try_from_env("WALKOUT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,walkout=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // plain text (no colour codes) when stderr is a pipe or the journal
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
