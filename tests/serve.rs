@@ -590,3 +590,57 @@ fn bench_in_process_and_over_grpc() {
     server.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&repo);
 }
+
+/// A live HTTP stream served by a separate ffmpeg (`-listen 1`): the camera decodes it, the
+/// stream drops when that ffmpeg dies, the camera retries with backoff while the other camera
+/// goes on, and frames flow again once a new stream is up on the same address.
+#[test]
+fn live_http_stream_drops_and_reconnects() {
+    let repo = temp_repo("live");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/live.ts");
+    let video = common::fetched("data/vtest.avi");
+    let serve_stream = || {
+        std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+            .arg(&video)
+            .args(["-an", "-c:v", "mpeg2video", "-q:v", "5", "-f", "mpegts", "-listen", "1", &url])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("ffmpeg (scripts/setup installs it)")
+    };
+    let mut streamer = serve_stream();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut cfg = config(&repo);
+    cfg.cameras = vec![
+        walkout::serve::config::CameraConfig { id: "live".into(), source: "video".into(), url: url.clone(), ..Default::default() },
+        walkout::serve::config::CameraConfig {
+            id: "steady".into(),
+            source: "synthetic".into(),
+            fps: 5.0,
+            width: 320,
+            height: 240,
+            ..Default::default()
+        },
+    ];
+    let r = Running::start(cfg).expect("server starts");
+    let m = r.server.metrics.clone();
+    let done = |c: &str| m.frames_done.with_label_values(&[c]).get();
+    wait_for("frames from the live stream", 60, || (done("live") >= 5).then_some(()));
+    // the stream drops
+    streamer.kill().unwrap();
+    streamer.wait().unwrap();
+    wait_for("reconnect attempts", 30, || (m.source_reconnects.with_label_values(&["live"]).get() >= 2).then_some(()));
+    let steady = done("steady");
+    let live = done("live");
+    // the stream comes back on the same address
+    let mut streamer = serve_stream();
+    wait_for("frames after the reconnect", 60, || (done("live") >= live + 5).then_some(()));
+    assert!(done("steady") > steady, "the other camera stalled during the reconnect");
+    let info = r.server.cameras().into_iter().find(|c| c.config.id == "live").unwrap();
+    assert!(info.connected && info.reconnects >= 2, "{info:?}");
+    r.shutdown().unwrap();
+    let _ = streamer.kill();
+    let _ = streamer.wait();
+    let _ = std::fs::remove_dir_all(&repo);
+}

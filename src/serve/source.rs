@@ -181,15 +181,19 @@ pub fn is_stream_url(url: &str) -> bool {
     ["rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://"].iter().any(|p| url.starts_with(p))
 }
 
-/// A video file or stream URL decoded to raw RGB by an `ffmpeg` subprocess (Debian `ffmpeg`).
+/// A video file or stream URL decoded to RGB by an `ffmpeg` subprocess (Debian `ffmpeg`).
+/// ffmpeg writes one binary PPM per frame, so each frame carries its own size: no probe
+/// connection is needed (live streams may accept one client), a resolution change mid-stream
+/// is followed, and the side limit is checked from each frame's header before its pixels are
+/// read.
 #[derive(Debug)]
 pub struct FfmpegSource {
     camera: String,
     child: Child,
-    width: u32,
-    height: u32,
+    out: std::io::BufReader<std::process::ChildStdout>,
     seq: u64,
     fps: Option<f64>,
+    max_side: u32,
     started: std::time::Instant,
 }
 
@@ -197,42 +201,73 @@ pub struct FfmpegSource {
 pub type ChildPid = Arc<AtomicU32>;
 
 impl FfmpegSource {
-    /// Probes the stream's size with ffprobe, then starts decoding. `max_side` rejects
-    /// oversized streams before any frame is read.
     pub fn open(camera: &str, url: &str, fps: Option<f64>, max_side: u32, pid: &ChildPid) -> Result<Self, SourceError> {
         let fail = |msg: String| SourceError::Failed { source_id: camera.into(), msg };
         let stream = is_stream_url(url);
         if !stream && !Path::new(url).is_file() {
             return Err(fail(format!("{url}: no such file")));
         }
-        let mut probe = Command::new("ffprobe");
-        probe.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"]);
-        if stream {
-            probe.args(["-rw_timeout", "5000000"]);
-        }
-        let out = probe.arg(url).stdin(Stdio::null()).output().map_err(|e| fail(format!("running ffprobe: {e}; run scripts/setup")))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let dims: Vec<u32> = text.trim().split(',').filter_map(|v| v.trim().parse().ok()).collect();
-        let [width, height] = dims[..] else {
-            return Err(fail(format!("{url}: no video stream ({})", String::from_utf8_lossy(&out.stderr).trim())));
-        };
-        if width == 0 || height == 0 || width > max_side || height > max_side {
-            return Err(fail(format!("{url}: video is {width}x{height}; each side must be between 1 and {max_side}")));
-        }
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
         if stream {
+            // a stalled connection fails after 5 s instead of blocking forever
             cmd.args(["-rw_timeout", "5000000"]);
         }
-        cmd.args(["-i", url, "-an", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
-        let child = cmd
+        cmd.args(["-i", url, "-an", "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "pipe:1"]);
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| fail(format!("running ffmpeg: {e}; run scripts/setup")))?;
         pid.store(child.id(), Ordering::SeqCst);
-        Ok(FfmpegSource { camera: camera.into(), child, width, height, seq: 0, fps, started: std::time::Instant::now() })
+        let out = child.stdout.take().ok_or_else(|| fail("ffmpeg has no output pipe".into()))?;
+        Ok(FfmpegSource {
+            camera: camera.into(),
+            child,
+            out: std::io::BufReader::with_capacity(1 << 20, out),
+            seq: 0,
+            fps,
+            max_side,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Reads one PPM header token (skipping whitespace and comments); None at end of stream.
+    fn token(&mut self) -> std::io::Result<Option<String>> {
+        let mut tok = String::new();
+        let mut byte = [0u8; 1];
+        loop {
+            if self.out.read(&mut byte)? == 0 {
+                return Ok(if tok.is_empty() { None } else { Some(tok) });
+            }
+            let c = byte[0];
+            if c == b'#' && tok.is_empty() {
+                while self.out.read(&mut byte)? == 1 && byte[0] != b'\n' {}
+                continue;
+            }
+            if c.is_ascii_whitespace() {
+                if !tok.is_empty() {
+                    return Ok(Some(tok));
+                }
+                continue;
+            }
+            if tok.len() > 16 {
+                return Err(std::io::Error::other("PPM header token too long"));
+            }
+            tok.push(c as char);
+        }
+    }
+
+    fn ended(&mut self, got_header: bool) -> Result<Option<Vec<CameraFrame>>, SourceError> {
+        let status = self.child.wait().ok();
+        match status {
+            Some(s) if s.success() && !got_header => Ok(None),
+            s => Err(SourceError::Failed {
+                source_id: self.camera.clone(),
+                msg: format!("stream ended ({})", s.map(|s| s.to_string()).unwrap_or_else(|| "unknown status".into())),
+            }),
+        }
     }
 }
 
@@ -251,28 +286,27 @@ impl FrameSource for FfmpegSource {
         self.fps
     }
     fn next_frames(&mut self) -> Result<Option<Vec<CameraFrame>>, SourceError> {
-        let n = self.width as usize * self.height as usize * 3;
-        let mut buf = vec![0u8; n];
-        let Some(out) = self.child.stdout.as_mut() else {
-            return Err(SourceError::Failed { source_id: self.camera.clone(), msg: "ffmpeg has no output pipe".into() });
-        };
-        let mut got = 0;
-        while got < n {
-            match out.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(SourceError::Failed { source_id: self.camera.clone(), msg: format!("reading ffmpeg: {e}") }),
+        let fail = |camera: &str, msg: String| SourceError::Failed { source_id: camera.into(), msg };
+        let mut header = Vec::with_capacity(4);
+        for _ in 0..4 {
+            match self.token() {
+                Ok(Some(t)) => header.push(t),
+                Ok(None) => return self.ended(!header.is_empty()),
+                Err(e) => return Err(fail(&self.camera, format!("reading ffmpeg: {e}"))),
             }
         }
-        if got < n {
-            let status = self.child.wait().ok();
-            return match status {
-                Some(s) if s.success() && got == 0 => Ok(None),
-                s => Err(SourceError::Failed {
-                    source_id: self.camera.clone(),
-                    msg: format!("stream ended ({})", s.map(|s| s.to_string()).unwrap_or_else(|| "unknown status".into())),
-                }),
+        let (w, h) = match (header[0].as_str(), header[1].parse::<u32>(), header[2].parse::<u32>(), header[3].as_str()) {
+            ("P6", Ok(w), Ok(h), "255") => (w, h),
+            _ => return Err(fail(&self.camera, format!("unexpected frame header from ffmpeg: {header:?}"))),
+        };
+        if w == 0 || h == 0 || w > self.max_side || h > self.max_side {
+            return Err(fail(&self.camera, format!("video is {w}x{h}; each side must be between 1 and {}", self.max_side)));
+        }
+        let mut buf = vec![0u8; w as usize * h as usize * 3];
+        if let Err(e) = self.out.read_exact(&mut buf) {
+            return match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => self.ended(true),
+                _ => Err(fail(&self.camera, format!("reading ffmpeg: {e}"))),
             };
         }
         let seq = self.seq;
@@ -281,8 +315,7 @@ impl FrameSource for FfmpegSource {
             Some(f) if f > 0.0 => seq as f64 / f,
             _ => self.started.elapsed().as_secs_f64(),
         };
-        let image = RgbImage::from_raw(self.width, self.height, buf)
-            .ok_or_else(|| SourceError::Failed { source_id: self.camera.clone(), msg: "frame size mismatch (this is a bug)".into() })?;
+        let image = RgbImage::from_raw(w, h, buf).ok_or_else(|| fail(&self.camera, "frame size mismatch (this is a bug)".into()))?;
         Ok(Some(vec![CameraFrame { camera: self.camera.clone(), seq, capture_ts, image }]))
     }
 }
