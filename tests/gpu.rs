@@ -260,3 +260,28 @@ fn served_batch_of_mixed_sizes_on_gpu() {
     assert!(r.server.metrics.render().contains("walkout_adapter_info{adapter="));
     r.shutdown().expect("shutdown");
 }
+
+/// Frames letterboxed by the GPU kernel straight into a plan's input buffer (no host round
+/// trip) give the same outputs as the same kernel's tensor read back and run.
+#[test]
+fn plan_run_frames_matches_run_on_the_read_back_input() {
+    use walkout::graph::{DType, Layout};
+    use walkout::runtime::gpu::preprocess::{GpuPreprocessor, PreSpec};
+    let g = tfjs::load(&common::movenet_json()).expect("movenet");
+    let exec = gpu();
+    let bus = walkout::vision::image_io::load(&common::fetched("data/bus.jpg")).expect("bus");
+    let zidane = walkout::vision::image_io::load(&common::fetched("data/zidane.jpg")).expect("zidane");
+    let frames = [&bus, &zidane];
+    let spec = PreSpec { height: 256, width: 256, layout: Layout::Nhwc, dtype: DType::I32, mean: [0.0; 3], std: [1.0; 3] };
+    for batch in [1usize, 2] {
+        let frames = &frames[..batch];
+        let mut plan = walkout::runtime::compile_batched(&exec, &g, &[vec![1, 256, 256, 3]], batch).expect("plan");
+        let (direct, boxes) = plan.run_frames(frames, &spec).expect("MoveNet takes frames on the device").expect("run_frames");
+        let pre = GpuPreprocessor::new(exec.context().clone()).expect("preprocessor");
+        let (input, boxes2) = pre.run(frames, &spec).expect("letterbox");
+        let via_host = plan.run(&[input]).expect("run");
+        assert_eq!(boxes, boxes2);
+        let d = direct[0].max_abs_diff(&via_host[0]).expect("same shapes");
+        assert!(d <= 1e-5, "batch {batch}: device-filled input differs by {d}");
+    }
+}

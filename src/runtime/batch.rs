@@ -133,6 +133,20 @@ impl Plan for SplitPlan {
     }
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let cut = self.prefix.run(inputs)?;
+        self.run_suffix(&cut, inputs)
+    }
+
+    fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &super::FrameSpec) -> Option<Result<super::FramesOutput>> {
+        // the suffix must not read the raw input (it would need it on the host)
+        if self.suffix_src.iter().any(|s| matches!(s, Src::Input(_))) {
+            return None;
+        }
+        Some(self.prefix.run_frames(frames, spec)?.and_then(|(cut, boxes)| Ok((self.run_suffix(&cut, &[])?, boxes))))
+    }
+}
+
+impl SplitPlan {
+    fn run_suffix(&mut self, cut: &[Tensor], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let mut per_out: Vec<Vec<Tensor>> = Vec::new();
         for b in 0..self.batch {
             let frame: Vec<Tensor> = self

@@ -21,6 +21,21 @@ pub enum RuntimeError {
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
 
+/// How a batch of RGB frames becomes a model's image input: size, layout, dtype and
+/// normalisation ((pixel - mean) / std).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameSpec {
+    pub height: usize,
+    pub width: usize,
+    pub layout: graph::Layout,
+    pub dtype: graph::DType,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+/// What `Plan::run_frames` returns: the outputs and where each frame was placed.
+pub type FramesOutput = (Vec<Tensor>, Vec<crate::vision::image_io::Letterbox>);
+
 /// A compiled model for fixed input shapes.
 pub trait Plan: Send + std::fmt::Debug {
     /// Input shapes this plan was compiled for (batch included).
@@ -31,6 +46,14 @@ pub trait Plan: Send + std::fmt::Debug {
     fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<Profile>> {
         let _ = inputs;
         Ok(None)
+    }
+    /// Runs a batch whose only input is `frames` letterboxed per `spec`, produced where the
+    /// plan runs (on the GPU: by the preprocessing kernel straight into the plan's input
+    /// buffer, with no host round trip). `None` when the plan cannot; callers then build the
+    /// input tensor themselves and call `run`.
+    fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &FrameSpec) -> Option<Result<FramesOutput>> {
+        let _ = (frames, spec);
+        None
     }
 }
 

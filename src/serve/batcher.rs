@@ -118,8 +118,17 @@ struct Prepared {
 }
 
 enum PreparedKind {
-    Frames { input: Tensor, boxes: Vec<Letterbox> },
-    Tensors { inputs: Vec<Tensor>, frame_shapes: Vec<Vec<usize>>, batch: usize },
+    Frames {
+        input: Tensor,
+        boxes: Vec<Letterbox>,
+    },
+    /// Frames the inference thread letterboxes on the device (GPU models).
+    DeviceFrames,
+    Tensors {
+        inputs: Vec<Tensor>,
+        frame_shapes: Vec<Vec<usize>>,
+        batch: usize,
+    },
     Failed(ServeError),
 }
 
@@ -311,7 +320,6 @@ fn lead(item: &Item) -> usize {
 
 /// The batcher thread: forms batches and prepares their input tensors.
 fn form_batches(sh: Arc<Shared>, tx: mpsc::SyncSender<Prepared>) {
-    let mut gpu_pre: Option<runtime::gpu::preprocess::GpuPreprocessor> = None;
     loop {
         let Ok(mut st) = sh.state.lock() else { return };
         let params = sh.params.read().map(|p| p.clone()).unwrap_or_default();
@@ -380,7 +388,7 @@ fn form_batches(sh: Arc<Shared>, tx: mpsc::SyncSender<Prepared>) {
         st.in_flight += 1;
         sh.metrics.queue_depth.with_label_values(&[&sh.model_name]).set(st.pending() as i64);
         drop(st);
-        let prepared = prepare(&sh, model, items, take_tensors, &mut gpu_pre);
+        let prepared = prepare(&sh, model, items, take_tensors);
         if tx.send(prepared).is_err() {
             return;
         }
@@ -409,13 +417,7 @@ fn take_frames(st: &mut State, n: usize) -> Vec<Item> {
     items
 }
 
-fn prepare(
-    sh: &Shared,
-    model: Option<Arc<LoadedModel>>,
-    items: Vec<Item>,
-    tensors: bool,
-    gpu_pre: &mut Option<runtime::gpu::preprocess::GpuPreprocessor>,
-) -> Prepared {
+fn prepare(sh: &Shared, model: Option<Arc<LoadedModel>>, items: Vec<Item>, tensors: bool) -> Prepared {
     let formed = Instant::now();
     let Some(model) = model else {
         let kind = PreparedKind::Failed(ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name)));
@@ -426,7 +428,7 @@ fn prepare(
     } else if !model.is_pose() {
         PreparedKind::Failed(ServeError::InvalidArgument(format!("model '{}' is not a pose model; frames need one", model.name)))
     } else {
-        prepare_frames(&model, &items, gpu_pre)
+        prepare_frames(&model, &items)
     };
     Prepared { model: Some(model), items, kind, formed }
 }
@@ -467,36 +469,31 @@ fn prepare_tensors(model: &LoadedModel, items: &[Item]) -> PreparedKind {
     PreparedKind::Tensors { inputs, frame_shapes, batch }
 }
 
-fn prepare_frames(model: &LoadedModel, items: &[Item], gpu_pre: &mut Option<runtime::gpu::preprocess::GpuPreprocessor>) -> PreparedKind {
-    let frames: Vec<&image::RgbImage> = items
+fn frames_of(items: &[Item]) -> Vec<&image::RgbImage> {
+    items
         .iter()
         .filter_map(|it| match &it.work {
             Work::Frame { frame, .. } => Some(&frame.image),
             _ => None,
         })
-        .collect();
-    let [h, w] = model.input_size;
-    let cfg = match &model.config {
-        Some(c) => &c.input,
-        None => return PreparedKind::Failed(ServeError::Internal("pose model without config".into())),
-    };
-    let layout = model.layout();
-    let dtype = model.input_dtype();
+        .collect()
+}
+
+fn prepare_frames(model: &LoadedModel, items: &[Item]) -> PreparedKind {
     if model.exec.name() == "gpu" {
-        if gpu_pre.is_none() {
-            match runtime::gpu::GpuContext::get().and_then(runtime::gpu::preprocess::GpuPreprocessor::new) {
-                Ok(p) => *gpu_pre = Some(p),
-                Err(e) => tracing::warn!("GPU preprocessing unavailable ({e}); letterboxing on the CPU"),
-            }
-        }
-        if let Some(pre) = gpu_pre {
-            let spec = runtime::gpu::preprocess::PreSpec { height: h, width: w, layout, dtype, mean: cfg.mean, std: cfg.std };
-            match pre.run(&frames, &spec) {
-                Ok((input, boxes)) => return PreparedKind::Frames { input, boxes },
-                Err(e) => tracing::warn!("GPU preprocessing failed ({e}); letterboxing on the CPU"),
-            }
-        }
+        // the GPU letterbox kernel fills the plan's input buffer on the inference thread
+        return PreparedKind::DeviceFrames;
     }
+    match letterbox_batch(model, &frames_of(items)) {
+        Ok((input, boxes)) => PreparedKind::Frames { input, boxes },
+        Err(e) => PreparedKind::Failed(e),
+    }
+}
+
+/// Letterboxes frames of any sizes into one batch tensor on the CPU.
+fn letterbox_batch(model: &LoadedModel, frames: &[&image::RgbImage]) -> Result<(Tensor, Vec<Letterbox>), ServeError> {
+    let spec = model.frame_spec().ok_or_else(|| ServeError::Internal("pose model without an input config".into()))?;
+    let (h, w, layout, dtype) = (spec.height, spec.width, spec.layout, spec.dtype);
     // letterbox every frame straight into its slice of the batch tensor
     let n = frames.len();
     let plane = h * w;
@@ -508,7 +505,7 @@ fn prepare_frames(model: &LoadedModel, items: &[Item], gpu_pre: &mut Option<runt
         Layout::Nhwc => (y * w + x) * 3 + c,
         Layout::Nchw => c * plane + y * w + x,
     };
-    let identity = cfg.mean == [0.0; 3] && cfg.std == [1.0; 3];
+    let identity = spec.mean == [0.0; 3] && spec.std == [1.0; 3];
     if dtype == DType::I32 && identity {
         let mut vals = vec![0i32; n * plane * 3];
         let boxes: Vec<Letterbox> = vals
@@ -522,9 +519,9 @@ fn prepare_frames(model: &LoadedModel, items: &[Item], gpu_pre: &mut Option<runt
                 })
             })
             .collect();
-        return PreparedKind::Frames { input: Tensor::i32(shape, vals), boxes };
+        return Ok((Tensor::i32(shape, vals), boxes));
     }
-    let (mean, std) = (cfg.mean, cfg.std);
+    let (mean, std) = (spec.mean, spec.std);
     let mut vals = vec![0f32; n * plane * 3];
     let boxes: Vec<Letterbox> = vals
         .par_chunks_mut(plane * 3)
@@ -547,7 +544,7 @@ fn prepare_frames(model: &LoadedModel, items: &[Item], gpu_pre: &mut Option<runt
         })
         .collect();
     let input = if dtype == DType::F32 { Tensor::f32(shape, vals) } else { Tensor::f32(shape, vals).cast(dtype) };
-    PreparedKind::Frames { input, boxes }
+    Ok((input, boxes))
 }
 
 /// The inference thread: runs prepared batches, decodes, replies and publishes.
@@ -614,10 +611,21 @@ fn run_one(sh: &Shared, p: Prepared) {
                 }
             }
         }
-        PreparedKind::Frames { input, boxes } => {
-            let out = model.run(&model.frame_shapes(), n, &[input]);
+        kind @ (PreparedKind::Frames { .. } | PreparedKind::DeviceFrames) => {
+            let out = match kind {
+                PreparedKind::Frames { input, boxes } => model.run(&model.frame_shapes(), n, &[input]).map(|o| (o, boxes)),
+                _ => {
+                    let frames = frames_of(&items);
+                    match model.run_frames(&frames) {
+                        Some(r) => r,
+                        // the plan cannot take frames on the device: letterbox on the CPU
+                        None => letterbox_batch(&model, &frames)
+                            .and_then(|(input, boxes)| Ok((model.run(&model.frame_shapes(), n, &[input])?, boxes))),
+                    }
+                }
+            };
             let decode_min = model.config.as_ref().map(|c| c.output.min_score).unwrap_or(0.25);
-            let outs = match out {
+            let (outs, boxes) = match out {
                 Ok(o) => o,
                 Err(e) => return fail(items, &e),
             };

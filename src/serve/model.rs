@@ -108,6 +108,38 @@ impl LoadedModel {
         self.graph.inputs.first().map(|i| i.dtype).unwrap_or(DType::F32)
     }
 
+    /// How camera frames become this model's input (pose models).
+    pub fn frame_spec(&self) -> Option<runtime::FrameSpec> {
+        let c = &self.config.as_ref()?.input;
+        Some(runtime::FrameSpec {
+            height: self.input_size[0],
+            width: self.input_size[1],
+            layout: self.layout(),
+            dtype: self.input_dtype(),
+            mean: c.mean,
+            std: c.std,
+        })
+    }
+
+    /// Runs a batch of frames letterboxed where the plan runs (the GPU kernel into the plan's
+    /// input buffer); None when the plan cannot.
+    pub fn run_frames(&self, frames: &[&image::RgbImage]) -> Option<Result<runtime::FramesOutput, ServeError>> {
+        let spec = self.frame_spec()?;
+        let mut plans = match self.plans.lock() {
+            Ok(p) => p,
+            Err(_) => return Some(Err(ServeError::Internal("plan cache lock poisoned".into()))),
+        };
+        if plans.len() >= MAX_PLANS {
+            *plans = PlanCache::new();
+        }
+        let key = format!("{}:{}", self.name, self.version);
+        let plan = match plans.get_or_compile(self.exec.as_ref(), &key, &self.graph, &self.frame_shapes(), frames.len()) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(runtime_err(e))),
+        };
+        plan.run_frames(frames, &spec).map(|r| r.map_err(runtime_err))
+    }
+
     /// Runs `batch` items whose per-item shapes (leading dim 1) are `frame_shapes`.
     pub fn run(&self, frame_shapes: &[Vec<usize>], batch: usize, inputs: &[Tensor]) -> Result<Vec<Tensor>, ServeError> {
         let mut plans = self.plans.lock().map_err(|_| ServeError::Internal("plan cache lock poisoned".into()))?;

@@ -164,6 +164,8 @@ pub struct GpuPlan {
     need_host: Vec<bool>,
     pub gpu_nodes: usize,
     pub cpu_nodes: usize,
+    /// The letterbox kernel, created on the first `run_frames`.
+    pre: Option<preprocess::GpuPreprocessor>,
 }
 
 impl GpuPlan {
@@ -343,7 +345,7 @@ impl GpuPlan {
                 }
             });
         }
-        Ok(GpuPlan { ctx, graph: g, shapes: shapes.to_vec(), steps, buf_of, buffers, staging, need_host, gpu_nodes, cpu_nodes })
+        Ok(GpuPlan { ctx, graph: g, shapes: shapes.to_vec(), steps, buf_of, buffers, staging, need_host, gpu_nodes, cpu_nodes, pre: None })
     }
 
     /// Copies GPU values to their staging buffers, submits, waits, and reads them.
@@ -500,12 +502,53 @@ impl Plan for GpuPlan {
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         check_run_inputs(&self.graph, &self.shapes, inputs)?;
+        self.run_inner(Some(inputs))
+    }
+
+    fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &super::FrameSpec) -> Option<Result<super::FramesOutput>> {
+        // only a single image input that lives on the GPU and that no CPU step reads
+        if self.graph.inputs.len() != 1 {
+            return None;
+        }
+        let info = &self.graph.inputs[0];
+        let b = self.buf_of[info.value]?;
+        if self.need_host[info.value] || info.dtype != spec.dtype {
+            return None;
+        }
+        let want = match spec.layout {
+            crate::graph::Layout::Nhwc => vec![frames.len(), spec.height, spec.width, 3],
+            crate::graph::Layout::Nchw => vec![frames.len(), 3, spec.height, spec.width],
+        };
+        if self.shapes[0] != want {
+            return Some(Err(RuntimeError::Input {
+                name: info.name.clone(),
+                msg: format!("frames make {want:?} but the plan was compiled for {:?}", self.shapes[0]),
+            }));
+        }
+        if self.pre.is_none() {
+            match preprocess::GpuPreprocessor::new(self.ctx.clone()) {
+                Ok(p) => self.pre = Some(p),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let pre = self.pre.as_ref()?;
+        let boxes = match pre.encode_into(frames, spec, &self.buffers[b]) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.run_inner(None).map(|o| (o, boxes)))
+    }
+}
+
+impl GpuPlan {
+    /// Runs the plan; `inputs` None means the input buffers were filled on the device.
+    fn run_inner(&mut self, inputs: Option<&[Tensor]>) -> Result<Vec<Tensor>> {
         let nv = self.graph.values.len();
         let mut host: Vec<Option<Tensor>> = vec![None; nv];
         for (v, t) in &self.graph.consts {
             host[*v] = Some(t.clone());
         }
-        for (info, t) in self.graph.inputs.iter().zip(inputs) {
+        for (info, t) in self.graph.inputs.iter().zip(inputs.unwrap_or_default()) {
             host[info.value] = Some(t.clone());
             self.upload(info.value, t)?;
         }

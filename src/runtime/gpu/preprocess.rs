@@ -11,15 +11,7 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// The model input a batch is turned into.
-#[derive(Clone, Debug)]
-pub struct PreSpec {
-    pub height: usize,
-    pub width: usize,
-    pub layout: Layout,
-    pub dtype: DType,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
+pub type PreSpec = crate::runtime::FrameSpec;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -70,6 +62,21 @@ impl GpuPreprocessor {
     /// Encodes the batch into a new GPU buffer holding the input tensor; returns the buffer
     /// and where each frame was placed.
     pub fn encode(&self, frames: &[&RgbImage], spec: &PreSpec) -> Result<(wgpu::Buffer, Vec<Letterbox>)> {
+        let n = frames.len() * spec.height * spec.width * 3;
+        let out = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("model input"),
+            size: (n.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let boxes = self.encode_into(frames, spec, &out)?;
+        Ok((out, boxes))
+    }
+
+    /// Encodes and submits the kernel writing the batch into `out` (a storage buffer of at
+    /// least batch x height x width x 3 words, such as a plan's input buffer); later
+    /// submissions on the queue see the result.
+    pub fn encode_into(&self, frames: &[&RgbImage], spec: &PreSpec, out: &wgpu::Buffer) -> Result<Vec<Letterbox>> {
         if frames.is_empty() || !matches!(spec.dtype, DType::F32 | DType::I32) {
             return Err(gpu_err("preprocess needs at least one frame and an f32 or i32 model input"));
         }
@@ -90,6 +97,9 @@ impl GpuPreprocessor {
             boxes.push(lb);
         }
         let n = frames.len() * spec.height * spec.width * 3;
+        if out.size() < (n * 4) as u64 {
+            return Err(gpu_err(format!("preprocess output buffer holds {} bytes, the batch needs {}", out.size(), n * 4)));
+        }
         let p = PreP {
             b: frames.len() as u32,
             h: spec.height as u32,
@@ -106,12 +116,6 @@ impl GpuPreprocessor {
         let ub = init(bytemuck::bytes_of(&p), wgpu::BufferUsages::UNIFORM);
         let pix = init(bytemuck::cast_slice(&words), wgpu::BufferUsages::STORAGE);
         let mb = init(bytemuck::cast_slice(&meta), wgpu::BufferUsages::STORAGE);
-        let out = d.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("model input"),
-            size: (n * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let layout = self.pipeline.get_bind_group_layout(0);
         let bg = d.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
@@ -133,7 +137,7 @@ impl GpuPreprocessor {
             pass.dispatch_workgroups(x as u32, g.div_ceil(x) as u32, 1);
         }
         self.ctx.queue.submit([enc.finish()]);
-        Ok((out, boxes))
+        Ok(boxes)
     }
 
     /// Runs the kernel and reads the input tensor back to the host.
