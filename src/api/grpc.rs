@@ -24,11 +24,29 @@ const MAX_LISTED_ERRORS: usize = 100;
 #[derive(Debug, Clone)]
 pub struct VisionApi {
     server: Arc<Server>,
+    /// Bounds the images being decoded at once across all connections, so decoded pixels
+    /// (up to `max_frame_side`^2 x 3 bytes each) cannot pile up without limit.
+    decoders: Arc<tokio::sync::Semaphore>,
 }
 
 impl VisionApi {
     pub fn new(server: Arc<Server>) -> Self {
-        VisionApi { server }
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2;
+        VisionApi { server, decoders: Arc::new(tokio::sync::Semaphore::new(n.max(4))) }
+    }
+
+    /// Decodes on the blocking pool, waiting for a decoder slot first.
+    async fn decode(
+        &self,
+        encoded: Option<Vec<u8>>,
+        raw: Option<pb::RawImage>,
+        what: String,
+    ) -> Result<Result<image::RgbImage, ServeError>, Status> {
+        let _permit = self.decoders.clone().acquire_owned().await.map_err(|_| Status::unavailable("server is shutting down"))?;
+        let server = self.server.clone();
+        tokio::task::spawn_blocking(move || image_from_wire(&server, encoded, raw, &what))
+            .await
+            .map_err(|e| Status::internal(format!("decoder task: {e}")))
     }
 }
 
@@ -169,11 +187,7 @@ impl Vision for VisionApi {
                 Some(pb::frame::Image::Raw(r)) => (None, Some(r)),
                 None => (None, None),
             };
-            let server = self.server.clone();
-            let what = format!("camera '{camera}' frame {seq}");
-            let decoded = tokio::task::spawn_blocking(move || image_from_wire(&server, encoded, raw, &what))
-                .await
-                .map_err(|e| Status::internal(format!("decoder task: {e}")))?;
+            let decoded = self.decode(encoded, raw, format!("camera '{camera}' frame {seq}")).await?;
             let image = match decoded {
                 Ok(i) => i,
                 Err(e) => {
@@ -214,10 +228,7 @@ impl Vision for VisionApi {
             Some(pb::analyze_image_request::Image::Raw(x)) => (None, Some(x)),
             None => (None, None),
         };
-        let server = self.server.clone();
-        let image = tokio::task::spawn_blocking(move || image_from_wire(&server, encoded, raw, "image"))
-            .await
-            .map_err(|e| Status::internal(format!("decoder task: {e}")))?;
+        let image = self.decode(encoded, raw, "image".into()).await?;
         let name = if model.is_empty() { self.server.default_pose_model().map_err(status)? } else { model };
         let outcome = match image {
             Ok(img) => self.server.analyze(&name, img).await,
