@@ -114,7 +114,6 @@ struct Prepared {
     model: Option<Arc<LoadedModel>>,
     items: Vec<Item>,
     kind: PreparedKind,
-    formed: Instant,
 }
 
 enum PreparedKind {
@@ -418,10 +417,9 @@ fn take_frames(st: &mut State, n: usize) -> Vec<Item> {
 }
 
 fn prepare(sh: &Shared, model: Option<Arc<LoadedModel>>, items: Vec<Item>, tensors: bool) -> Prepared {
-    let formed = Instant::now();
     let Some(model) = model else {
         let kind = PreparedKind::Failed(ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name)));
-        return Prepared { model: None, items, kind, formed };
+        return Prepared { model: None, items, kind };
     };
     let kind = if tensors {
         prepare_tensors(&model, &items)
@@ -430,7 +428,7 @@ fn prepare(sh: &Shared, model: Option<Arc<LoadedModel>>, items: Vec<Item>, tenso
     } else {
         prepare_frames(&model, &items)
     };
-    Prepared { model: Some(model), items, kind, formed }
+    Prepared { model: Some(model), items, kind }
 }
 
 fn prepare_tensors(model: &LoadedModel, items: &[Item]) -> PreparedKind {
@@ -573,7 +571,10 @@ fn fail(items: Vec<Item>, e: &ServeError) {
 }
 
 fn run_one(sh: &Shared, p: Prepared) {
-    let Prepared { model, items, kind, formed } = p;
+    let Prepared { model, items, kind } = p;
+    // queue time: arrival to the start of its batch's run (waiting in a lane, being
+    // letterboxed, waiting behind the running batch); compute: the run and decoding
+    let started = Instant::now();
     let model = match (model, kind) {
         (_, PreparedKind::Failed(e)) => return fail(items, &e),
         (None, _) => return fail(items, &ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name))),
@@ -585,13 +586,13 @@ fn run_one(sh: &Shared, p: Prepared) {
     let n = items.len();
     let version = model.version.to_string();
     for it in &items {
-        m.queue_latency.with_label_values(&[name]).observe(formed.saturating_duration_since(it.arrived).as_secs_f64());
+        m.queue_latency.with_label_values(&[name]).observe(started.saturating_duration_since(it.arrived).as_secs_f64());
     }
     match kind {
         PreparedKind::Failed(e) => fail(items, &e),
         PreparedKind::Tensors { inputs, frame_shapes, batch } => {
             let out = model.run(&frame_shapes, batch, &inputs);
-            let compute = formed.elapsed();
+            let compute = started.elapsed();
             m.compute_latency.with_label_values(&[name]).observe(compute.as_secs_f64());
             m.batch_size.with_label_values(&[name]).observe(batch as f64);
             let outs = match out {
@@ -629,7 +630,7 @@ fn run_one(sh: &Shared, p: Prepared) {
                 Ok(o) => o,
                 Err(e) => return fail(items, &e),
             };
-            let compute = formed.elapsed();
+            let compute = started.elapsed();
             m.compute_latency.with_label_values(&[name]).observe(compute.as_secs_f64());
             m.batch_size.with_label_values(&[name]).observe(n as f64);
             m.inferences.with_label_values(&[name, &version]).inc_by(n as u64);
@@ -654,7 +655,7 @@ fn run_one(sh: &Shared, p: Prepared) {
                     width: frame.image.width(),
                     height: frame.image.height(),
                     persons,
-                    queue_s: formed.saturating_duration_since(it.arrived).as_secs_f64(),
+                    queue_s: started.saturating_duration_since(it.arrived).as_secs_f64(),
                     compute_s: compute.as_secs_f64(),
                     e2e_s: e2e.as_secs_f64(),
                     batch_size: n,

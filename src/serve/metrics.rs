@@ -71,8 +71,12 @@ impl Metrics {
                 "Batch sizes run per model.",
                 vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0],
             ),
-            queue_latency: hist("walkout_queue_latency_seconds", "Time from arrival to the start of its batch.", lat.clone()),
-            compute_latency: hist("walkout_compute_latency_seconds", "Time to preprocess, run and decode a batch.", lat.clone()),
+            queue_latency: hist(
+                "walkout_queue_latency_seconds",
+                "Time from arrival until its batch starts running (queued, letterboxed, waiting for the model).",
+                lat.clone(),
+            ),
+            compute_latency: hist("walkout_compute_latency_seconds", "Time a batch runs on the model, decoding included.", lat.clone()),
             e2e_latency: hist("walkout_e2e_latency_seconds", "Time from arrival to result.", lat),
             inferences: counter(
                 "walkout_inferences_total",
