@@ -242,18 +242,8 @@ fn served_batch_of_mixed_sizes_on_gpu() {
     assert_eq!((a.batch_size, b.batch_size), (2, 2), "both images ran as one batch");
     assert_eq!((b.width, b.height), (1280, 720));
     // the two main pedestrians (the GPU letterbox does not antialias; see the #4 note)
-    let boxes = [[50.0f32, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0]];
-    for gt in &boxes {
-        let best = a
-            .persons
-            .iter()
-            .map(|p| {
-                let q = p.bbox;
-                let ix = (q[2].min(gt[2]) - q[0].max(gt[0])).max(0.0);
-                let iy = (q[3].min(gt[3]) - q[1].max(gt[1])).max(0.0);
-                ix * iy / ((q[2] - q[0]) * (q[3] - q[1]) + (gt[2] - gt[0]) * (gt[3] - gt[1]) - ix * iy)
-            })
-            .fold(0.0, f32::max);
+    for gt in &common::BUS_PEOPLE[..2] {
+        let best = a.persons.iter().map(|p| common::iou(&p.bbox, gt)).fold(0.0, f32::max);
         assert!(best >= 0.5, "pedestrian {gt:?} not found on the GPU path (best IoU {best:.2})");
     }
     assert!(b.persons.iter().filter(|p| p.score > 0.3).count() >= 2, "zidane.jpg: {} persons", b.persons.len());

@@ -47,14 +47,7 @@ fn cpu_matches_tfjs_on_every_reference_input() {
 
 /// Person boxes in ultralytics' bus.jpg (810x1080), [x0, y0, x1, y1], as annotated by hand:
 /// the three pedestrians fully in view.
-const BUS_PEOPLE: [[f32; 4]; 3] = [[50.0, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0], [669.0, 392.0, 809.0, 877.0]];
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = ix * iy;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-}
+use common::{iou, BUS_PEOPLE};
 
 #[test]
 fn bus_persons_lie_on_the_people() {

@@ -94,14 +94,7 @@ fn infer_request(input: &walkout::graph::Tensor, datatype: &str, raw: Vec<u8>) -
     }
 }
 
-const BUS_PEOPLE: [[f32; 4]; 3] = [[50.0, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0], [669.0, 392.0, 809.0, 877.0]];
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = ix * iy;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-}
+use common::{iou, BUS_PEOPLE};
 
 #[test]
 fn grpc_and_http_end_to_end() {

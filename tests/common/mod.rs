@@ -17,3 +17,14 @@ pub fn fetched(rel: &str) -> PathBuf {
 pub fn movenet_json() -> PathBuf {
     fetched("models/movenet-multipose/1/model.json")
 }
+
+/// Hand-annotated boxes [x0, y0, x1, y1] of the three pedestrians in `bus.jpg`.
+pub const BUS_PEOPLE: [[f32; 4]; 3] = [[50.0, 399.0, 244.0, 903.0], [223.0, 407.0, 344.0, 857.0], [669.0, 392.0, 809.0, 877.0]];
+
+/// Intersection over union of two [x0, y0, x1, y1] boxes.
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = ix * iy;
+    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+}
