@@ -157,10 +157,6 @@ pub fn image_from_wire(
     }
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
 type ResultStream = Pin<Box<dyn Stream<Item = Result<pb::FrameResult, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -195,7 +191,7 @@ impl Vision for VisionApi {
                     continue;
                 }
             };
-            let capture_ts = if msg.capture_ts > 0.0 { msg.capture_ts } else { unix_now() };
+            let capture_ts = if msg.capture_ts > 0.0 { msg.capture_ts } else { crate::serve::unix_now() };
             let frame = CameraFrame { camera: camera.clone(), seq, capture_ts, image };
             match self.server.push_frame(frame, arrived) {
                 Ok(PushOutcome::Queued) => resp.accepted += 1,

@@ -89,6 +89,12 @@ struct Shared {
     keep_frames: bool,
 }
 
+impl Shared {
+    fn publish_depth(&self, st: &State) {
+        self.metrics.queue_depth.with_label_values(&[&self.model_name]).set(st.pending() as i64);
+    }
+}
+
 /// Handle to a model's batcher; dropping it does not stop the threads, [`Batcher::close`] does.
 pub struct Batcher {
     shared: Arc<Shared>,
@@ -202,7 +208,7 @@ impl Batcher {
             lane.items.push_back(Item { work: Work::Frame { frame, reply: None }, arrived });
         }
         st.frames = st.frames + 1 - dropped;
-        self.shared.metrics.queue_depth.with_label_values(&[&self.shared.model_name]).set(st.pending() as i64);
+        self.shared.publish_depth(&st);
         drop(st);
         self.shared.cv.notify_all();
         Ok(if dropped == 0 { PushOutcome::Queued } else { PushOutcome::QueuedDropping(dropped) })
@@ -237,7 +243,7 @@ impl Batcher {
         let mut st = self.lock()?;
         self.admit(&st)?;
         st.requests.push_back(Item { work: Work::Frame { frame, reply: Some(tx) }, arrived: Instant::now() });
-        self.shared.metrics.queue_depth.with_label_values(&[&self.shared.model_name]).set(st.pending() as i64);
+        self.shared.publish_depth(&st);
         drop(st);
         self.shared.cv.notify_all();
         Ok(rx)
@@ -249,7 +255,7 @@ impl Batcher {
         let mut st = self.lock()?;
         self.admit(&st)?;
         st.tensors.push_back(Item { work: Work::Tensors { inputs, reply: tx }, arrived: Instant::now() });
-        self.shared.metrics.queue_depth.with_label_values(&[&self.shared.model_name]).set(st.pending() as i64);
+        self.shared.publish_depth(&st);
         drop(st);
         self.shared.cv.notify_all();
         Ok(rx)
@@ -385,7 +391,7 @@ fn form_batches(sh: Arc<Shared>, tx: mpsc::SyncSender<Prepared>) {
             items = take_frames(&mut st, n);
         }
         st.in_flight += 1;
-        sh.metrics.queue_depth.with_label_values(&[&sh.model_name]).set(st.pending() as i64);
+        sh.publish_depth(&st);
         drop(st);
         let prepared = prepare(&sh, model, items, take_tensors);
         if tx.send(prepared).is_err() {

@@ -134,7 +134,7 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
     let t0 = Instant::now();
     let begin = t0 + Duration::from_secs_f64(o.warmup);
     let end = begin + Duration::from_secs_f64(o.seconds);
-    let in_before = std::cell::Cell::new((0u64, 0u64));
+    let mut before = (0u64, 0u64);
     let counts = |server: &super::Server| {
         let m = &server.metrics;
         let sent: u64 = ids.iter().map(|c| m.frames_in.with_label_values(&[c]).get()).sum();
@@ -151,7 +151,7 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
             }
             if !measuring && now >= begin {
                 measuring = true;
-                in_before.set(counts(&server));
+                before = counts(&server);
             }
             match tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
                 Ok(Ok(r)) => {
@@ -167,7 +167,7 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
         }
     });
     let (s1, d1) = counts(&server);
-    let (s0, d0) = in_before.get();
+    let (s0, d0) = before;
     let r = report(o, "in-process", &samples, s1 - s0, d1 - d0, adapter);
     running.shutdown()?;
     Ok((r, samples))
@@ -204,7 +204,7 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     while t0.elapsed().as_secs_f64() < total {
                         tick.tick().await;
-                        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                        let ts = super::unix_now();
                         yield pb::Frame { camera_id: id.clone(), seq, capture_ts: ts, image: Some(pb::frame::Image::Encoded(jpeg.clone())) };
                         seq += 1;
                     }
@@ -216,7 +216,6 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
         let begin = t0 + Duration::from_secs_f64(o.warmup);
         let end = begin + Duration::from_secs_f64(o.seconds);
         let mut samples = Vec::new();
-        let mut seen_after_begin = 0u64;
         loop {
             let now = Instant::now();
             if now >= end {
@@ -226,9 +225,7 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
                 Ok(Ok(Some(r))) => {
                     let now = Instant::now();
                     if now >= begin {
-                        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-                        samples.push(Sample { t: (now - begin).as_secs_f64(), e2e_ms: (unix - r.capture_ts) * 1e3, batch: r.batch_size as usize });
-                        seen_after_begin += 1;
+                        samples.push(Sample { t: (now - begin).as_secs_f64(), e2e_ms: (super::unix_now() - r.capture_ts) * 1e3, batch: r.batch_size as usize });
                     }
                 }
                 Ok(Ok(None)) => break,
@@ -243,7 +240,6 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
             sent += r.accepted + r.rejected;
             dropped += r.dropped + r.rejected;
         }
-        let _ = seen_after_begin;
         // frames offered over the whole run, scaled to the measured window
         let scale = o.seconds / total;
         let r = report(o, &format!("grpc {addr}"), &samples, (sent as f64 * scale) as u64, (dropped as f64 * scale) as u64, String::new());

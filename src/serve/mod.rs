@@ -26,6 +26,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::{broadcast, watch};
 
+/// Seconds since the Unix epoch (capture timestamps of pushed frames).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 /// Serving errors; the API edges map each to a gRPC status code.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ServeError {

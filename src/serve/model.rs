@@ -125,30 +125,29 @@ impl LoadedModel {
     /// input buffer); None when the plan cannot.
     pub fn run_frames(&self, frames: &[&image::RgbImage]) -> Option<Result<runtime::FramesOutput, ServeError>> {
         let spec = self.frame_spec()?;
-        let mut plans = match self.plans.lock() {
-            Ok(p) => p,
-            Err(_) => return Some(Err(ServeError::Internal("plan cache lock poisoned".into()))),
-        };
-        if plans.len() >= MAX_PLANS {
-            *plans = PlanCache::new();
-        }
-        let key = format!("{}:{}", self.name, self.version);
-        let plan = match plans.get_or_compile(self.exec.as_ref(), &key, &self.graph, &self.frame_shapes(), frames.len()) {
-            Ok(p) => p,
-            Err(e) => return Some(Err(runtime_err(e))),
-        };
-        plan.run_frames(frames, &spec).map(|r| r.map_err(runtime_err))
+        self.with_plan(&self.frame_shapes(), frames.len(), |plan| plan.run_frames(frames, &spec).transpose()).transpose()
     }
 
     /// Runs `batch` items whose per-item shapes (leading dim 1) are `frame_shapes`.
     pub fn run(&self, frame_shapes: &[Vec<usize>], batch: usize, inputs: &[Tensor]) -> Result<Vec<Tensor>, ServeError> {
+        self.with_plan(frame_shapes, batch, |plan| plan.run(inputs))
+    }
+
+    /// Calls `f` with the plan for (`frame_shapes`, `batch`) from the bounded cache,
+    /// compiling it on first use.
+    fn with_plan<T>(
+        &self,
+        frame_shapes: &[Vec<usize>],
+        batch: usize,
+        f: impl FnOnce(&mut Box<dyn runtime::Plan>) -> runtime::Result<T>,
+    ) -> Result<T, ServeError> {
         let mut plans = self.plans.lock().map_err(|_| ServeError::Internal("plan cache lock poisoned".into()))?;
         if plans.len() >= MAX_PLANS {
             *plans = PlanCache::new();
         }
         let key = format!("{}:{}", self.name, self.version);
         let plan = plans.get_or_compile(self.exec.as_ref(), &key, &self.graph, frame_shapes, batch).map_err(runtime_err)?;
-        plan.run(inputs).map_err(runtime_err)
+        f(plan).map_err(runtime_err)
     }
 }
 
