@@ -127,7 +127,7 @@ fn conv_gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
 // One thread per output element; channel multiplier 1 (cout == cin == groups).
 @compute @workgroup_size(256)
 fn depthwise(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     let total = P.n * P.cout * P.oh * P.ow;
     if (i >= total) { return; }
     // enumerate with the channel fastest (coalesced for NHWC)
@@ -155,7 +155,7 @@ fn depthwise(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
 // [cin, cout / groups, kh, kw]; cpg = input channels per group, opg = outputs per group.
 @compute @workgroup_size(256)
 fn conv_transpose(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.n * P.cout * P.oh * P.ow) { return; }
     let ox = i % P.ow;
     let t = i / P.ow;

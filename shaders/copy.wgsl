@@ -17,7 +17,7 @@ struct CpP {
 
 @compute @workgroup_size(256)
 fn copy_strided(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.n) { return; }
     var rem = i;
     var so = i32(P.src_off);

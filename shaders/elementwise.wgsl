@@ -2,7 +2,7 @@
 // unary f32 ops with activations, and casts. Shapes and broadcast strides (rank <= 8) come
 // in a uniform; 0 strides broadcast.
 
-struct Params {
+struct ElemP {
     n: u32,
     rank: u32,
     op: u32,
@@ -16,7 +16,7 @@ struct Params {
     sb: array<vec4<u32>, 2>,
 };
 
-@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(0) var<uniform> P: ElemP;
 @group(0) @binding(1) var<storage, read> A: array<u32>;
 @group(0) @binding(2) var<storage, read> B: array<u32>;
 @group(0) @binding(3) var<storage, read_write> O: array<u32>;
@@ -38,10 +38,6 @@ fn offsets(i: u32) -> vec2<u32> {
         ob = ob + k * at4(P.sb, u32(d));
     }
     return vec2<u32>(oa, ob);
-}
-
-fn gid(id: vec3<u32>, n: vec3<u32>) -> u32 {
-    return id.x + id.y * n.x * 256u;
 }
 
 fn act(x: f32, code: u32, p0: f32, p1: f32) -> f32 {

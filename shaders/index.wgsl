@@ -16,10 +16,6 @@ struct IxP {
 @group(0) @binding(5) var<storage, read> Z: array<u32>;
 @group(0) @binding(6) var<storage, read> W: array<u32>;
 
-fn gid(id: vec3<u32>, nw: vec3<u32>) -> u32 {
-    return id.x + id.y * nw.x * 256u;
-}
-
 // a = rows, b = n, c = k, d = largest, e = is_int; values -> O, indices (i32) -> O2
 // Order: better value first (larger when d == 1), ties by lower index. Pass p picks the
 // best element that comes strictly after pass p - 1's pick in that order.

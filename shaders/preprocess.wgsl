@@ -22,7 +22,7 @@ fn byte_at(off: u32, i: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn letterbox(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.b * P.h * P.w * 3u) { return; }
     var b: u32;
     var y: u32;

@@ -11,7 +11,7 @@ struct RdP {
 
 @compute @workgroup_size(256)
 fn reduce(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.outer * P.inner) { return; }
     let o = i / P.inner;
     let q = i % P.inner;
@@ -37,7 +37,7 @@ fn reduce(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups)
 
 @compute @workgroup_size(256)
 fn softmax(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.outer * P.inner) { return; }
     let o = i / P.inner;
     let q = i % P.inner;

@@ -30,7 +30,7 @@ fn at(b: u32, c: u32, y: u32, x: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn pool(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.n * P.c * P.oh * P.ow) { return; }
     let q = coords(i);
     var acc = 0.0;
@@ -55,7 +55,7 @@ fn pool(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
 
 @compute @workgroup_size(256)
 fn resize(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = id.x + id.y * nw.x * 256u;
+    let i = gid(id, nw);
     if (i >= P.n * P.c * P.oh * P.ow) { return; }
     let q = coords(i);
     let y0 = u32(Taps[q.z * 3u]);

@@ -1,9 +1,10 @@
 //! Image -> letterbox -> model -> decoded persons, on any executor.
 
-use crate::graph::{DType, Tensor};
-use crate::models::{ModelConfig, Repository};
-use crate::runtime::{self, Executor, Plan};
-use crate::vision::{image_io, pose};
+use crate::graph::Tensor;
+use crate::models::heads::{self, DecodeError, FrameCtx, Person};
+use crate::models::{ModelConfig, Repository, Task};
+use crate::runtime::{self, Device, Executor, FrameSpec, Letterbox, Plan};
+use crate::vision::letterbox;
 use image::RgbImage;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,11 +14,11 @@ pub enum PipelineError {
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
     #[error(transparent)]
-    Decode(#[from] pose::DecodeError),
+    Decode(#[from] DecodeError),
     #[error("model '{0}' has no config.toml with an input spec; pose needs one")]
     NoConfig(String),
     #[error("model '{0}': task '{1}' is not pose")]
-    NotPose(String, String),
+    NotPose(String, Task),
     #[error("model input size {0}x{1} is not a multiple of {2}")]
     Size(usize, usize, usize),
 }
@@ -49,11 +50,11 @@ impl std::fmt::Debug for PosePipeline {
 }
 
 impl PosePipeline {
-    pub fn new(repo: &Repository, model: &str, device: &str, size: Option<InputSize>) -> Result<Self, PipelineError> {
+    pub fn new(repo: &Repository, model: &str, device: Device, size: Option<InputSize>) -> Result<Self, PipelineError> {
         let m = repo.resolve(model)?;
         let config = m.config.clone().ok_or_else(|| PipelineError::NoConfig(model.to_string()))?;
-        if config.task != "pose" {
-            return Err(PipelineError::NotPose(model.into(), config.task.clone()));
+        if config.task != Task::Pose {
+            return Err(PipelineError::NotPose(model.into(), config.task));
         }
         let size = size.unwrap_or(InputSize::Fixed(config.input.default_size));
         let graph = m.load_graph()?;
@@ -88,7 +89,11 @@ impl PosePipeline {
             return Err(PipelineError::Size(size[0], size[1], mult));
         }
         let name = self.config.name.clone();
-        Ok(self.plans.get_or_compile(self.exec.as_ref(), &name, &self.graph, &[vec![1, size[0], size[1], 3]], 1)?)
+        let shape = match self.config.input.layout.into() {
+            crate::graph::Layout::Nhwc => vec![1, size[0], size[1], 3],
+            crate::graph::Layout::Nchw => vec![1, 3, size[0], size[1]],
+        };
+        Ok(self.plans.get_or_compile(self.exec.as_ref(), &name, &self.graph, &[shape], 1)?)
     }
 
     pub fn adapter(&self) -> String {
@@ -96,32 +101,29 @@ impl PosePipeline {
     }
 
     /// The model input tensor for one image, and its letterbox placement.
-    pub fn preprocess(&self, img: &RgbImage) -> (Tensor, image_io::Letterbox) {
+    pub fn preprocess(&self, img: &RgbImage) -> (Tensor, Letterbox) {
         self.preprocess_at(img, self.input_size(img.width(), img.height()))
     }
 
-    fn preprocess_at(&self, img: &RgbImage, [h, w]: [usize; 2]) -> (Tensor, image_io::Letterbox) {
-        let (px, lb) = image_io::letterbox(img, w, h);
+    fn preprocess_at(&self, img: &RgbImage, [h, w]: [usize; 2]) -> (Tensor, Letterbox) {
         let c = &self.config.input;
-        let identity = c.mean == [0.0; 3] && c.std == [1.0; 3];
-        let t = if identity && self.config.input.dtype == DType::I32 {
-            Tensor::i32(vec![1, h, w, 3], px.iter().map(|&v| v as i32).collect())
-        } else {
-            let v = px.iter().enumerate().map(|(i, &v)| (v as f32 - c.mean[i % 3]) / c.std[i % 3]).collect();
-            Tensor::f32(vec![1, h, w, 3], v).cast(self.config.input.dtype)
-        };
-        (t, lb)
+        let spec = FrameSpec { height: h, width: w, layout: c.layout.into(), dtype: c.dtype, mean: c.mean, std: c.std };
+        let (t, mut boxes) = letterbox::letterbox_batch(&[img], &spec);
+        (t, boxes.remove(0))
     }
 
-    pub fn run(&mut self, img: &RgbImage) -> Result<Vec<pose::Person>, PipelineError> {
+    pub fn run(&mut self, img: &RgbImage) -> Result<Vec<Person>, PipelineError> {
         self.run_with(img, self.size)
     }
 
     /// Runs one image with an explicit input-size rule (per camera, say).
-    pub fn run_with(&mut self, img: &RgbImage, size: InputSize) -> Result<Vec<pose::Person>, PipelineError> {
+    pub fn run_with(&mut self, img: &RgbImage, size: InputSize) -> Result<Vec<Person>, PipelineError> {
         let size = self.input_size_with(size, img.width(), img.height());
         let (t, lb) = self.preprocess_at(img, size);
         let out = self.plan_for(size)?.run(&[t])?;
-        Ok(pose::decode_movenet(&out[0], 0, &lb, img.width(), img.height(), self.min_score)?)
+        let f = FrameCtx { index: 0, letterbox: &lb, width: img.width(), height: img.height(), min_score: self.min_score };
+        match heads::decode(self.config.output.decoder, &out, f)? {
+            heads::HeadOutput::Poses(p) => Ok(p),
+        }
     }
 }

@@ -53,7 +53,7 @@ use common::{iou, BUS_PEOPLE};
 fn bus_persons_lie_on_the_people() {
     common::movenet_json();
     let repo = Repository::open(common::root().join("models"));
-    let mut pipe = PosePipeline::new(&repo, "movenet-multipose", "cpu", None).expect("pipeline");
+    let mut pipe = PosePipeline::new(&repo, "movenet-multipose", walkout::runtime::Device::Cpu, None).expect("pipeline");
     let img = walkout::vision::image_io::load(&common::fetched("data/bus.jpg")).expect("bus.jpg");
     let persons = pipe.run(&img).expect("pose");
     for p in &persons {

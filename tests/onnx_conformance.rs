@@ -1,13 +1,13 @@
 #![allow(clippy::unwrap_used)]
 //! ONNX conformance: every case built by scripts/onnx-conformance/gen.py (one small model
 //! per op and attribute variant, plus MobileNetV2-style and ResNet-style nets) runs on
-//! walkout's CPU executor and is compared with onnxruntime's outputs.
+//! each executor (`test_executors!`) and is compared with onnxruntime's outputs.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use walkout::graph::{onnx, DType, GraphError, Tensor};
-use walkout::runtime::{cpu::CpuExecutor, Executor};
+use walkout::runtime::Executor;
 
 fn cases() -> Vec<PathBuf> {
     let dir = common::fetched("data/onnx-conformance");
@@ -59,15 +59,13 @@ fn run_case(dir: &Path, exec: &dyn Executor) -> Result<f64, String> {
     Ok(worst)
 }
 
-#[test]
-fn every_case_matches_onnxruntime_on_cpu() {
-    let exec = CpuExecutor::new();
+fn every_case_matches_onnxruntime(exec: &dyn Executor) {
     let cases = cases();
     assert!(cases.len() >= 120, "expected the whole suite, found {} cases", cases.len());
     let mut failures = Vec::new();
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        match run_case(dir, &exec) {
+        match run_case(dir, exec) {
             Ok(d) => println!("{name:<36} ok   max abs diff {d:.2e}"),
             Err(e) => {
                 println!("{name:<36} FAIL {e}");
@@ -77,6 +75,8 @@ fn every_case_matches_onnxruntime_on_cpu() {
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
+
+test_executors!(every_case_matches_onnxruntime_on, super::every_case_matches_onnxruntime);
 
 #[test]
 fn unsupported_ops_are_listed_together_with_node_names() {

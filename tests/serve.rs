@@ -13,8 +13,8 @@ use walkout::api::proto::inference as kpb;
 use walkout::api::proto::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use walkout::api::proto::walkout as pb;
 use walkout::api::proto::walkout::vision_client::VisionClient;
+use walkout::app::Running;
 use walkout::serve::config::{BatchingParams, ModelServeConfig, ServerConfig};
-use walkout::serve::run::Running;
 
 const MODEL: &str = "movenet-multipose";
 
@@ -35,7 +35,7 @@ fn config(repo: &Path) -> ServerConfig {
         grpc_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
         model_repository: repo.to_path_buf(),
-        device: "cpu".into(),
+        device: walkout::runtime::Device::Cpu,
         models: vec![ModelServeConfig {
             name: MODEL.into(),
             device: None,
@@ -522,8 +522,7 @@ fn sigterm_drains_queued_frames_and_exits_cleanly() {
 
 #[test]
 fn unmodified_tritonclient_works() {
-    let python = std::env::var("WALKOUT_PYTHON").map(PathBuf::from).unwrap_or_else(|_| common::root().join(".cache/venv-ref/bin/python"));
-    assert!(python.exists(), "{} is missing: run scripts/test (scripts/venv installs tritonclient[grpc])", python.display());
+    let python = common::python();
     let repo = temp_repo("triton");
     let (mut child, grpc, _h, _rx) = spawn_server(
         &["--model-repository", repo.to_str().unwrap(), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--device", "cpu"],
@@ -548,7 +547,7 @@ fn unmodified_tritonclient_works() {
 
 #[test]
 fn bench_in_process_and_over_grpc() {
-    use walkout::serve::bench::{run, BenchOptions};
+    use walkout::cli::bench::{run, BenchOptions};
     let repo = temp_repo("bench");
     let plot = repo.join("bench.png");
     let mut o = BenchOptions {
@@ -560,7 +559,7 @@ fn bench_in_process_and_over_grpc() {
         target: None,
         plot: Some(plot.clone()),
         model: MODEL.into(),
-        device: "cpu".into(),
+        device: walkout::runtime::Device::Cpu,
         repository: repo.clone(),
         still: Some(common::fetched("data/bus.jpg")),
         batching: BatchingParams::default(),
@@ -624,6 +623,15 @@ fn live_http_stream_drops_and_reconnects() {
     streamer.kill().unwrap();
     streamer.wait().unwrap();
     wait_for("reconnect attempts", 30, || (m.source_reconnects.with_label_values(&["live"]).get() >= 2).then_some(()));
+    // frames queued before the drop finish first: count only what arrives after them
+    let mut last = done("live");
+    wait_for("frames queued before the drop to finish", 30, || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let now = done("live");
+        let settled = now == last;
+        last = now;
+        settled.then_some(())
+    });
     let steady = done("steady");
     let live = done("live");
     // the stream comes back on the same address

@@ -5,9 +5,9 @@
 
 mod common;
 
+use walkout::events::{Event, Receipt, TrackRow};
 use walkout::sim::score::{self, TrackData};
-use walkout::sim::world::{Event, Receipt};
-use walkout::sim::{Footage, SimConfig, TrackRow};
+use walkout::sim::{Footage, SimConfig};
 
 fn sim_once(name: &str, seed: u64) -> std::path::PathBuf {
     let out = std::env::temp_dir().join(format!("walkout-sim-{}-{name}", std::process::id()));
@@ -159,8 +159,8 @@ fn hungarian_is_optimal() {
     for _ in 0..200 {
         let (n, m) = (1 + rng.below(4), 1 + rng.below(4));
         let c: Vec<Vec<f64>> = (0..n).map(|_| (0..m).map(|_| (rng.below(10)) as f64).collect()).collect();
-        let got: f64 = score::assign(&c).iter().map(|&(i, j)| c[i][j]).sum();
-        assert_eq!(score::assign(&c).len(), n.min(m));
+        let got: f64 = walkout::perception::assign(&c).iter().map(|&(i, j)| c[i][j]).sum();
+        assert_eq!(walkout::perception::assign(&c).len(), n.min(m));
         // brute force over injective maps of the smaller side
         fn best(c: &[Vec<f64>], i: usize, used: &mut Vec<bool>, transposed: bool) -> f64 {
             let (n, m) = if transposed { (c[0].len(), c.len()) } else { (c.len(), c[0].len()) };
@@ -208,13 +208,13 @@ fn eval_cli_prints_json_last() {
 
 #[test]
 fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
-    use walkout::serve::source::{FrameSource, SimSource};
+    use walkout::sources::{FrameSource, SimSource};
     common::movenet_json();
     let cfg = SimConfig { seed: 7, shoppers: 10, cameras: 8, seconds: 40.0, fps: 5.0, width: 640, height: 480, noise: true };
     let mut src = SimSource::new(cfg).unwrap();
     assert_eq!(src.cameras().len(), 8);
     let repo = walkout::models::Repository::open(common::root().join("models"));
-    let mut pipe = walkout::pipeline::PosePipeline::new(&repo, "movenet-multipose", "cpu", None).unwrap();
+    let mut pipe = walkout::pipeline::PosePipeline::new(&repo, "movenet-multipose", walkout::runtime::Device::Cpu, None).unwrap();
     let (mut found, mut tried) = (0, 0);
     let mut last_seq = None;
     while let Some(frames) = src.next_frames().unwrap() {
@@ -232,7 +232,7 @@ fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
             for gt in truth.iter().filter(|r| r.cam == cam && r.visible_px > 8000) {
                 tried += 1;
                 let persons = pipe.run(&f.image).unwrap();
-                if persons.iter().any(|p| walkout::sim::score::iou(&p.bbox, &gt.bbox) >= 0.5) {
+                if persons.iter().any(|p| walkout::perception::iou(&p.bbox, &gt.bbox) >= 0.5) {
                     found += 1;
                 }
             }
@@ -241,4 +241,163 @@ fn sim_is_a_camera_source_and_the_pose_model_sees_its_shoppers() {
     assert_eq!(last_seq, Some(199));
     println!("MoveNet found {found} of {tried} large synthetic shoppers");
     assert!(tried >= 5 && found * 2 >= tried, "MoveNet found {found} of {tried} large synthetic shoppers");
+}
+
+/// A hand-made truth row with its full-body box and visibility.
+fn gt_row(frame: u64, cam: usize, id: u32, full: [f32; 4], visibility: f32) -> TrackRow {
+    TrackRow {
+        frame,
+        t: frame as f64 / 10.0,
+        cam,
+        id,
+        session: String::new(),
+        bbox: full,
+        full_bbox: Some(full),
+        visibility: Some(visibility),
+        visible_px: 0,
+        keypoints: Vec::new(),
+    }
+}
+
+fn pred_row(frame: u64, cam: usize, id: u32, bbox: [f32; 4]) -> TrackRow {
+    TrackRow {
+        frame,
+        t: frame as f64 / 10.0,
+        cam,
+        id,
+        session: String::new(),
+        bbox,
+        full_bbox: None,
+        visibility: None,
+        visible_px: 0,
+        keypoints: Vec::new(),
+    }
+}
+
+fn write_jsonl(path: &std::path::Path, rows: &[TrackRow]) {
+    let text: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// `walkout eval` on a truth folder and predictions, exporting MOTChallenge files; then
+/// TrackEval's own MOTChallenge evaluation (PyPI `trackeval`, `MotChallenge2DBox` with its
+/// preprocessing) on those files. Returns (walkout's JSON, TrackEval's JSON).
+fn eval_both(dir: &std::path::Path, pred: &std::path::Path, extra: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    let mot = dir.join("mot");
+    let _ = std::fs::remove_dir_all(&mot);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+        .args(["eval", "--truth"])
+        .arg(dir)
+        .arg("--events")
+        .arg(dir.join("truth/events.jsonl"))
+        .arg("--tracks")
+        .arg(pred)
+        .arg("--export-mot")
+        .arg(&mot)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    let ours: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let py = std::process::Command::new(common::python())
+        .arg(common::root().join("scripts/eval-reference/trackeval_mot.py"))
+        .arg(&mot)
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "trackeval: {}", String::from_utf8_lossy(&py.stderr));
+    let theirs: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&py.stdout).lines().last().unwrap()).unwrap();
+    (ours, theirs)
+}
+
+fn assert_same(name: &str, ours: &serde_json::Value, theirs: &serde_json::Value) {
+    println!("{name}: walkout {ours}\n{name}: trackeval {theirs}");
+    for k in ["hota", "deta", "assa", "idf1"] {
+        let (a, b) = (ours[k].as_f64().unwrap(), theirs[k].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-9, "{name}: {k} walkout {a} vs TrackEval {b}");
+    }
+}
+
+/// The standard identity score (don't-care rows, MOTChallenge's preprocessing) equals
+/// TrackEval's MOTChallenge evaluation of the same rows written as MOTChallenge files.
+#[test]
+fn standard_score_matches_trackeval_motchallenge_with_dont_care_rows() {
+    let dir = std::env::temp_dir().join(format!("walkout-mot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("truth")).unwrap();
+    std::fs::write(dir.join("truth/events.jsonl"), "").unwrap();
+    // hand-made: four people over 12 frames in two cameras
+    let b = |x: f32, y: f32, w: f32, h: f32| [x, y, x + w, y + h];
+    let (mut gt, mut pr) = (Vec::new(), Vec::new());
+    for f in 0..12u64 {
+        for cam in 0..2usize {
+            let off = 30.0 * cam as f32 + 6.0 * f as f32;
+            // 1 and 2: plain, with an identity switch halfway
+            gt.push(gt_row(f, cam, 1, b(10.0 + off, 50.0, 40.0, 100.0), 0.9));
+            gt.push(gt_row(f, cam, 2, b(120.0 + off, 52.0, 40.0, 100.0), 0.8));
+            // 3: hidden behind a shelf in frames 4..8 (visibility under 0.25: don't care)
+            let vis3 = if (4..8).contains(&f) { 0.1 } else { 0.7 };
+            gt.push(gt_row(f, cam, 3, b(240.0 + off, 60.0, 40.0, 100.0), vis3));
+            // 4: far away, 30 px tall (don't care throughout)
+            gt.push(gt_row(f, cam, 4, b(400.0, 20.0 + f as f32, 12.0, 30.0), 1.0));
+            let (t1, t2) = if f < 6 { (11, 12) } else { (12, 11) };
+            let j = ((f as usize * 7 + cam) % 5) as f32 - 2.0;
+            if (f, cam) != (3, 0) {
+                pr.push(pred_row(f, cam, t1, b(10.0 + off + j, 50.0 + j / 2.0, 40.0, 100.0)));
+            }
+            pr.push(pred_row(f, cam, t2, b(120.0 + off - j, 52.0, 40.0, 100.0)));
+            // 3 is tracked while visible and in two of its hidden frames (dropped there)
+            if !(4..8).contains(&f) || f % 2 == 0 {
+                pr.push(pred_row(f, cam, 13, b(241.0 + off, 61.0, 40.0, 100.0)));
+            }
+            // 4 is tracked in odd frames (dropped: a match to a distractor)
+            if f % 2 == 1 {
+                pr.push(pred_row(f, cam, 14, b(400.0, 21.0 + f as f32, 12.0, 30.0)));
+            }
+            // a box half on 4 (IoU under 0.5: not dropped, a false positive)
+            if f == 5 {
+                pr.push(pred_row(f, cam, 15, b(406.0, 20.0 + f as f32, 12.0, 30.0)));
+            }
+        }
+    }
+    write_jsonl(&dir.join("truth/tracks.jsonl"), &gt);
+    write_jsonl(&dir.join("pred.jsonl"), &pr);
+    let (ours, theirs) = eval_both(&dir, &dir.join("pred.jsonl"), &[]);
+    assert_eq!(ours["dont_care_rows"].as_u64(), Some(24 + 8), "{ours}");
+    assert_eq!(ours["dropped_predictions"].as_u64(), Some(12 + 4), "{ours}");
+    // the standard score does not count the hidden and the tiny as misses
+    assert!(ours["deta"].as_f64().unwrap() > ours["deta_strict"].as_f64().unwrap(), "{ours}");
+    assert_same("hand-made", &ours, &theirs);
+    // other thresholds are flags, and TrackEval follows them through the exported classes
+    let (ours, theirs) = eval_both(&dir, &dir.join("pred.jsonl"), &["--min-visibility", "0.05", "--min-height", "20"]);
+    assert_eq!(ours["dont_care_rows"].as_u64(), Some(0), "{ours}");
+    assert_same("hand-made, no don't-care rows", &ours, &theirs);
+
+    // a simulated store's truth against a perturbed copy: misses, jitter, an identity switch
+    // and false positives; occluded and truncated rows come from the renderer
+    let sim = sim_once("mot", 17);
+    let truth = tracks(&sim);
+    assert!(truth.iter().any(|r| r.visibility.unwrap() < 0.25) && truth.iter().any(|r| r.visibility.unwrap() > 0.9));
+    let victim = truth[truth.len() / 3].id;
+    let mut rng = walkout::sim::math::Rng::new(5);
+    let mut pert = Vec::new();
+    for r in &truth {
+        if rng.below(10) == 0 {
+            continue;
+        }
+        let fb = r.full_bbox.unwrap();
+        let j = |rng: &mut walkout::sim::math::Rng| rng.below(7) as f32 - 3.0;
+        let bbox = [fb[0] + j(&mut rng), fb[1] + j(&mut rng), fb[2] + j(&mut rng), fb[3] + j(&mut rng)];
+        let id = if r.id == victim && r.frame >= 150 { 900 } else { r.id };
+        pert.push(pred_row(r.frame, r.cam, id, bbox));
+        if rng.below(25) == 0 {
+            pert.push(pred_row(r.frame, r.cam, 950 + rng.below(3) as u32, [5.0, 5.0, 45.0, 105.0]));
+        }
+    }
+    write_jsonl(&sim.join("pred.jsonl"), &pert);
+    let (ours, theirs) = eval_both(&sim, &sim.join("pred.jsonl"), &[]);
+    assert!(ours["dont_care_rows"].as_u64().unwrap() > 0, "{ours}");
+    assert_same("simulated store", &ours, &theirs);
+    let _ = std::fs::remove_dir_all(&dir);
 }

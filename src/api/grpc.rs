@@ -3,12 +3,12 @@
 use super::proto::walkout as pb;
 use super::proto::walkout::vision_server::{Vision, VisionServer};
 use super::status;
+use crate::models::heads::{Person, KEYPOINT_NAMES};
 use crate::serve::batcher::PushOutcome;
 use crate::serve::config::CameraConfig;
-use crate::serve::source::CameraFrame;
 use crate::serve::{FrameResult, ServeError, Server};
+use crate::sources::CameraFrame;
 use crate::vision::image_io;
-use crate::vision::pose::{Person, KEYPOINT_NAMES};
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -75,7 +75,7 @@ fn result_to_wire(r: &FrameResult, skipped: u64) -> pb::FrameResult {
         model_version: r.version.to_string(),
         width: r.width,
         height: r.height,
-        persons: r.persons.iter().map(person_to_wire).collect(),
+        persons: r.persons().iter().map(person_to_wire).collect(),
         queue_ms: r.queue_s * 1e3,
         compute_ms: r.compute_s * 1e3,
         e2e_ms: r.e2e_s * 1e3,
@@ -241,7 +241,7 @@ impl Vision for VisionApi {
             model_version: res.version.to_string(),
             width: res.width,
             height: res.height,
-            persons: res.persons.iter().map(person_to_wire).collect(),
+            persons: res.persons().iter().map(person_to_wire).collect(),
             queue_ms: res.queue_s * 1e3,
             compute_ms: res.compute_s * 1e3,
             batch_size: res.batch_size as u32,

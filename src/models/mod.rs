@@ -1,8 +1,14 @@
 //! The model repository: `models/<name>/config.toml` plus `models/<name>/<version>/<file>`.
-//! A model can also be given as a bare path to a `model.json` (TF.js) file.
+//! A model can also be given as a bare path to a `model.json` (TF.js) or `.onnx` file.
+//! `config` holds the typed config (task, input spec, decoder); `heads` the decoders that
+//! turn a model's outputs into typed results.
 
-use crate::graph::{self, DType, Graph, GraphError};
-use serde::Deserialize;
+pub mod config;
+pub mod heads;
+
+pub use config::{BatchingConfig, Decoder, Format, InputConfig, ModelConfig, OutputConfig, Task};
+
+use crate::graph::{self, Graph, GraphError};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,77 +25,6 @@ pub enum RepoError {
     Format(String),
     #[error(transparent)]
     Graph(#[from] GraphError),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Tfjs,
-    Onnx,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct InputConfig {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "default_layout")]
-    pub layout: String,
-    pub dtype: DType,
-    #[serde(default = "default_multiple")]
-    pub multiple_of: usize,
-    /// [height, width]
-    pub default_size: [usize; 2],
-    #[serde(default = "zeros3")]
-    pub mean: [f32; 3],
-    #[serde(default = "ones3")]
-    pub std: [f32; 3],
-}
-
-fn default_layout() -> String {
-    "nhwc".into()
-}
-fn default_multiple() -> usize {
-    1
-}
-fn zeros3() -> [f32; 3] {
-    [0.0; 3]
-}
-fn ones3() -> [f32; 3] {
-    [1.0; 3]
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct OutputConfig {
-    pub decoder: String,
-    #[serde(default = "default_min_score")]
-    pub min_score: f32,
-}
-
-fn default_min_score() -> f32 {
-    0.25
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct BatchingConfig {
-    #[serde(default = "default_max_batch")]
-    pub max_batch_size: usize,
-}
-
-fn default_max_batch() -> usize {
-    8
-}
-
-/// `models/<name>/config.toml`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ModelConfig {
-    pub name: String,
-    pub format: Format,
-    pub task: String,
-    pub file: String,
-    pub input: InputConfig,
-    pub output: OutputConfig,
-    #[serde(default)]
-    pub batching: Option<BatchingConfig>,
 }
 
 /// A model resolved to a file on disk.

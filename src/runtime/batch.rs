@@ -136,9 +136,13 @@ impl Plan for SplitPlan {
         self.run_suffix(&cut, inputs)
     }
 
-    fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &super::FrameSpec) -> Option<Result<super::FramesOutput>> {
+    fn takes_frames(&self) -> bool {
         // the suffix must not read the raw input (it would need it on the host)
-        if self.suffix_src.iter().any(|s| matches!(s, Src::Input(_))) {
+        self.prefix.takes_frames() && !self.suffix_src.iter().any(|s| matches!(s, Src::Input(_)))
+    }
+
+    fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &super::FrameSpec) -> Option<Result<super::FramesOutput>> {
+        if !self.takes_frames() {
             return None;
         }
         Some(self.prefix.run_frames(frames, spec)?.and_then(|(cut, boxes)| Ok((self.run_suffix(&cut, &[])?, boxes))))

@@ -1,9 +1,15 @@
 //! Executors compile a shape-specialised graph into a plan and run batches.
-//! This module holds only the trait and shared helpers; it does not depend on any backend.
+//! This module holds only the traits, errors and shared helpers; the backends live in
+//! `cpu/` and `gpu/`, and `device.rs` is the one place that chooses and builds them.
 
 mod batch;
 pub mod cpu;
+pub mod device;
+pub mod frames;
 pub mod gpu;
+
+pub use device::{executor_for, Device};
+pub use frames::{FrameSpec, FramesOutput, Letterbox};
 
 use crate::graph::{self, Dim, Graph, GraphError, Tensor};
 
@@ -20,21 +26,6 @@ pub enum RuntimeError {
 }
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
-
-/// How a batch of RGB frames becomes a model's image input: size, layout, dtype and
-/// normalisation ((pixel - mean) / std).
-#[derive(Clone, Debug, PartialEq)]
-pub struct FrameSpec {
-    pub height: usize,
-    pub width: usize,
-    pub layout: graph::Layout,
-    pub dtype: graph::DType,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
-
-/// What `Plan::run_frames` returns: the outputs and where each frame was placed.
-pub type FramesOutput = (Vec<Tensor>, Vec<crate::vision::image_io::Letterbox>);
 
 /// A compiled model for fixed input shapes.
 pub trait Plan: Send + std::fmt::Debug {
@@ -54,6 +45,12 @@ pub trait Plan: Send + std::fmt::Debug {
     fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &FrameSpec) -> Option<Result<FramesOutput>> {
         let _ = (frames, spec);
         None
+    }
+    /// Whether `run_frames` letterboxes where the plan runs. Callers that can prepare the
+    /// input elsewhere meanwhile (the batcher's CPU letterbox) ask this instead of the
+    /// executor's name.
+    fn takes_frames(&self) -> bool {
+        false
     }
 }
 
@@ -215,34 +212,6 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
     }
     let inner = exec.compile(graph, frame_shapes)?;
     Ok(Box::new(PerFramePlan { inner, shapes: batched }))
-}
-
-/// Builds the executor for a device name. `gpu` takes any wgpu adapter (lavapipe
-/// included); `auto` takes a hardware GPU adapter when there is one, otherwise the CPU
-/// executor (a software adapter such as lavapipe is much slower than it), and logs which
-/// adapter runs.
-pub fn executor_for(device: &str) -> Result<Box<dyn Executor>> {
-    let exec: Box<dyn Executor> = match device {
-        "cpu" => Box::new(cpu::CpuExecutor::new()),
-        "gpu" => Box::new(gpu::GpuExecutor::new()?),
-        "auto" => match gpu::GpuExecutor::new() {
-            Ok(g) if g.context().is_hardware() => Box::new(g),
-            Ok(g) => {
-                // a software rasteriser (lavapipe) is far slower than the CPU executor
-                tracing::info!("only a software GPU adapter ({}); using the CPU executor (--device gpu forces it)", g.adapter());
-                Box::new(cpu::CpuExecutor::new())
-            }
-            Err(e) => {
-                tracing::warn!("no GPU adapter ({e}); using the CPU executor");
-                Box::new(cpu::CpuExecutor::new())
-            }
-        },
-        other => return Err(RuntimeError::UnknownDevice(other.to_string())),
-    };
-    if device == "auto" {
-        eprintln!("walkout: device auto -> {} executor on {}", exec.name(), exec.adapter());
-    }
-    Ok(exec)
 }
 
 /// Compiled plans cached per (model, input shapes, batch): compiling (specialisation,

@@ -3,15 +3,25 @@
 //! other cameras are unaffected.
 
 use super::config::CameraConfig;
+use super::error::ServeError;
 use super::metrics::Metrics;
-use super::source::{self, ChildPid, FfmpegSource, FrameSource, ImageSeqSource, SimSource, SourceError, SyntheticSource};
-use super::{ServeError, Server};
-use crate::sim::SimConfig;
+use crate::sources::{self, CameraFrame, ChildPid, FfmpegSource, FrameSource, ImageSeqSource, SimSource, SourceError, SyntheticSource};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Where a camera runner sends what its source yields (the server).
+pub trait FrameSink: Clone + Send + 'static {
+    /// Queues a frame with the camera's model.
+    fn push_frame(&self, frame: CameraFrame, arrived: Instant) -> Result<(), ServeError>;
+    /// Counts a frame the source could not decode.
+    fn reject_frame(&self, camera: &str, reason: &str);
+    fn metrics(&self) -> &Metrics;
+    /// The largest accepted frame side.
+    fn max_frame_side(&self) -> u32;
+}
 
 #[derive(Debug, Default)]
 struct Status {
@@ -43,36 +53,6 @@ pub struct CameraInfo {
     pub last_error: String,
 }
 
-/// The synthetic store for a `sim` camera: cameras `<id>-cam0`, `<id>-cam1`, ... Options
-/// come as `key=value` pairs in `url`: `seed`, `shoppers`, `cameras` (4 to 32), `seconds`
-/// (length of one store session; it restarts when `loop` is set) and `warmup` (simulated
-/// seconds skipped before the first frame, so shoppers are already in the store).
-fn sim_config(cfg: &CameraConfig) -> Result<(SimConfig, f64), String> {
-    let mut s = SimConfig { seconds: 300.0, ..SimConfig::default() };
-    let mut warmup = 0.0;
-    for kv in cfg.url.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("sim option '{kv}' is not key=value"))?;
-        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("sim option {k}: '{v}' is not a number"));
-        match k.trim() {
-            "seed" => s.seed = num(v)? as u64,
-            "shoppers" => s.shoppers = num(v)? as usize,
-            "cameras" => s.cameras = num(v)? as usize,
-            "seconds" => s.seconds = num(v)?,
-            "warmup" => warmup = num(v)?.clamp(0.0, 3600.0),
-            other => return Err(format!("unknown sim option '{other}' (seed, shoppers, cameras, seconds, warmup)")),
-        }
-    }
-    if cfg.width > 0 && cfg.height > 0 {
-        s.width = cfg.width as usize;
-        s.height = cfg.height as usize;
-    }
-    if cfg.fps > 0.0 {
-        s.fps = cfg.fps;
-    }
-    s.validate().map_err(|e| e.to_string())?;
-    Ok((s, warmup))
-}
-
 fn lane_of(cfg: &CameraConfig, frame_camera: &str) -> String {
     if cfg.source == "sim" {
         format!("{}-{}", cfg.id, frame_camera.trim_start_matches("sim-"))
@@ -82,12 +62,13 @@ fn lane_of(cfg: &CameraConfig, frame_camera: &str) -> String {
 }
 
 /// Starts a camera's runner thread (push cameras have none).
-pub fn start(server: Arc<Server>, cfg: CameraConfig) -> Result<CameraEntry, ServeError> {
+pub fn start<S: FrameSink>(server: S, cfg: CameraConfig) -> Result<CameraEntry, ServeError> {
     let lanes = match cfg.source.as_str() {
         "push" | "video" | "images" | "synthetic" => vec![cfg.id.clone()],
         "sim" => {
-            let (sc, _) = sim_config(&cfg).map_err(|e| ServeError::InvalidArgument(format!("camera '{}': {e}", cfg.id)))?;
-            (0..sc.cameras).map(|i| format!("{}-cam{i}", cfg.id)).collect()
+            let n = sources::sim_cameras(&cfg.url, cfg.width, cfg.height, cfg.fps)
+                .map_err(|e| ServeError::InvalidArgument(format!("camera '{}': {e}", cfg.id)))?;
+            (0..n).map(|i| format!("{}-cam{i}", cfg.id)).collect()
         }
         other => {
             return Err(ServeError::InvalidArgument(format!(
@@ -163,9 +144,9 @@ impl CameraEntry {
     }
 }
 
-fn open(server: &Server, cfg: &CameraConfig, pid: &ChildPid) -> Result<Box<dyn FrameSource>, SourceError> {
+fn open<S: FrameSink>(server: &S, cfg: &CameraConfig, pid: &ChildPid) -> Result<Box<dyn FrameSource>, SourceError> {
     let fps = (cfg.fps > 0.0).then_some(cfg.fps);
-    let max_side = server.config.max_frame_side;
+    let max_side = server.max_frame_side();
     Ok(match cfg.source.as_str() {
         "video" => Box::new(FfmpegSource::open(&cfg.id, &cfg.url, fps, max_side, pid)?),
         "images" => Box::new(ImageSeqSource::open(&cfg.id, &cfg.url, cfg.r#loop, fps, max_side)?),
@@ -181,12 +162,7 @@ fn open(server: &Server, cfg: &CameraConfig, pid: &ChildPid) -> Result<Box<dyn F
             let (w, h) = if cfg.width > 0 && cfg.height > 0 { (cfg.width, cfg.height) } else { (640, 480) };
             Box::new(SyntheticSource::new(&cfg.id, w, h, still.as_ref(), fps, None))
         }
-        "sim" => {
-            let (sc, warmup) = sim_config(cfg).map_err(|msg| SourceError::Failed { source_id: cfg.id.clone(), msg })?;
-            let mut src = SimSource::new(sc)?;
-            src.fast_forward(warmup);
-            Box::new(src)
-        }
+        "sim" => Box::new(SimSource::from_options(&cfg.id, &cfg.url, cfg.width, cfg.height, cfg.fps)?),
         other => return Err(SourceError::Failed { source_id: cfg.id.clone(), msg: format!("unknown source '{other}'") }),
     })
 }
@@ -208,8 +184,8 @@ enum Ended {
     Failed,
 }
 
-fn run(server: Arc<Server>, cfg: CameraConfig, stop: Arc<AtomicBool>, pid: ChildPid, status: Arc<Status>) {
-    let stream = cfg.source == "video" && source::is_stream_url(&cfg.url);
+fn run<S: FrameSink>(server: S, cfg: CameraConfig, stop: Arc<AtomicBool>, pid: ChildPid, status: Arc<Status>) {
+    let stream = cfg.source == "video" && sources::is_stream_url(&cfg.url);
     let mut backoff = Duration::from_millis(250);
     let set_error = |msg: String| {
         if let Ok(mut e) = status.last_error.lock() {
@@ -289,7 +265,7 @@ fn run(server: Arc<Server>, cfg: CameraConfig, stop: Arc<AtomicBool>, pid: Child
             break;
         }
         status.reconnects.fetch_add(1, Ordering::SeqCst);
-        server.metrics.source_reconnects.with_label_values(&[&cfg.id]).inc();
+        server.metrics().source_reconnects.with_label_values(&[&cfg.id]).inc();
         tracing::info!(camera = %cfg.id, "reconnecting in {:.2} s", backoff.as_secs_f64());
         sleep_unless_stopped(backoff, &stop);
         backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -1,6 +1,7 @@
 //! `walkout serve` configuration: a TOML file, then environment variables, then command-line
 //! flags, each overriding the one before. With no file, a repository alone is enough.
 
+use crate::runtime::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,7 +78,7 @@ pub struct ModelServeConfig {
     pub name: String,
     /// `cpu`, `gpu` or `auto`; the server default when absent.
     #[serde(default)]
-    pub device: Option<String>,
+    pub device: Option<Device>,
     /// Model input [height, width] for camera frames; the model's `default_size` when absent.
     #[serde(default)]
     pub input_size: Option<[usize; 2]>,
@@ -126,8 +127,8 @@ pub struct ServerConfig {
     #[serde(default = "d_repo")]
     pub model_repository: PathBuf,
     /// Default device for models: `cpu`, `gpu` or `auto`.
-    #[serde(default = "d_device")]
-    pub device: String,
+    #[serde(default)]
+    pub device: Device,
     /// Models to load at start; every model in the repository when empty.
     #[serde(default)]
     pub models: Vec<ModelServeConfig>,
@@ -161,9 +162,6 @@ fn d_http() -> String {
 }
 fn d_repo() -> PathBuf {
     PathBuf::from("models")
-}
-fn d_device() -> String {
-    "auto".into()
 }
 fn d_queue() -> usize {
     4
@@ -214,7 +212,9 @@ impl ServerConfig {
             self.model_repository = v.into();
         }
         if let Some(v) = vars("WALKOUT_DEVICE") {
-            self.device = v;
+            self.device = v
+                .parse()
+                .map_err(|e: crate::runtime::RuntimeError| ConfigError::Env { var: "WALKOUT_DEVICE".into(), msg: e.to_string() })?;
         }
         if let Some(v) = vars("WALKOUT_CAMERA_QUEUE_SIZE") {
             self.camera_queue_size = num("WALKOUT_CAMERA_QUEUE_SIZE", v)?;
@@ -232,9 +232,6 @@ impl ServerConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !matches!(self.device.as_str(), "cpu" | "gpu" | "auto") {
-            return Err(ConfigError::Invalid(format!("device '{}' (expected cpu, gpu or auto)", self.device)));
-        }
         if self.camera_queue_size == 0 || self.result_buffer == 0 || self.max_cameras == 0 {
             return Err(ConfigError::Invalid("camera_queue_size, result_buffer and max_cameras must be at least 1".into()));
         }

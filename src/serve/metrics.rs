@@ -21,6 +21,7 @@ pub struct Metrics {
     pub stream_skipped: IntCounterVec,
     pub adapter: IntGaugeVec,
     pub model_loads: IntCounterVec,
+    pub stage_dropped: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 16] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -91,6 +92,11 @@ impl Metrics {
             ),
             adapter: gauge("walkout_adapter_info", "The adapter each model runs on (value 1).", &["model", "backend", "adapter"]),
             model_loads: counter("walkout_model_loads_total", "Model loads per model and outcome.", &["model", "outcome"]),
+            stage_dropped: counter(
+                "walkout_stage_dropped_total",
+                "Frame results a pipeline stage could not take (its queue was full), per stage and camera.",
+                &["stage", "camera"],
+            ),
             registry,
         }
     }

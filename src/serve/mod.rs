@@ -2,24 +2,26 @@
 //! state the gRPC and HTTP edges (`crate::api`) share.
 
 pub mod batcher;
-pub mod bench;
 pub mod camera;
 pub mod config;
-pub mod demo;
+mod error;
 pub mod metrics;
 pub mod model;
-pub mod run;
-pub mod source;
+mod result;
+pub mod stages;
+
+pub use error::ServeError;
+pub use result::FrameResult;
 
 use crate::graph::Tensor;
 use crate::models::Repository;
-use crate::vision::pose::Person;
+use crate::runtime::Device;
+use crate::sources::CameraFrame;
 use batcher::{Batcher, PushOutcome, TensorReply};
-use camera::CameraEntry;
+use camera::{CameraEntry, FrameSink};
 use config::{BatchingParams, CameraConfig, ModelServeConfig, ServerConfig};
 use metrics::Metrics;
 use model::{LoadedModel, ModelHandle, ModelState};
-use source::CameraFrame;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,57 +33,13 @@ pub fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// Serving errors; the API edges map each to a gRPC status code.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("model '{0}' is not loaded")]
-    ModelNotFound(String),
-    #[error("model '{name}' version {version} is not loaded (serving version {serving})")]
-    VersionNotFound { name: String, version: String, serving: u64 },
-    #[error("camera '{0}' not found")]
-    CameraNotFound(String),
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("model '{model}': request queue is full ({size}); retry later")]
-    QueueFull { model: String, size: usize },
-    #[error("{0}")]
-    ResourceExhausted(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("loading failed: {0}")]
-    Load(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// The result of one frame.
-#[derive(Clone, Debug)]
-pub struct FrameResult {
-    pub camera: String,
-    pub seq: u64,
-    pub capture_ts: f64,
-    pub model: String,
-    pub version: u64,
-    pub width: u32,
-    pub height: u32,
-    pub persons: Vec<Person>,
-    pub queue_s: f64,
-    pub compute_s: f64,
-    pub e2e_s: f64,
-    pub batch_size: usize,
-    /// The frame itself, only with the `keep_frames` debug option.
-    pub image: Option<Arc<image::RgbImage>>,
-}
-
 /// A served model: its current version and its batcher.
 #[derive(Debug)]
 pub struct ModelSlot {
     pub name: String,
     pub handle: Arc<ModelHandle>,
     pub batcher: Batcher,
-    pub device: String,
+    pub device: Device,
     pub input_size: Option<[usize; 2]>,
 }
 
@@ -93,6 +51,8 @@ pub struct Server {
     models: RwLock<BTreeMap<String, Arc<ModelSlot>>>,
     cameras: Mutex<BTreeMap<String, CameraEntry>>,
     results: broadcast::Sender<Arc<FrameResult>>,
+    /// The stages after the model (tracking, fusion, events plug in here).
+    stages: stages::Stages,
     draining: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     started: Instant,
@@ -120,12 +80,16 @@ impl Server {
         config.validate().map_err(|e| ServeError::InvalidArgument(e.to_string()))?;
         let (results, _) = broadcast::channel(config.result_buffer);
         let (shutdown_tx, _) = watch::channel(false);
+        let metrics = Metrics::new();
+        let stages = stages::Stages::start(Vec::new(), results.clone(), metrics.clone(), config.result_buffer)
+            .map_err(|e| ServeError::Internal(format!("starting the stages: {e}")))?;
         let server = Arc::new(Server {
             repo: Repository::open(&config.model_repository),
-            metrics: Metrics::new(),
+            metrics,
             models: RwLock::new(BTreeMap::new()),
             cameras: Mutex::new(BTreeMap::new()),
             results,
+            stages,
             draining: AtomicBool::new(false),
             shutdown_tx,
             started: Instant::now(),
@@ -220,12 +184,9 @@ impl Server {
     pub fn load_model(&self, name: &str) -> Result<u64, ServeError> {
         let existing = self.models.read().ok().and_then(|m| m.get(name).cloned());
         let cfg = match &existing {
-            Some(s) => ModelServeConfig {
-                name: name.into(),
-                device: Some(s.device.clone()),
-                input_size: s.input_size,
-                batching: Some(s.batcher.params()),
-            },
+            Some(s) => {
+                ModelServeConfig { name: name.into(), device: Some(s.device), input_size: s.input_size, batching: Some(s.batcher.params()) }
+            }
             None => self.config.models.iter().find(|m| m.name == name).cloned().unwrap_or(ModelServeConfig {
                 name: name.into(),
                 device: None,
@@ -244,7 +205,7 @@ impl Server {
         if name.is_empty() || name.contains('/') || name.contains("..") {
             return Err(ServeError::InvalidArgument(format!("invalid model name '{name}'")));
         }
-        let device = cfg.device.clone().unwrap_or_else(|| self.config.device.clone());
+        let device = cfg.device.unwrap_or(self.config.device);
         let existing = self.models.read().ok().and_then(|m| m.get(name).cloned());
         let handle = existing.as_ref().map(|s| s.handle.clone()).unwrap_or_default();
         let lock_owner = handle.clone();
@@ -262,7 +223,7 @@ impl Server {
         };
         params.validate().map_err(|e| ServeError::InvalidArgument(e.to_string()))?;
         let t0 = Instant::now();
-        let loaded = match LoadedModel::load(&self.repo, name, None, &device, cfg.input_size, params.max_batch_size) {
+        let loaded = match LoadedModel::load(&self.repo, name, None, device, cfg.input_size, params.max_batch_size) {
             Ok(m) => m,
             Err(e) => {
                 self.metrics.model_loads.with_label_values(&[name, "failed"]).inc();
@@ -292,7 +253,7 @@ impl Server {
             Some(s) => s.batcher.set_params(params),
             None => {
                 let batcher =
-                    Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.results.clone(), self.config.keep_frames)?;
+                    Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.stages.sink(), self.config.keep_frames)?;
                 let slot = Arc::new(ModelSlot { name: name.into(), handle, batcher, device, input_size: cfg.input_size });
                 self.models.write().map_err(|_| ServeError::Internal("models lock poisoned".into()))?.insert(name.into(), slot);
             }
@@ -435,5 +396,20 @@ impl Server {
         }
         let _ = self.shutdown_tx.send(true);
         tracing::info!("drained {pending} queued items in {:.2} s", t0.elapsed().as_secs_f64());
+    }
+}
+
+impl FrameSink for Arc<Server> {
+    fn push_frame(&self, frame: CameraFrame, arrived: Instant) -> Result<(), ServeError> {
+        Server::push_frame(self, frame, arrived).map(|_| ())
+    }
+    fn reject_frame(&self, camera: &str, reason: &str) {
+        Server::reject_frame(self, camera, reason)
+    }
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    fn max_frame_side(&self) -> u32 {
+        self.config.max_frame_side
     }
 }

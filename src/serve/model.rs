@@ -3,8 +3,8 @@
 
 use super::ServeError;
 use crate::graph::{DType, Dim, Graph, Layout, Tensor};
-use crate::models::{ModelConfig, Repository};
-use crate::runtime::{self, Executor, PlanCache};
+use crate::models::{ModelConfig, Repository, Task};
+use crate::runtime::{self, Device, Executor, PlanCache};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Plans kept per loaded model before the cache is cleared (bounds memory under requests of
@@ -21,6 +21,9 @@ pub struct LoadedModel {
     plans: Mutex<PlanCache>,
     /// Model input [height, width] for camera frames (pose models).
     pub input_size: [usize; 2],
+    /// Its frame plans letterbox on the device (`Plan::takes_frames`), so the batcher hands
+    /// them raw frames instead of letterboxing on the CPU.
+    pub device_frames: bool,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -36,7 +39,7 @@ impl LoadedModel {
         repo: &Repository,
         name: &str,
         version: Option<u64>,
-        device: &str,
+        device: Device,
         input_size: Option<[usize; 2]>,
         warm_batch: usize,
     ) -> Result<Self, ServeError> {
@@ -52,7 +55,7 @@ impl LoadedModel {
         let exec = runtime::executor_for(device).map_err(|e| ServeError::Load(e.to_string()))?;
         let config = resolved.config.clone();
         let input_size = input_size.or(config.as_ref().map(|c| c.input.default_size)).unwrap_or([256, 256]);
-        let m = LoadedModel {
+        let mut m = LoadedModel {
             name: name.to_string(),
             version: resolved.version.unwrap_or(1),
             config,
@@ -60,6 +63,7 @@ impl LoadedModel {
             exec,
             plans: Mutex::new(PlanCache::new()),
             input_size,
+            device_frames: false,
         };
         if m.is_pose() {
             let shapes = m.frame_shapes();
@@ -75,19 +79,17 @@ impl LoadedModel {
                     .collect();
                 m.run(&shapes, b, &dummy).map_err(|e| ServeError::Load(format!("warm-up at batch {b}: {e}")))?;
             }
+            m.device_frames = m.with_plan(&shapes, warm_batch.max(1), |p| Ok(p.takes_frames()))?;
         }
         Ok(m)
     }
 
     pub fn is_pose(&self) -> bool {
-        self.config.as_ref().is_some_and(|c| c.task == "pose") && self.graph.inputs.len() == 1
+        self.config.as_ref().is_some_and(|c| c.task == Task::Pose) && self.graph.inputs.len() == 1
     }
 
     pub fn layout(&self) -> Layout {
-        match self.config.as_ref().map(|c| c.input.layout.as_str()) {
-            Some("nchw") => Layout::Nchw,
-            _ => Layout::Nhwc,
-        }
+        self.config.as_ref().map_or(Layout::Nhwc, |c| c.input.layout.into())
     }
 
     /// Per-frame input shapes of camera frames (batch dim 1).

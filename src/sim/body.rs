@@ -2,7 +2,8 @@
 //! heading, reach), and the volumes drawn around it (capsule limbs, torso, head, hands).
 
 use super::math::*;
-use super::world::{Hand, Shopper};
+use super::world::Shopper;
+use crate::events::Hand;
 
 /// 17 COCO keypoints in world metres.
 pub type Pose = [V3; 17];
@@ -33,6 +34,13 @@ fn arm(shoulder: V3, target: V3, upper: f32, fore: f32, out: V3) -> (V3, V3) {
     }
     let elbow = add(add(shoulder, scale(dir, a)), scale(normalize(bend), h));
     (elbow, wrist)
+}
+
+impl Shopper {
+    /// The shopper's COCO-17 pose now.
+    pub fn pose(&self) -> Pose {
+        pose(self)
+    }
 }
 
 /// Poses a shopper.

@@ -3,13 +3,15 @@
 //! `score` turns walkout's outputs into event, receipt and identity figures.
 
 pub mod body;
-pub mod camera;
 pub mod math;
+pub mod mot;
 pub mod render;
+pub mod rig;
 pub mod score;
 pub mod world;
 
-use camera::Camera;
+use crate::events::TrackRow;
+use crate::geometry::camera::Camera;
 use rayon::prelude::*;
 use render::CamRenderer;
 use serde::Serialize;
@@ -63,24 +65,6 @@ impl SimConfig {
     }
 }
 
-/// One person's ground truth in one camera frame.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct TrackRow {
-    pub frame: u64,
-    pub t: f64,
-    pub cam: usize,
-    pub id: u32,
-    #[serde(default)]
-    pub session: String,
-    /// [x0, y0, x1, y1] of the visible pixels.
-    pub bbox: [f32; 4],
-    #[serde(default)]
-    pub visible_px: u32,
-    /// 17 x [u, v, v] with v: 2 visible, 1 in frame but occluded, 0 outside.
-    #[serde(default)]
-    pub keypoints: Vec<[f32; 3]>,
-}
-
 /// The running simulator: world, cameras and their renderers.
 #[derive(Debug)]
 pub struct Simulator {
@@ -94,7 +78,7 @@ impl Simulator {
     pub fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate()?;
         let world = World::new(config.seed, config.shoppers, config.seconds);
-        let cams = camera::rig(config.cameras, config.width, config.height, config.fps)
+        let cams = rig::rig(config.cameras, config.width, config.height, config.fps)
             .into_iter()
             .map(|c| CamRenderer::new(c, config.noise))
             .collect();
@@ -129,7 +113,18 @@ impl Simulator {
     /// Ground truth of the current frame: per camera and visible shopper.
     pub fn truth(&self) -> Vec<TrackRow> {
         let mut rows = Vec::new();
-        let poses: Vec<_> = self.world.shoppers.iter().filter(|s| s.present()).map(|s| (s, s.pose())).collect();
+        let bodies: Vec<_> = self
+            .world
+            .shoppers
+            .iter()
+            .filter(|s| s.present())
+            .map(|s| {
+                let pose = s.pose();
+                let mut caps = Vec::new();
+                body::volumes(s, &pose, &mut caps);
+                (s, pose, caps)
+            })
+            .collect();
         let max_id = self.world.shoppers.iter().map(|s| s.id).max().unwrap_or(0) as usize;
         for c in &self.cams {
             let f = &c.frame;
@@ -146,11 +141,13 @@ impl Simulator {
                     }
                 }
             }
-            for (s, pose) in &poses {
+            for (s, pose, caps) in &bodies {
                 let (n, bb) = acc[s.id as usize];
-                if n < 40 {
-                    continue;
-                }
+                // every person whose body projects into the frame, however hidden: scoring
+                // decides what is required (see `score::DontCare`)
+                let sil = render::silhouette(&c.cam, caps);
+                let Some(full) = sil.bbox else { continue };
+                let bb = if n > 0 { bb } else { [0.0; 4] };
                 let keypoints = pose
                     .iter()
                     .map(|&j| match c.cam.project(j) {
@@ -170,6 +167,8 @@ impl Simulator {
                     id: s.id,
                     session: s.session.clone(),
                     bbox: bb,
+                    full_bbox: Some(full),
+                    visibility: Some((n as f64 / sil.total.max(1) as f64).min(1.0) as f32),
                     visible_px: n,
                     keypoints,
                 });
@@ -261,8 +260,7 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
     let n_frames = (config.seconds * config.fps).round() as u64;
     let (mut render_s, mut write_s) = (0.0, 0.0);
     let started = std::time::Instant::now();
-    let mut last_tick = started;
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = Progress::new(progress, n_frames);
     for k in 0..n_frames {
         let t0 = std::time::Instant::now();
         sim.step();
@@ -314,29 +312,9 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
             Footage::None => {}
         }
         write_s += t1.elapsed().as_secs_f64();
-        // a redrawn bar on a terminal, a line every 10% elsewhere (logs, CI)
-        let tick = if tty { last_tick.elapsed().as_secs_f64() > 0.25 } else { (k + 1) * 10 / n_frames.max(1) != k * 10 / n_frames.max(1) };
-        if progress && (k + 1 == n_frames || tick) {
-            last_tick = std::time::Instant::now();
-            let done = (k + 1) as f64 / n_frames as f64;
-            let bar = (done * 30.0) as usize;
-            eprint!(
-                "{}[{}{}] {:>3.0}% frame {}/{} t={:.1}s {:.1} frames/s{}",
-                if tty { "\r" } else { "" },
-                "#".repeat(bar),
-                " ".repeat(30 - bar),
-                done * 100.0,
-                k + 1,
-                n_frames,
-                t,
-                (k + 1) as f64 / started.elapsed().as_secs_f64(),
-                if tty { "" } else { "\n" }
-            );
-        }
+        bar.set(k + 1, t, (k + 1) as f64 / started.elapsed().as_secs_f64());
     }
-    if progress && tty {
-        eprintln!();
-    }
+    bar.finish();
     for v in videos.iter_mut() {
         if let Some(mut child) = v.take() {
             drop(child.stdin.take());
@@ -388,6 +366,43 @@ mod erased {
     impl<T: serde::Serialize> Json for T {
         fn to_json(&self) -> String {
             serde_json::to_string_pretty(self).unwrap_or_default()
+        }
+    }
+}
+
+/// `walkout sim`'s progress: an indicatif bar on a terminal, a plain line every 10% elsewhere
+/// (logs and CI, where a redrawn bar is noise), nothing when not asked for.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    lines: bool,
+    total: u64,
+}
+
+impl Progress {
+    fn new(show: bool, total: u64) -> Progress {
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = (show && tty).then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("[{bar:30}] {percent:>3}% frame {pos}/{len} {msg}") {
+                b.set_style(style.progress_chars("#> "));
+            }
+            b
+        });
+        Progress { bar, lines: show && !tty, total }
+    }
+
+    fn set(&self, done: u64, t: f64, fps: f64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+            b.set_message(format!("t={t:.1}s {fps:.1} frames/s"));
+        } else if self.lines && (done == self.total || done * 10 / self.total.max(1) != (done - 1) * 10 / self.total.max(1)) {
+            eprintln!("{:>3.0}% frame {done}/{} t={t:.1}s {fps:.1} frames/s", done as f64 * 100.0 / self.total.max(1) as f64, self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
         }
     }
 }

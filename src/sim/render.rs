@@ -3,9 +3,9 @@
 //! Static scenery is cached per camera and redrawn only when shelf stock changes.
 
 use super::body::Capsule;
-use super::camera::{Camera, NEAR};
 use super::math::*;
 use super::world::{World, DEPTH, ROW_Z, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH};
+use crate::geometry::camera::{Camera, NEAR};
 
 const LIGHT: V3 = [0.35, -0.45, 0.82];
 const WALL_H: f32 = 3.6;
@@ -171,7 +171,7 @@ impl CamRenderer {
             // the item in hand, and a basket for carried items
             if let Some(item) = s.holding {
                 let wr = match s.hand {
-                    super::world::Hand::Left => p[9],
+                    crate::events::Hand::Left => p[9],
                     _ => p[10],
                 };
                 let sz = world.skus[item].size;
@@ -296,48 +296,149 @@ fn raster_tri(f: &mut Frame, a: (f32, f32, f32), b: (f32, f32, f32), c: (f32, f3
     }
 }
 
+/// A capsule on the image plane: end centres, their radii (pixels) and depths (metres).
+struct ScreenCapsule {
+    pa: (f32, f32),
+    pb: (f32, f32),
+    ra: f32,
+    rb: f32,
+    za: f32,
+    zb: f32,
+}
+
+impl ScreenCapsule {
+    /// Projects a capsule, cut at the near plane; `None` when it is all behind.
+    fn project(cam: &Camera, c: &Capsule) -> Option<ScreenCapsule> {
+        let (mut a, mut b) = (cam.to_cam(c.a), cam.to_cam(c.b));
+        let near = NEAR + c.r;
+        if a[2] <= near && b[2] <= near {
+            return None;
+        }
+        if a[2] <= near {
+            a = lerp(a, b, (near - a[2]) / (b[2] - a[2]));
+        } else if b[2] <= near {
+            b = lerp(b, a, (near - b[2]) / (a[2] - b[2]));
+        }
+        Some(ScreenCapsule {
+            pa: (cam.fx * a[0] / a[2] + cam.cx, cam.fy * a[1] / a[2] + cam.cy),
+            pb: (cam.fx * b[0] / b[2] + cam.cx, cam.fy * b[1] / b[2] + cam.cy),
+            ra: cam.fx * c.r / a[2],
+            rb: cam.fx * c.r / b[2],
+            za: a[2],
+            zb: b[2],
+        })
+    }
+
+    /// Pixel bounds (unclipped): x0, y0, x1, y1 inclusive.
+    fn bounds(&self) -> (f32, f32, f32, f32) {
+        let r = self.ra.max(self.rb);
+        let (pa, pb) = (self.pa, self.pb);
+        ((pa.0.min(pb.0) - r).floor(), (pa.1.min(pb.1) - r).floor(), (pa.0.max(pb.0) + r).ceil(), (pa.1.max(pb.1) + r).ceil())
+    }
+
+    /// Whether the pixel centre (px, py) is inside: the parameter along the axis, the offset
+    /// from the axis and its squared length, and the radius there.
+    #[inline]
+    fn hit(&self, px: f32, py: f32) -> Option<(f32, f32, f32, f32)> {
+        let d = (self.pb.0 - self.pa.0, self.pb.1 - self.pa.1);
+        let len2 = (d.0 * d.0 + d.1 * d.1).max(1e-9);
+        let t = (((px - self.pa.0) * d.0 + (py - self.pa.1) * d.1) / len2).clamp(0.0, 1.0);
+        let (dx, dy) = (px - (self.pa.0 + d.0 * t), py - (self.pa.1 + d.1 * t));
+        let rr = self.ra + (self.rb - self.ra) * t;
+        let dd2 = dx * dx + dy * dy;
+        (dd2 < rr * rr).then_some((t, dx, dd2, rr))
+    }
+}
+
+/// A body's silhouette as if nothing occluded it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Silhouette {
+    /// Pixels inside the frame.
+    pub in_frame: u64,
+    /// Pixels on an unbounded sensor: the parts out of the frame count too.
+    pub total: u64,
+    /// [x0, y0, x1, y1] of the in-frame pixels (the full-body box clipped to the image).
+    pub bbox: Option<[f32; 4]>,
+}
+
+/// The unoccluded silhouette of a set of capsules (one body) in a camera. Bodies far larger
+/// than the frame (right in front of a lens) are sampled on a coarser grid.
+pub fn silhouette(cam: &Camera, caps: &[Capsule]) -> Silhouette {
+    let scs: Vec<ScreenCapsule> = caps.iter().filter_map(|c| ScreenCapsule::project(cam, c)).collect();
+    let (w, h) = (cam.width as f32, cam.height as f32);
+    let mut r = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for sc in &scs {
+        let b = sc.bounds();
+        r = (r.0.min(b.0), r.1.min(b.1), r.2.max(b.2), r.3.max(b.3));
+    }
+    let none = Silhouette { in_frame: 0, total: 0, bbox: None };
+    if scs.is_empty() {
+        return none;
+    }
+    // at most 4 frames' worth of margin on each side
+    let (x0, y0) = (r.0.max(-4.0 * w) as i64, r.1.max(-4.0 * h) as i64);
+    let (x1, y1) = (r.2.min(5.0 * w) as i64, r.3.min(5.0 * h) as i64);
+    if x1 < x0 || y1 < y0 {
+        return none;
+    }
+    let area = ((x1 - x0 + 1) * (y1 - y0 + 1)) as f64;
+    let step = (area / (4.0 * w as f64 * h as f64)).sqrt().ceil().max(1.0) as i64;
+    let (gw, gh) = ((x1 - x0) / step + 1, (y1 - y0) / step + 1);
+    let mut mask = vec![false; (gw * gh) as usize];
+    for sc in &scs {
+        let b = sc.bounds();
+        let gx0 = ((b.0 as i64 - x0).max(0) / step).min(gw - 1);
+        let gy0 = ((b.1 as i64 - y0).max(0) / step).min(gh - 1);
+        let gx1 = ((b.2 as i64 - x0).max(0) / step).min(gw - 1);
+        let gy1 = ((b.3 as i64 - y0).max(0) / step).min(gh - 1);
+        for gy in gy0..=gy1 {
+            let py = (y0 + gy * step) as f32 + 0.5;
+            for gx in gx0..=gx1 {
+                let i = (gy * gw + gx) as usize;
+                if !mask[i] && sc.hit((x0 + gx * step) as f32 + 0.5, py).is_some() {
+                    mask[i] = true;
+                }
+            }
+        }
+    }
+    let (mut s, weight) = (none, (step * step) as u64);
+    let mut bb = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    for gy in 0..gh {
+        for gx in 0..gw {
+            if !mask[(gy * gw + gx) as usize] {
+                continue;
+            }
+            s.total += weight;
+            let (x, y) = ((x0 + gx * step) as f32, (y0 + gy * step) as f32);
+            if x >= 0.0 && y >= 0.0 && x < w && y < h {
+                s.in_frame += weight;
+                bb = [bb[0].min(x), bb[1].min(y), bb[2].max((x + step as f32).min(w)), bb[3].max((y + step as f32).min(h))];
+            }
+        }
+    }
+    s.bbox = (s.in_frame > 0).then_some(bb);
+    s
+}
+
 /// Screen-space capsule with a spherical depth profile and shading.
 fn draw_capsule(f: &mut Frame, cam: &Camera, c: &Capsule, id: u32) {
-    let (mut a, mut b) = (cam.to_cam(c.a), cam.to_cam(c.b));
-    let near = NEAR + c.r;
-    if a[2] <= near && b[2] <= near {
-        return;
-    }
-    if a[2] <= near {
-        a = lerp(a, b, (near - a[2]) / (b[2] - a[2]));
-    } else if b[2] <= near {
-        b = lerp(b, a, (near - b[2]) / (a[2] - b[2]));
-    }
-    let pa = (cam.fx * a[0] / a[2] + cam.cx, cam.fy * a[1] / a[2] + cam.cy);
-    let pb = (cam.fx * b[0] / b[2] + cam.cx, cam.fy * b[1] / b[2] + cam.cy);
-    let (ra, rb) = (cam.fx * c.r / a[2], cam.fx * c.r / b[2]);
-    let rmax = ra.max(rb);
-    let x0 = (pa.0.min(pb.0) - rmax).floor().max(0.0) as isize;
-    let x1 = ((pa.0.max(pb.0) + rmax).ceil() as isize).min(f.width as isize - 1);
-    let y0 = (pa.1.min(pb.1) - rmax).floor().max(0.0) as isize;
-    let y1 = ((pa.1.max(pb.1) + rmax).ceil() as isize).min(f.height as isize - 1);
+    let Some(sc) = ScreenCapsule::project(cam, c) else { return };
+    let (b0, b1, b2, b3) = sc.bounds();
+    let x0 = b0.max(0.0) as isize;
+    let x1 = (b2 as isize).min(f.width as isize - 1);
+    let y0 = b1.max(0.0) as isize;
+    let y1 = (b3 as isize).min(f.height as isize - 1);
     if x1 < x0 || y1 < y0 {
         return;
     }
-    let d = (pb.0 - pa.0, pb.1 - pa.1);
-    let len2 = (d.0 * d.0 + d.1 * d.1).max(1e-9);
     let light_side = (LIGHT[0] * 0.7 + LIGHT[1] * 0.3).signum();
     for y in y0..=y1 {
         let py = y as f32 + 0.5;
         for x in x0..=x1 {
             let px = x as f32 + 0.5;
-            let t = (((px - pa.0) * d.0 + (py - pa.1) * d.1) / len2).clamp(0.0, 1.0);
-            let cx = pa.0 + d.0 * t;
-            let cy = pa.1 + d.1 * t;
-            let rr = ra + (rb - ra) * t;
-            let dx = px - cx;
-            let dy = py - cy;
-            let dd2 = dx * dx + dy * dy;
-            if dd2 >= rr * rr {
-                continue;
-            }
+            let Some((t, dx, dd2, rr)) = sc.hit(px, py) else { continue };
             let q = (1.0 - dd2 / (rr * rr)).sqrt();
-            let z = a[2] + (b[2] - a[2]) * t - c.r * q;
+            let z = sc.za + (sc.zb - sc.za) * t - c.r * q;
             let i = y as usize * f.width + x as usize;
             if z >= f.depth[i] {
                 continue;

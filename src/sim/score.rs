@@ -3,8 +3,8 @@
 //! accuracy and item-level precision and recall) and identities (IDF1 and HOTA, computed as
 //! TrackEval does, over all cameras as one sequence so identities must hold across cameras).
 
-use super::world::{Event, Receipt};
-use super::TrackRow;
+use crate::events::{Event, Receipt, TrackRow};
+use crate::perception::{assign, iou};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -104,93 +104,6 @@ pub fn score_receipts(truth: &[Receipt], pred: &[Receipt]) -> ReceiptScore {
     }
 }
 
-/// Minimum-cost assignment (Hungarian / Kuhn-Munkres with potentials) on a rectangular
-/// cost matrix; returns (row, col) pairs, one per row when rows <= cols.
-pub fn assign(cost: &[Vec<f64>]) -> Vec<(usize, usize)> {
-    let n = cost.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let m = cost[0].len();
-    if m == 0 {
-        return Vec::new();
-    }
-    let transposed = n > m;
-    let (rows, cols) = if transposed { (m, n) } else { (n, m) };
-    let c = |i: usize, j: usize| if transposed { cost[j][i] } else { cost[i][j] };
-    // e-maxx formulation, 1-based
-    let mut u = vec![0.0f64; rows + 1];
-    let mut v = vec![0.0f64; cols + 1];
-    let mut p = vec![0usize; cols + 1];
-    let mut way = vec![0usize; cols + 1];
-    for i in 1..=rows {
-        p[0] = i;
-        let mut j0 = 0;
-        let mut minv = vec![f64::INFINITY; cols + 1];
-        let mut used = vec![false; cols + 1];
-        loop {
-            used[j0] = true;
-            let i0 = p[j0];
-            let mut delta = f64::INFINITY;
-            let mut j1 = 0;
-            for j in 1..=cols {
-                if !used[j] {
-                    let cur = c(i0 - 1, j - 1) - u[i0] - v[j];
-                    if cur < minv[j] {
-                        minv[j] = cur;
-                        way[j] = j0;
-                    }
-                    if minv[j] < delta {
-                        delta = minv[j];
-                        j1 = j;
-                    }
-                }
-            }
-            for j in 0..=cols {
-                if used[j] {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-            if p[j0] == 0 {
-                break;
-            }
-        }
-        loop {
-            let j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-            if j0 == 0 {
-                break;
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (j, &pj) in p.iter().enumerate().skip(1) {
-        if pj != 0 {
-            let (r, cc) = (pj - 1, j - 1);
-            out.push(if transposed { (cc, r) } else { (r, cc) });
-        }
-    }
-    out.sort_unstable();
-    out
-}
-
-pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
-    let ix = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) as f64;
-    let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0) as f64;
-    let inter = ix * iy;
-    let ua = ((a[2] - a[0]) * (a[3] - a[1])) as f64 + ((b[2] - b[0]) * (b[3] - b[1])) as f64 - inter;
-    if ua <= 0.0 {
-        0.0
-    } else {
-        inter / ua
-    }
-}
-
 /// Tracking data in TrackEval's form: per time step, the gt and tracker ids present
 /// (0-based, contiguous) and their similarity matrix.
 #[derive(Clone, Debug, Default)]
@@ -203,34 +116,109 @@ pub struct TrackData {
 }
 
 impl TrackData {
-    /// Builds time steps from rows keyed by (frame, cam), boxes compared by IoU.
+    /// The strict score's data: every truth row is required. Rows are keyed by (frame,
+    /// camera), every camera-frame is a time step (so identities must hold across cameras),
+    /// and boxes are compared by IoU of the truth's full-body box with the prediction's box.
     pub fn from_rows(truth: &[TrackRow], pred: &[TrackRow]) -> TrackData {
-        type Step<'a> = (Vec<&'a TrackRow>, Vec<&'a TrackRow>);
-        let mut steps: BTreeMap<(u64, usize), Step> = BTreeMap::new();
-        for r in truth {
-            steps.entry((r.frame, r.cam)).or_default().0.push(r);
+        let steps = steps(truth, pred);
+        Self::build(steps.values().map(|(g, p)| (g.clone(), p.clone())))
+    }
+
+    /// The standard score's data, with MOTChallenge's preprocessing (TrackEval's
+    /// `MotChallenge2DBox`): per time step, predictions are matched one-to-one to all truth
+    /// rows (optimal assignment on IoU, pairs under 0.5 never match); predictions matched to a
+    /// don't-care row are dropped; then the don't-care rows are dropped; what is left is scored.
+    pub fn from_rows_mot(truth: &[TrackRow], pred: &[TrackRow], rule: &DontCare) -> (TrackData, MotPreprocessing) {
+        let mut stats = MotPreprocessing::default();
+        let mut kept = Vec::new();
+        for (g, p) in steps(truth, pred).into_values() {
+            let care: Vec<bool> = g.iter().map(|r| !rule.is_dont_care(r)).collect();
+            stats.dont_care_rows += care.iter().filter(|c| !**c).count();
+            let mut drop = vec![false; p.len()];
+            if !g.is_empty() && !p.is_empty() {
+                // maximise the matched IoU over pairs at >= 0.5 (SciPy's solver, as TrackEval)
+                let eps = f64::EPSILON;
+                let score = |a: &TrackRow, b: &TrackRow| {
+                    let s = iou(&a.full_box(), &b.full_box());
+                    if s < 0.5 - eps {
+                        0.0
+                    } else {
+                        s
+                    }
+                };
+                let cost: Vec<Vec<f64>> = g.iter().map(|a| p.iter().map(|b| -score(a, b)).collect()).collect();
+                for (r, c) in assign(&cost) {
+                    if -cost[r][c] > eps && !care[r] {
+                        drop[c] = true;
+                    }
+                }
+            }
+            stats.dropped_predictions += drop.iter().filter(|d| **d).count();
+            let g: Vec<&TrackRow> = g.iter().zip(&care).filter(|(_, c)| **c).map(|(r, _)| *r).collect();
+            let p: Vec<&TrackRow> = p.iter().zip(&drop).filter(|(_, d)| !**d).map(|(r, _)| *r).collect();
+            kept.push((g, p));
         }
-        for r in pred {
-            steps.entry((r.frame, r.cam)).or_default().1.push(r);
-        }
-        let mut gmap: BTreeMap<u32, usize> = BTreeMap::new();
-        let mut pmap: BTreeMap<u32, usize> = BTreeMap::new();
-        for r in truth {
-            let k = gmap.len();
-            gmap.entry(r.id).or_insert(k);
-        }
-        for r in pred {
-            let k = pmap.len();
-            pmap.entry(r.id).or_insert(k);
-        }
+        (Self::build(kept.into_iter()), stats)
+    }
+
+    /// Time steps with ids relabelled 0.. in order of the original ids (as TrackEval does).
+    fn build<'a>(steps: impl Iterator<Item = (Vec<&'a TrackRow>, Vec<&'a TrackRow>)>) -> TrackData {
+        let steps: Vec<_> = steps.collect();
+        let relabel =
+            |ids: std::collections::BTreeSet<u32>| -> BTreeMap<u32, usize> { ids.into_iter().enumerate().map(|(k, id)| (id, k)).collect() };
+        let gmap = relabel(steps.iter().flat_map(|(g, _)| g.iter().map(|r| r.id)).collect());
+        let pmap = relabel(steps.iter().flat_map(|(_, p)| p.iter().map(|r| r.id)).collect());
         let mut d = TrackData { n_gt_ids: gmap.len(), n_tr_ids: pmap.len(), ..Default::default() };
-        for (_, (g, p)) in steps {
+        for (g, p) in steps {
             d.gt_ids.push(g.iter().map(|r| gmap[&r.id]).collect());
             d.tr_ids.push(p.iter().map(|r| pmap[&r.id]).collect());
-            d.sim.push(g.iter().map(|a| p.iter().map(|b| iou(&a.bbox, &b.bbox)).collect()).collect());
+            d.sim.push(g.iter().map(|a| p.iter().map(|b| iou(&a.full_box(), &b.full_box())).collect()).collect());
         }
         d
     }
+}
+
+type Step<'a> = (Vec<&'a TrackRow>, Vec<&'a TrackRow>);
+
+/// Truth and predicted rows per (frame, camera), in order.
+pub fn steps<'a>(truth: &'a [TrackRow], pred: &'a [TrackRow]) -> BTreeMap<(u64, usize), Step<'a>> {
+    let mut steps: BTreeMap<(u64, usize), Step> = BTreeMap::new();
+    for r in truth {
+        steps.entry((r.frame, r.cam)).or_default().0.push(r);
+    }
+    for r in pred {
+        steps.entry((r.frame, r.cam)).or_default().1.push(r);
+    }
+    steps
+}
+
+/// Which truth rows are "don't care" in the standard score: neither required nor penalised,
+/// as MOTChallenge's distractor rows. Defaults: visibility under 0.25, or a full-body box
+/// under 40 px tall.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DontCare {
+    pub min_visibility: f64,
+    pub min_height: f64,
+}
+
+impl Default for DontCare {
+    fn default() -> Self {
+        DontCare { min_visibility: 0.25, min_height: 40.0 }
+    }
+}
+
+impl DontCare {
+    pub fn is_dont_care(&self, r: &TrackRow) -> bool {
+        let b = r.full_box();
+        (r.visibility() as f64) < self.min_visibility || ((b[3] - b[1]) as f64) < self.min_height
+    }
+}
+
+/// What MOTChallenge's preprocessing removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct MotPreprocessing {
+    pub dont_care_rows: usize,
+    pub dropped_predictions: usize,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]

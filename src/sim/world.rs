@@ -2,8 +2,8 @@
 //! inspect, put back (sometimes in the wrong place), hand items to a companion and leave.
 //! Everything follows from the seed.
 
-use super::body::{self, Pose};
 use super::math::*;
+use crate::events::{Event, EventKind, Hand, Receipt};
 use serde::Serialize;
 
 /// Store floor: x in [0, WIDTH], y in [0, DEPTH], metres; z is up.
@@ -52,33 +52,6 @@ pub struct Sku {
     pub size: V3,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Hand {
-    Left,
-    Right,
-    Both,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    Pickup,
-    Putback,
-}
-
-/// A ground-truth shelf interaction.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct Event {
-    pub t: f64,
-    pub kind: String,
-    pub sku: String,
-    pub facing: String,
-    pub shopper: u32,
-    pub session: String,
-    pub hand: String,
-}
-
 /// A hand-over of an item between companions (not a shelf event).
 #[derive(Clone, Debug, Serialize)]
 pub struct Handoff {
@@ -86,12 +59,6 @@ pub struct Handoff {
     pub sku: String,
     pub from: u32,
     pub to: u32,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
-pub struct Receipt {
-    pub session: String,
-    pub items: Vec<String>,
 }
 
 /// What a shopper looks like.
@@ -169,9 +136,6 @@ pub struct Shopper {
 }
 
 impl Shopper {
-    pub fn pose(&self) -> Pose {
-        body::pose(self)
-    }
     pub fn present(&self) -> bool {
         self.inside
     }
@@ -396,21 +360,12 @@ impl World {
         let s = &self.shoppers[i];
         self.events.push(Event {
             t: (self.t * 1000.0).round() / 1000.0,
-            kind: match kind {
-                EventKind::Pickup => "pickup",
-                EventKind::Putback => "putback",
-            }
-            .into(),
+            kind,
             sku: self.skus[sku].id.clone(),
             facing: self.facings[facing].id.clone(),
             shopper: s.id,
             session: s.session.clone(),
-            hand: match hand {
-                Hand::Left => "left",
-                Hand::Right => "right",
-                Hand::Both => "both",
-            }
-            .into(),
+            hand,
         });
         self.dirty = true;
     }

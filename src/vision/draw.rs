@@ -1,6 +1,6 @@
 //! Drawing skeletons and boxes on RGB images (for `--draw`; debug output only).
 
-use super::pose::{Person, SKELETON};
+use crate::models::heads::{Person, SKELETON};
 use image::{Rgb, RgbImage};
 
 const COLORS: [[u8; 3]; 6] = [[255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0], [255, 0, 255], [0, 220, 220]];

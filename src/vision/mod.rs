@@ -1,5 +1,5 @@
-//! Vision: image loading with limits, letterboxing, pose decoding and drawing.
+//! Vision on the host: image decoding with size limits, the one CPU letterbox, drawing.
 
 pub mod draw;
 pub mod image_io;
-pub mod pose;
+pub mod letterbox;

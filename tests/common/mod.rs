@@ -14,6 +14,19 @@ pub fn fetched(rel: &str) -> PathBuf {
     p
 }
 
+/// The Python of the cached reference virtualenv (`scripts/venv`: trackeval, motmetrics,
+/// onnxruntime, tritonclient), or `$WALKOUT_PYTHON`.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("WALKOUT_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let out = std::process::Command::new(root().join("scripts/venv")).output().expect("running scripts/venv");
+    assert!(out.status.success(), "scripts/venv failed: {}", String::from_utf8_lossy(&out.stderr));
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(p.exists(), "{} is missing: run scripts/test (scripts/venv installs the reference tools)", p.display());
+    p
+}
+
 pub fn movenet_json() -> PathBuf {
     fetched("models/movenet-multipose/1/model.json")
 }
@@ -27,4 +40,24 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let iy = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     let inter = ix * iy;
     inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+}
+
+/// Runs one test body on every executor, in the spirit of candle's `test_device!`:
+/// `test_executors!(name, body)` makes `name::cpu` and `name::gpu` (any wgpu adapter, Mesa's
+/// lavapipe included), each calling `body(&dyn Executor)`. A new executor adds one line here
+/// and inherits every test written this way.
+#[macro_export]
+macro_rules! test_executors {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[test]
+            fn cpu() {
+                $body(&walkout::runtime::cpu::CpuExecutor::new());
+            }
+            #[test]
+            fn gpu() {
+                $body(&walkout::runtime::gpu::GpuExecutor::new().expect("a wgpu adapter (scripts/setup installs lavapipe)"));
+            }
+        }
+    };
 }

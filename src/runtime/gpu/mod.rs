@@ -5,7 +5,7 @@
 //! GPU kernel run on the CPU reference kernels where the plan says so, with the transfers
 //! counted in the timings.
 
-mod kernels;
+pub mod kernels;
 pub mod preprocess;
 
 use super::{check_run_inputs, Executor, KernelTime, Plan, Profile, Result, RuntimeError};
@@ -505,9 +505,16 @@ impl Plan for GpuPlan {
         self.run_inner(Some(inputs))
     }
 
+    fn takes_frames(&self) -> bool {
+        // a single image input that lives on the GPU and that no CPU step reads
+        self.graph.inputs.len() == 1 && {
+            let v = self.graph.inputs[0].value;
+            self.buf_of[v].is_some() && !self.need_host[v]
+        }
+    }
+
     fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &super::FrameSpec) -> Option<Result<super::FramesOutput>> {
-        // only a single image input that lives on the GPU and that no CPU step reads
-        if self.graph.inputs.len() != 1 {
+        if !self.takes_frames() {
             return None;
         }
         let info = &self.graph.inputs[0];

@@ -3,8 +3,8 @@
 
 use super::{from_words, gpu_err, GpuContext};
 use crate::graph::{DType, Layout, Tensor};
+use crate::runtime::Letterbox;
 use crate::runtime::Result;
-use crate::vision::image_io::Letterbox;
 use bytemuck::{Pod, Zeroable};
 use image::RgbImage;
 use std::sync::Arc;
@@ -15,15 +15,17 @@ pub type PreSpec = crate::runtime::FrameSpec;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-struct PreP {
-    b: u32,
-    h: u32,
-    w: u32,
-    nchw: u32,
-    dtype: u32,
-    pad: [u32; 3],
-    mean: [f32; 4],
-    inv_std: [f32; 4],
+pub(crate) struct PreP {
+    pub(crate) b: u32,
+    pub(crate) h: u32,
+    pub(crate) w: u32,
+    pub(crate) nchw: u32,
+    pub(crate) dtype: u32,
+    pub(crate) pad0: u32,
+    pub(crate) pad1: u32,
+    pub(crate) pad2: u32,
+    pub(crate) mean: [f32; 4],
+    pub(crate) inv_std: [f32; 4],
 }
 
 /// The letterbox kernel, compiled once.
@@ -43,7 +45,9 @@ impl GpuPreprocessor {
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("preprocess.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/preprocess.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(
+                super::kernels::shader_source("preprocess.wgsl").unwrap_or_else(|| unreachable!("preprocess.wgsl is in SHADERS")).into(),
+            ),
         });
         let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("letterbox"),
@@ -106,7 +110,9 @@ impl GpuPreprocessor {
             w: spec.width as u32,
             nchw: (spec.layout == Layout::Nchw) as u32,
             dtype: (spec.dtype == DType::I32) as u32,
-            pad: [0; 3],
+            pad0: 0,
+            pad1: 0,
+            pad2: 0,
             mean: [spec.mean[0], spec.mean[1], spec.mean[2], 0.0],
             inv_std: [1.0 / spec.std[0], 1.0 / spec.std[1], 1.0 / spec.std[2], 1.0],
         };

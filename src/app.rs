@@ -1,7 +1,9 @@
-//! A running server: the runtime, the bound listeners and the edges, with graceful shutdown.
+//! The composition root: a running server with its runtime, bound listeners and edges
+//! (`serve` wires the models, batchers and cameras; `api` the gRPC and HTTP edges; this sits
+//! above both), with graceful shutdown.
 
-use super::config::ServerConfig;
-use super::Server;
+use crate::serve::config::ServerConfig;
+use crate::serve::Server;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,198 @@
+//! `walkout sim` and `walkout eval`: the synthetic store and its scorer.
+
+use crate::events::{Event, Receipt, TrackRow};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 6)]
+    pub shoppers: usize,
+    /// Number of cameras (4 to 32), alternating ceiling and shelf views.
+    #[arg(long, default_value_t = 8)]
+    pub cameras: usize,
+    #[arg(long, default_value_t = 30.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 10.0)]
+    pub fps: f64,
+    #[arg(long, default_value_t = 640)]
+    pub width: usize,
+    #[arg(long, default_value_t = 480)]
+    pub height: usize,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Footage: png (frames), video (one H.264 file per camera via ffmpeg) or none.
+    #[arg(long, default_value = "png")]
+    pub footage: String,
+    /// Also write shelf load-cell readings (truth/loadcells.jsonl).
+    #[arg(long)]
+    pub loadcells: bool,
+    /// Disable sensor noise.
+    #[arg(long)]
+    pub no_noise: bool,
+}
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A simulation's output directory (or its truth/ directory).
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Predicted events, one JSON object per line (t, kind, sku, ...).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// Predicted receipts: a JSON list of {session, items}.
+    #[arg(long)]
+    pub receipts: Option<PathBuf>,
+    /// Predicted tracks, one JSON object per line (frame, cam, id, bbox).
+    #[arg(long)]
+    pub tracks: Option<PathBuf>,
+    /// Time tolerance for matching events, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub tolerance: f64,
+    /// Truth rows less visible than this (visible over unoccluded pixels) are "don't care" in
+    /// the standard identity score, as MOTChallenge's distractors.
+    #[arg(long, default_value_t = 0.25)]
+    pub min_visibility: f64,
+    /// Truth rows whose full-body box is shorter than this many pixels are "don't care" too.
+    #[arg(long, default_value_t = 40.0)]
+    pub min_height: f64,
+    /// Also write the truth and predicted tracks as MOTChallenge files (gt.txt, the tracker
+    /// file, seqinfo.ini, seqmap) into this directory, for TrackEval.
+    #[arg(long)]
+    pub export_mot: Option<PathBuf>,
+}
+
+pub fn sim(a: SimArgs) -> Result<()> {
+    use crate::sim::{Footage, SimConfig};
+    let footage = match a.footage.as_str() {
+        "png" => Footage::Png,
+        "video" => Footage::Video,
+        "none" => Footage::None,
+        other => bail!("unknown footage '{other}' (png, video or none)"),
+    };
+    let cfg = SimConfig {
+        seed: a.seed,
+        shoppers: a.shoppers,
+        cameras: a.cameras,
+        seconds: a.seconds,
+        fps: a.fps,
+        width: a.width,
+        height: a.height,
+        noise: !a.no_noise,
+    };
+    let s = crate::sim::run(cfg, &a.out, footage, a.loadcells, true)?;
+    eprintln!(
+        "simulated {} frames x {} cameras at {}x{}: {} events, {} receipts; rendering {:.1} frames/s ({}), writing {:.1} s",
+        s.frames,
+        s.cameras,
+        s.width,
+        s.height,
+        s.events,
+        s.receipts,
+        s.render_fps,
+        if s.realtime { "real time" } else { "slower than real time" },
+        s.write_s
+    );
+    println!("{}", serde_json::to_string(&s)?);
+    Ok(())
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}: invalid record", p.display(), i + 1)))
+        .collect()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", p.display()))
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    use crate::sim::score;
+    let truth = if a.truth.join("truth").is_dir() { a.truth.join("truth") } else { a.truth.clone() };
+    let gt_events: Vec<Event> = read_jsonl(&truth.join("events.jsonl"))?;
+    let pr_events: Vec<Event> = read_jsonl(&a.events)?;
+    let ev = score::score_events(&gt_events, &pr_events, a.tolerance);
+    println!(
+        "events: {} true, {} predicted, TP {} FP {} FN {}: precision {:.3} recall {:.3} F1 {:.3} (tolerance {} s, SKU match)",
+        gt_events.len(),
+        pr_events.len(),
+        ev.tp,
+        ev.fp,
+        ev.fn_,
+        ev.precision,
+        ev.recall,
+        ev.f1,
+        a.tolerance
+    );
+    let mut out = serde_json::json!({
+        "event_precision": ev.precision,
+        "event_recall": ev.recall,
+        "event_f1": ev.f1,
+        "receipt_accuracy": null,
+        "idf1": null,
+    });
+    if let Some(p) = &a.receipts {
+        let gt: Vec<Receipt> = read_json(&truth.join("receipts.json"))?;
+        let pr: Vec<Receipt> = read_json(p)?;
+        let r = score::score_receipts(&gt, &pr);
+        println!(
+            "receipts: {}/{} sessions exactly right (accuracy {:.3}); items precision {:.3} recall {:.3}",
+            r.exact, r.sessions, r.accuracy, r.item_precision, r.item_recall
+        );
+        out["receipt_accuracy"] = r.accuracy.into();
+        out["item_precision"] = r.item_precision.into();
+        out["item_recall"] = r.item_recall.into();
+    }
+    if let Some(p) = &a.tracks {
+        let gt: Vec<TrackRow> = read_jsonl(&truth.join("tracks.jsonl"))?;
+        let pr: Vec<TrackRow> = read_jsonl(p)?;
+        let rule = score::DontCare { min_visibility: a.min_visibility, min_height: a.min_height };
+        let (d, prep) = score::TrackData::from_rows_mot(&gt, &pr, &rule);
+        let strict = score::TrackData::from_rows(&gt, &pr);
+        let (id, h) = (score::idf1(&d), score::hota(&d));
+        let (ids, hs) = (score::idf1(&strict), score::hota(&strict));
+        println!(
+            "identities: IDF1 {:.3} (IDP {:.3}, IDR {:.3}); HOTA {:.3} (DetA {:.3}, AssA {:.3}) over {} camera-frames; \
+             {} don't-care rows (visibility < {}, height < {} px), {} predictions on them dropped",
+            id.idf1,
+            id.idp,
+            id.idr,
+            h.hota,
+            h.deta,
+            h.assa,
+            d.sim.len(),
+            prep.dont_care_rows,
+            a.min_visibility,
+            a.min_height,
+            prep.dropped_predictions
+        );
+        println!(
+            "identities, strict (every truth row required): IDF1 {:.3} (IDP {:.3}, IDR {:.3}); HOTA {:.3} (DetA {:.3}, AssA {:.3})",
+            ids.idf1, ids.idp, ids.idr, hs.hota, hs.deta, hs.assa
+        );
+        out["idf1"] = id.idf1.into();
+        out["hota"] = h.hota.into();
+        out["deta"] = h.deta.into();
+        out["assa"] = h.assa.into();
+        out["idf1_strict"] = ids.idf1.into();
+        out["hota_strict"] = hs.hota.into();
+        out["deta_strict"] = hs.deta.into();
+        out["assa_strict"] = hs.assa.into();
+        out["dont_care_rows"] = prep.dont_care_rows.into();
+        out["dropped_predictions"] = prep.dropped_predictions.into();
+        if let Some(dir) = &a.export_mot {
+            let e = crate::sim::mot::export(dir, &gt, &pr, &rule).with_context(|| format!("writing {}", dir.display()))?;
+            eprintln!("wrote MOTChallenge files for {} frames into {}", e.frames, dir.display());
+        }
+    }
+    println!("{out}");
+    Ok(())
+}

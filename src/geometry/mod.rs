@@ -1,0 +1,8 @@
+//! Geometry shared by the live pipeline and the simulator: vector math and the calibrated
+//! camera model (projection, rays, floor homography).
+
+pub mod camera;
+pub mod vec3;
+
+pub use camera::{CamKind, Camera, Sensor};
+pub use vec3::V3;

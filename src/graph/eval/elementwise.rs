@@ -1,0 +1,246 @@
+//! Elementwise reference kernels: broadcasting binary ops, unary ops, casts' arithmetic.
+
+use super::*;
+
+macro_rules! zip_num {
+    ($a:expr, $b:expr, $sa:expr, $sb:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
+        let offs = broadcast_offsets($out, &[$sa, $sb]);
+        offs[0]
+            .iter()
+            .zip(&offs[1])
+            .map(|(&i, &j)| {
+                let $x = $a[i];
+                let $y = $b[j];
+                $e
+            })
+            .collect::<Vec<_>>()
+    }};
+}
+
+/// Broadcasting binary op. Both inputs are promoted to the first input's dtype.
+pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
+    let out = broadcast_shapes(&[&a.shape, &b.shape])?;
+    let b = if b.dtype() != a.dtype() { b.cast(a.dtype()) } else { b.clone() };
+    let (sa, sb) = (&a.shape[..], &b.shape[..]);
+    use BinOp::*;
+    let cmp = matches!(op, Equal | Less | LessEqual | Greater | GreaterEqual);
+    if cmp {
+        let x = a.to_f64_vec();
+        let y = b.to_f64_vec();
+        let v = zip_num!(x, y, sa, sb, &out, |p, q| match op {
+            Equal => p == q,
+            Less => p < q,
+            LessEqual => p <= q,
+            Greater => p > q,
+            _ => p >= q,
+        });
+        return Ok(Tensor::new(out, TensorData::Bool(v)));
+    }
+    let data = match (&a.data, &b.data) {
+        (TensorData::F32(x), TensorData::F32(y)) => TensorData::F32(binary_f32(op, x, sa, y, sb, &out)),
+        (TensorData::F16(x), TensorData::F16(y)) => {
+            TensorData::F16(zip_num!(x, y, sa, sb, &out, |p, q| f16::from_f32(bin_f32(op, p.to_f32(), q.to_f32()))))
+        }
+        (TensorData::I32(x), TensorData::I32(y)) => {
+            TensorData::I32(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p as i64, q as i64) as i32))
+        }
+        (TensorData::I64(x), TensorData::I64(y)) => TensorData::I64(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p, q))),
+        (TensorData::U8(x), TensorData::U8(y)) => {
+            TensorData::U8(zip_num!(x, y, sa, sb, &out, |p, q| bin_i64(op, p as i64, q as i64) as u8))
+        }
+        (TensorData::Bool(x), TensorData::Bool(y)) => TensorData::Bool(zip_num!(x, y, sa, sb, &out, |p, q| match op {
+            And | Mul | Min => p && q,
+            Or | Add | Max => p || q,
+            _ => p != q,
+        })),
+        _ => return Err(format!("unsupported operand types {} and {}", a.dtype(), b.dtype())),
+    };
+    Ok(Tensor::new(out, data))
+}
+
+/// Broadcasting f32 binary op: rows of the innermost dim, split across threads when large.
+pub fn binary_f32(op: BinOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let n = numel(out);
+    if sa == sb {
+        let f = |(&p, &q): (&f32, &f32)| bin_f32(op, p, q);
+        return if n > PAR_MIN { a.par_iter().zip(b).map(f).collect() } else { a.iter().zip(b).map(f).collect() };
+    }
+    let rank = out.len().max(1);
+    let out: Vec<usize> = if out.is_empty() { vec![1] } else { out.to_vec() };
+    let bstrides = |s: &[usize]| {
+        let st = strides(s);
+        let off = rank - s.len();
+        let mut v = vec![0usize; rank];
+        for i in 0..s.len() {
+            if s[i] != 1 {
+                v[off + i] = st[i];
+            }
+        }
+        v
+    };
+    let (ta, tb) = (bstrides(sa), bstrides(sb));
+    let inner = out[rank - 1];
+    let (ia, ib) = (ta[rank - 1], tb[rank - 1]);
+    let mut res = vec![0f32; n];
+    if n == 0 {
+        return res;
+    }
+    let row = |r: usize, dst: &mut [f32]| {
+        let (mut oa, mut ob) = (0usize, 0usize);
+        let mut rem = r;
+        for d in (0..rank - 1).rev() {
+            let i = rem % out[d];
+            rem /= out[d];
+            oa += i * ta[d];
+            ob += i * tb[d];
+        }
+        match (ia, ib) {
+            (1, 1) => dst.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((o, &p), &q)| *o = bin_f32(op, p, q)),
+            (1, 0) => {
+                let q = b[ob];
+                dst.iter_mut().zip(&a[oa..oa + inner]).for_each(|(o, &p)| *o = bin_f32(op, p, q))
+            }
+            (0, 1) => {
+                let p = a[oa];
+                dst.iter_mut().zip(&b[ob..ob + inner]).for_each(|(o, &q)| *o = bin_f32(op, p, q))
+            }
+            _ => dst.iter_mut().for_each(|o| *o = bin_f32(op, a[oa], b[ob])),
+        }
+    };
+    if n > PAR_MIN {
+        res.par_chunks_mut(inner).enumerate().for_each(|(r, dst)| row(r, dst));
+    } else {
+        res.chunks_mut(inner).enumerate().for_each(|(r, dst)| row(r, dst));
+    }
+    res
+}
+
+/// Element count above which elementwise kernels split work across threads.
+pub const PAR_MIN: usize = 1 << 15;
+
+#[inline(always)]
+pub fn bin_f32(op: BinOp, p: f32, q: f32) -> f32 {
+    use BinOp::*;
+    match op {
+        Add => p + q,
+        Sub => p - q,
+        Mul => p * q,
+        Div => p / q,
+        FloorDiv => (p / q).floor(),
+        Max => p.max(q),
+        Min => p.min(q),
+        Pow => p.powf(q),
+        SquaredDifference => (p - q) * (p - q),
+        PRelu => {
+            if p < 0.0 {
+                p * q
+            } else {
+                p
+            }
+        }
+        And => ((p != 0.0) && (q != 0.0)) as u8 as f32,
+        Or => ((p != 0.0) || (q != 0.0)) as u8 as f32,
+        _ => f32::NAN,
+    }
+}
+
+pub(crate) fn bin_i64(op: BinOp, p: i64, q: i64) -> i64 {
+    use BinOp::*;
+    match op {
+        Add => p.wrapping_add(q),
+        Sub => p.wrapping_sub(q),
+        Mul => p.wrapping_mul(q),
+        Div => {
+            if q == 0 {
+                0
+            } else {
+                p.wrapping_div(q)
+            }
+        }
+        FloorDiv => {
+            if q == 0 {
+                0
+            } else {
+                p.div_euclid(q) - if q < 0 && p.rem_euclid(q) != 0 { 1 } else { 0 }
+            }
+        }
+        Max => p.max(q),
+        Min => p.min(q),
+        Pow => (p as f64).powf(q as f64) as i64,
+        SquaredDifference => (p - q) * (p - q),
+        PRelu => {
+            if p < 0 {
+                p * q
+            } else {
+                p
+            }
+        }
+        And => ((p != 0) && (q != 0)) as i64,
+        Or => ((p != 0) || (q != 0)) as i64,
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+pub fn un_f32(op: UnOp, x: f32) -> f32 {
+    match op {
+        UnOp::Abs => x.abs(),
+        UnOp::Neg => -x,
+        UnOp::Exp => x.exp(),
+        UnOp::Log => x.ln(),
+        UnOp::Sqrt => x.sqrt(),
+        UnOp::Rsqrt => 1.0 / x.sqrt(),
+        UnOp::Reciprocal => 1.0 / x,
+        UnOp::Floor => x.floor(),
+        UnOp::Ceil => x.ceil(),
+        UnOp::Tanh => x.tanh(),
+        UnOp::Erf => erf(x),
+        UnOp::Not => (x == 0.0) as u8 as f32,
+        UnOp::Act(a) => a.apply(x),
+    }
+}
+
+/// Error function (Abramowitz-Stegun 7.1.26 refined; |err| < 1.2e-7 via erfc series).
+pub fn erf(x: f32) -> f32 {
+    let x = x as f64;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let y = 1.0
+        - t * (-x * x - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
+    (if x >= 0.0 { y } else { -y }) as f32
+}
+
+pub fn unary_f32(op: UnOp, v: &[f32]) -> Vec<f32> {
+    use rayon::prelude::*;
+    if v.len() > PAR_MIN {
+        v.par_iter().map(|&a| un_f32(op, a)).collect()
+    } else {
+        v.iter().map(|&a| un_f32(op, a)).collect()
+    }
+}
+
+pub fn unary(op: UnOp, x: &Tensor) -> R<Tensor> {
+    let data = match &x.data {
+        TensorData::F32(v) => TensorData::F32(unary_f32(op, v)),
+        TensorData::F16(v) => TensorData::F16(v.iter().map(|&a| f16::from_f32(un_f32(op, a.to_f32()))).collect()),
+        TensorData::Bool(v) if op == UnOp::Not => TensorData::Bool(v.iter().map(|&a| !a).collect()),
+        TensorData::I32(v) => match op {
+            UnOp::Abs => TensorData::I32(v.iter().map(|a| a.wrapping_abs()).collect()),
+            UnOp::Neg => TensorData::I32(v.iter().map(|a| a.wrapping_neg()).collect()),
+            _ => return Err(format!("{op:?} on i32")),
+        },
+        TensorData::I64(v) => match op {
+            UnOp::Abs => TensorData::I64(v.iter().map(|a| a.wrapping_abs()).collect()),
+            UnOp::Neg => TensorData::I64(v.iter().map(|a| a.wrapping_neg()).collect()),
+            _ => return Err(format!("{op:?} on i64")),
+        },
+        _ => return Err(format!("{op:?} on {}", x.dtype())),
+    };
+    Ok(Tensor::new(x.shape.clone(), data))
+}

@@ -1,0 +1,461 @@
+//! Neural-network reference kernels: convolutions, pooling, resize, matmul, softmax,
+//! reductions, argmax and non-max suppression.
+
+use super::*;
+
+/// Transposed convolution (NCHW, weight [cin, cout/groups, kh, kw]) by scattering.
+pub(crate) fn conv_transpose_ref(a: &ConvTransposeAttrs, ins: &[&Tensor], out_shape: &[usize]) -> R<Tensor> {
+    let x = f32_of(ins[0]);
+    let w = f32_of(ins[1]);
+    let [n, cin, h, wd] = nchw_dims(&ins[0].shape, Layout::Nchw)?;
+    let [_, cout, oh, ow] = nchw_dims(out_shape, Layout::Nchw)?;
+    let (opg, kh, kw) = (ins[1].shape[1], ins[1].shape[2], ins[1].shape[3]);
+    let ipg = cin / a.groups;
+    let mut out = vec![0f32; n * cout * oh * ow];
+    if let Some(b) = ins.get(2) {
+        let b = f32_of(b);
+        for bi in 0..n {
+            for c in 0..cout {
+                out[(bi * cout + c) * oh * ow..(bi * cout + c + 1) * oh * ow].fill(b[c]);
+            }
+        }
+    }
+    for bi in 0..n {
+        for ci in 0..cin {
+            let g = ci / ipg;
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let xv = x[((bi * cin + ci) * h + iy) * wd + ix];
+                    for oc in 0..opg {
+                        let co = g * opg + oc;
+                        for ky in 0..kh {
+                            let y = (iy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                            if y < 0 || y >= oh as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let xx = (ix * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                                if xx < 0 || xx >= ow as isize {
+                                    continue;
+                                }
+                                out[((bi * cout + co) * oh + y as usize) * ow + xx as usize] +=
+                                    xv * w[((ci * opg + oc) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Tensor::f32(out_shape.to_vec(), out))
+}
+
+/// ONNX NonMaxSuppression: per batch and class, greedy selection by score.
+pub(crate) fn nms(ins: &[&Tensor], center: bool) -> R<Tensor> {
+    let boxes = f32_of(ins[0]);
+    let scores = f32_of(ins[1]);
+    let (bs, nb) = (ins[0].shape.first().copied().unwrap_or(0), ins[0].shape.get(1).copied().unwrap_or(0));
+    if ins[0].rank() != 3 || ins[0].shape[2] != 4 || ins[1].rank() != 3 || ins[1].shape[0] != bs || ins[1].shape[2] != nb {
+        return Err(format!("boxes {:?} and scores {:?} do not fit [B,N,4] and [B,C,N]", ins[0].shape, ins[1].shape));
+    }
+    let nc = ins[1].shape[1];
+    let scalar = |i: usize, d: f64| ins.get(i).and_then(|t| t.to_f64_vec().first().copied()).unwrap_or(d);
+    let max_out = scalar(2, 0.0).max(0.0) as usize;
+    let iou_t = scalar(3, 0.0) as f32;
+    let score_t = ins.get(4).map(|t| t.to_f64_vec().first().copied().unwrap_or(f64::NEG_INFINITY) as f32);
+    let corners = |b: usize, i: usize| -> [f32; 4] {
+        let q = &boxes[(b * nb + i) * 4..(b * nb + i) * 4 + 4];
+        if center {
+            [q[1] - q[3] / 2.0, q[0] - q[2] / 2.0, q[1] + q[3] / 2.0, q[0] + q[2] / 2.0]
+        } else {
+            [q[0].min(q[2]), q[1].min(q[3]), q[0].max(q[2]), q[1].max(q[3])]
+        }
+    };
+    let iou = |a: [f32; 4], b: [f32; 4]| {
+        let ih = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+        let iw = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+        let inter = ih * iw;
+        let u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+        if u <= 0.0 {
+            0.0
+        } else {
+            inter / u
+        }
+    };
+    let mut sel: Vec<i64> = Vec::new();
+    for b in 0..bs {
+        for c in 0..nc {
+            let sc = &scores[(b * nc + c) * nb..(b * nc + c + 1) * nb];
+            let mut order: Vec<usize> = (0..nb).filter(|&i| score_t.is_none_or(|t| sc[i] > t)).collect();
+            order.sort_by(|&x, &y| sc[y].partial_cmp(&sc[x]).unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(&y)));
+            let mut kept: Vec<usize> = Vec::new();
+            for i in order {
+                if kept.len() >= max_out {
+                    break;
+                }
+                if kept.iter().all(|&k| iou(corners(b, k), corners(b, i)) <= iou_t) {
+                    kept.push(i);
+                }
+            }
+            for k in kept {
+                sel.extend_from_slice(&[b as i64, c as i64, k as i64]);
+            }
+        }
+    }
+    let k = sel.len() / 3;
+    Ok(Tensor::i64(vec![k, 3], sel))
+}
+
+pub(crate) fn reduce(x: &Tensor, axes: &[usize], op: ReduceOp, keep: bool) -> Tensor {
+    if let (Some(v), Some(&a0), Some(&a1)) = (x.as_f32(), axes.first(), axes.last()) {
+        if a1 - a0 + 1 == axes.len() {
+            let outer: usize = x.shape[..a0].iter().product();
+            let r: usize = x.shape[a0..=a1].iter().product();
+            let inner: usize = x.shape[a1 + 1..].iter().product();
+            return Tensor::f32(reduced_shape(&x.shape, axes, keep), reduce_f32(v, outer, r, inner, op));
+        }
+    }
+    let v = x.to_f64_vec();
+    let kept: Vec<usize> = x.shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let n_out = numel(&kept);
+    let init = match op {
+        ReduceOp::Sum | ReduceOp::Mean => 0.0,
+        ReduceOp::Prod => 1.0,
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
+    };
+    let mut acc = vec![init; n_out];
+    let offs = broadcast_offsets(&x.shape, &[&kept]);
+    for (i, &o) in offs[0].iter().enumerate() {
+        let a = &mut acc[o];
+        *a = match op {
+            ReduceOp::Sum | ReduceOp::Mean => *a + v[i],
+            ReduceOp::Prod => *a * v[i],
+            ReduceOp::Max => a.max(v[i]),
+            ReduceOp::Min => a.min(v[i]),
+        };
+    }
+    if op == ReduceOp::Mean {
+        let cnt = (numel(&x.shape) / n_out.max(1)) as f64;
+        acc.iter_mut().for_each(|a| *a /= cnt);
+    }
+    let shape = reduced_shape(&x.shape, axes, keep);
+    Tensor::f32(shape, acc.iter().map(|&a| a as f32).collect()).cast(x.dtype())
+}
+
+/// Reduces `[outer, r, inner]` f32 data over the middle dim.
+pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp) -> Vec<f32> {
+    use rayon::prelude::*;
+    let init = match op {
+        ReduceOp::Sum | ReduceOp::Mean => 0.0,
+        ReduceOp::Prod => 1.0,
+        ReduceOp::Max => f32::NEG_INFINITY,
+        ReduceOp::Min => f32::INFINITY,
+    };
+    let mut out = vec![init; outer * inner];
+    let body = |o: usize, acc: &mut [f32]| {
+        for j in 0..r {
+            let row = &v[(o * r + j) * inner..(o * r + j + 1) * inner];
+            match op {
+                ReduceOp::Sum | ReduceOp::Mean => acc.iter_mut().zip(row).for_each(|(a, &x)| *a += x),
+                ReduceOp::Prod => acc.iter_mut().zip(row).for_each(|(a, &x)| *a *= x),
+                ReduceOp::Max => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.max(x)),
+                ReduceOp::Min => acc.iter_mut().zip(row).for_each(|(a, &x)| *a = a.min(x)),
+            }
+        }
+        if op == ReduceOp::Mean {
+            acc.iter_mut().for_each(|a| *a /= r.max(1) as f32);
+        }
+    };
+    if inner == 0 {
+        return out;
+    }
+    if v.len() > PAR_MIN && outer > 1 {
+        out.par_chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+    } else {
+        out.chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+    }
+    out
+}
+
+pub(crate) fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>, select_last: bool) -> Tensor {
+    if let (Some(v), false) = (x.as_f32(), select_last) {
+        let outer: usize = x.shape[..axis].iter().product();
+        let inner: usize = x.shape[axis + 1..].iter().product();
+        let n = x.shape[axis];
+        let mut idx = vec![0i64; outer * inner];
+        for o in 0..outer {
+            let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
+            let bi = &mut idx[o * inner..(o + 1) * inner];
+            for j in 1..n {
+                let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
+                for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
+                    if x > *b {
+                        *b = x;
+                        *i = j as i64;
+                    }
+                }
+            }
+        }
+        return Tensor::i64(out_shape, idx);
+    }
+    let v = x.to_f64_vec();
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let n = x.shape[axis];
+    let mut out = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let mut best = 0usize;
+            for j in 1..n {
+                let (a, b) = (v[(o * n + j) * inner + i], v[(o * n + best) * inner + i]);
+                if a > b || (select_last && a == b) {
+                    best = j;
+                }
+            }
+            out.push(best as i64);
+        }
+    }
+    Tensor::i64(out_shape, out)
+}
+
+pub(crate) fn matmul_ref(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out_shape: Vec<usize>) -> R<Tensor> {
+    let av = f32_of(a);
+    let bv = f32_of(b);
+    let (ar, br) = (a.rank(), b.rank());
+    let (m, k) = if ta { (a.shape[ar - 1], a.shape[ar - 2]) } else { (a.shape[ar - 2], a.shape[ar - 1]) };
+    let n = if tb { b.shape[br - 2] } else { b.shape[br - 1] };
+    let batch_shape = &out_shape[..out_shape.len() - 2];
+    let a_b: Vec<usize> = a.shape[..ar - 2].to_vec();
+    let b_b: Vec<usize> = b.shape[..br - 2].to_vec();
+    let offs = broadcast_offsets(batch_shape, &[&a_b, &b_b]);
+    let nb = numel(batch_shape);
+    let mut out = vec![0f32; nb * m * n];
+    for bi in 0..nb {
+        let ao = offs[0][bi] * m * k;
+        let bo = offs[1][bi] * k * n;
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f32;
+                for p in 0..k {
+                    let x = if ta { av[ao + p * m + i] } else { av[ao + i * k + p] };
+                    let y = if tb { bv[bo + j * k + p] } else { bv[bo + p * n + j] };
+                    s += x * y;
+                }
+                out[bi * m * n + i * n + j] = s;
+            }
+        }
+    }
+    Ok(Tensor::f32(out_shape, out))
+}
+
+/// Direct convolution (reference).
+pub(crate) fn conv2d_ref(a: &ConvAttrs, ins: &[&Tensor], out_shape: &[usize]) -> R<Tensor> {
+    let x = f32_of(ins[0]);
+    let w = f32_of(ins[1]);
+    let [n, cin, h, wd] = nchw_dims(&ins[0].shape, a.layout)?;
+    let ws = &ins[1].shape;
+    let (kh, kw, cpg, cout) = (ws[0], ws[1], ws[2], ws[3]);
+    let [_, _, oh, ow] = nchw_dims(out_shape, a.layout)?;
+    let (_, pt) = conv_out_dim(h, kh, a.strides[0], a.dilations[0], &a.padding, 0)?;
+    let (_, pl) = conv_out_dim(wd, kw, a.strides[1], a.dilations[1], &a.padding, 1)?;
+    let opg = cout / a.groups;
+    let xi = |b: usize, c: usize, y: usize, xx: usize| match a.layout {
+        Layout::Nhwc => ((b * h + y) * wd + xx) * cin + c,
+        Layout::Nchw => ((b * cin + c) * h + y) * wd + xx,
+    };
+    let oi = |b: usize, c: usize, y: usize, xx: usize| match a.layout {
+        Layout::Nhwc => ((b * oh + y) * ow + xx) * cout + c,
+        Layout::Nchw => ((b * cout + c) * oh + y) * ow + xx,
+    };
+    let mut k = 2;
+    let bias = if a.has_bias {
+        k += 1;
+        Some(f32_of(ins[2]))
+    } else {
+        None
+    };
+    let res = a.residual.map(|_| f32_of(ins[k]));
+    let mut out = vec![0f32; n * cout * oh * ow];
+    for b in 0..n {
+        for oc in 0..cout {
+            let g = oc / opg;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = bias.as_ref().map(|bv| bv[oc]).unwrap_or(0.0);
+                    for ky in 0..kh {
+                        let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - pt as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - pl as isize;
+                            if ix < 0 || ix >= wd as isize {
+                                continue;
+                            }
+                            for ci in 0..cpg {
+                                s += x[xi(b, g * cpg + ci, iy as usize, ix as usize)] * w[((ky * kw + kx) * cpg + ci) * cout + oc];
+                            }
+                        }
+                    }
+                    let o = oi(b, oc, oy, ox);
+                    let v = match (a.residual, &res) {
+                        (Some(ResidualAt::BeforeAct), Some(r)) => a.act.apply(s + r[o]),
+                        (Some(ResidualAt::AfterAct), Some(r)) => a.act.apply(s) + r[o],
+                        _ => a.act.apply(s),
+                    };
+                    out[o] = v;
+                }
+            }
+        }
+    }
+    Ok(Tensor::f32(out_shape.to_vec(), out))
+}
+
+/// Max/average pooling on f32 data.
+pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize]) -> R<Vec<f32>> {
+    let [n, c, h, w] = nchw_dims(in_shape, p.layout)?;
+    let [_, _, oh, ow] = nchw_dims(out_shape, p.layout)?;
+    let (_, pt) = conv_out_dim(h, p.kernel[0], p.strides[0], 1, &p.padding, 0)?;
+    let (_, pl) = conv_out_dim(w, p.kernel[1], p.strides[1], 1, &p.padding, 1)?;
+    let (cs, ys, xs, bs) = match p.layout {
+        Layout::Nhwc => (1, w * c, c, h * w * c),
+        Layout::Nchw => (h * w, w, 1, c * h * w),
+    };
+    let mut out = vec![0f32; n * c * oh * ow];
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let mut acc = if p.kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
+                    let mut cnt = 0usize;
+                    for ky in 0..p.kernel[0] {
+                        let iy = (oy * p.strides[0] + ky) as isize - pt as isize;
+                        for kx in 0..p.kernel[1] {
+                            let ix = (ox * p.strides[1] + kx) as isize - pl as isize;
+                            if iy < 0 || iy >= h as isize || ix < 0 || ix >= w as isize {
+                                if p.count_include_pad {
+                                    cnt += 1;
+                                }
+                                continue;
+                            }
+                            let v = x[b * bs + ch * cs + iy as usize * ys + ix as usize * xs];
+                            cnt += 1;
+                            if p.kind == PoolKind::Max {
+                                acc = acc.max(v);
+                            } else {
+                                acc += v;
+                            }
+                        }
+                    }
+                    if p.kind == PoolKind::Avg {
+                        acc /= cnt.max(1) as f32;
+                    }
+                    let o = match p.layout {
+                        Layout::Nhwc => ((b * oh + oy) * ow + ox) * c + ch,
+                        Layout::Nchw => ((b * c + ch) * oh + oy) * ow + ox,
+                    };
+                    out[o] = acc;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Source coordinate of output index `o` for a resize of `inn` -> `outn`.
+#[inline]
+pub(crate) fn src_coord(o: usize, inn: usize, outn: usize, coord: CoordMode, ratio: Option<f32>) -> f32 {
+    let scale = ratio.unwrap_or(inn as f32 / outn as f32);
+    match coord {
+        CoordMode::HalfPixel => (o as f32 + 0.5) * scale - 0.5,
+        CoordMode::PytorchHalfPixel => {
+            if outn > 1 {
+                (o as f32 + 0.5) * scale - 0.5
+            } else {
+                0.0
+            }
+        }
+        CoordMode::AlignCorners => {
+            if outn > 1 {
+                o as f32 * (inn as f32 - 1.0) / (outn as f32 - 1.0)
+            } else {
+                0.0
+            }
+        }
+        CoordMode::Asymmetric => o as f32 * scale,
+        CoordMode::TfHalfPixelForNn => (o as f32 + 0.5) * scale,
+    }
+}
+
+/// Per output index: (lower index, upper index, fraction) for linear, or (index, index, 0) for nearest.
+pub fn resize_taps(
+    inn: usize,
+    outn: usize,
+    mode: ResizeMode,
+    coord: CoordMode,
+    nearest: NearestMode,
+    ratio: Option<f32>,
+) -> Vec<(usize, usize, f32)> {
+    (0..outn)
+        .map(|o| {
+            let s = src_coord(o, inn, outn, coord, ratio);
+            match mode {
+                ResizeMode::Linear => {
+                    let s = s.clamp(0.0, (inn - 1) as f32);
+                    let lo = s.floor() as usize;
+                    let hi = (lo + 1).min(inn - 1);
+                    (lo, hi, s - lo as f32)
+                }
+                ResizeMode::Nearest => {
+                    let i = match nearest {
+                        NearestMode::Floor => s.floor(),
+                        NearestMode::Ceil => s.ceil(),
+                        NearestMode::RoundPreferFloor => {
+                            if s.fract() == 0.5 {
+                                s.floor()
+                            } else {
+                                s.round()
+                            }
+                        }
+                        NearestMode::RoundPreferCeil => s.round(),
+                    };
+                    let i = (i.max(0.0) as usize).min(inn - 1);
+                    (i, i, 0.0)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Resize on f32 data; `op` must be an [`Op::Resize`].
+pub fn resize_f32(x: &[f32], in_shape: &[usize], out_shape: &[usize], op: &Op) -> R<Vec<f32>> {
+    let &Op::Resize { layout, mode, coord, nearest, scales } = op else {
+        return Err("not a resize op".into());
+    };
+    let [n, c, h, w] = nchw_dims(in_shape, layout)?;
+    let [_, _, oh, ow] = nchw_dims(out_shape, layout)?;
+    let ty = resize_taps(h, oh, mode, coord, nearest, scales.map(|s| 1.0 / s[0]));
+    let tx = resize_taps(w, ow, mode, coord, nearest, scales.map(|s| 1.0 / s[1]));
+    let mut out = vec![0f32; n * c * oh * ow];
+    let at = |b: usize, ch: usize, y: usize, xx: usize| match layout {
+        Layout::Nhwc => x[((b * h + y) * w + xx) * c + ch],
+        Layout::Nchw => x[((b * c + ch) * h + y) * w + xx],
+    };
+    for b in 0..n {
+        for (oy, &(y0, y1, fy)) in ty.iter().enumerate() {
+            for (ox, &(x0, x1, fx)) in tx.iter().enumerate() {
+                for ch in 0..c {
+                    let top = at(b, ch, y0, x0) + (at(b, ch, y0, x1) - at(b, ch, y0, x0)) * fx;
+                    let bot = at(b, ch, y1, x0) + (at(b, ch, y1, x1) - at(b, ch, y1, x0)) * fx;
+                    let o = match layout {
+                        Layout::Nhwc => ((b * oh + oy) * ow + ox) * c + ch,
+                        Layout::Nchw => ((b * c + ch) * oh + oy) * ow + ox,
+                    };
+                    out[o] = top + (bot - top) * fy;
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,147 @@
+//! `models/<name>/config.toml`, parsed once into typed values: an unknown task, layout or
+//! decoder is a config error naming the file, not a string compared at run time.
+
+use crate::graph::{DType, Layout};
+use serde::Deserialize;
+
+/// What a model is for; picks how the server feeds it and which head decodes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// People and their keypoints (camera frames in, persons out).
+    Pose,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Pose => "pose",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Layout of the image input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputLayout {
+    #[default]
+    Nhwc,
+    Nchw,
+}
+
+impl From<InputLayout> for Layout {
+    fn from(l: InputLayout) -> Layout {
+        match l {
+            InputLayout::Nhwc => Layout::Nhwc,
+            InputLayout::Nchw => Layout::Nchw,
+        }
+    }
+}
+
+/// The head that decodes a model's outputs (`models::heads`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decoder {
+    /// MoveNet MultiPose: `[N, 6, 56]` into persons with 17 COCO keypoints.
+    MovenetMultipose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Tfjs,
+    Onnx,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InputConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub layout: InputLayout,
+    pub dtype: DType,
+    #[serde(default = "default_multiple")]
+    pub multiple_of: usize,
+    /// [height, width]
+    pub default_size: [usize; 2],
+    #[serde(default = "zeros3")]
+    pub mean: [f32; 3],
+    #[serde(default = "ones3")]
+    pub std: [f32; 3],
+}
+
+fn default_multiple() -> usize {
+    1
+}
+fn zeros3() -> [f32; 3] {
+    [0.0; 3]
+}
+fn ones3() -> [f32; 3] {
+    [1.0; 3]
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct OutputConfig {
+    pub decoder: Decoder,
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+}
+
+fn default_min_score() -> f32 {
+    0.25
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BatchingConfig {
+    #[serde(default = "default_max_batch")]
+    pub max_batch_size: usize,
+}
+
+fn default_max_batch() -> usize {
+    8
+}
+
+/// `models/<name>/config.toml`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ModelConfig {
+    pub name: String,
+    pub format: Format,
+    pub task: Task,
+    pub file: String,
+    pub input: InputConfig,
+    pub output: OutputConfig,
+    #[serde(default)]
+    pub batching: Option<BatchingConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_typed() {
+        let text = r#"
+            name = "m"
+            format = "onnx"
+            task = "pose"
+            file = "model.onnx"
+            [input]
+            layout = "nchw"
+            dtype = "f32"
+            default_size = [256, 192]
+            [output]
+            decoder = "movenet-multipose"
+        "#;
+        let c: ModelConfig = toml::from_str(text).expect("parses");
+        assert_eq!((c.task, c.input.layout, c.output.decoder), (Task::Pose, InputLayout::Nchw, Decoder::MovenetMultipose));
+        for bad in [("task = \"pose\"", "task = \"juggle\""), ("\"nchw\"", "\"chwn\""), ("\"movenet-multipose\"", "\"yolo\"")] {
+            assert!(toml::from_str::<ModelConfig>(&text.replace(bad.0, bad.1)).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,659 @@
+//! GPU kernels: where each node runs (`classify`), and the recorded dispatch of each GPU node
+//! (`build`). One Rust file per kernel family sits beside its WGSL file in `shaders/`.
+
+mod conv;
+mod copy;
+mod elementwise;
+mod index;
+mod matmul;
+mod pad;
+mod reduce;
+mod spatial;
+
+use conv::*;
+use copy::*;
+use elementwise::*;
+use index::*;
+use matmul::*;
+use pad::*;
+use reduce::*;
+use spatial::*;
+
+use super::{gpu_dtype, gpu_err, GpuContext};
+use crate::graph::eval::{conv_out_dim, nchw_dims, resize_taps};
+use crate::graph::{numel, strides, Activation, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding, PoolKind, ResidualAt, UnOp};
+use crate::runtime::Result;
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+/// Every kernel, written once: its selector, the WGSL file it lives in, and its entry point
+/// (which is also its name in profiles and in `WALKOUT_GPU_DISABLE`).
+macro_rules! kernels {
+    ($($which:ident => $file:literal, $entry:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Which {
+            $($which,)*
+        }
+        impl Which {
+            const ALL: &'static [Which] = &[$(Which::$which,)*];
+            fn file(self) -> &'static str {
+                match self {
+                    $(Which::$which => $file,)*
+                }
+            }
+            fn entry(self) -> &'static str {
+                match self {
+                    $(Which::$which => $entry,)*
+                }
+            }
+        }
+    };
+}
+
+kernels! {
+    BinaryF32 => "elementwise.wgsl", "binary_f32";
+    BinaryI32 => "elementwise.wgsl", "binary_i32";
+    UnaryF32 => "elementwise.wgsl", "unary_f32";
+    Cast => "elementwise.wgsl", "cast_words";
+    NotBool => "elementwise.wgsl", "not_bool";
+    ChannelAffine => "elementwise.wgsl", "channel_affine";
+    ConvGemm => "conv.wgsl", "conv_gemm";
+    Depthwise => "conv.wgsl", "depthwise";
+    ConvTranspose => "conv.wgsl", "conv_transpose";
+    Pool => "spatial.wgsl", "pool";
+    Resize => "spatial.wgsl", "resize";
+    MatMul => "matmul.wgsl", "matmul";
+    MatMulV4 => "matmul.wgsl", "matmul_v4";
+    Reduce => "reduce.wgsl", "reduce";
+    Softmax => "reduce.wgsl", "softmax";
+    Copy => "copy.wgsl", "copy_strided";
+    TopK => "index.wgsl", "topk";
+    GatherNd => "index.wgsl", "gather_nd";
+    ArgMax => "index.wgsl", "argmax";
+    Select => "index.wgsl", "select_where";
+    AddN => "index.wgsl", "addn";
+    GatherAxis => "index.wgsl", "gather_axis";
+    Pad => "pad.wgsl", "pad";
+}
+
+/// The shared WGSL preamble (`shaders/common.wgsl`), prepended to every kernel file.
+pub const PREAMBLE: &str = include_str!("../../../../shaders/common.wgsl");
+
+/// WGSL sources, one file per kernel family beside its Rust file in this folder.
+pub const SHADERS: [(&str, &str); 9] = [
+    ("elementwise.wgsl", include_str!("../../../../shaders/elementwise.wgsl")),
+    ("conv.wgsl", include_str!("../../../../shaders/conv.wgsl")),
+    ("spatial.wgsl", include_str!("../../../../shaders/spatial.wgsl")),
+    ("matmul.wgsl", include_str!("../../../../shaders/matmul.wgsl")),
+    ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
+    ("copy.wgsl", include_str!("../../../../shaders/copy.wgsl")),
+    ("index.wgsl", include_str!("../../../../shaders/index.wgsl")),
+    ("pad.wgsl", include_str!("../../../../shaders/pad.wgsl")),
+    ("preprocess.wgsl", include_str!("../../../../shaders/preprocess.wgsl")),
+];
+
+/// A kernel file with the shared preamble, as it is compiled.
+pub fn shader_source(file: &str) -> Option<String> {
+    SHADERS.iter().find(|(f, _)| *f == file).map(|(_, src)| format!("{PREAMBLE}\n{src}"))
+}
+
+/// Every pipeline, created once per process, indexed by [`Which`].
+pub(crate) struct Pipelines {
+    pipes: Vec<wgpu::ComputePipeline>,
+}
+
+impl Pipelines {
+    fn get(&self, which: Which) -> &wgpu::ComputePipeline {
+        &self.pipes[which as usize]
+    }
+
+    pub fn new(device: &wgpu::Device) -> Pipelines {
+        let mut modules: std::collections::HashMap<&str, wgpu::ShaderModule> = Default::default();
+        let pipes = Which::ALL
+            .iter()
+            .map(|&w| {
+                let module = modules.entry(w.file()).or_insert_with(|| {
+                    let src = shader_source(w.file()).unwrap_or_else(|| unreachable!("{} is in SHADERS", w.file()));
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(w.file()),
+                        source: wgpu::ShaderSource::Wgsl(src.into()),
+                    })
+                });
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(w.entry()),
+                    layout: None,
+                    module,
+                    entry_point: Some(w.entry()),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        Pipelines { pipes }
+    }
+}
+
+/// A Rust uniform struct's layout, to check against its WGSL twin.
+#[derive(Clone, Debug)]
+pub struct UniformLayout {
+    pub file: &'static str,
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+macro_rules! layout {
+    ($file:literal, $t:ty, $name:literal, [$($f:ident),* $(,)?]) => {
+        UniformLayout {
+            file: $file,
+            name: $name,
+            size: std::mem::size_of::<$t>(),
+            fields: vec![$((stringify!($f), std::mem::offset_of!($t, $f)),)*],
+        }
+    };
+}
+
+/// The layouts of every uniform struct the kernels upload (tests compare them with naga's
+/// reflection of the WGSL).
+pub fn uniform_layouts() -> Vec<UniformLayout> {
+    use super::preprocess::PreP;
+    vec![
+        layout!("elementwise.wgsl", ElemP, "ElemP", [n, rank, op, flags, p0, p1, pad0, pad1, shape, sa, sb]),
+        layout!(
+            "conv.wgsl",
+            ConvP,
+            "ConvP",
+            [
+                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
+                has_bias, cpg, p0, p1, opg, pad
+            ]
+        ),
+        layout!("matmul.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
+        layout!(
+            "spatial.wgsl",
+            SpP,
+            "SpP",
+            [n, c, h, w, oh, ow, kh, kw, sy, sx, py, px, kind, include_pad, pad0, pad1, isn, isc, isy, isx, osn, osc, osy, osx]
+        ),
+        layout!("reduce.wgsl", RdP, "RdP", [outer, r, inner, op]),
+        layout!("copy.wgsl", CpP, "CpP", [n, rank, src_off, dst_off, shape, ss, ds, md]),
+        layout!("index.wgsl", IxP, "IxP", [a, b, c, d, e, f, g, h, st]),
+        layout!("pad.wgsl", PadP, "PadP", [n, rank, mode, fill, oshape, ishape, before, istride]),
+        layout!("preprocess.wgsl", PreP, "PreP", [b, h, w, nchw, dtype, pad0, pad1, pad2, mean, inv_std]),
+    ]
+}
+
+/// The (n, c, y, x) input and output strides shared by the conv and spatial uniforms.
+macro_rules! impl_set_strides {
+    ($t:ty) => {
+        impl $t {
+            fn set_strides(&mut self, is: [u32; 4], os: [u32; 4]) {
+                [self.isn, self.isc, self.isy, self.isx] = is;
+                [self.osn, self.osc, self.osy, self.osx] = os;
+            }
+        }
+    };
+}
+impl_set_strides!(ConvP);
+impl_set_strides!(SpP);
+
+/// How a node runs.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    Gpu(Spec),
+    View,
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Spec {
+    Binary,
+    Unary,
+    Cast,
+    Conv,
+    Pool,
+    Resize,
+    MatMul,
+    Reduce,
+    Copy,
+    ConvTranspose,
+    Index,
+    Misc,
+}
+
+/// Elements below which an op whose inputs are already on the host stays on the host.
+const SMALL: usize = 4096;
+
+pub(super) fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
+    g.values[v].shape.as_ref()
+}
+
+/// Decides where a node runs. `cpu_made[v]`: the value is produced by a CPU node. Nothing
+/// on the GPU depends on a CPU node, so a plan is a GPU prefix (one submit) followed by a
+/// CPU tail (after one readback).
+pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
+    match classify_inner(g, n, cpu_made) {
+        Kind::Gpu(spec) if disabled(&format!("{spec:?}").to_lowercase()) => Kind::Cpu,
+        k => k,
+    }
+}
+
+pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
+    // shape arguments (constants once shapes are fixed) need not live on the GPU
+    let data_in: &[usize] = match &n.op {
+        Op::StridedSlice(_)
+        | Op::Slice
+        | Op::Tile
+        | Op::Expand
+        | Op::Reshape { .. }
+        | Op::Reduce { .. }
+        | Op::Resize { .. }
+        | Op::ExpandDims
+        | Op::TopK { .. }
+        | Op::ArgMax { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ChannelAffine => &n.inputs[..1],
+        Op::Concat => &n.inputs[..n.inputs.len() - 1],
+        Op::Split { .. } => &n.inputs[1..],
+        _ => &n.inputs,
+    };
+    if n.inputs.iter().any(|v| !data_in.contains(v) && !g.consts.contains_key(v)) {
+        return Kind::Cpu;
+    }
+    let vals = || data_in.iter().chain(&n.outputs);
+    if vals().any(|&v| shape(g, v).is_none() || !gpu_dtype(g.values[v].dtype)) {
+        return Kind::Cpu;
+    }
+    if matches!(n.op, Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. }) {
+        // a view of something on the host stays on the host
+        return if cpu_made[n.inputs[0]] { Kind::Cpu } else { Kind::View };
+    }
+    let out_n = shape(g, n.outputs[0]).map(|s| numel(s)).unwrap_or(0);
+    if n.inputs.iter().any(|&v| cpu_made[v]) {
+        return Kind::Cpu;
+    }
+    let _ = (out_n, SMALL);
+    let small_tail = false;
+    let f32_only = vals().all(|&v| g.values[v].dtype == DType::F32);
+    match &n.op {
+        Op::Conv2d(a) if f32_only => {
+            let w = shape(g, n.inputs[1]);
+            let ok = w.is_some_and(|w| w.len() == 4)
+                && g.consts.contains_key(&n.inputs[1])
+                && (!a.has_bias || g.consts.contains_key(&n.inputs[2]));
+            if ok {
+                Kind::Gpu(Spec::Conv)
+            } else {
+                Kind::Cpu
+            }
+        }
+        Op::Pool(_) if f32_only && !small_tail => Kind::Gpu(Spec::Pool),
+        Op::Resize { .. } if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 => {
+            Kind::Gpu(Spec::Resize)
+        }
+        Op::Binary(b) if !small_tail => {
+            let dts: Vec<DType> = n.inputs.iter().map(|&v| g.values[v].dtype).collect();
+            let rank_ok = shape(g, n.outputs[0]).is_some_and(|s| s.len() <= 8);
+            let same = dts.iter().all(|&d| d == dts[0]);
+            let float_op_ok = dts[0] == DType::F32 || !matches!(b, BinOp::Pow);
+            if rank_ok && same && float_op_ok {
+                Kind::Gpu(Spec::Binary)
+            } else {
+                Kind::Cpu
+            }
+        }
+        Op::Unary(UnOp::Not) if g.values[n.inputs[0]].dtype == DType::Bool => Kind::Gpu(Spec::Misc),
+        Op::Unary(_) if f32_only && !small_tail => Kind::Gpu(Spec::Unary),
+        Op::ChannelAffine | Op::Pad { .. } | Op::Gather { .. } if misc_ok(g, n) => Kind::Gpu(Spec::Misc),
+        Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
+        Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
+        Op::TopK { .. } | Op::GatherNd | Op::ArgMax { .. } | Op::Select | Op::AddN
+            if index_params(g, n).is_some_and(|(w, _, _)| !disabled(Dispatch::name_of(w))) =>
+        {
+            Kind::Gpu(Spec::Index)
+        }
+        Op::ConvTranspose2d(_) if f32_only && n.inputs[1..].iter().all(|v| g.consts.contains_key(v)) => Kind::Gpu(Spec::ConvTranspose),
+        Op::Reduce { .. } | Op::GlobalPool(_) | Op::Softmax { .. }
+            if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 && reduce_layout(g, n).is_some() =>
+        {
+            Kind::Gpu(Spec::Reduce)
+        }
+        Op::StridedSlice(_)
+        | Op::Slice
+        | Op::Transpose { .. }
+        | Op::Concat
+        | Op::Pack { .. }
+        | Op::Unpack { .. }
+        | Op::Split { .. }
+        | Op::SplitV { .. }
+        | Op::Tile
+        | Op::Expand
+            if copy_parts(g, n).is_some() =>
+        {
+            Kind::Gpu(Spec::Copy)
+        }
+        _ => Kind::Cpu,
+    }
+}
+
+/// A recorded dispatch: pipeline, bind group and workgroup counts.
+#[derive(Debug)]
+pub(crate) struct Dispatch {
+    which: Which,
+    bind: wgpu::BindGroup,
+    groups: [u32; 3],
+    /// Further launches of the same pipeline (one per input or output of a copy).
+    more: Vec<(wgpu::BindGroup, [u32; 3])>,
+}
+
+/// Kernels listed in `WALKOUT_GPU_DISABLE` (comma-separated names) are left to the CPU; a
+/// debugging aid for bisecting a kernel.
+pub(super) fn disabled(name: &str) -> bool {
+    std::env::var("WALKOUT_GPU_DISABLE").is_ok_and(|v| v.split(',').any(|s| s.trim() == name))
+}
+
+impl Dispatch {
+    pub fn kernel_name(&self) -> &'static str {
+        Self::name_of(self.which)
+    }
+
+    fn name_of(which: Which) -> &'static str {
+        match which {
+            Which::Cast => "cast",
+            Which::Copy => "copy",
+            Which::Select => "select",
+            w => w.entry(),
+        }
+    }
+
+    pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+        let pipe = ctx.pipes.get(self.which);
+        pass.set_pipeline(pipe);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+        for (bg, gr) in &self.more {
+            pass.set_bind_group(0, bg, &[]);
+            pass.dispatch_workgroups(gr[0], gr[1], gr[2]);
+        }
+    }
+}
+
+/// 1-D launch of `n` threads in workgroups of 256, folded into 2-D past the dimension limit.
+pub(super) fn groups_1d(n: usize) -> [u32; 3] {
+    let g = n.div_ceil(256).max(1);
+    let x = g.min(4096);
+    [x as u32, g.div_ceil(x) as u32, 1]
+}
+
+/// Broadcast strides of `s` against the output rank.
+pub(super) fn bstrides(s: &[usize], rank: usize) -> [u32; 8] {
+    let st = strides(s);
+    let mut out = [0u32; 8];
+    let off = rank - s.len();
+    for i in 0..s.len() {
+        if s[i] != 1 {
+            out[off + i] = st[i] as u32;
+        }
+    }
+    out
+}
+
+/// (n, c, y, x) element strides of a 4-D tensor in a layout.
+pub(super) fn nchw_strides(shape: &[usize], layout: Layout) -> [u32; 4] {
+    let st = strides(shape);
+    match layout {
+        Layout::Nhwc => [st[0] as u32, st[3] as u32, st[1] as u32, st[2] as u32],
+        Layout::Nchw => [st[0] as u32, st[1] as u32, st[2] as u32, st[3] as u32],
+    }
+}
+
+/// Bind group of `(binding, buffer)` entries; auto layouts only hold the bindings an entry
+/// point uses.
+pub(super) fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+    let pipe = ctx.pipes.get(which);
+    let layout = pipe.get_bind_group_layout(0);
+    let e: Vec<wgpu::BindGroupEntry> =
+        entries.iter().map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() }).collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &e })
+}
+
+pub(super) fn uniform<T: Pod>(ctx: &GpuContext, v: &T) -> wgpu::Buffer {
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::bytes_of(v),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
+
+pub(super) fn storage(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
+    let data: Vec<u32> = if words.is_empty() { vec![0] } else { words.to_vec() };
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("aux"),
+        contents: bytemuck::cast_slice(&data),
+        usage: wgpu::BufferUsages::STORAGE,
+    })
+}
+
+/// Builds the uniform buffer and bind group of a GPU node.
+pub(crate) fn build(
+    ctx: &GpuContext,
+    g: &Graph,
+    n: &Node,
+    spec: Spec,
+    fused: Option<Activation>,
+    buf_of: &[Option<usize>],
+    buffers: &[wgpu::Buffer],
+) -> Result<Dispatch> {
+    let buf = |v: usize| -> Result<&wgpu::Buffer> {
+        buf_of[v].map(|b| &buffers[b]).ok_or_else(|| gpu_err(format!("value '{}' has no GPU buffer (this is a bug)", g.values[v].name)))
+    };
+    let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
+    let out = n.outputs[0];
+    let out_shape = sh(out);
+    let total = numel(&out_shape);
+    match spec {
+        Spec::Binary => {
+            let Op::Binary(b) = n.op else {
+                return Err(gpu_err("not a binary op"));
+            };
+            let rank = out_shape.len().max(1);
+            let mut shape = [1u32; 8];
+            for (i, &d) in out_shape.iter().enumerate() {
+                shape[i] = d as u32;
+            }
+            let (sa, sb) = (sh(n.inputs[0]), sh(n.inputs[1]));
+            let p = ElemP {
+                n: total as u32,
+                rank: rank as u32,
+                op: bin_code(b),
+                flags: fused.map(|a| act_code(a).0).unwrap_or(0),
+                p0: fused.map(|a| act_code(a).1).unwrap_or(0.0),
+                p1: fused.map(|a| act_code(a).2).unwrap_or(0.0),
+                pad0: 0,
+                pad1: 0,
+                shape,
+                sa: bstrides(&sa, rank),
+                sb: bstrides(&sb, rank),
+            };
+            let which = if g.values[n.inputs[0]].dtype == DType::F32 { Which::BinaryF32 } else { Which::BinaryI32 };
+            let u = uniform(ctx, &p);
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+        Spec::Unary | Spec::Cast => {
+            let (which, op, flags, p0, p1) = match n.op {
+                Op::Unary(u) => {
+                    let (c, p0, p1) = un_code(u);
+                    (Which::UnaryF32, c, 0, p0, p1)
+                }
+                Op::Cast(to) => (Which::Cast, 0, dcode(g.values[n.inputs[0]].dtype) * 4 + dcode(to), 0.0, 0.0),
+                _ => return Err(gpu_err("not a unary op")),
+            };
+            let p = ElemP { n: total as u32, rank: 1, op, flags, p0, p1, pad0: 0, pad1: 0, shape: [0; 8], sa: [0; 8], sb: [0; 8] };
+            let u = uniform(ctx, &p);
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+        Spec::Misc => misc(ctx, g, n, &buf),
+        Spec::Index => {
+            let (which, p, extra) = index_params(g, n).ok_or_else(|| gpu_err("index op layout (this is a bug)"))?;
+            let u = uniform(ctx, &p);
+            let ex = storage(ctx, &extra);
+            let dummy = storage(ctx, &[0]);
+            let (bg, groups) = match which {
+                Which::TopK => (
+                    bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(n.outputs[0])?), (4, buf(n.outputs[1])?)]),
+                    [p.a.div_ceil(64).max(1), 1, 1],
+                ),
+                Which::GatherNd => {
+                    (bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]), groups_1d(total))
+                }
+                Which::ArgMax => (bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]), groups_1d(total)),
+                Which::Select => (
+                    bind(
+                        ctx,
+                        which,
+                        &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?), (5, buf(n.inputs[2])?), (6, &ex)],
+                    ),
+                    groups_1d(total),
+                ),
+                _ => {
+                    let z = match n.inputs.get(2) {
+                        Some(&v) => buf(v)?,
+                        None => &dummy,
+                    };
+                    let w = match n.inputs.get(3) {
+                        Some(&v) => buf(v)?,
+                        None => &dummy,
+                    };
+                    (
+                        bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?), (5, z), (6, w)]),
+                        groups_1d(total),
+                    )
+                }
+            };
+            Ok(Dispatch { which, bind: bg, groups, more: Vec::new() })
+        }
+        Spec::ConvTranspose => {
+            let Op::ConvTranspose2d(a) = &n.op else {
+                return Err(gpu_err("not a transposed conv"));
+            };
+            let (x, w) = (n.inputs[0], n.inputs[1]);
+            let (xs, ws) = (sh(x), sh(w));
+            let is = nchw_strides(&xs, Layout::Nchw);
+            let os = nchw_strides(&out_shape, Layout::Nchw);
+            let mut p = ConvP {
+                n: xs[0] as u32,
+                cin: xs[1] as u32,
+                h: xs[2] as u32,
+                w: xs[3] as u32,
+                cout: out_shape[1] as u32,
+                oh: out_shape[2] as u32,
+                ow: out_shape[3] as u32,
+                kh: ws[2] as u32,
+                kw: ws[3] as u32,
+                sy: a.strides[0] as u32,
+                sx: a.strides[1] as u32,
+                dy: a.dilations[0] as u32,
+                dx: a.dilations[1] as u32,
+                py: a.pads[0] as u32,
+                px: a.pads[1] as u32,
+                groups: a.groups as u32,
+                has_bias: (n.inputs.len() > 2) as u32,
+                cpg: (xs[1] / a.groups.max(1)) as u32,
+                opg: ws[1] as u32,
+                ..Default::default()
+            };
+            p.set_strides(is, os);
+            let u = uniform(ctx, &p);
+            let dummy = storage(ctx, &[0]);
+            let bias_b = match n.inputs.get(2) {
+                Some(&b) => buf(b)?,
+                None => &dummy,
+            };
+            let which = Which::ConvTranspose;
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(x)?), (2, buf(w)?), (3, bias_b), (5, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+        Spec::Copy => {
+            let parts = copy_parts(g, n).ok_or_else(|| gpu_err("copy layout (this is a bug)"))?;
+            let mut all = Vec::with_capacity(parts.len());
+            for (src, dst, p) in parts {
+                let u = uniform(ctx, &p);
+                let bg = bind(ctx, Which::Copy, &[(0, &u), (1, buf(src)?), (2, buf(dst)?)]);
+                all.push((bg, groups_1d(p.n as usize)));
+            }
+            let mut it = all.into_iter();
+            let (bind0, g0) = it.next().ok_or_else(|| gpu_err("copy with no parts"))?;
+            Ok(Dispatch { which: Which::Copy, bind: bind0, groups: g0, more: it.collect() })
+        }
+        Spec::Reduce => {
+            let (outer, r, inner, op) = reduce_layout(g, n).ok_or_else(|| gpu_err("reduce layout (this is a bug)"))?;
+            let which = if matches!(n.op, Op::Softmax { .. }) { Which::Softmax } else { Which::Reduce };
+            let u = uniform(ctx, &RdP { outer: outer as u32, r: r as u32, inner: inner as u32, op });
+            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(out)?)]);
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(outer * inner), more: Vec::new() })
+        }
+        Spec::MatMul => {
+            let p = matmul_layout(g, n).ok_or_else(|| gpu_err("matmul layout (this is a bug)"))?;
+            let v4 = p.b_cs == 1 && p.b_rs == p.n && p.n % 4 == 0 && p.b_bs % 4 == 0;
+            let which = if v4 { Which::MatMulV4 } else { Which::MatMul };
+            let u = uniform(ctx, &p);
+            let bg = if v4 {
+                bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?), (4, buf(n.inputs[1])?)])
+            } else {
+                bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)])
+            };
+            Ok(Dispatch { which, bind: bg, groups: [p.n.div_ceil(64), p.m.div_ceil(64), p.batch], more: Vec::new() })
+        }
+        Spec::Conv => {
+            let Op::Conv2d(a) = &n.op else {
+                return Err(gpu_err("not a conv"));
+            };
+            conv(ctx, g, n, a, &buf)
+        }
+        Spec::Pool | Spec::Resize => {
+            let in_shape = sh(n.inputs[0]);
+            let (layout, which) = match &n.op {
+                Op::Pool(p) => (p.layout, Which::Pool),
+                Op::Resize { layout, .. } => (*layout, Which::Resize),
+                _ => return Err(gpu_err("not a spatial op")),
+            };
+            let [nb, c, h, w] = nchw_dims(&in_shape, layout).map_err(gpu_err)?;
+            let [_, _, oh, ow] = nchw_dims(&out_shape, layout).map_err(gpu_err)?;
+            let is = nchw_strides(&in_shape, layout);
+            let os = nchw_strides(&out_shape, layout);
+            let mut p = SpP { n: nb as u32, c: c as u32, h: h as u32, w: w as u32, oh: oh as u32, ow: ow as u32, ..Default::default() };
+            p.set_strides(is, os);
+            let taps: Vec<u32> = match &n.op {
+                Op::Pool(pa) => {
+                    let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], 1, &pa.padding, 0).map_err(gpu_err)?;
+                    let (_, px) = conv_out_dim(w, pa.kernel[1], pa.strides[1], 1, &pa.padding, 1).map_err(gpu_err)?;
+                    p.kh = pa.kernel[0] as u32;
+                    p.kw = pa.kernel[1] as u32;
+                    p.sy = pa.strides[0] as u32;
+                    p.sx = pa.strides[1] as u32;
+                    p.py = py as u32;
+                    p.px = px as u32;
+                    p.kind = if pa.kind == PoolKind::Max { 0 } else { 1 };
+                    p.include_pad = pa.count_include_pad as u32;
+                    vec![0]
+                }
+                Op::Resize { mode, coord, nearest, scales, .. } => {
+                    let ty = resize_taps(h, oh, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[0]));
+                    let tx = resize_taps(w, ow, *mode, *coord, *nearest, scales.map(|s| 1.0 / s[1]));
+                    ty.iter().chain(&tx).flat_map(|&(lo, hi, f)| [(lo as f32).to_bits(), (hi as f32).to_bits(), f.to_bits()]).collect()
+                }
+                _ => vec![0],
+            };
+            let u = uniform(ctx, &p);
+            let t = storage(ctx, &taps);
+            let bg = match which {
+                Which::Pool => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]),
+                _ => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, &t), (3, buf(out)?)]),
+            };
+            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+        }
+    }
+}

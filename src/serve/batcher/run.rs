@@ -1,0 +1,306 @@
+//! The batcher's prepare and inference threads: a formed batch becomes one input tensor
+//! (the CPU letterbox, or stacked ModelInfer tensors), runs on the model's executor, and is
+//! decoded by the model's head into results that are published or answered.
+
+use super::{lead, Item, Shared, TensorReply, Work};
+use crate::graph::Tensor;
+use crate::models::heads::{self, FrameCtx};
+use crate::runtime::{self, Letterbox};
+use crate::serve::model::LoadedModel;
+use crate::serve::result::FrameResult;
+use crate::serve::ServeError;
+use crate::vision::letterbox::letterbox_batch;
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A batch taken from the queue, for the prepare thread.
+pub(super) struct Formed {
+    pub model: Option<Arc<LoadedModel>>,
+    pub items: Vec<Item>,
+    pub tensors: bool,
+}
+
+/// A batch ready to run, for the inference thread.
+pub(super) struct Prepared {
+    model: Option<Arc<LoadedModel>>,
+    items: Vec<Item>,
+    kind: PreparedKind,
+}
+
+enum PreparedKind {
+    Frames {
+        input: Tensor,
+        boxes: Vec<Letterbox>,
+    },
+    /// Frames the inference thread letterboxes on the device (GPU models).
+    DeviceFrames,
+    Tensors {
+        inputs: Vec<Tensor>,
+        frame_shapes: Vec<Vec<usize>>,
+        batch: usize,
+    },
+    Failed(ServeError),
+}
+
+/// The prepare thread: letterboxes (or stacks) the next batch while the current one runs.
+pub(super) fn prepare_batches(sh: Arc<Shared>, formed: Receiver<Formed>, prepared: Sender<Prepared>) {
+    while let Ok(f) = formed.recv() {
+        if prepared.send(prepare(&sh, f.model, f.items, f.tensors)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The inference thread: runs prepared batches, decodes, replies and publishes; tells the
+/// queue actor when each batch is done.
+pub(super) fn run_batches(sh: Arc<Shared>, prepared: Receiver<Prepared>, done: Sender<()>) {
+    while let Ok(p) = prepared.recv() {
+        run_one(&sh, p);
+        if done.send(()).is_err() {
+            return;
+        }
+    }
+}
+
+fn prepare(sh: &Shared, model: Option<Arc<LoadedModel>>, items: Vec<Item>, tensors: bool) -> Prepared {
+    let Some(model) = model else {
+        let kind = PreparedKind::Failed(ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name)));
+        return Prepared { model: None, items, kind };
+    };
+    let kind = if tensors {
+        prepare_tensors(&model, &items)
+    } else if !model.is_pose() {
+        PreparedKind::Failed(ServeError::InvalidArgument(format!("model '{}' is not a pose model; frames need one", model.name)))
+    } else {
+        prepare_frames(&model, &items)
+    };
+    Prepared { model: Some(model), items, kind }
+}
+
+fn prepare_tensors(model: &LoadedModel, items: &[Item]) -> PreparedKind {
+    let mut per_input: Vec<Vec<Tensor>> = vec![Vec::new(); model.graph.inputs.len()];
+    let mut batch = 0;
+    let mut frame_shapes = Vec::new();
+    for it in items {
+        if let Work::Tensors { inputs, .. } = &it.work {
+            if inputs.len() != per_input.len() {
+                return PreparedKind::Failed(ServeError::InvalidArgument(format!(
+                    "model '{}' has {} inputs, got {}",
+                    model.name,
+                    per_input.len(),
+                    inputs.len()
+                )));
+            }
+            batch += inputs.first().and_then(|t| t.shape.first().copied()).unwrap_or(1);
+            if frame_shapes.is_empty() {
+                frame_shapes = inputs.iter().map(|t| t.shape.clone()).collect();
+            }
+            for (acc, t) in per_input.iter_mut().zip(inputs) {
+                acc.push(t.clone());
+            }
+        }
+    }
+    if items.len() == 1 {
+        // a single request runs at its own shapes
+        return PreparedKind::Tensors { inputs: per_input.into_iter().flatten().collect(), frame_shapes, batch: 1 };
+    }
+    for s in &mut frame_shapes {
+        if let Some(d) = s.first_mut() {
+            *d = 1;
+        }
+    }
+    let inputs = per_input.iter().map(|parts| runtime::concat_batch(parts)).collect();
+    PreparedKind::Tensors { inputs, frame_shapes, batch }
+}
+
+fn frames_of(items: &[Item]) -> Vec<&image::RgbImage> {
+    items
+        .iter()
+        .filter_map(|it| match &it.work {
+            Work::Frame { frame, .. } => Some(&frame.image),
+            _ => None,
+        })
+        .collect()
+}
+
+fn prepare_frames(model: &LoadedModel, items: &[Item]) -> PreparedKind {
+    if model.device_frames {
+        // the plan letterboxes on its device (the GPU kernel fills the plan's input buffer)
+        // on the inference thread
+        return PreparedKind::DeviceFrames;
+    }
+    let _spans: Vec<_> = items.iter().map(|it| it.span.enter()).collect();
+    match cpu_letterbox(model, &frames_of(items)) {
+        Ok((input, boxes)) => PreparedKind::Frames { input, boxes },
+        Err(e) => PreparedKind::Failed(e),
+    }
+}
+
+/// The CPU letterbox at the model's frame spec.
+fn cpu_letterbox(model: &LoadedModel, frames: &[&image::RgbImage]) -> Result<(Tensor, Vec<Letterbox>), ServeError> {
+    let spec = model.frame_spec().ok_or_else(|| ServeError::Internal("pose model without an input config".into()))?;
+    Ok(letterbox_batch(frames, &spec))
+}
+
+fn fail(items: Vec<Item>, e: &ServeError) {
+    for it in items {
+        let _in_span = it.span.enter();
+        match it.work {
+            Work::Frame { reply: Some(r), .. } => {
+                let _ = r.send(Err(e.clone()));
+            }
+            Work::Tensors { reply, .. } => {
+                let _ = reply.send(Err(e.clone()));
+            }
+            Work::Frame { frame, reply: None } => tracing::warn!(camera = %frame.camera, seq = frame.seq, "frame failed: {e}"),
+        }
+    }
+}
+
+fn run_one(sh: &Shared, p: Prepared) {
+    let Prepared { model, items, kind } = p;
+    // queue time: arrival to the start of its batch's run (waiting in a lane, being
+    // letterboxed, waiting behind the running batch); compute: the run and decoding
+    let started = Instant::now();
+    let model = match (model, kind) {
+        (_, PreparedKind::Failed(e)) => return fail(items, &e),
+        (None, _) => return fail(items, &ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name))),
+        (Some(m), k) => (m, k),
+    };
+    let (model, kind) = model;
+    // one span for the batch, following from each item's span
+    let batch_span = tracing::info_span!("batch", model = %sh.model_name, version = model.version, size = items.len());
+    for it in &items {
+        batch_span.follows_from(it.span.id());
+    }
+    let _in_batch = batch_span.enter();
+    let m = &sh.metrics;
+    let name = sh.model_name.as_str();
+    let version = model.version.to_string();
+    for it in &items {
+        m.queue_latency.with_label_values(&[name]).observe(started.saturating_duration_since(it.arrived).as_secs_f64());
+    }
+    match kind {
+        PreparedKind::Failed(e) => fail(items, &e),
+        PreparedKind::Tensors { inputs, frame_shapes, batch } => {
+            let out = model.run(&frame_shapes, batch, &inputs);
+            let compute = started.elapsed();
+            m.compute_latency.with_label_values(&[name]).observe(compute.as_secs_f64());
+            m.batch_size.with_label_values(&[name]).observe(batch as f64);
+            let outs = match out {
+                Ok(o) => o,
+                Err(e) => return fail(items, &e),
+            };
+            m.inferences.with_label_values(&[name, &version]).inc_by(batch as u64);
+            let single = items.len() == 1;
+            let mut offset = 0;
+            for it in items {
+                let k = lead(&it);
+                if let Work::Tensors { reply, .. } = it.work {
+                    let outputs = if single { outs.clone() } else { outs.iter().map(|o| slice_rows(o, offset, k)).collect() };
+                    offset += k;
+                    m.e2e_latency.with_label_values(&[name]).observe(it.arrived.elapsed().as_secs_f64());
+                    let _ = reply.send(Ok(TensorReply { outputs, version: model.version }));
+                }
+            }
+        }
+        kind => run_frames(sh, &model, items, kind, started),
+    }
+}
+
+/// Runs a batch of frames (letterboxed on the CPU, or on the device by the plan), decodes
+/// each with the model's head, and answers or publishes its result.
+fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: PreparedKind, started: Instant) {
+    let (m, name, n) = (&sh.metrics, sh.model_name.as_str(), items.len());
+    let out = match kind {
+        PreparedKind::Frames { input, boxes } => model.run(&model.frame_shapes(), n, &[input]).map(|o| (o, boxes)),
+        _ => {
+            let frames = frames_of(&items);
+            match model.run_frames(&frames) {
+                Some(r) => r,
+                // the plan cannot take these frames on the device: letterbox on the CPU
+                None => {
+                    cpu_letterbox(model, &frames).and_then(|(input, boxes)| Ok((model.run(&model.frame_shapes(), n, &[input])?, boxes)))
+                }
+            }
+        }
+    };
+    let (outs, boxes) = match out {
+        Ok(o) => o,
+        Err(e) => return fail(items, &e),
+    };
+    let Some(cfg) = model.config.as_ref() else {
+        return fail(items, &ServeError::Internal(format!("model '{}' has no config to decode with", model.name)));
+    };
+    let compute = started.elapsed();
+    m.compute_latency.with_label_values(&[name]).observe(compute.as_secs_f64());
+    m.batch_size.with_label_values(&[name]).observe(n as f64);
+    m.inferences.with_label_values(&[name, &model.version.to_string()]).inc_by(n as u64);
+    for (b, (it, lb)) in items.into_iter().zip(boxes).enumerate() {
+        let Item { work: Work::Frame { frame, reply }, arrived, span } = it else { continue };
+        let _in_span = span.enter();
+        let (width, height) = (frame.image.width(), frame.image.height());
+        let f = FrameCtx { index: b, letterbox: &lb, width, height, min_score: cfg.output.min_score };
+        let output = match heads::decode(cfg.output.decoder, &outs, f) {
+            Ok(o) => o,
+            Err(e) => {
+                drop(_in_span);
+                fail(vec![Item { work: Work::Frame { frame, reply }, arrived, span }], &ServeError::Internal(e.to_string()));
+                continue;
+            }
+        };
+        let e2e = arrived.elapsed();
+        m.e2e_latency.with_label_values(&[name]).observe(e2e.as_secs_f64());
+        let result = Arc::new(FrameResult {
+            camera: frame.camera.clone(),
+            seq: frame.seq,
+            capture_ts: frame.capture_ts,
+            model: name.to_string(),
+            version: model.version,
+            width,
+            height,
+            output,
+            queue_s: started.saturating_duration_since(arrived).as_secs_f64(),
+            compute_s: compute.as_secs_f64(),
+            e2e_s: e2e.as_secs_f64(),
+            batch_size: n,
+            image: if sh.keep_frames && reply.is_none() { Some(Arc::new(frame.image)) } else { None },
+        });
+        tracing::debug!(persons = result.persons().len(), e2e_ms = e2e.as_secs_f64() * 1e3, "frame done");
+        match reply {
+            Some(r) => {
+                let _ = r.send(Ok(result));
+            }
+            None => {
+                m.frames_done.with_label_values(&[&result.camera]).inc();
+                sh.results.send(result);
+            }
+        }
+    }
+}
+
+/// Rows `[start, start + k)` along axis 0.
+fn slice_rows(t: &Tensor, start: usize, k: usize) -> Tensor {
+    let rows = t.shape.first().copied().unwrap_or(1).max(1);
+    let per = t.numel() / rows;
+    let mut shape = t.shape.clone();
+    if let Some(d) = shape.first_mut() {
+        *d = k;
+    }
+    let data = crate::map_data!(&t.data, v => v[start * per..(start + k) * per].to_vec());
+    Tensor::new(shape, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_rows_takes_leading_rows() {
+        let t = Tensor::f32(vec![3, 2], vec![0., 1., 2., 3., 4., 5.]);
+        let s = slice_rows(&t, 1, 2);
+        assert_eq!(s.shape, vec![2, 2]);
+        assert_eq!(s.as_f32(), Some(&[2., 3., 4., 5.][..]));
+    }
+}
