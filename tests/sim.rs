@@ -259,19 +259,9 @@ fn gt_row(frame: u64, cam: usize, id: u32, full: [f32; 4], visibility: f32) -> T
     }
 }
 
+/// A tracker's row: a box of the whole person, nothing else.
 fn pred_row(frame: u64, cam: usize, id: u32, bbox: [f32; 4]) -> TrackRow {
-    TrackRow {
-        frame,
-        t: frame as f64 / 10.0,
-        cam,
-        id,
-        session: String::new(),
-        bbox,
-        full_bbox: None,
-        visibility: None,
-        visible_px: 0,
-        keypoints: Vec::new(),
-    }
+    TrackRow { full_bbox: None, visibility: None, ..gt_row(frame, cam, id, bbox, 1.0) }
 }
 
 fn write_jsonl(path: &std::path::Path, rows: &[TrackRow]) {

@@ -130,7 +130,11 @@ fn prepare_frames(model: &LoadedModel, items: &[Item]) -> PreparedKind {
         // on the inference thread
         return PreparedKind::DeviceFrames;
     }
-    let _spans: Vec<_> = items.iter().map(|it| it.span.enter()).collect();
+    let span = tracing::info_span!("letterbox", model = %model.name, frames = items.len());
+    for it in items {
+        span.follows_from(it.span.id());
+    }
+    let _in_span = span.enter();
     match cpu_letterbox(model, &frames_of(items)) {
         Ok((input, boxes)) => PreparedKind::Frames { input, boxes },
         Err(e) => PreparedKind::Failed(e),
