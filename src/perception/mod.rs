@@ -1,6 +1,9 @@
-//! Perception shared by tracking and scoring: box overlap and optimal assignment. Tracking,
-//! re-identification and multi-camera fusion build on these.
+//! Perception: box overlap and optimal assignment (shared with the scorer), the Kalman box
+//! filter, and per-camera tracking. Re-identification and multi-camera fusion come here.
 
 pub mod assign;
+pub mod kalman;
+pub mod track;
 
 pub use assign::{assign, iou};
+pub use track::{CameraTracker, Detection, TrackState, TrackerConfig};
