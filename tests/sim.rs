@@ -36,7 +36,11 @@ fn simulation_is_deterministic_and_complete() {
         "truth/receipts.json",
         "truth/tracks.jsonl",
         "truth/world.jsonl",
-        "truth/loadcells.jsonl",
+        "sensors/loadcells.jsonl",
+        "sensors/gate.jsonl",
+        "store/floorplan.json",
+        "store/planogram.json",
+        "store/skus.json",
         "cam0/calibration.json",
     ] {
         assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs between two runs with the same seed");
@@ -46,6 +50,12 @@ fn simulation_is_deterministic_and_complete() {
     let rc = receipts(&a);
     assert!(rc.len() >= 4, "{} receipts", rc.len());
     // every receipt item was picked up by that session (or handed over by a companion)
+    // every session scans at the gate, once
+    let scans: Vec<walkout::events::GateScan> =
+        std::fs::read_to_string(a.join("sensors/gate.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let sessions: std::collections::BTreeSet<&str> = scans.iter().map(|s| s.session.as_str()).collect();
+    assert_eq!(sessions.len(), scans.len());
+    assert!(rc.iter().all(|r| sessions.contains(r.session.as_str())), "a receipt's session never scanned in");
     let tr = tracks(&a);
     assert!(tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 2.0)));
     assert!(tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 1.0)), "some keypoints are occluded");

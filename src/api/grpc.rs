@@ -6,7 +6,7 @@ use super::status;
 use crate::models::heads::{Person, KEYPOINT_NAMES};
 use crate::serve::batcher::PushOutcome;
 use crate::serve::config::CameraConfig;
-use crate::serve::{FrameResult, ServeError, Server};
+use crate::serve::{FrameResult, Identity, ServeError, Server};
 use crate::sources::CameraFrame;
 use crate::vision::image_io;
 use std::collections::HashSet;
@@ -50,8 +50,11 @@ impl VisionApi {
     }
 }
 
-pub fn person_to_wire(p: &Person) -> pb::Person {
+pub fn person_to_wire(p: &Person, id: Option<&Identity>) -> pb::Person {
     pb::Person {
+        track_id: id.and_then(|i| i.track).unwrap_or(0),
+        global_id: id.and_then(|i| i.global).unwrap_or(0),
+        session: id.and_then(|i| i.session.clone()).unwrap_or_default(),
         score: p.score,
         x0: p.bbox[0],
         y0: p.bbox[1],
@@ -75,7 +78,7 @@ fn result_to_wire(r: &FrameResult, skipped: u64) -> pb::FrameResult {
         model_version: r.version.to_string(),
         width: r.width,
         height: r.height,
-        persons: r.persons().iter().map(person_to_wire).collect(),
+        persons: r.persons().iter().enumerate().map(|(i, p)| person_to_wire(p, r.identities.get(i))).collect(),
         queue_ms: r.queue_s * 1e3,
         compute_ms: r.compute_s * 1e3,
         e2e_ms: r.e2e_s * 1e3,
@@ -241,7 +244,7 @@ impl Vision for VisionApi {
             model_version: res.version.to_string(),
             width: res.width,
             height: res.height,
-            persons: res.persons().iter().map(person_to_wire).collect(),
+            persons: res.persons().iter().enumerate().map(|(i, p)| person_to_wire(p, res.identities.get(i))).collect(),
             queue_ms: res.queue_s * 1e3,
             compute_ms: res.compute_s * 1e3,
             batch_size: res.batch_size as u32,

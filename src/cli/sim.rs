@@ -28,9 +28,9 @@ pub struct SimArgs {
     /// Footage: png (frames), video (one H.264 file per camera via ffmpeg) or none.
     #[arg(long, default_value = "png")]
     pub footage: String,
-    /// Also write shelf load-cell readings (truth/loadcells.jsonl).
+    /// Do not write shelf load-cell readings (sensors/loadcells.jsonl).
     #[arg(long)]
-    pub loadcells: bool,
+    pub no_loadcells: bool,
     /// Disable sensor noise.
     #[arg(long)]
     pub no_noise: bool,
@@ -83,7 +83,7 @@ pub fn sim(a: SimArgs) -> Result<()> {
         height: a.height,
         noise: !a.no_noise,
     };
-    let s = crate::sim::run(cfg, &a.out, footage, a.loadcells, true)?;
+    let s = crate::sim::run(cfg, &a.out, footage, !a.no_loadcells, true)?;
     eprintln!(
         "simulated {} frames x {} cameras at {}x{}: {} events, {} receipts; rendering {:.1} frames/s ({}), writing {:.1} s",
         s.frames,

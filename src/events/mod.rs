@@ -63,6 +63,23 @@ pub struct Receipt {
     pub items: Vec<String>,
 }
 
+/// An app scan at a gate lane: a session checks in (each companion of a group scans too).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GateScan {
+    /// Seconds since the start of the recording.
+    pub t: f64,
+    pub lane: String,
+    pub session: String,
+}
+
+/// A shelf's load-cell reading: the weight on one shelf row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShelfReading {
+    pub t: f64,
+    pub shelf: String,
+    pub grams: f32,
+}
+
 /// One person in one camera frame: a ground-truth row, or a tracker's output in the same form.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TrackRow {

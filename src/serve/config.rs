@@ -152,6 +152,13 @@ pub struct ServerConfig {
     /// Debug only: keep each frame's pixels with its result (for `demo --draw`).
     #[serde(default)]
     pub keep_frames: bool,
+    /// Track people per camera (`perception::track`) and give results their track ids.
+    #[serde(default = "d_true")]
+    pub tracking: bool,
+}
+
+fn d_true() -> bool {
+    true
 }
 
 fn d_grpc() -> String {

@@ -11,7 +11,7 @@ mod result;
 pub mod stages;
 
 pub use error::ServeError;
-pub use result::FrameResult;
+pub use result::{FrameResult, Identity};
 
 use crate::graph::Tensor;
 use crate::models::Repository;
@@ -81,7 +81,9 @@ impl Server {
         let (results, _) = broadcast::channel(config.result_buffer);
         let (shutdown_tx, _) = watch::channel(false);
         let metrics = Metrics::new();
-        let stages = stages::Stages::start(Vec::new(), results.clone(), metrics.clone(), config.result_buffer)
+        let chain: Vec<Box<dyn stages::Stage>> =
+            if config.tracking { vec![Box::new(stages::tracking::TrackStage::default())] } else { Vec::new() };
+        let stages = stages::Stages::start(chain, results.clone(), metrics.clone(), config.result_buffer)
             .map_err(|e| ServeError::Internal(format!("starting the stages: {e}")))?;
         let server = Arc::new(Server {
             repo: Repository::open(&config.model_repository),

@@ -15,12 +15,26 @@ pub struct FrameResult {
     pub height: u32,
     /// What the model's head made of the frame.
     pub output: HeadOutput,
+    /// Who each person is, in the order of `persons()`, once the tracking stages ran (empty
+    /// before them).
+    pub identities: Vec<Identity>,
     pub queue_s: f64,
     pub compute_s: f64,
     pub e2e_s: f64,
     pub batch_size: usize,
     /// The frame itself, only with the `keep_frames` debug option.
     pub image: Option<Arc<image::RgbImage>>,
+}
+
+/// Who a person in a frame is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The camera's track id (confirmed tracks only).
+    pub track: Option<u64>,
+    /// The store-wide id from multi-camera fusion.
+    pub global: Option<u64>,
+    /// The app session bound to the global id at the gate.
+    pub session: Option<String>,
 }
 
 impl FrameResult {

@@ -8,6 +8,7 @@ pub mod mot;
 pub mod render;
 pub mod rig;
 pub mod score;
+pub mod store;
 pub mod world;
 
 use crate::events::TrackRow;
@@ -214,11 +215,24 @@ fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, SimError> {
     std::fs::File::create(path).map(std::io::BufWriter::new).map_err(|e| io_err(path, e))
 }
 
-/// Runs a whole simulation, writing footage, calibration and ground truth under `out`.
+/// Runs a whole simulation under `out`: `cam<N>/` footage and calibration, `store/` what the
+/// operator knows (floor plan, planogram, SKU catalogue), `sensors/` what the store's devices
+/// report (gate scans, and shelf load cells when `loadcells`), and `truth/` the ground truth
+/// that only the scorer reads.
 pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, progress: bool) -> Result<SimSummary, SimError> {
     let mut sim = Simulator::new(config.clone())?;
-    let truth_dir = out.join("truth");
-    std::fs::create_dir_all(&truth_dir).map_err(|e| io_err(&truth_dir, e))?;
+    let (truth_dir, store_dir, sensors_dir) = (out.join("truth"), out.join("store"), out.join("sensors"));
+    for d in [&truth_dir, &store_dir, &sensors_dir] {
+        std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
+    }
+    for (name, v) in [
+        ("floorplan.json", store::floor_plan()),
+        ("planogram.json", store::planogram(&sim.world)),
+        ("skus.json", store::catalogue(&sim.world)),
+    ] {
+        let p = store_dir.join(name);
+        std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap_or_default()).map_err(|e| io_err(&p, e))?;
+    }
     let mut cam_dirs: Vec<PathBuf> = Vec::new();
     for c in &sim.cams {
         let d = out.join(format!("cam{}", c.cam.id));
@@ -256,7 +270,7 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
     }
     let mut tracks = create(&truth_dir.join("tracks.jsonl"))?;
     let mut world_out = create(&truth_dir.join("world.jsonl"))?;
-    let mut cells = if loadcells { Some(create(&truth_dir.join("loadcells.jsonl"))?) } else { None };
+    let mut cells = if loadcells { Some(create(&sensors_dir.join("loadcells.jsonl"))?) } else { None };
     let n_frames = (config.seconds * config.fps).round() as u64;
     let (mut render_s, mut write_s) = (0.0, 0.0);
     let started = std::time::Instant::now();
@@ -277,8 +291,8 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
         if let Some(c) = cells.as_mut() {
             for (shelf, g) in sim.world.shelf_loads() {
                 let noise = (math::hash3(k as u32, shelf.len() as u32, g as u32) % 100) as f32 / 10.0 - 5.0;
-                writeln!(c, "{}", serde_json::json!({"t": t, "shelf": shelf, "grams": (g + noise).max(0.0)}))
-                    .map_err(|e| io_err(&truth_dir, e))?;
+                let reading = crate::events::ShelfReading { t, shelf, grams: (g + noise).max(0.0) };
+                writeln!(c, "{}", serde_json::to_string(&reading).unwrap_or_default()).map_err(|e| io_err(&sensors_dir, e))?;
             }
         }
         match footage {
@@ -338,8 +352,14 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
     };
     write_json("receipts.json", &w.receipts)?;
     write_json("handoffs.json", &w.handoffs)?;
-    write_json("skus.json", &w.skus)?;
-    write_json("facings.json", &w.facings)?;
+    let mut gate = create(&sensors_dir.join("gate.jsonl"))?;
+    for g in &w.gate_scans {
+        writeln!(gate, "{}", serde_json::to_string(g).unwrap_or_default()).map_err(|e| io_err(&sensors_dir, e))?;
+    }
+    gate.flush().map_err(|e| io_err(&sensors_dir, e))?;
+    if let Some(c) = cells.as_mut() {
+        c.flush().map_err(|e| io_err(&sensors_dir, e))?;
+    }
     let frames = n_frames;
     let render_fps = frames as f64 / render_s.max(1e-9);
     let summary = SimSummary {

@@ -3,7 +3,7 @@
 //! Everything follows from the seed.
 
 use super::math::*;
-use crate::events::{Event, EventKind, Hand, Receipt};
+use crate::events::{Event, EventKind, GateScan, Hand, Receipt};
 use serde::Serialize;
 
 /// Store floor: x in [0, WIDTH], y in [0, DEPTH], metres; z is up.
@@ -11,6 +11,8 @@ pub const WIDTH: f32 = 16.0;
 pub const DEPTH: f32 = 12.0;
 pub const GATE: [f32; 2] = [1.5, 0.6];
 pub const EXIT: [f32; 2] = [14.5, 0.6];
+/// The one gate lane's id; scans there check sessions in.
+pub const GATE_LANE: &str = "gate-1";
 /// Centre x of each shelving unit; each spans y in [SHELF_Y0, SHELF_Y1].
 pub const UNIT_X: [f32; 3] = [4.0, 8.0, 12.0];
 pub const SHELF_Y0: f32 = 3.0;
@@ -151,6 +153,8 @@ pub struct World {
     pub events: Vec<Event>,
     pub handoffs: Vec<Handoff>,
     pub receipts: Vec<Receipt>,
+    /// App scans at the gate, as the gate reports them.
+    pub gate_scans: Vec<GateScan>,
     /// Facings whose stock changed since the last call to `take_dirty`.
     dirty: bool,
     rng: Rng,
@@ -290,6 +294,7 @@ impl World {
             events: Vec::new(),
             handoffs: Vec::new(),
             receipts: Vec::new(),
+            gate_scans: Vec::new(),
             dirty: true,
             rng: rng.fork(3),
         }
@@ -403,6 +408,8 @@ impl World {
             Act::Outside => {
                 if t >= self.shoppers[i].enter_at {
                     self.shoppers[i].inside = true;
+                    let session = self.shoppers[i].session.clone();
+                    self.gate_scans.push(GateScan { t: (t * 1000.0).round() / 1000.0, lane: GATE_LANE.into(), session });
                     self.next_goal(i);
                 }
             }

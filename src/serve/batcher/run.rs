@@ -265,6 +265,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
             width,
             height,
             output,
+            identities: Vec::new(),
             queue_s: started.saturating_duration_since(arrived).as_secs_f64(),
             compute_s: compute.as_secs_f64(),
             e2e_s: e2e.as_secs_f64(),

@@ -4,6 +4,8 @@
 //! drops the frame results it cannot take (counted in `walkout_stage_dropped_total`), so a
 //! slow stage never stalls the model.
 
+pub mod tracking;
+
 use super::metrics::Metrics;
 use super::result::FrameResult;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -127,6 +129,7 @@ mod tests {
             width: 1,
             height: 1,
             output: HeadOutput::Poses(Vec::new()),
+            identities: Vec::new(),
             queue_s: 0.0,
             compute_s: 0.0,
             e2e_s: 0.0,
