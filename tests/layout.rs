@@ -18,7 +18,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     m.insert("pipeline", vec!["models", "vision", "runtime", "graph"]);
     m.insert("models", vec!["runtime", "graph"]);
     m.insert("vision", vec!["models", "runtime", "graph"]);
-    m.insert("perception", vec!["geometry"]);
+    m.insert("perception", vec!["geometry", "events"]);
     m.insert("geometry", vec![]);
     m.insert("events", vec![]);
     m.insert("runtime", vec!["graph"]);

@@ -2,9 +2,9 @@
 //! the floor homography. The live pipeline and the simulator share this one camera model.
 
 use super::vec3::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CamKind {
     Ceiling,
@@ -30,6 +30,9 @@ pub struct Camera {
 }
 
 pub const NEAR: f32 = 0.05;
+
+/// A 3x4 projection matrix (world to homogeneous pixels).
+pub type Projection = [[f64; 4]; 3];
 
 /// Resolution and frame rate of a camera.
 #[derive(Clone, Copy, Debug)]
@@ -109,5 +112,171 @@ impl Camera {
             "floor_homography": self.floor_homography(),
             "convention": "x_cam = R (x_world - center) = R x_world + t; pixel = K x_cam / z; floor_homography maps (x, y, 1) on z = 0 to pixels",
         })
+    }
+
+    /// Where the ray through pixel (u, v) meets the floor (z = 0), in floor metres; `None`
+    /// when the ray does not go down.
+    pub fn floor_point(&self, u: f32, v: f32) -> Option<[f32; 2]> {
+        let d = self.ray(u, v);
+        if d[2] >= -1e-6 {
+            return None;
+        }
+        let s = -self.center[2] / d[2];
+        Some([self.center[0] + s * d[0], self.center[1] + s * d[1]])
+    }
+
+    /// The 3x4 projection matrix K [R | t].
+    pub fn projection(&self) -> Projection {
+        let t = [-dot(self.r[0], self.center), -dot(self.r[1], self.center), -dot(self.r[2], self.center)];
+        let k = [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]];
+        let mut p = [[0.0f64; 4]; 3];
+        for (i, row) in p.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (0..3).map(|q| k[i][q] as f64 * if j < 3 { self.r[q][j] as f64 } else { t[q] as f64 }).sum();
+            }
+        }
+        p
+    }
+
+    /// Reads a `calibration.json` as `calibration()` writes it.
+    pub fn from_calibration(v: &serde_json::Value) -> Result<Camera, String> {
+        #[derive(Deserialize)]
+        struct Cal {
+            id: usize,
+            kind: CamKind,
+            width: usize,
+            height: usize,
+            fps: f64,
+            #[serde(rename = "K")]
+            k: [[f32; 3]; 3],
+            #[serde(rename = "R")]
+            r: [V3; 3],
+            center: V3,
+        }
+        let c: Cal = serde_json::from_value(v.clone()).map_err(|e| format!("calibration: {e}"))?;
+        Ok(Camera {
+            id: c.id,
+            kind: c.kind,
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            fx: c.k[0][0],
+            fy: c.k[1][1],
+            cx: c.k[0][2],
+            cy: c.k[1][2],
+            r: c.r,
+            center: c.center,
+        })
+    }
+}
+
+/// Linear (DLT) triangulation of one point seen in two or more views: each view gives its
+/// projection matrix, the pixel and a weight (a keypoint's confidence). Solves the weighted
+/// homogeneous least squares through the 4x4 normal matrix's smallest eigenvector (Jacobi).
+pub fn triangulate(views: &[(Projection, [f32; 2], f32)]) -> Option<V3> {
+    if views.len() < 2 {
+        return None;
+    }
+    // A^T A, each view adding rows u P3 - P1 and v P3 - P2
+    let mut m = [[0.0f64; 4]; 4];
+    for (p, uv, w) in views {
+        let w = (*w as f64).max(0.0);
+        for (coord, row) in [(uv[0] as f64, 0), (uv[1] as f64, 1)] {
+            let a: Vec<f64> = (0..4).map(|j| coord * p[2][j] - p[row][j]).collect();
+            for i in 0..4 {
+                for j in 0..4 {
+                    m[i][j] += w * a[i] * a[j];
+                }
+            }
+        }
+    }
+    let x = smallest_eigenvector(m);
+    (x[3].abs() > 1e-12).then(|| [(x[0] / x[3]) as f32, (x[1] / x[3]) as f32, (x[2] / x[3]) as f32])
+}
+
+/// The eigenvector of a symmetric 4x4 matrix with the smallest eigenvalue (cyclic Jacobi).
+fn smallest_eigenvector(mut a: [[f64; 4]; 4]) -> [f64; 4] {
+    let mut v = [[0.0f64; 4]; 4];
+    for (i, row) in v.iter_mut().enumerate() {
+        row[i] = 1.0;
+    }
+    for _ in 0..64 {
+        let off: f64 = (0..4).flat_map(|i| (0..4).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i][j] * a[i][j]).sum();
+        if off < 1e-24 {
+            break;
+        }
+        for p in 0..4 {
+            for q in p + 1..4 {
+                if a[p][q].abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
+                for row in a.iter_mut() {
+                    let (akp, akq) = (row[p], row[q]);
+                    row[p] = c * akp - s * akq;
+                    row[q] = s * akp + c * akq;
+                }
+                let (rp, rq) = (a[p], a[q]);
+                for k in 0..4 {
+                    a[p][k] = c * rp[k] - s * rq[k];
+                    a[q][k] = s * rp[k] + c * rq[k];
+                }
+                for row in v.iter_mut() {
+                    let (vp, vq) = (row[p], row[q]);
+                    row[p] = c * vp - s * vq;
+                    row[q] = s * vp + c * vq;
+                }
+            }
+        }
+    }
+    let k = (0..4).min_by(|&i, &j| a[i][i].total_cmp(&a[j][j])).unwrap_or(3);
+    [v[0][k], v[1][k], v[2][k], v[3][k]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cams() -> Vec<Camera> {
+        let s = Sensor { width: 640, height: 480, fps: 10.0 };
+        vec![
+            Camera::look_at(0, CamKind::Ceiling, [2.0, 2.0, 3.4], [2.0, 4.0, 0.0], 95.0, s),
+            Camera::look_at(1, CamKind::Shelf, [5.0, 6.0, 2.0], [2.0, 4.5, 0.8], 80.0, s),
+            Camera::look_at(2, CamKind::Ceiling, [1.0, 7.0, 3.4], [2.5, 4.0, 0.0], 95.0, s),
+        ]
+    }
+
+    #[test]
+    fn floor_points_invert_the_projection() {
+        for c in cams() {
+            let p = [2.2, 4.3, 0.0];
+            let (u, v, _) = c.project(p).expect("in front");
+            let f = c.floor_point(u, v).expect("looks down");
+            assert!((f[0] - p[0]).abs() < 1e-3 && (f[1] - p[1]).abs() < 1e-3, "{f:?}");
+            // the calibration record reads back as the same camera
+            let back = Camera::from_calibration(&c.calibration()).expect("reads");
+            assert_eq!(back.project(p), c.project(p));
+        }
+    }
+
+    #[test]
+    fn dlt_recovers_a_point_from_noisy_views() {
+        let cs = cams();
+        let x = [2.1, 4.4, 1.3];
+        let views: Vec<_> = cs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (u, v, _) = c.project(x).expect("visible");
+                (c.projection(), [u + 0.5 * i as f32 - 0.5, v - 0.3], 0.9)
+            })
+            .collect();
+        let got = triangulate(&views).expect("two views or more");
+        let err = norm(sub(got, x));
+        assert!(err < 0.02, "{got:?} vs {x:?}: {err} m");
+        assert!(triangulate(&views[..1]).is_none());
     }
 }

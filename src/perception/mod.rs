@@ -2,8 +2,10 @@
 //! filter, and per-camera tracking. Re-identification and multi-camera fusion come here.
 
 pub mod assign;
+pub mod fusion;
 pub mod kalman;
 pub mod track;
 
 pub use assign::{assign, iou};
+pub use fusion::{Fusion, FusionConfig, Observation, Zone};
 pub use track::{CameraTracker, Detection, TrackState, TrackerConfig};
