@@ -36,6 +36,8 @@ enum Cmd {
     Sim(cli::sim::SimArgs),
     /// Score events, receipts and identities against a simulation's ground truth.
     Eval(cli::sim::EvalArgs),
+    /// Run the store pipeline over a simulation's footage and sensors; write tracks.jsonl.
+    Replay(cli::replay::ReplayArgs),
 }
 
 fn main() {
@@ -73,5 +75,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(a) => cli::serve::demo(repo_dir, a),
         Cmd::Sim(a) => cli::sim::sim(a),
         Cmd::Eval(a) => cli::sim::eval(a),
+        Cmd::Replay(a) => cli::replay::run(&repo, a),
     }
 }

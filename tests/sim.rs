@@ -265,6 +265,7 @@ fn gt_row(frame: u64, cam: usize, id: u32, full: [f32; 4], visibility: f32) -> T
         full_bbox: Some(full),
         visibility: Some(visibility),
         visible_px: 0,
+        score: None,
         keypoints: Vec::new(),
     }
 }
@@ -399,5 +400,53 @@ fn standard_score_matches_trackeval_motchallenge_with_dont_care_rows() {
     let (ours, theirs) = eval_both(&sim, &sim.join("pred.jsonl"), &[]);
     assert!(ours["dont_care_rows"].as_u64().unwrap() > 0, "{ours}");
     assert_same("simulated store", &ours, &theirs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `walkout replay` runs the store pipeline on footage, store/ and sensors/ alone: it works
+/// with truth/ moved away, and its output goes straight into `walkout eval`.
+#[test]
+fn replay_needs_no_ground_truth_and_feeds_eval() {
+    let dir = std::env::temp_dir().join(format!("walkout-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = SimConfig { seed: 23, shoppers: 4, cameras: 4, seconds: 12.0, fps: 2.0, width: 320, height: 240, noise: true };
+    walkout::sim::run(cfg, &dir, Footage::Png, true, false).unwrap();
+    let hidden = dir.with_extension("truth");
+    let _ = std::fs::remove_dir_all(&hidden);
+    std::fs::rename(dir.join("truth"), &hidden).unwrap();
+    let out = dir.join("replay");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+        .args(["--model-repository"])
+        .arg(common::root().join("models"))
+        .arg("replay")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .args(["--size", "256x320"])
+        .output()
+        .unwrap();
+    std::fs::rename(&hidden, dir.join("truth")).unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&run.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["camera_frames"].as_u64(), Some(4 * 24), "{summary}");
+    for f in ["tracks.jsonl", "detections.jsonl", "summary.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let eval = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+        .args(["eval", "--truth"])
+        .arg(&dir)
+        .arg("--events")
+        .arg(dir.join("truth/events.jsonl"))
+        .arg("--tracks")
+        .arg(out.join("tracks.jsonl"))
+        .arg("--detections")
+        .arg(out.join("detections.jsonl"))
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let stdout = String::from_utf8_lossy(&eval.stdout);
+    println!("{stdout}\n{summary}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(last["idf1"].as_f64().is_some() && last["pose_recall"].as_f64().is_some(), "{last}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod models;
 pub mod pose;
+pub mod replay;
 pub mod serve;
 pub mod sim;
 

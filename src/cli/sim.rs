@@ -59,6 +59,10 @@ pub struct EvalArgs {
     /// Truth rows whose full-body box is shorter than this many pixels are "don't care" too.
     #[arg(long, default_value_t = 40.0)]
     pub min_height: f64,
+    /// Raw per-frame detections (`walkout replay`'s detections.jsonl): report pose recall on
+    /// visible persons (visible box >= 80 px tall, visibility >= 0.5).
+    #[arg(long)]
+    pub detections: Option<PathBuf>,
     /// Also write the truth and predicted tracks as MOTChallenge files (gt.txt, the tracker
     /// file, seqinfo.ini, seqmap) into this directory, for TrackEval.
     #[arg(long)]
@@ -192,6 +196,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             let e = crate::sim::mot::export(dir, &gt, &pr, &rule).with_context(|| format!("writing {}", dir.display()))?;
             eprintln!("wrote MOTChallenge files for {} frames into {}", e.frames, dir.display());
         }
+    }
+    if let Some(p) = &a.detections {
+        let gt: Vec<TrackRow> = read_jsonl(&truth.join("tracks.jsonl"))?;
+        let dets: Vec<TrackRow> = read_jsonl(p)?;
+        let (found, total) = score::detection_recall(&gt, &dets, 80.0, 0.5);
+        let recall = if total == 0 { 1.0 } else { found as f64 / total as f64 };
+        println!("pose recall: {found} of {total} visible persons taller than 80 px found ({:.1}%)", recall * 100.0);
+        out["pose_recall"] = recall.into();
     }
     println!("{out}");
     Ok(())

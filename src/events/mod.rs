@@ -102,6 +102,9 @@ pub struct TrackRow {
     pub visibility: Option<f32>,
     #[serde(default)]
     pub visible_px: u32,
+    /// A detector's or tracker's confidence (predictions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
     /// 17 x [u, v, v] with v: 2 visible, 1 in frame but occluded, 0 outside.
     #[serde(default)]
     pub keypoints: Vec<[f32; 3]>,

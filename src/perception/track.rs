@@ -53,14 +53,17 @@ pub struct TrackerConfig {
 }
 
 impl Default for TrackerConfig {
-    /// ByteTrack's defaults (track_thresh 0.5, match_thresh 0.8, second stage 0.5,
-    /// unconfirmed 0.7, new tracks at track_thresh + 0.1), a 2 s buffer for people behind
-    /// shelves, and equal weight for boxes and keypoints.
+    /// ByteTrack's association thresholds (match_thresh 0.8, second stage 0.5, unconfirmed
+    /// 0.7) with score thresholds moved to MoveNet MultiPose's scale, whose person scores sit
+    /// lower than a box detector's (TF.js uses 0.25 as its minimum pose score; ByteTrack's
+    /// track_thresh 0.5 and new-track 0.6 would drop most people): confident from 0.4, new
+    /// tracks from 0.45, the low stage from 0.15. A 2 s buffer for people behind shelves, and
+    /// equal weight for boxes and keypoints.
     fn default() -> Self {
         TrackerConfig {
-            high_score: 0.5,
-            low_score: 0.1,
-            new_track_score: 0.6,
+            high_score: 0.4,
+            low_score: 0.15,
+            new_track_score: 0.45,
             max_cost: 0.8,
             max_cost_low: 0.5,
             max_cost_tentative: 0.7,
@@ -386,7 +389,7 @@ mod tests {
                 // hidden for a second
                 10..=19 => vec![],
                 // half hidden: a low score keeps the track through the second stage
-                8 | 9 => vec![Detection { keypoints: Vec::new(), ..det(b, 0.3) }],
+                8 | 9 => vec![Detection { keypoints: Vec::new(), ..det(b, 0.25) }],
                 _ => vec![det(b, 0.9)],
             };
             let out = tr.update(&dets, t);
@@ -410,7 +413,7 @@ mod tests {
     fn weak_and_one_off_detections_start_no_identity() {
         let mut tr = CameraTracker::new(TrackerConfig::default());
         // a low-score detection never starts a track
-        assert_eq!(tr.update(&[det(at(100.0), 0.4)], 0.0), vec![None]);
+        assert_eq!(tr.update(&[det(at(100.0), 0.3)], 0.0), vec![None]);
         assert!(tr.tracks().is_empty());
         // a confident one-off is tentative, reports no id, and is removed when it vanishes
         assert_eq!(tr.update(&[det(at(300.0), 0.9)], 0.1), vec![None]);

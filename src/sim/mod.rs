@@ -171,6 +171,7 @@ impl Simulator {
                     full_bbox: Some(full),
                     visibility: Some((n as f64 / sil.total.max(1) as f64).min(1.0) as f32),
                     visible_px: n,
+                    score: None,
                     keypoints,
                 });
             }

@@ -214,6 +214,24 @@ impl DontCare {
     }
 }
 
+/// Pose (detection) recall: of the truth rows whose visible box is at least `min_height`
+/// pixels tall and whose visibility is at least `min_visibility`, how many are found by a
+/// detection (one-to-one per camera-frame, full-body IoU >= 0.5). Returns (found, total).
+pub fn detection_recall(truth: &[TrackRow], dets: &[TrackRow], min_height: f32, min_visibility: f32) -> (usize, usize) {
+    let (mut found, mut total) = (0, 0);
+    for (g, p) in steps(truth, dets).into_values() {
+        let want: Vec<&TrackRow> =
+            g.into_iter().filter(|r| r.bbox[3] - r.bbox[1] >= min_height && r.visibility() >= min_visibility).collect();
+        total += want.len();
+        if want.is_empty() || p.is_empty() {
+            continue;
+        }
+        let cost: Vec<Vec<f64>> = want.iter().map(|a| p.iter().map(|b| -iou(&a.full_box(), &b.full_box())).collect()).collect();
+        found += assign(&cost).into_iter().filter(|&(i, j)| -cost[i][j] >= 0.5).count();
+    }
+    (found, total)
+}
+
 /// What MOTChallenge's preprocessing removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct MotPreprocessing {
