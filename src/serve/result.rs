@@ -43,3 +43,26 @@ impl FrameResult {
         self.output.persons()
     }
 }
+
+#[cfg(test)]
+impl FrameResult {
+    /// A result for tests: `persons` seen by `camera` in frame `seq`, captured at `seq / 10` s.
+    pub(crate) fn sample(camera: &str, seq: u64, persons: Vec<Person>) -> FrameResult {
+        FrameResult {
+            camera: camera.into(),
+            seq,
+            capture_ts: seq as f64 * 0.1,
+            model: String::new(),
+            version: 1,
+            width: 640,
+            height: 480,
+            output: HeadOutput::Poses(persons),
+            identities: Vec::new(),
+            queue_s: 0.0,
+            compute_s: 0.0,
+            e2e_s: 0.0,
+            batch_size: 1,
+            image: None,
+        }
+    }
+}

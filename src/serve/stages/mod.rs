@@ -105,7 +105,6 @@ impl Stages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::heads::HeadOutput;
 
     struct Tag(&'static str);
     impl Stage for Tag {
@@ -120,22 +119,7 @@ mod tests {
     }
 
     fn result(seq: u64) -> Arc<FrameResult> {
-        Arc::new(FrameResult {
-            camera: "c".into(),
-            seq,
-            capture_ts: 0.0,
-            model: String::new(),
-            version: 1,
-            width: 1,
-            height: 1,
-            output: HeadOutput::Poses(Vec::new()),
-            identities: Vec::new(),
-            queue_s: 0.0,
-            compute_s: 0.0,
-            e2e_s: 0.0,
-            batch_size: 1,
-            image: None,
-        })
+        Arc::new(FrameResult::sample("c", seq, Vec::new()))
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Stage for TrackStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::heads::{HeadOutput, Keypoint, Person};
+    use crate::models::heads::{Keypoint, Person};
 
     fn frame(camera: &str, seq: u64, xs: &[f32]) -> Arc<FrameResult> {
         let persons = xs
@@ -73,22 +73,7 @@ mod tests {
                 keypoints: (0..17).map(|k| Keypoint { x: x + 30.0, y: 100.0 + 9.0 * k as f32, score: 0.9 }).collect(),
             })
             .collect();
-        Arc::new(FrameResult {
-            camera: camera.into(),
-            seq,
-            capture_ts: seq as f64 * 0.1,
-            model: "m".into(),
-            version: 1,
-            width: 640,
-            height: 480,
-            output: HeadOutput::Poses(persons),
-            identities: Vec::new(),
-            queue_s: 0.0,
-            compute_s: 0.0,
-            e2e_s: 0.0,
-            batch_size: 1,
-            image: None,
-        })
+        Arc::new(FrameResult::sample(camera, seq, persons))
     }
 
     #[test]
