@@ -304,6 +304,9 @@ struct ScreenCapsule {
     rb: f32,
     za: f32,
     zb: f32,
+    /// pb - pa and its squared length (at least 1e-9)
+    d: (f32, f32),
+    len2: f32,
 }
 
 impl ScreenCapsule {
@@ -319,13 +322,18 @@ impl ScreenCapsule {
         } else if b[2] <= near {
             b = lerp(b, a, (near - b[2]) / (a[2] - b[2]));
         }
+        let pa = (cam.fx * a[0] / a[2] + cam.cx, cam.fy * a[1] / a[2] + cam.cy);
+        let pb = (cam.fx * b[0] / b[2] + cam.cx, cam.fy * b[1] / b[2] + cam.cy);
+        let d = (pb.0 - pa.0, pb.1 - pa.1);
         Some(ScreenCapsule {
-            pa: (cam.fx * a[0] / a[2] + cam.cx, cam.fy * a[1] / a[2] + cam.cy),
-            pb: (cam.fx * b[0] / b[2] + cam.cx, cam.fy * b[1] / b[2] + cam.cy),
+            pa,
+            pb,
             ra: cam.fx * c.r / a[2],
             rb: cam.fx * c.r / b[2],
             za: a[2],
             zb: b[2],
+            d,
+            len2: (d.0 * d.0 + d.1 * d.1).max(1e-9),
         })
     }
 
@@ -340,8 +348,7 @@ impl ScreenCapsule {
     /// from the axis and its squared length, and the radius there.
     #[inline]
     fn hit(&self, px: f32, py: f32) -> Option<(f32, f32, f32, f32)> {
-        let d = (self.pb.0 - self.pa.0, self.pb.1 - self.pa.1);
-        let len2 = (d.0 * d.0 + d.1 * d.1).max(1e-9);
+        let (d, len2) = (self.d, self.len2);
         let t = (((px - self.pa.0) * d.0 + (py - self.pa.1) * d.1) / len2).clamp(0.0, 1.0);
         let (dx, dy) = (px - (self.pa.0 + d.0 * t), py - (self.pa.1 + d.1 * t));
         let rr = self.ra + (self.rb - self.ra) * t;
