@@ -12,7 +12,7 @@ use crate::geometry::Camera;
 use crate::graph::Layout;
 use crate::models::heads::{self, FrameCtx, HeadOutput, Person};
 use crate::models::Repository;
-use crate::perception::{CameraTracker, Detection, Fusion, FusionConfig, Observation, TrackerConfig, Zone};
+use crate::perception::{CameraTracker, Fusion, FusionConfig, Observation, TrackerConfig, Zone};
 use crate::runtime::{self, Device, FrameSpec};
 use crate::vision::letterbox::letterbox_batch;
 use anyhow::{bail, Context, Result};
@@ -174,15 +174,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
             for p in persons {
                 writeln!(det_out, "{}", serde_json::to_string(&person_row(k, t, cams[ci].0, 0, "", p))?)?;
             }
-            let dets: Vec<Detection> = persons
-                .iter()
-                .map(|p| Detection {
-                    bbox: p.bbox,
-                    score: p.score,
-                    keypoints: p.keypoints.iter().map(|q| [q.x, q.y, q.score]).collect(),
-                    embedding: None,
-                })
-                .collect();
+            let dets = crate::serve::stages::tracking::detections(persons);
             let ids = trackers[ci].update(&dets, t);
             for (pi, id) in ids.into_iter().enumerate() {
                 let (Some(track), Some(floor)) = (id, foot_point(&cams[ci].1, &persons[pi])) else { continue };

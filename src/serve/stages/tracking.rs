@@ -2,6 +2,7 @@
 //! `perception::CameraTracker`, and each result leaves with its persons' track ids.
 
 use super::Stage;
+use crate::models::heads::Person;
 use crate::perception::{CameraTracker, Detection, TrackerConfig};
 use crate::serve::result::{FrameResult, Identity};
 use std::collections::HashMap;
@@ -24,9 +25,9 @@ impl TrackStage {
     }
 }
 
-/// A frame's persons as tracker detections.
-pub fn detections(r: &FrameResult) -> Vec<Detection> {
-    r.persons()
+/// Persons as tracker detections.
+pub fn detections(persons: &[Person]) -> Vec<Detection> {
+    persons
         .iter()
         .map(|p| Detection {
             bbox: p.bbox,
@@ -52,7 +53,7 @@ impl Stage for TrackStage {
             *tracker = CameraTracker::new(self.config.clone());
         }
         (*last, *seen) = (t, now);
-        let ids = tracker.update(&detections(&r), t);
+        let ids = tracker.update(&detections(r.persons()), t);
         let mut out = (*r).clone();
         out.identities = ids.into_iter().map(|track| Identity { track, ..Default::default() }).collect();
         emit(Arc::new(out));
@@ -62,7 +63,7 @@ impl Stage for TrackStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::heads::{Keypoint, Person};
+    use crate::models::heads::Keypoint;
 
     fn frame(camera: &str, seq: u64, xs: &[f32]) -> Arc<FrameResult> {
         let persons = xs
