@@ -16,4 +16,5 @@ pub mod runtime;
 pub mod serve;
 pub mod sim;
 pub mod sources;
+pub mod train;
 pub mod vision;

@@ -38,6 +38,9 @@ enum Cmd {
     Eval(cli::sim::EvalArgs),
     /// Run the store pipeline over a simulation's footage and sensors; write tracks.jsonl.
     Replay(cli::replay::ReplayArgs),
+    /// Train walkout's own models on the synthetic store (person re-identification).
+    #[command(subcommand)]
+    Train(cli::train::TrainCmd),
 }
 
 fn main() {
@@ -76,5 +79,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Sim(a) => cli::sim::sim(a),
         Cmd::Eval(a) => cli::sim::eval(a),
         Cmd::Replay(a) => cli::replay::run(&repo, a),
+        Cmd::Train(c) => cli::train::run(c),
     }
 }

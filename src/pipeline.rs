@@ -1,9 +1,11 @@
-//! Image -> letterbox -> model -> decoded persons, on any executor.
+//! Image -> letterbox -> model -> decoded persons, on any executor; and person crops ->
+//! ReID model -> L2-normalised embeddings.
 
 use crate::graph::Tensor;
 use crate::models::heads::{self, DecodeError, FrameCtx, Person};
 use crate::models::{ModelConfig, Repository, Task};
 use crate::runtime::{self, Device, Executor, FrameSpec, Letterbox, Plan};
+use crate::vision::crop::{crop_batch, Crop};
 use crate::vision::letterbox;
 use image::RgbImage;
 
@@ -19,6 +21,8 @@ pub enum PipelineError {
     NoConfig(String),
     #[error("model '{0}': task '{1}' is not pose")]
     NotPose(String, Task),
+    #[error("model '{0}': task '{1}' is not reid")]
+    NotReid(String, Task),
     #[error("model input size {0}x{1} is not a multiple of {2}")]
     Size(usize, usize, usize),
 }
@@ -124,6 +128,61 @@ impl PosePipeline {
         let f = FrameCtx { index: 0, letterbox: &lb, width: img.width(), height: img.height(), min_score: self.min_score };
         match heads::decode(self.config.output.decoder, &out, f)? {
             heads::HeadOutput::Poses(p) => Ok(p),
+            heads::HeadOutput::Embedding(_) => Err(PipelineError::NotPose(String::new(), Task::Reid)),
         }
+    }
+}
+
+/// Person crops -> a ReID model -> one L2-normalised embedding per crop, on any executor.
+/// Crops from any frames of a time step go in one batch, padded to a multiple of
+/// `BATCH_STEP` so that a handful of plans serve every crowd size.
+#[allow(missing_debug_implementations)]
+pub struct ReidPipeline {
+    pub config: ModelConfig,
+    exec: Box<dyn Executor>,
+    graph: crate::graph::Graph,
+    plans: runtime::PlanCache,
+}
+
+/// Crop batches are padded to a multiple of this.
+pub const BATCH_STEP: usize = 8;
+
+impl ReidPipeline {
+    pub fn new(repo: &Repository, model: &str, device: Device) -> Result<Self, PipelineError> {
+        let m = repo.resolve(model)?;
+        let config = m.config.clone().ok_or_else(|| PipelineError::NoConfig(model.to_string()))?;
+        if config.task != Task::Reid {
+            return Err(PipelineError::NotReid(model.into(), config.task));
+        }
+        let graph = m.load_graph()?;
+        let exec = runtime::executor_for(device)?;
+        Ok(ReidPipeline { config, exec, graph, plans: runtime::PlanCache::new() })
+    }
+
+    pub fn adapter(&self) -> String {
+        self.exec.adapter()
+    }
+
+    /// The crops' embeddings, in order.
+    pub fn embed(&mut self, frames: &[&RgbImage], crops: &[Crop]) -> Result<Vec<Vec<f32>>, PipelineError> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = &self.config.input;
+        let [h, w] = c.default_size;
+        let spec = FrameSpec { height: h, width: w, layout: c.layout.into(), dtype: c.dtype, mean: c.mean, std: c.std };
+        let n = crops.len().div_ceil(BATCH_STEP) * BATCH_STEP;
+        let mut padded = crops.to_vec();
+        padded.resize(n, Crop { frame: usize::MAX, bbox: [0.0; 4] });
+        let input = crop_batch(frames, &padded, &spec);
+        let shape = match spec.layout {
+            crate::graph::Layout::Nhwc => vec![1, h, w, 3],
+            crate::graph::Layout::Nchw => vec![1, 3, h, w],
+        };
+        let name = self.config.name.clone();
+        let plan = self.plans.get_or_compile(self.exec.as_ref(), &name, &self.graph, &[shape], n)?;
+        let out = plan.run(&[input])?;
+        let first = out.first().ok_or(DecodeError { shape: Vec::new(), expected: "an embedding output" })?;
+        (0..crops.len()).map(|i| Ok(heads::embedding(first, i)?)).collect()
     }
 }

@@ -266,6 +266,7 @@ fn gt_row(frame: u64, cam: usize, id: u32, full: [f32; 4], visibility: f32) -> T
         visibility: Some(visibility),
         visible_px: 0,
         score: None,
+        floor: None,
         keypoints: Vec::new(),
     }
 }

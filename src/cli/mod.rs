@@ -8,6 +8,7 @@ pub mod pose;
 pub mod replay;
 pub mod serve;
 pub mod sim;
+pub mod train;
 
 use anyhow::{Context, Result};
 

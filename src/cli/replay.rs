@@ -10,14 +10,17 @@ use super::parse_size;
 use crate::events::{GateScan, TrackRow};
 use crate::geometry::Camera;
 use crate::graph::Layout;
-use crate::models::heads::{self, FrameCtx, HeadOutput, Person};
+use crate::models::heads::{self, FrameCtx, HeadOutput, Keypoint, Person};
 use crate::models::Repository;
-use crate::perception::{CameraTracker, Fusion, FusionConfig, Observation, TrackerConfig, Zone};
+use crate::perception::{place, whole_body_box, CameraTracker, Fusion, FusionConfig, Observation, TrackerConfig, Zone};
+use crate::pipeline::ReidPipeline;
 use crate::runtime::{self, Device, FrameSpec};
+use crate::vision::crop::Crop;
 use crate::vision::letterbox::letterbox_batch;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -35,38 +38,39 @@ pub struct ReplayArgs {
     /// Model input HxW for every camera (640x480 frames keep their aspect at 384x512).
     #[arg(long, default_value = "384x512")]
     pub size: String,
+    /// Track recorded detections (an earlier replay's detections.jsonl) instead of running
+    /// the pose model: tracking and fusion alone, in seconds.
+    #[arg(long)]
+    pub detections: Option<PathBuf>,
+    /// Tracker settings as JSON over the defaults, e.g. '{"high_score": 0.35}'.
+    #[arg(long)]
+    pub tracker: Option<String>,
+    /// Fusion settings as JSON over the defaults, e.g. '{"max_dist_m": 1.0}'.
+    #[arg(long)]
+    pub fusion: Option<String>,
+    /// The ReID model (repository name) that embeds each person's crop for tracking and
+    /// fusion; `none` for geometry alone.
+    #[arg(long, default_value = "reid-sim")]
+    pub reid: String,
     /// Only the first N time steps.
     #[arg(long)]
     pub max_frames: Option<u64>,
 }
 
-/// Keypoints below this score do not place feet.
-const FOOT_MIN_SCORE: f32 = 0.3;
-
-/// Where a person stands: the ankles' midpoint when both are seen, else the box's bottom
-/// centre, through the camera onto the floor.
-fn foot_point(cam: &Camera, p: &Person) -> Option<[f32; 2]> {
-    let (l, r) = (p.keypoints.get(15), p.keypoints.get(16));
-    let (u, v) = match (l, r) {
-        (Some(a), Some(b)) if a.score >= FOOT_MIN_SCORE && b.score >= FOOT_MIN_SCORE => ((a.x + b.x) / 2.0, (a.y + b.y) / 2.0),
-        _ => ((p.bbox[0] + p.bbox[2]) / 2.0, p.bbox[3]),
-    };
-    cam.floor_point(u, v)
-}
-
 /// A person as a row of the truth's track format.
-fn person_row(frame: u64, t: f64, cam: usize, id: u32, session: &str, p: &Person) -> TrackRow {
+fn person_row(frame: u64, t: f64, cam: usize, id: u32, session: &str, p: &Person, bbox: [f32; 4]) -> TrackRow {
     TrackRow {
         frame,
         t,
         cam,
         id,
         session: session.to_string(),
-        bbox: p.bbox,
+        bbox,
         full_bbox: None,
         visibility: None,
         visible_px: 0,
         score: Some(p.score),
+        floor: None,
         keypoints: p.keypoints.iter().map(|q| [q.x, q.y, q.score]).collect(),
     }
 }
@@ -109,19 +113,14 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     scans.sort_by(|x, y| x.t.total_cmp(&y.t));
     let mut scans = scans.into_iter().peekable();
 
-    let model = repo.resolve(&a.model)?;
-    let cfg = model.config.clone().with_context(|| format!("model '{}' has no config.toml", a.model))?;
-    let graph = model.load_graph()?;
-    let exec = runtime::executor_for(a.device)?;
-    let [h, w] = parse_size(&a.size)?;
-    let layout: Layout = cfg.input.layout.into();
-    let spec = FrameSpec { height: h, width: w, layout, dtype: cfg.input.dtype, mean: cfg.input.mean, std: cfg.input.std };
-    let frame_shape = match layout {
-        Layout::Nhwc => vec![1, h, w, 3],
-        Layout::Nchw => vec![1, 3, h, w],
+    let mut reid = match a.reid.as_str() {
+        "none" => None,
+        m => Some(ReidPipeline::new(repo, m, a.device)?),
     };
-    let mut plans = runtime::PlanCache::new();
-
+    let mut pose = match &a.detections {
+        Some(p) => PoseSource::recorded(p)?,
+        None => PoseSource::model(repo, &a)?,
+    };
     let frames_of = |c: &PathBuf| {
         std::fs::read_dir(c).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".png")).count()).unwrap_or(0)
     };
@@ -138,29 +137,46 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     let det_path = a.out.join("detections.jsonl");
     let mut det_out =
         std::io::BufWriter::new(std::fs::File::create(&det_path).with_context(|| format!("creating {}", det_path.display()))?);
-    let mut trackers: Vec<CameraTracker> = cams.iter().map(|_| CameraTracker::new(TrackerConfig::default())).collect();
-    let mut fusion = Fusion::new(FusionConfig::default(), gates, exit);
+    let tracker_cfg: TrackerConfig = match &a.tracker {
+        Some(j) => serde_json::from_str(j).context("--tracker")?,
+        None => TrackerConfig::default(),
+    };
+    let fusion_cfg: FusionConfig = match &a.fusion {
+        Some(j) => serde_json::from_str(j).context("--fusion")?,
+        None => FusionConfig::default(),
+    };
+    let mut trackers: Vec<CameraTracker> = cams.iter().map(|_| CameraTracker::new(tracker_cfg.clone())).collect();
+    let mut fusion = Fusion::new(fusion_cfg, gates, exit);
     let bar = indicatif::ProgressBar::with_draw_target(Some(n_frames), indicatif::ProgressDrawTarget::stderr());
     let started = std::time::Instant::now();
     let (mut pose_s, mut track_s, mut rows, mut persons_n) = (0.0, 0.0, 0usize, 0usize);
+    let (mut reid_s, mut crops_n) = (0.0, 0usize);
     for k in 0..n_frames {
         let t = k as f64 / fps;
         let t0 = std::time::Instant::now();
-        let images: Vec<image::RgbImage> = cams
-            .par_iter()
-            .map(|c| crate::vision::image_io::load(&c.2.join(format!("frame_{k:06}.png"))))
-            .collect::<std::result::Result<_, _>>()?;
-        let refs: Vec<&image::RgbImage> = images.iter().collect();
-        let (input, boxes) = letterbox_batch(&refs, &spec);
-        let plan = plans.get_or_compile(exec.as_ref(), &model.name, &graph, std::slice::from_ref(&frame_shape), refs.len())?;
-        let outs = plan.run(&[input])?;
-        let mut per_cam: Vec<Vec<Person>> = Vec::with_capacity(refs.len());
-        for (i, img) in images.iter().enumerate() {
-            let f = FrameCtx { index: i, letterbox: &boxes[i], width: img.width(), height: img.height(), min_score: cfg.output.min_score };
-            let HeadOutput::Poses(p) = heads::decode(cfg.output.decoder, &outs, f)?;
-            per_cam.push(p);
-        }
+        let images: Vec<image::RgbImage> = if pose.needs_images() || reid.is_some() {
+            cams.par_iter()
+                .map(|c| crate::vision::image_io::load(&c.2.join(format!("frame_{k:06}.png"))))
+                .collect::<std::result::Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        let per_cam = pose.persons(&images, &cams, k)?;
         pose_s += t0.elapsed().as_secs_f64();
+        let t_reid = std::time::Instant::now();
+        let mut dets_per_cam: Vec<Vec<crate::perception::Detection>> =
+            per_cam.iter().map(|p| crate::serve::stages::tracking::detections(p)).collect();
+        if let Some(r) = reid.as_mut() {
+            let refs: Vec<&image::RgbImage> = images.iter().collect();
+            let crops: Vec<Crop> =
+                per_cam.iter().enumerate().flat_map(|(ci, ps)| ps.iter().map(move |p| Crop { frame: ci, bbox: p.bbox })).collect();
+            let mut embs = r.embed(&refs, &crops)?.into_iter();
+            for d in dets_per_cam.iter_mut().flatten() {
+                d.embedding = embs.next();
+            }
+            crops_n += crops.len();
+        }
+        reid_s += t_reid.elapsed().as_secs_f64();
         let t1 = std::time::Instant::now();
         while scans.peek().is_some_and(|s| s.t <= t) {
             if let Some(s) = scans.next() {
@@ -172,19 +188,20 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
         for (ci, persons) in per_cam.iter().enumerate() {
             persons_n += persons.len();
             for p in persons {
-                writeln!(det_out, "{}", serde_json::to_string(&person_row(k, t, cams[ci].0, 0, "", p))?)?;
+                writeln!(det_out, "{}", serde_json::to_string(&person_row(k, t, cams[ci].0, 0, "", p, p.bbox))?)?;
             }
-            let dets = crate::serve::stages::tracking::detections(persons);
-            let ids = trackers[ci].update(&dets, t);
+            let dets = &dets_per_cam[ci];
+            let ids = trackers[ci].update(dets, t);
             for (pi, id) in ids.into_iter().enumerate() {
-                let (Some(track), Some(floor)) = (id, foot_point(&cams[ci].1, &persons[pi])) else { continue };
-                obs.push(Observation { cam: cams[ci].0, track, floor });
-                placed.push((ci, pi));
+                let (Some(track), Some(at)) = (id, place(&cams[ci].1, &dets[pi])) else { continue };
+                obs.push(Observation { cam: cams[ci].0, track, floor: at.floor, embedding: dets[pi].embedding.clone() });
+                placed.push((ci, pi, whole_body_box(&cams[ci].1, at.floor, &dets[pi]), at.floor));
             }
         }
         let globals = fusion.update(t, &obs);
-        for ((ci, pi), g) in placed.into_iter().zip(globals) {
-            let row = person_row(k, t, cams[ci].0, g as u32, fusion.session_of(g).unwrap_or(""), &per_cam[ci][pi]);
+        for ((ci, pi, bbox, floor), g) in placed.into_iter().zip(globals) {
+            let mut row = person_row(k, t, cams[ci].0, g as u32, fusion.session_of(g).unwrap_or(""), &per_cam[ci][pi], bbox);
+            row.floor = Some(floor);
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
             rows += 1;
         }
@@ -205,8 +222,11 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
         "frames_per_s": frames as f64 / wall,
         "pose_frames_per_s": frames as f64 / pose_s.max(1e-9),
         "tracking_fusion_ms_per_step": track_s * 1e3 / n_frames as f64,
-        "adapter": exec.adapter(),
-        "input_size": [h, w],
+        "reid": a.reid,
+        "reid_crops": crops_n,
+        "reid_crops_per_s": crops_n as f64 / reid_s.max(1e-9),
+        "adapter": pose.adapter(),
+        "input_size": pose.input_size(),
     });
     std::fs::write(a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     eprintln!(
@@ -219,4 +239,94 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     );
     println!("{summary}");
     Ok(())
+}
+
+/// Where each time step's persons come from: the pose model on the footage, or a recording.
+#[allow(clippy::large_enum_variant)] // one per replay
+enum PoseSource {
+    Model {
+        name: String,
+        graph: crate::graph::Graph,
+        exec: Box<dyn runtime::Executor>,
+        plans: runtime::PlanCache,
+        spec: FrameSpec,
+        frame_shape: Vec<usize>,
+        decoder: crate::models::config::Decoder,
+        min_score: f32,
+    },
+    Recorded(HashMap<(u64, usize), Vec<Person>>),
+}
+
+impl PoseSource {
+    fn model(repo: &Repository, a: &ReplayArgs) -> Result<Self> {
+        let model = repo.resolve(&a.model)?;
+        let cfg = model.config.clone().with_context(|| format!("model '{}' has no config.toml", a.model))?;
+        let graph = model.load_graph()?;
+        let exec = runtime::executor_for(a.device)?;
+        let [h, w] = parse_size(&a.size)?;
+        let layout: Layout = cfg.input.layout.into();
+        let spec = FrameSpec { height: h, width: w, layout, dtype: cfg.input.dtype, mean: cfg.input.mean, std: cfg.input.std };
+        let frame_shape = match layout {
+            Layout::Nhwc => vec![1, h, w, 3],
+            Layout::Nchw => vec![1, 3, h, w],
+        };
+        Ok(PoseSource::Model {
+            name: model.name.clone(),
+            graph,
+            exec,
+            plans: runtime::PlanCache::new(),
+            spec,
+            frame_shape,
+            decoder: cfg.output.decoder,
+            min_score: cfg.output.min_score,
+        })
+    }
+
+    fn recorded(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut by_step: HashMap<(u64, usize), Vec<Person>> = HashMap::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let r: TrackRow = serde_json::from_str(line).with_context(|| format!("{}:{}", path.display(), n + 1))?;
+            let keypoints = r.keypoints.iter().map(|k| Keypoint { x: k[0], y: k[1], score: k[2] }).collect();
+            by_step.entry((r.frame, r.cam)).or_default().push(Person { score: r.score.unwrap_or(1.0), bbox: r.bbox, keypoints });
+        }
+        Ok(PoseSource::Recorded(by_step))
+    }
+
+    fn needs_images(&self) -> bool {
+        matches!(self, PoseSource::Model { .. })
+    }
+
+    fn persons(&mut self, images: &[image::RgbImage], cams: &[(usize, Camera, PathBuf)], k: u64) -> Result<Vec<Vec<Person>>> {
+        match self {
+            PoseSource::Recorded(m) => Ok(cams.iter().map(|c| m.remove(&(k, c.0)).unwrap_or_default()).collect()),
+            PoseSource::Model { name, graph, exec, plans, spec, frame_shape, decoder, min_score } => {
+                let refs: Vec<&image::RgbImage> = images.iter().collect();
+                let (input, boxes) = letterbox_batch(&refs, spec);
+                let plan = plans.get_or_compile(exec.as_ref(), name, graph, std::slice::from_ref(frame_shape), refs.len())?;
+                let outs = plan.run(&[input])?;
+                let mut per_cam = Vec::with_capacity(refs.len());
+                for (i, img) in images.iter().enumerate() {
+                    let f = FrameCtx { index: i, letterbox: &boxes[i], width: img.width(), height: img.height(), min_score: *min_score };
+                    let HeadOutput::Poses(p) = heads::decode(*decoder, &outs, f)? else { bail!("'{name}' is not a pose model") };
+                    per_cam.push(p);
+                }
+                Ok(per_cam)
+            }
+        }
+    }
+
+    fn adapter(&self) -> String {
+        match self {
+            PoseSource::Model { exec, .. } => exec.adapter(),
+            PoseSource::Recorded(_) => "recorded detections".into(),
+        }
+    }
+
+    fn input_size(&self) -> Option<[usize; 2]> {
+        match self {
+            PoseSource::Model { spec, .. } => Some([spec.height, spec.width]),
+            PoseSource::Recorded(_) => None,
+        }
+    }
 }

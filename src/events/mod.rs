@@ -108,6 +108,10 @@ pub struct TrackRow {
     /// 17 x [u, v, v] with v: 2 visible, 1 in frame but occluded, 0 outside.
     #[serde(default)]
     pub keypoints: Vec<[f32; 3]>,
+    /// Where the person stands on the floor (metres): the truth's foot point, or the
+    /// pipeline's placement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<[f32; 2]>,
 }
 
 impl TrackRow {

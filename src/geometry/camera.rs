@@ -117,11 +117,17 @@ impl Camera {
     /// Where the ray through pixel (u, v) meets the floor (z = 0), in floor metres; `None`
     /// when the ray does not go down.
     pub fn floor_point(&self, u: f32, v: f32) -> Option<[f32; 2]> {
+        self.point_at_height(u, v, 0.0)
+    }
+
+    /// Where the ray through pixel (u, v) meets the horizontal plane at height `z`, as a
+    /// floor position; `None` when the ray does not reach it in front of the camera.
+    pub fn point_at_height(&self, u: f32, v: f32, z: f32) -> Option<[f32; 2]> {
         let d = self.ray(u, v);
-        if d[2] >= -1e-6 {
+        let s = (z - self.center[2]) / d[2];
+        if d[2].abs() < 1e-6 || s <= 0.0 {
             return None;
         }
-        let s = -self.center[2] / d[2];
         Some([self.center[0] + s * d[0], self.center[1] + s * d[1]])
     }
 

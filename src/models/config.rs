@@ -10,12 +10,15 @@ use serde::Deserialize;
 pub enum Task {
     /// People and their keypoints (camera frames in, persons out).
     Pose,
+    /// Person re-identification (person crops in, one embedding per crop out).
+    Reid,
 }
 
 impl Task {
     pub fn as_str(self) -> &'static str {
         match self {
             Task::Pose => "pose",
+            Task::Reid => "reid",
         }
     }
 }
@@ -50,6 +53,8 @@ impl From<InputLayout> for Layout {
 pub enum Decoder {
     /// MoveNet MultiPose: `[N, 6, 56]` into persons with 17 COCO keypoints.
     MovenetMultipose,
+    /// Re-identification: `[N, D]` features, L2-normalised per crop.
+    Embedding,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -4,8 +4,10 @@
 pub mod assign;
 pub mod fusion;
 pub mod kalman;
+pub mod locate;
 pub mod track;
 
 pub use assign::{assign, iou};
-pub use fusion::{Fusion, FusionConfig, Observation, Zone};
+pub use fusion::{Fusion, FusionConfig, FusionMode, Observation, Zone};
+pub use locate::{place, whole_body_box, Placement};
 pub use track::{CameraTracker, Detection, TrackState, TrackerConfig};

@@ -28,7 +28,8 @@ pub const COCO_SIGMAS: [f64; 17] =
 /// Keypoints count in OKS at this score or above.
 const KEYPOINT_MIN_SCORE: f32 = 0.3;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrackerConfig {
     /// Detections at or above this score are matched first and may start tracks.
     pub high_score: f32,
@@ -50,6 +51,9 @@ pub struct TrackerConfig {
     pub oks_weight: f64,
     /// Weight of appearance (cosine of embeddings) when both sides have one (0..1).
     pub appearance_weight: f64,
+    /// Multiply the similarity by the detection's score (ByteTrack's `fuse_score`, meant for
+    /// detectors whose confident scores sit near 1).
+    pub fuse_score: bool,
 }
 
 impl Default for TrackerConfig {
@@ -71,6 +75,7 @@ impl Default for TrackerConfig {
             max_lost_s: 2.0,
             oks_weight: 0.5,
             appearance_weight: 0.0,
+            fuse_score: false,
         }
     }
 }
@@ -193,7 +198,11 @@ impl CameraTracker {
             }
             _ => geo,
         };
-        s * d.score as f64
+        if self.config.fuse_score {
+            s * d.score as f64
+        } else {
+            s
+        }
     }
 
     /// Optimal matching of `tracks` (indices) to `dets` (indices) under `max_cost`.

@@ -121,12 +121,15 @@ pub fn volumes(s: &Shopper, p: &Pose, out: &mut Vec<Capsule>) {
     out.push(c(p[14], p[16], 0.058 * w, lk.pants, 0));
     out.push(c(p[15], add(p[15], scale(f, 0.14)), 0.045, shoe, 0));
     out.push(c(p[16], add(p[16], scale(f, 0.14)), 0.045, shoe, 0));
-    // torso: two side columns and a centre one
+    // torso: a trunk from the pelvis to the neck, a shoulder girdle and a pelvis across the
+    // hips, so the outline narrows from the shoulders to the waist as a person's does
     let pelvis = mid(p[11], p[12]);
     let neck = add(mid(p[5], p[6]), [0.0, 0.0, 0.03]);
-    out.push(c(pelvis, neck, 0.15 * w, lk.shirt, lk.pattern));
-    out.push(c(add(p[11], [0.0, 0.0, 0.05]), add(p[5], [0.0, 0.0, -0.05]), 0.1 * w, lk.shirt, lk.pattern));
-    out.push(c(add(p[12], [0.0, 0.0, 0.05]), add(p[6], [0.0, 0.0, -0.05]), 0.1 * w, lk.shirt, lk.pattern));
+    let chest = lerp(pelvis, neck, 0.62);
+    out.push(c(lerp(pelvis, neck, 0.2), chest, 0.12 * w, lk.shirt, lk.pattern));
+    out.push(c(chest, add(neck, [0.0, 0.0, -0.06]), 0.125 * w, lk.shirt, lk.pattern));
+    out.push(c(add(p[5], [0.0, 0.0, -0.05]), add(p[6], [0.0, 0.0, -0.05]), 0.07 * w, lk.shirt, lk.pattern));
+    out.push(c(add(p[11], [0.0, 0.0, 0.03]), add(p[12], [0.0, 0.0, 0.03]), 0.1 * w, lk.pants, 0));
     // arms
     out.push(c(p[5], p[7], 0.05 * w, lk.shirt, lk.pattern));
     out.push(c(p[7], p[9], 0.042 * w, lk.skin, 0));
@@ -134,15 +137,32 @@ pub fn volumes(s: &Shopper, p: &Pose, out: &mut Vec<Capsule>) {
     out.push(c(p[8], p[10], 0.042 * w, lk.skin, 0));
     out.push(c(p[9], p[9], 0.048, lk.skin, 0));
     out.push(c(p[10], p[10], 0.048, lk.skin, 0));
-    // neck and head (hair on the back half)
-    out.push(c(neck, add(neck, [0.0, 0.0, 0.06]), 0.055, lk.skin, 0));
-    let head = add(mid(p[3], p[4]), [0.0, 0.0, 0.0]);
-    out.push(c(head, head, 0.105 * w.clamp(0.9, 1.1), lk.skin, 0));
-    out.push(c(
-        add(head, add(scale(f, -0.03), [0.0, 0.0, 0.03])),
-        add(head, add(scale(f, -0.03), [0.0, 0.0, 0.03])),
-        0.1 * w.clamp(0.9, 1.1),
-        [50, 38, 30],
-        0,
-    ));
+    // neck and head: skin, hair over the top and back, and a face (eyes, brows, nose, mouth)
+    // on the front; ears at the ear keypoints
+    out.push(c(neck, add(neck, [0.0, 0.0, 0.06]), 0.05, lk.skin, 0));
+    let head = mid(p[3], p[4]);
+    let hr = 0.1 * w.clamp(0.9, 1.1);
+    out.push(c(head, head, hr, lk.skin, 0));
+    let back = add(head, add(scale(f, -0.035), [0.0, 0.0, 0.035]));
+    out.push(c(back, back, hr * 0.97, lk.hair, 0));
+    let on_face = |q: V3, depth: f32| add(head, scale(normalize(sub(q, head)), hr - depth));
+    let dark = [30, 24, 22];
+    for e in [p[1], p[2]] {
+        let eye = on_face(e, 0.008);
+        out.push(c(eye, eye, 0.014, dark, 0));
+        let brow = on_face(add(e, [0.0, 0.0, 0.025]), 0.006);
+        out.push(c(brow, brow, 0.011, lk.hair, 0));
+    }
+    let nose = on_face(add(head, add(scale(f, 1.0), [0.0, 0.0, -0.01])), -0.012);
+    out.push(c(nose, nose, 0.018, shade_of(lk.skin, 0.9), 0));
+    let mouth = on_face(add(head, add(scale(f, 1.0), [0.0, 0.0, -0.055])), 0.004);
+    let across = [-f[1], f[0], 0.0];
+    out.push(c(add(mouth, scale(across, -0.018)), add(mouth, scale(across, 0.018)), 0.008, [120, 50, 50], 0));
+    for e in [p[3], p[4]] {
+        out.push(c(e, e, 0.025, shade_of(lk.skin, 0.92), 0));
+    }
+}
+
+fn shade_of(c: [u8; 3], k: f32) -> [u8; 3] {
+    [(c[0] as f32 * k) as u8, (c[1] as f32 * k) as u8, (c[2] as f32 * k) as u8]
 }

@@ -172,6 +172,7 @@ impl Simulator {
                     visibility: Some((n as f64 / sil.total.max(1) as f64).min(1.0) as f32),
                     visible_px: n,
                     score: None,
+                    floor: Some([(pose[15][0] + pose[16][0]) / 2.0, (pose[15][1] + pose[16][1]) / 2.0]),
                     keypoints,
                 });
             }

@@ -458,7 +458,7 @@ fn draw_capsule(f: &mut Frame, cam: &Camera, c: &Capsule, id: u32) {
                 let stripe = ((wz * 14.0).floor() as i32) & 1;
                 let check = if c.pattern == 2 { (dx > 0.0) as i32 } else { 0 };
                 if (stripe ^ check) == 1 {
-                    k *= 0.65;
+                    k *= 0.82;
                 }
             }
             f.depth[i] = z;

@@ -11,10 +11,12 @@ pub fn rig(n: usize, width: usize, height: usize, fps: f64) -> Vec<Camera> {
     let mut cams = Vec::with_capacity(n);
     let aisle_ys: Vec<f32> = (0..4).map(|k| SHELF_Y0 + (SHELF_Y1 - SHELF_Y0) * (k as f32 + 0.5) / 4.0).collect();
     let mut ceiling = Vec::new();
-    // ceiling: over every lane and the front/back cross aisles, tilted slightly
+    // ceiling: over every lane, tilted about 40 degrees along it (a dome camera looking
+    // straight down sees the tops of heads, which no person detector is trained on), and over
+    // the front/back cross aisles
     for &y in &aisle_ys {
         for &x in &LANES {
-            ceiling.push(([x, y - 0.8, 3.4], [x, y + 0.6, 0.0]));
+            ceiling.push(([x, y - 1.4, 3.4], [x, y + 1.45, 0.0]));
         }
     }
     for &x in &[4.0, 12.0, 8.0] {

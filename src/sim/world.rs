@@ -63,6 +63,16 @@ pub struct Handoff {
     pub to: u32,
 }
 
+/// Hair colours: black, dark brown, brown, blond, grey.
+const HAIR: [[u8; 3]; 5] = [[28, 24, 22], [55, 38, 28], [95, 62, 40], [190, 160, 105], [150, 148, 145]];
+
+/// A human skin tone along the range from dark (0) to light (1), not a random RGB.
+fn skin_tone(k: f32) -> [u8; 3] {
+    let (dark, light) = ([88.0, 58.0, 42.0], [238.0, 198.0, 172.0]);
+    let c = |i: usize| (dark[i] + (light[i] - dark[i]) * k) as u8;
+    [c(0), c(1), c(2)]
+}
+
 /// What a shopper looks like.
 #[derive(Clone, Debug)]
 pub struct Look {
@@ -71,6 +81,7 @@ pub struct Look {
     pub shirt: [u8; 3],
     pub pants: [u8; 3],
     pub skin: [u8; 3],
+    pub hair: [u8; 3],
     /// 0 solid, 1 horizontal stripes, 2 checks
     pub pattern: u8,
 }
@@ -240,7 +251,8 @@ impl World {
                 build: prng.range(0.85, 1.2),
                 shirt: color(&mut prng),
                 pants: color(&mut prng),
-                skin: [prng.range(120.0, 235.0) as u8, prng.range(90.0, 190.0) as u8, prng.range(70.0, 160.0) as u8],
+                skin: skin_tone(prng.range(0.0, 1.0)),
+                hair: HAIR[prng.below(HAIR.len())],
                 pattern: prng.below(3) as u8,
             };
             let pair = i + 1 < n_shoppers && prng.chance(0.3);

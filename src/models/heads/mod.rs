@@ -22,6 +22,8 @@ pub struct DecodeError {
 #[derive(Clone, Debug, PartialEq)]
 pub enum HeadOutput {
     Poses(Vec<Person>),
+    /// A re-identification embedding of one crop, L2-normalised.
+    Embedding(Vec<f32>),
 }
 
 impl HeadOutput {
@@ -29,6 +31,7 @@ impl HeadOutput {
     pub fn persons(&self) -> &[Person] {
         match self {
             HeadOutput::Poses(p) => p,
+            HeadOutput::Embedding(_) => &[],
         }
     }
 }
@@ -51,5 +54,20 @@ pub fn decode(decoder: Decoder, outputs: &[Tensor], f: FrameCtx<'_>) -> Result<H
         Decoder::MovenetMultipose => {
             Ok(HeadOutput::Poses(movenet::decode_movenet(first, f.index, f.letterbox, f.width, f.height, f.min_score)?))
         }
+        Decoder::Embedding => Ok(HeadOutput::Embedding(embedding(first, f.index)?)),
     }
+}
+
+/// Row `index` of an `[N, D]` (or `[N, D, 1, 1]`) float output, L2-normalised.
+pub fn embedding(t: &Tensor, index: usize) -> Result<Vec<f32>, DecodeError> {
+    let bad = || DecodeError { shape: t.shape.clone(), expected: "[N, D] float embeddings" };
+    let n = *t.shape.first().ok_or_else(bad)?;
+    if t.shape.len() < 2 || t.shape[2..].iter().any(|&d| d != 1) || index >= n {
+        return Err(bad());
+    }
+    let d = t.shape[1];
+    let v = t.as_f32().ok_or_else(bad)?;
+    let row = v.get(index * d..(index + 1) * d).ok_or_else(bad)?;
+    let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    Ok(row.iter().map(|x| x / norm).collect())
 }
