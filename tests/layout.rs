@@ -13,7 +13,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     m.insert("app", [vec!["api", "serve"], below_serve.clone()].concat());
     m.insert("api", [vec!["serve"], below_serve.clone()].concat());
     m.insert("serve", below_serve);
-    m.insert("sources", vec!["sim", "vision", "graph"]);
+    m.insert("sources", vec!["sim", "geometry", "vision", "graph"]);
     m.insert("train", vec!["sim", "vision", "graph"]);
     m.insert("sim", vec!["events", "geometry", "perception"]);
     m.insert("pipeline", vec!["models", "vision", "runtime", "graph"]);

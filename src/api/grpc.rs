@@ -3,6 +3,7 @@
 use super::proto::walkout as pb;
 use super::proto::walkout::vision_server::{Vision, VisionServer};
 use super::status;
+use crate::events::{GateScan, ShelfReading};
 use crate::models::heads::{Person, KEYPOINT_NAMES};
 use crate::serve::batcher::PushOutcome;
 use crate::serve::config::CameraConfig;
@@ -98,6 +99,8 @@ fn camera_from_wire(s: pb::CameraSpec) -> CameraConfig {
         queue_size: s.queue_size as usize,
         width: s.width,
         height: s.height,
+        // a calibration is a server-side file: clients do not name paths
+        calibration: None,
     }
 }
 
@@ -319,6 +322,69 @@ impl Vision for VisionApi {
 
     async fn list_cameras(&self, _req: Request<pb::ListCamerasRequest>) -> Result<Response<pb::ListCamerasResponse>, Status> {
         Ok(Response::new(pb::ListCamerasResponse { cameras: self.server.cameras().into_iter().map(camera_to_wire).collect() }))
+    }
+
+    async fn report_gate_scan(&self, req: Request<pb::GateScan>) -> Result<Response<pb::ReportResponse>, Status> {
+        let s = req.into_inner();
+        self.server.report_gate_scan(GateScan { t: s.t, lane: s.lane, session: s.session }).map_err(status)?;
+        Ok(Response::new(pb::ReportResponse { accepted: 1 }))
+    }
+
+    async fn report_shelf_readings(&self, req: Request<Streaming<pb::ShelfReading>>) -> Result<Response<pb::ReportResponse>, Status> {
+        let mut stream = req.into_inner();
+        let mut accepted = 0;
+        while let Some(r) = stream.message().await? {
+            self.server.report_shelf_reading(ShelfReading { t: r.t, shelf: r.shelf, grams: r.grams }).map_err(status)?;
+            accepted += 1;
+        }
+        Ok(Response::new(pb::ReportResponse { accepted }))
+    }
+
+    type StreamTracksStream = Pin<Box<dyn Stream<Item = Result<pb::TrackUpdate, Status>> + Send>>;
+
+    async fn stream_tracks(&self, _req: Request<pb::StreamTracksRequest>) -> Result<Response<Self::StreamTracksStream>, Status> {
+        let mut rx = self.server.subscribe_tracks();
+        let mut shutdown = self.server.shutdown_signal();
+        let skipped_metric = self.server.metrics.stream_skipped.with_label_values::<&str>(&[]);
+        let stream = async_stream::stream! {
+            let mut skipped = 0u64;
+            loop {
+                let next = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = shutdown.changed() => break,
+                };
+                match next {
+                    Ok(u) => {
+                        yield Ok(pb::TrackUpdate {
+                            t: u.t,
+                            camera_id: u.camera.clone(),
+                            tracks: u
+                                .tracks
+                                .iter()
+                                .map(|g| pb::GlobalTrack {
+                                    id: g.id,
+                                    session: g.session.clone(),
+                                    x: g.pos[0],
+                                    y: g.pos[1],
+                                    vx: g.vel[0],
+                                    vy: g.vel[1],
+                                    last_seen: g.last_seen,
+                                })
+                                .collect(),
+                            ended_sessions: u.ended.clone(),
+                            skipped,
+                        });
+                        skipped = 0;
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        skipped += n;
+                        skipped_metric.inc_by(n);
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::geometry::Camera;
 use crate::graph::Layout;
 use crate::models::heads::{self, FrameCtx, HeadOutput, Keypoint, Person};
 use crate::models::Repository;
-use crate::perception::{place, whole_body_box, CameraTracker, Fusion, FusionConfig, Observation, TrackerConfig, Zone};
+use crate::perception::{place, whole_body_box, CameraTracker, Fusion, FusionConfig, Observation, TrackerConfig};
 use crate::pipeline::ReidPipeline;
 use crate::runtime::{self, Device, FrameSpec};
 use crate::vision::crop::Crop;
@@ -75,11 +75,6 @@ fn person_row(frame: u64, t: f64, cam: usize, id: u32, session: &str, p: &Person
     }
 }
 
-fn zones(v: &serde_json::Value) -> Vec<Zone> {
-    let poly = |z: &serde_json::Value| -> Vec<[f32; 2]> { serde_json::from_value(z["polygon"].clone()).unwrap_or_default() };
-    v.as_array().into_iter().flatten().map(|z| Zone { id: z["id"].as_str().unwrap_or("").to_string(), polygon: poly(z) }).collect()
-}
-
 fn read_json(p: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
         .with_context(|| format!("{}: invalid JSON", p.display()))
@@ -101,8 +96,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     }
     let fps = cams[0].1.fps;
     let plan_json = read_json(&dir.join("store/floorplan.json"))?;
-    let gates = zones(&plan_json["gate_lanes"]);
-    let exit = zones(&serde_json::json!([plan_json["exit_zone"].clone()])).pop();
+    let (gates, exit) = crate::perception::fusion::zones_from_floorplan(&plan_json);
     let mut scans: Vec<GateScan> = std::fs::read_to_string(dir.join("sensors/gate.jsonl"))
         .with_context(|| format!("reading {}", dir.join("sensors/gate.jsonl").display()))?
         .lines()

@@ -110,6 +110,17 @@ impl Zone {
     }
 }
 
+/// The gate lanes and the exit zone of a store's floor plan (`store/floorplan.json`:
+/// `gate_lanes: [{id, polygon}]`, `exit_zone: {polygon}`).
+pub fn zones_from_floorplan(plan: &serde_json::Value) -> (Vec<Zone>, Option<Zone>) {
+    let zone = |z: &serde_json::Value, id: &str| -> Option<Zone> {
+        let polygon: Vec<[f32; 2]> = serde_json::from_value(z.get("polygon")?.clone()).ok()?;
+        (polygon.len() >= 3).then(|| Zone { id: z.get("id").and_then(|v| v.as_str()).unwrap_or(id).to_string(), polygon })
+    };
+    let gates = plan["gate_lanes"].as_array().into_iter().flatten().filter_map(|z| zone(z, "")).collect();
+    (gates, zone(&plan["exit_zone"], "exit"))
+}
+
 /// One camera's tracklet seen at one time step, standing at `floor`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
@@ -169,6 +180,12 @@ fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
 impl Fusion {
     pub fn new(config: FusionConfig, gates: Vec<Zone>, exit: Option<Zone>) -> Self {
         Fusion { config, gates, exit, next_id: 1, ..Default::default() }
+    }
+
+    /// New gate lanes and exit (a floor plan configured after start).
+    pub fn set_zones(&mut self, gates: Vec<Zone>, exit: Option<Zone>) {
+        self.gates = gates;
+        self.exit = exit;
     }
 
     pub fn tracks(&self) -> &[GlobalTrack] {

@@ -114,6 +114,10 @@ pub struct CameraConfig {
     pub width: u32,
     #[serde(default)]
     pub height: u32,
+    /// Calibration record (`calibration.json` as `walkout sim` writes it: K, R, C, size) that
+    /// places this camera's people on the floor; `sim` cameras bring their own.
+    #[serde(default)]
+    pub calibration: Option<PathBuf>,
 }
 
 /// The whole server configuration.
@@ -155,6 +159,21 @@ pub struct ServerConfig {
     /// Track people per camera (`perception::track`) and give results their track ids.
     #[serde(default = "d_true")]
     pub tracking: bool,
+    /// Link tracked persons of calibrated cameras to store-wide global tracks and sessions
+    /// (needs `tracking`); cameras without a calibration pass through.
+    #[serde(default = "d_true")]
+    pub fusion: bool,
+    /// The store's floor plan (`store/floorplan.json` as `walkout sim` writes it): gate lanes
+    /// and exit zone. A `sim` camera brings its own when none is set.
+    #[serde(default)]
+    pub floorplan: Option<PathBuf>,
+    /// Gate scans waiting for the fusion stage before the oldest is dropped.
+    #[serde(default = "d_scans")]
+    pub max_pending_scans: usize,
+}
+
+fn d_scans() -> usize {
+    1024
 }
 
 fn d_true() -> bool {

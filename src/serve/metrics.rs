@@ -22,6 +22,7 @@ pub struct Metrics {
     pub adapter: IntGaugeVec,
     pub model_loads: IntCounterVec,
     pub stage_dropped: IntCounterVec,
+    pub store_reports: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 16] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -96,6 +97,11 @@ impl Metrics {
                 "walkout_stage_dropped_total",
                 "Frame results a pipeline stage could not take (its queue was full), per stage and camera.",
                 &["stage", "camera"],
+            ),
+            store_reports: counter(
+                "walkout_store_reports_total",
+                "Reports from the store's devices: gate scans and shelf readings (and shelf readings dropped when their queue was full).",
+                &["kind"],
             ),
             registry,
         }

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod model;
 mod result;
 pub mod stages;
+pub mod store;
 
 pub use error::ServeError;
 pub use result::{FrameResult, Identity};
@@ -53,6 +54,8 @@ pub struct Server {
     results: broadcast::Sender<Arc<FrameResult>>,
     /// The stages after the model (tracking, fusion, events plug in here).
     stages: stages::Stages,
+    /// Calibrations, floor plan, gate scans, shelf readings and global track updates.
+    store: store::StoreState,
     draining: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     started: Instant,
@@ -81,8 +84,20 @@ impl Server {
         let (results, _) = broadcast::channel(config.result_buffer);
         let (shutdown_tx, _) = watch::channel(false);
         let metrics = Metrics::new();
-        let chain: Vec<Box<dyn stages::Stage>> =
-            if config.tracking { vec![Box::new(stages::tracking::TrackStage::default())] } else { Vec::new() };
+        let store = store::StoreState::new(config.floorplan.as_deref(), config.max_pending_scans, config.result_buffer)?;
+        let mut chain: Vec<Box<dyn stages::Stage>> = Vec::new();
+        if config.tracking {
+            chain.push(Box::new(stages::tracking::TrackStage::default()));
+            if config.fusion {
+                chain.push(Box::new(stages::fusion::FusionStage::new(
+                    crate::perception::FusionConfig::default(),
+                    store.zones.clone(),
+                    store.calibrations.clone(),
+                    store.scans.clone(),
+                    store.updates.clone(),
+                )));
+            }
+        }
         let stages = stages::Stages::start(chain, results.clone(), metrics.clone(), config.result_buffer)
             .map_err(|e| ServeError::Internal(format!("starting the stages: {e}")))?;
         let server = Arc::new(Server {
@@ -92,6 +107,7 @@ impl Server {
             cameras: Mutex::new(BTreeMap::new()),
             results,
             stages,
+            store,
             draining: AtomicBool::new(false),
             shutdown_tx,
             started: Instant::now(),
@@ -297,6 +313,10 @@ impl Server {
             return Err(ServeError::ResourceExhausted(format!("at most {} cameras", self.config.max_cameras)));
         }
         let entry = camera::start(self.clone(), cfg.clone())?;
+        if let Err(e) = self.calibrate_camera(&cfg, &entry.lanes()) {
+            entry.stop();
+            return Err(e);
+        }
         cams.insert(cfg.id.clone(), entry);
         tracing::info!(camera = %cfg.id, source = %cfg.source, model = %cfg.model, "camera added");
         Ok(())
@@ -309,6 +329,7 @@ impl Server {
         let model = entry.config.model.clone();
         let lanes = entry.lanes();
         entry.stop();
+        self.forget_calibrations(&lanes);
         if let Ok(slot) = self.model(&model) {
             for lane in lanes {
                 let n = slot.batcher.remove_lane(&lane);

@@ -13,7 +13,7 @@ mod synthetic;
 
 pub use ffmpeg::{is_stream_url, ChildPid, FfmpegSource};
 pub use images::ImageSeqSource;
-pub use sim::{sim_cameras, sim_options, SimSource};
+pub use sim::{sim_cameras, sim_options, sim_store, SimSource};
 pub use synthetic::SyntheticSource;
 
 use image::RgbImage;

@@ -35,6 +35,13 @@ pub fn sim_options(url: &str, width: u32, height: u32, fps: f64) -> Result<(SimC
     Ok((s, warmup))
 }
 
+/// The calibrated cameras and the floor plan of the store a `sim` camera's options describe
+/// (what its operator would configure for a real store): fusion places people with them.
+pub fn sim_store(url: &str, width: u32, height: u32, fps: f64) -> Result<(Vec<crate::geometry::Camera>, serde_json::Value), String> {
+    let (sc, _) = sim_options(url, width, height, fps)?;
+    Ok((crate::sim::rig::rig(sc.cameras, sc.width, sc.height, sc.fps), crate::sim::store::floor_plan()))
+}
+
 /// The simulator as a camera source (`source = "sim"`): cameras `sim-cam0`, `sim-cam1`, ...
 #[derive(Debug)]
 pub struct SimSource {

@@ -4,6 +4,7 @@
 //! drops the frame results it cannot take (counted in `walkout_stage_dropped_total`), so a
 //! slow stage never stalls the model.
 
+pub mod fusion;
 pub mod tracking;
 
 use super::metrics::Metrics;
