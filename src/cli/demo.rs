@@ -123,7 +123,16 @@ pub fn run(o: &DemoOptions) -> Result<()> {
                     s.batch += r.batch_size as u64;
                     if let (Some(dir), Some(img)) = (&o.draw, &r.image) {
                         let mut canvas = (**img).clone();
-                        crate::vision::draw::draw_persons(&mut canvas, r.persons(), 0.2);
+                        let labels: Vec<(u64, String)> = r
+                            .identities
+                            .iter()
+                            .map(|id| match (id.global, id.track) {
+                                (Some(g), _) => (g, format!("id {g} {}", id.session.as_deref().unwrap_or(""))),
+                                (None, Some(t)) => (t, format!("t{t}")),
+                                _ => (0, String::new()),
+                            })
+                            .collect();
+                        crate::vision::draw::draw_labelled(&mut canvas, r.persons(), &labels, 0.2);
                         let sub = dir.join(&r.camera);
                         if std::fs::create_dir_all(&sub).is_ok() && canvas.save(sub.join(format!("{:06}.png", r.seq))).is_ok() {
                             drawn += 1;

@@ -71,8 +71,8 @@ pub enum FusionMode {
 impl Default for FusionConfig {
     fn default() -> Self {
         FusionConfig {
-            max_dist_m: 0.8,
-            relink_m: 1.5,
+            max_dist_m: 1.2,
+            relink_m: 2.0,
             recent_s: 1.0,
             speed_m_s: 1.2,
             max_reach_m: 12.0,

@@ -29,9 +29,21 @@ fn line(img: &mut RgbImage, a: (f32, f32), b: (f32, f32), thick: i32, c: [u8; 3]
 
 /// Draws each person's box, skeleton and keypoints (keypoints below `kp_min` are skipped).
 pub fn draw_persons(img: &mut RgbImage, persons: &[Person], kp_min: f32) {
+    draw_labelled(img, persons, &[], kp_min);
+}
+
+/// As [`draw_persons`], with a label over each box (its identity: track, global id,
+/// session) whose number, when there is one, picks the colour, so a person keeps theirs
+/// across frames and cameras.
+pub fn draw_labelled(img: &mut RgbImage, persons: &[Person], labels: &[(u64, String)], kp_min: f32) {
     let thick = ((img.width().max(img.height()) as f32 / 400.0).ceil() as i32).max(1);
     for (i, p) in persons.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
+        let key = labels.get(i).map(|l| l.0 as usize).filter(|&k| k > 0).unwrap_or(i);
+        let c = COLORS[key % COLORS.len()];
+        if let Some((_, l)) = labels.get(i).filter(|l| !l.1.is_empty()) {
+            let scale = thick.max(2);
+            text(img, p.bbox[0] as i32, (p.bbox[1] as i32 - 6 * scale).max(0), &l.to_uppercase(), scale, c);
+        }
         let [x0, y0, x1, y1] = p.bbox;
         for (a, b) in [((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))] {
             line(img, a, b, (thick / 2).max(1), c);

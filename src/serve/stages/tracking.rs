@@ -91,8 +91,8 @@ mod tests {
         assert_eq!(ids, vec![Some(1), Some(2)], "camera a numbers its own tracks");
         let last_b = out.iter().rev().find(|r| r.camera == "b").expect("b result");
         assert_eq!(last_b.identities.iter().map(|i| i.track).collect::<Vec<_>>(), vec![Some(1), Some(2)]);
-        // a clock that goes back restarts that camera's tracks
-        stage.on_frame(frame("a", 0, &[100.0]), &mut |r| out.push(r));
-        assert_eq!(out.last().map(|r| r.identities[0].track), Some(None));
+        // a clock that goes back restarts that camera's tracks: numbering starts over
+        stage.on_frame(frame("a", 0, &[400.0]), &mut |r| out.push(r));
+        assert_eq!(out.last().map(|r| r.identities[0].track), Some(Some(1)));
     }
 }
