@@ -1,6 +1,7 @@
 //! The store pipeline live in `walkout serve`: a synthetic store's cameras (which bring their
 //! calibrations and floor plan), per-camera tracking and fusion, gate scans and shelf
-//! readings over gRPC, global ids on StreamPoses and the floor tracks on StreamTracks.
+//! readings over gRPC, ReID embeddings of every person's crop, global ids on StreamPoses and
+//! the floor tracks on StreamTracks.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,6 +24,8 @@ fn sim_store_gets_global_ids_sessions_and_floor_tracks() {
     std::fs::create_dir_all(dir.join(MODEL)).unwrap();
     std::fs::copy(common::root().join("models").join(MODEL).join("config.toml"), dir.join(MODEL).join("config.toml")).unwrap();
     std::os::unix::fs::symlink(common::root().join("models").join(MODEL).join("1"), dir.join(MODEL).join("1")).unwrap();
+    // walkout's own ReID model embeds every person's crop for tracking and fusion
+    std::os::unix::fs::symlink(common::root().join("models/reid-sim"), dir.join("reid-sim")).unwrap();
     let cfg = ServerConfig {
         grpc_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
@@ -88,6 +91,13 @@ fn sim_store_gets_global_ids_sessions_and_floor_tracks() {
         let metrics = reqwest_free_get(r.http_addr, "/metrics");
         assert!(metrics.contains("walkout_store_reports_total{kind=\"gate_scan\"} 1"), "{metrics}");
         assert!(metrics.contains("walkout_store_reports_total{kind=\"shelf_reading\"} 3"));
+        let crops: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("walkout_reid_crops_total{model=\"movenet-multipose\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(crops > 0.0, "no person crop was embedded: {metrics}");
     });
     r.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

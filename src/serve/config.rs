@@ -167,9 +167,18 @@ pub struct ServerConfig {
     /// and exit zone. A `sim` camera brings its own when none is set.
     #[serde(default)]
     pub floorplan: Option<PathBuf>,
+    /// The repository's ReID model that embeds every person's crop for tracking and fusion
+    /// (batched per pose batch, on the pose model's device); empty for none. A missing model
+    /// is logged and geometry alone is used.
+    #[serde(default = "d_reid")]
+    pub reid_model: Option<String>,
     /// Gate scans waiting for the fusion stage before the oldest is dropped.
     #[serde(default = "d_scans")]
     pub max_pending_scans: usize,
+}
+
+fn d_reid() -> Option<String> {
+    Some("reid-sim".into())
 }
 
 fn d_scans() -> usize {

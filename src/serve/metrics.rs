@@ -23,6 +23,7 @@ pub struct Metrics {
     pub model_loads: IntCounterVec,
     pub stage_dropped: IntCounterVec,
     pub store_reports: IntCounterVec,
+    pub reid_crops: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 16] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -102,6 +103,11 @@ impl Metrics {
                 "walkout_store_reports_total",
                 "Reports from the store's devices: gate scans and shelf readings (and shelf readings dropped when their queue was full).",
                 &["kind"],
+            ),
+            reid_crops: counter(
+                "walkout_reid_crops_total",
+                "Person crops embedded by the ReID model, per pose model whose batches they came from.",
+                &["model"],
             ),
             registry,
         }

@@ -270,8 +270,9 @@ impl Server {
         match existing {
             Some(s) => s.batcher.set_params(params),
             None => {
+                let reid = self.reid_for(name, &handle, device);
                 let batcher =
-                    Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.stages.sink(), self.config.keep_frames)?;
+                    Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.stages.sink(), self.config.keep_frames, reid)?;
                 let slot = Arc::new(ModelSlot { name: name.into(), handle, batcher, device, input_size: cfg.input_size });
                 self.models.write().map_err(|_| ServeError::Internal("models lock poisoned".into()))?.insert(name.into(), slot);
             }

@@ -18,6 +18,9 @@ pub struct FrameResult {
     /// Who each person is, in the order of `persons()`, once the tracking stages ran (empty
     /// before them).
     pub identities: Vec<Identity>,
+    /// Each person's L2-normalised ReID embedding, in the order of `persons()`, when the
+    /// server runs a ReID model (empty otherwise). In memory only: never on the wire.
+    pub embeddings: Vec<Vec<f32>>,
     pub queue_s: f64,
     pub compute_s: f64,
     pub e2e_s: f64,
@@ -58,6 +61,7 @@ impl FrameResult {
             height: 480,
             output: HeadOutput::Poses(persons),
             identities: Vec::new(),
+            embeddings: Vec::new(),
             queue_s: 0.0,
             compute_s: 0.0,
             e2e_s: 0.0,

@@ -129,6 +129,30 @@ impl Server {
         Ok(())
     }
 
+    /// The ReID pipeline for a pose model's batcher: the configured `reid_model` on the pose
+    /// model's device, when tracking runs and the repository has it (else none, logged).
+    pub(super) fn reid_for(
+        &self,
+        name: &str,
+        handle: &super::model::ModelHandle,
+        device: crate::runtime::Device,
+    ) -> Option<crate::pipeline::ReidPipeline> {
+        let reid = self.config.reid_model.as_deref().filter(|r| !r.is_empty() && self.config.tracking)?;
+        if !handle.current().is_some_and(|m| m.is_pose()) {
+            return None;
+        }
+        match crate::pipeline::ReidPipeline::new(&self.repo, reid, device) {
+            Ok(p) => {
+                tracing::info!(model = name, reid, "persons are embedded for re-identification");
+                Some(p)
+            }
+            Err(e) => {
+                tracing::warn!(model = name, reid, error = %e, "no re-identification: tracking and fusion use geometry alone");
+                None
+            }
+        }
+    }
+
     /// Global track updates as fusion makes them.
     pub fn subscribe_tracks(&self) -> broadcast::Receiver<Arc<TrackUpdate>> {
         self.store.updates.subscribe()

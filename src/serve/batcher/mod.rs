@@ -140,6 +140,8 @@ struct Shared {
     metrics: Metrics,
     results: ResultSink,
     keep_frames: bool,
+    /// The ReID model that embeds each person's crop (pose models, when configured).
+    reid: Option<Mutex<crate::pipeline::ReidPipeline>>,
 }
 
 impl Shared {
@@ -185,9 +187,17 @@ impl Batcher {
         metrics: Metrics,
         results: ResultSink,
         keep_frames: bool,
+        reid: Option<crate::pipeline::ReidPipeline>,
     ) -> Result<Self, ServeError> {
-        let shared =
-            Arc::new(Shared { model_name: model_name.to_string(), handle, params: RwLock::new(params), metrics, results, keep_frames });
+        let shared = Arc::new(Shared {
+            model_name: model_name.to_string(),
+            handle,
+            params: RwLock::new(params),
+            metrics,
+            results,
+            keep_frames,
+            reid: reid.map(Mutex::new),
+        });
         let (cmd_tx, cmd_rx) = bounded::<Cmd>(COMMAND_QUEUE);
         // at most two batches are out of the queue, so none of these sends ever waits long
         let (form_tx, form_rx) = bounded::<run::Formed>(1);

@@ -9,6 +9,7 @@ use crate::runtime::{self, Letterbox};
 use crate::serve::model::LoadedModel;
 use crate::serve::result::FrameResult;
 use crate::serve::ServeError;
+use crate::vision::crop::Crop;
 use crate::vision::letterbox::letterbox_batch;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
@@ -241,6 +242,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
     m.compute_latency.with_label_values(&[name]).observe(compute.as_secs_f64());
     m.batch_size.with_label_values(&[name]).observe(n as f64);
     m.inferences.with_label_values(&[name, &model.version.to_string()]).inc_by(n as u64);
+    let mut done: Vec<(FrameResult, Option<super::FrameReply>, tracing::Span)> = Vec::with_capacity(n);
     for (b, (it, lb)) in items.into_iter().zip(boxes).enumerate() {
         let Item { work: Work::Frame { frame, reply }, arrived, span } = it else { continue };
         let _in_span = span.enter();
@@ -256,7 +258,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
         };
         let e2e = arrived.elapsed();
         m.e2e_latency.with_label_values(&[name]).observe(e2e.as_secs_f64());
-        let result = Arc::new(FrameResult {
+        let result = FrameResult {
             camera: frame.camera.clone(),
             seq: frame.seq,
             capture_ts: frame.capture_ts,
@@ -266,13 +268,24 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
             height,
             output,
             identities: Vec::new(),
+            embeddings: Vec::new(),
             queue_s: started.saturating_duration_since(arrived).as_secs_f64(),
             compute_s: compute.as_secs_f64(),
             e2e_s: e2e.as_secs_f64(),
             batch_size: n,
-            image: if sh.keep_frames && reply.is_none() { Some(Arc::new(frame.image)) } else { None },
-        });
-        tracing::debug!(persons = result.persons().len(), e2e_ms = e2e.as_secs_f64() * 1e3, "frame done");
+            image: Some(Arc::new(frame.image)),
+        };
+        drop(_in_span);
+        done.push((result, reply, span));
+    }
+    embed_persons(sh, &mut done);
+    for (mut result, reply, span) in done {
+        let _in_span = span.enter();
+        if !(sh.keep_frames && reply.is_none()) {
+            result.image = None;
+        }
+        let result = Arc::new(result);
+        tracing::debug!(persons = result.persons().len(), e2e_ms = result.e2e_s * 1e3, "frame done");
         match reply {
             Some(r) => {
                 let _ = r.send(Ok(result));
@@ -282,6 +295,40 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
                 sh.results.send(result);
             }
         }
+    }
+}
+
+/// Every person of the batch's camera frames through the ReID model in one batch (across
+/// cameras); each result gets its persons' embeddings. A failure leaves them without (the
+/// stages fall back to geometry) and is logged.
+fn embed_persons(sh: &Shared, done: &mut [(FrameResult, Option<super::FrameReply>, tracing::Span)]) {
+    let Some(reid) = &sh.reid else { return };
+    let frames: Vec<&image::RgbImage> = done.iter().filter_map(|d| d.0.image.as_deref()).collect();
+    if frames.len() != done.len() {
+        return;
+    }
+    let crops: Vec<Crop> = done
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.1.is_none())
+        .flat_map(|(i, d)| d.0.persons().iter().map(move |p| Crop { frame: i, bbox: p.bbox }))
+        .collect();
+    if crops.is_empty() {
+        return;
+    }
+    let embedded = match reid.lock() {
+        Ok(mut r) => r.embed(&frames, &crops),
+        Err(_) => return,
+    };
+    match embedded {
+        Ok(e) => {
+            sh.metrics.reid_crops.with_label_values(&[&sh.model_name]).inc_by(e.len() as u64);
+            let mut e = e.into_iter();
+            for d in done.iter_mut().filter(|d| d.1.is_none()) {
+                d.0.embeddings = e.by_ref().take(d.0.persons().len()).collect();
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "reid failed; this batch is tracked on geometry alone"),
     }
 }
 

@@ -5,7 +5,7 @@
 //! global tracks goes out on a bounded broadcast (`StreamTracks`), where slow readers skip.
 //! Cameras without a calibration pass through untouched.
 
-use super::tracking::detections;
+use super::tracking::detections_of;
 use super::Stage;
 use crate::events::GateScan;
 use crate::geometry::Camera;
@@ -117,7 +117,7 @@ impl Stage for FusionStage {
         };
         let next = self.numbers.len();
         let number = *self.numbers.entry(r.camera.clone()).or_insert(next);
-        let dets = detections(r.persons());
+        let dets = detections_of(&r);
         let mut obs = Vec::new();
         let mut who = Vec::new();
         for (i, d) in dets.iter().enumerate() {

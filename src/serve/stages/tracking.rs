@@ -38,6 +38,17 @@ pub fn detections(persons: &[Person]) -> Vec<Detection> {
         .collect()
 }
 
+/// A result's persons as tracker detections, with their ReID embeddings when it has them.
+pub fn detections_of(r: &FrameResult) -> Vec<Detection> {
+    let mut d = detections(r.persons());
+    if r.embeddings.len() == d.len() {
+        for (det, e) in d.iter_mut().zip(&r.embeddings) {
+            det.embedding = Some(e.clone());
+        }
+    }
+    d
+}
+
 impl Stage for TrackStage {
     fn name(&self) -> &'static str {
         "tracking"
@@ -53,7 +64,7 @@ impl Stage for TrackStage {
             *tracker = CameraTracker::new(self.config.clone());
         }
         (*last, *seen) = (t, now);
-        let ids = tracker.update(&detections(r.persons()), t);
+        let ids = tracker.update(&detections_of(&r), t);
         let mut out = (*r).clone();
         out.identities = ids.into_iter().map(|track| Identity { track, ..Default::default() }).collect();
         emit(Arc::new(out));
