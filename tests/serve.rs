@@ -56,16 +56,6 @@ fn url(r: &Running) -> String {
     format!("http://{}", r.grpc_addr)
 }
 
-fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out)
-}
-
 fn jpeg_of(img: &image::RgbImage) -> Vec<u8> {
     let mut v = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut v, 90).encode_image(img).unwrap();
@@ -294,7 +284,7 @@ fn grpc_and_http_end_to_end() {
     });
 
     // HTTP
-    let (code, body) = http_get(r.http_addr, "/metrics");
+    let (code, body) = common::http_get(r.http_addr, "/metrics");
     assert_eq!(code, 200);
     for m in [
         "walkout_frames_in_total{camera=\"door\"} 4",
@@ -311,8 +301,8 @@ fn grpc_and_http_end_to_end() {
     ] {
         assert!(body.contains(m), "/metrics lacks {m}");
     }
-    assert_eq!(http_get(r.http_addr, "/healthz").0, 200);
-    assert_eq!(http_get(r.http_addr, "/readyz").0, 200);
+    assert_eq!(common::http_get(r.http_addr, "/healthz").0, 200);
+    assert_eq!(common::http_get(r.http_addr, "/readyz").0, 200);
     r.shutdown().unwrap();
 }
 
@@ -506,7 +496,7 @@ fn sigterm_drains_queued_frames_and_exits_cleanly() {
     );
     let addr: std::net::SocketAddr = http.parse().unwrap();
     wait_for("frames done", 60, || {
-        let (_, body) = http_get(addr, "/metrics");
+        let (_, body) = common::http_get(addr, "/metrics");
         body.lines().any(|l| l.starts_with("walkout_frames_done_total{camera=\"cam\"}") && !l.ends_with(" 0")).then_some(())
     });
     unsafe {

@@ -88,7 +88,7 @@ fn sim_store_gets_global_ids_sessions_and_floor_tracks() {
         }
         assert!(saw_track.is_some(), "no floor track within the deadline");
         assert!(saw_global.is_some(), "no person with a global id within the deadline");
-        let metrics = reqwest_free_get(r.http_addr, "/metrics");
+        let (_, metrics) = common::http_get(r.http_addr, "/metrics");
         assert!(metrics.contains("walkout_store_reports_total{kind=\"gate_scan\"} 1"), "{metrics}");
         assert!(metrics.contains("walkout_store_reports_total{kind=\"shelf_reading\"} 3"));
         let crops: f64 = metrics
@@ -101,13 +101,4 @@ fn sim_store_gets_global_ids_sessions_and_floor_tracks() {
     });
     r.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn reqwest_free_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }

@@ -32,7 +32,7 @@
 //! appearance lives only as long as its shopper's session), and the track is removed
 //! once unseen for `exit_linger_s`. A global track unseen for `lost_s` is removed with its links.
 
-use super::assign;
+use super::{assign, blend};
 use crate::events::GateScan;
 use std::collections::HashMap;
 
@@ -165,13 +165,6 @@ pub struct Fusion {
 }
 
 const GATED: f64 = 1e6;
-
-/// `keep * old + (1 - keep) * new`, L2-normalised.
-fn blend(old: &[f32], new: &[f32], keep: f32) -> Vec<f32> {
-    let mix: Vec<f32> = old.iter().zip(new).map(|(a, b)| keep * a + (1.0 - keep) * b).collect();
-    let n = mix.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-    mix.into_iter().map(|v| v / n).collect()
-}
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()

@@ -1,5 +1,6 @@
 //! Perception: box overlap and optimal assignment (shared with the scorer), the Kalman box
-//! filter, and per-camera tracking. Re-identification and multi-camera fusion come here.
+//! filter, per-camera tracking, placing people on the floor, and multi-camera fusion with
+//! re-identification.
 
 pub mod assign;
 pub mod fusion;
@@ -11,3 +12,12 @@ pub use assign::{assign, iou};
 pub use fusion::{Fusion, FusionConfig, FusionMode, Observation, Zone};
 pub use locate::{place, whole_body_box, Placement};
 pub use track::{CameraTracker, Detection, TrackState, TrackerConfig};
+
+/// An appearance template moved towards a new sighting: `keep * old + (1 - keep) * new`,
+/// L2-normalised (tracks and global tracks keep theirs this way, so one crossing companion
+/// does not overwrite it).
+pub(crate) fn blend(old: &[f32], new: &[f32], keep: f32) -> Vec<f32> {
+    let mix: Vec<f32> = old.iter().zip(new).map(|(a, b)| keep * a + (1.0 - keep) * b).collect();
+    let n = mix.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    mix.into_iter().map(|v| v / n).collect()
+}

@@ -275,11 +275,7 @@ impl CameraTracker {
             if let Some(e) = &d.embedding {
                 // a slowly moving template, so a crossing companion does not overwrite it
                 tr.embedding = Some(match &tr.embedding {
-                    Some(old) if old.len() == e.len() => {
-                        let mix: Vec<f32> = old.iter().zip(e).map(|(a, b)| 0.9 * a + 0.1 * b).collect();
-                        let n = mix.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                        mix.into_iter().map(|v| v / n).collect()
-                    }
+                    Some(old) if old.len() == e.len() => super::blend(old, e, 0.9),
                     _ => e.clone(),
                 });
             }

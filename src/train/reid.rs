@@ -2,7 +2,7 @@
 //!
 //! The network: four 3x3 convolutions with ReLU (strides 2, 2, 1, 2; 32, 64, 96, 128
 //! channels) over a 64x32 crop, global average pooling and a linear layer to a 128-d
-//! embedding. About 200k weights and 10 MFLOP per crop: small enough to train in minutes on
+//! embedding. About 200k weights and 27 MFLOP per crop: small enough to train in minutes on
 //! two cores and to run on every person of every camera.
 //!
 //! The loss: a normalised softmax over training identities (NormFace, Wang et al. 2017;
