@@ -3,9 +3,13 @@
 //! it never saw (rank-1, mAP), and writes `DIR/model.onnx` and `DIR/report.json`. The same
 //! arguments give the same bytes.
 
-use crate::train::{data, eval, reid};
+use crate::sim::{SimConfig, Simulator};
+use crate::train::data::{self, CropPlan, CropSet, Prng};
+use crate::train::{eval, reid};
+use crate::vision::crop::crop_with;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use image::RgbImage;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -74,8 +78,8 @@ fn reid_run(a: ReidArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let t0 = std::time::Instant::now();
-    let train = data::collect(&plan(&a, &a.train_seeds, 0.08), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
-    let test = data::collect(&plan(&a, &a.eval_seeds, 0.05), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
+    let train = collect(&plan(&a, &a.train_seeds, 0.08), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
+    let test = collect(&plan(&a, &a.eval_seeds, 0.05), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
     if train.identities < 2 || test.is_empty() {
         bail!("too few crops: {} training identities, {} test crops", train.identities, test.len());
     }
@@ -135,4 +139,56 @@ fn reid_run(a: ReidArgs) -> Result<()> {
     );
     println!("{report}");
     Ok(())
+}
+
+/// Renders each seed's store and collects its crops at `height x width`.
+fn collect(plan: &CropPlan, height: usize, width: usize) -> Result<CropSet, String> {
+    let mut set = CropSet { height, width, ..Default::default() };
+    let mut rng = Prng(0x5EED ^ plan.seeds.first().copied().unwrap_or(0));
+    for (si, &seed) in plan.seeds.iter().enumerate() {
+        let config =
+            SimConfig { seed, shoppers: plan.shoppers, cameras: plan.cameras, seconds: plan.seconds, fps: plan.fps, ..Default::default() };
+        let mut sim = Simulator::new(config).map_err(|e| e.to_string())?;
+        let base = set.identities as u32;
+        let steps = (plan.seconds * plan.fps).round() as u64;
+        let mut most = 0u32;
+        for _ in 0..steps {
+            sim.step();
+            let rows = sim.truth();
+            for r in rows {
+                let b = r.bbox;
+                if r.visibility() < plan.min_visibility || b[3] - b[1] < plan.min_height {
+                    continue;
+                }
+                let Some(cam) = sim.cams.iter().find(|c| c.cam.id == r.cam) else { continue };
+                let f = &cam.frame;
+                let Some(img) = RgbImage::from_raw(f.width as u32, f.height as u32, f.rgb.clone()) else { continue };
+                let (w, h) = (b[2] - b[0], b[3] - b[1]);
+                let j = plan.jitter;
+                let jb =
+                    [b[0] + rng.signed() * j * w, b[1] + rng.signed() * j * h, b[2] + rng.signed() * j * w, b[3] + rng.signed() * j * h];
+                let start = set.pixels.len();
+                set.pixels.resize(start + height * width * 3, 0);
+                let out = &mut set.pixels[start..];
+                crop_with(&img, jb, width, height, |y, x, rgb| {
+                    for c in 0..3 {
+                        out[(y * width + x) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
+                    }
+                });
+                set.labels.push(base + r.id);
+                set.cameras.push((si * 1000 + r.cam) as u32);
+                most = most.max(r.id + 1);
+            }
+        }
+        set.identities = (base + most) as usize;
+    }
+    // identities never seen leave gaps: make labels dense
+    let mut seen: Vec<u32> = set.labels.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    for l in &mut set.labels {
+        *l = seen.binary_search(l).unwrap_or(0) as u32;
+    }
+    set.identities = seen.len();
+    Ok(set)
 }

@@ -1,11 +1,8 @@
-//! Person crops with identities from the synthetic store: every camera's view of every
-//! shopper it sees well enough (visible share and height over thresholds), cropped around the
-//! visible box the way the live pipeline crops a detection (`vision::crop`), with the box
-//! jittered as a detector's would be.
-
-use crate::sim::{SimConfig, Simulator};
-use crate::vision::crop::crop_with;
-use image::RgbImage;
+//! Person crops with identities (`CropSet`), what to collect (`CropPlan`), and the training's
+//! deterministic generator. The crops come from the synthetic store (`cli::train` renders
+//! them: every camera's view of every shopper it sees well enough, cropped around the visible
+//! box the way the live pipeline crops a detection, with the box jittered as a detector's
+//! would be); this module does not know the simulator.
 
 /// Crops of one or more simulated stores.
 #[derive(Clone, Debug, Default)]
@@ -73,56 +70,4 @@ impl Prng {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n.max(1) as u64) as usize
     }
-}
-
-/// Renders each seed's store and collects its crops at `height x width`.
-pub fn collect(plan: &CropPlan, height: usize, width: usize) -> Result<CropSet, String> {
-    let mut set = CropSet { height, width, ..Default::default() };
-    let mut rng = Prng(0x5EED ^ plan.seeds.first().copied().unwrap_or(0));
-    for (si, &seed) in plan.seeds.iter().enumerate() {
-        let config =
-            SimConfig { seed, shoppers: plan.shoppers, cameras: plan.cameras, seconds: plan.seconds, fps: plan.fps, ..Default::default() };
-        let mut sim = Simulator::new(config).map_err(|e| e.to_string())?;
-        let base = set.identities as u32;
-        let steps = (plan.seconds * plan.fps).round() as u64;
-        let mut most = 0u32;
-        for _ in 0..steps {
-            sim.step();
-            let rows = sim.truth();
-            for r in rows {
-                let b = r.bbox;
-                if r.visibility() < plan.min_visibility || b[3] - b[1] < plan.min_height {
-                    continue;
-                }
-                let Some(cam) = sim.cams.iter().find(|c| c.cam.id == r.cam) else { continue };
-                let f = &cam.frame;
-                let Some(img) = RgbImage::from_raw(f.width as u32, f.height as u32, f.rgb.clone()) else { continue };
-                let (w, h) = (b[2] - b[0], b[3] - b[1]);
-                let j = plan.jitter;
-                let jb =
-                    [b[0] + rng.signed() * j * w, b[1] + rng.signed() * j * h, b[2] + rng.signed() * j * w, b[3] + rng.signed() * j * h];
-                let start = set.pixels.len();
-                set.pixels.resize(start + height * width * 3, 0);
-                let out = &mut set.pixels[start..];
-                crop_with(&img, jb, width, height, |y, x, rgb| {
-                    for c in 0..3 {
-                        out[(y * width + x) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
-                    }
-                });
-                set.labels.push(base + r.id);
-                set.cameras.push((si * 1000 + r.cam) as u32);
-                most = most.max(r.id + 1);
-            }
-        }
-        set.identities = (base + most) as usize;
-    }
-    // identities never seen leave gaps: make labels dense
-    let mut seen: Vec<u32> = set.labels.clone();
-    seen.sort_unstable();
-    seen.dedup();
-    for l in &mut set.labels {
-        *l = seen.binary_search(l).unwrap_or(0) as u32;
-    }
-    set.identities = seen.len();
-    Ok(set)
 }
