@@ -159,7 +159,6 @@ pub struct Fusion {
     links: HashMap<(usize, u64), u64>,
     scans: Vec<(GateScan, bool)>,
     next_id: u64,
-    t: f64,
     /// Sessions that ended, in order (session, global id).
     pub ended: Vec<(String, u64)>,
 }
@@ -196,7 +195,6 @@ impl Fusion {
 
     /// One time step's observations (any cameras); returns the global id of each.
     pub fn update(&mut self, t: f64, obs: &[Observation]) -> Vec<u64> {
-        self.t = t;
         let cfg = self.config.clone();
         let preds: Vec<[f32; 2]> = self
             .tracks
