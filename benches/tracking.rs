@@ -50,7 +50,13 @@ fn main() {
                 let ids = trackers[ci].update(&dets, t);
                 for (i, id) in ids.into_iter().enumerate() {
                     if let Some(track) = id {
-                        obs.push(Observation { cam: ci, track, floor: seen[i].0, embedding: seen[i].2.clone().into() });
+                        obs.push(Observation {
+                            cam: ci,
+                            track,
+                            floor: seen[i].0,
+                            embedding: seen[i].2.clone().into(),
+                            keypoints: Vec::new(),
+                        });
                     }
                 }
             }

@@ -36,13 +36,16 @@ evaluator = trackeval.Evaluator({
     "OUTPUT_EMPTY_CLASSES": False,
     "DISPLAY_LESS_PROGRESS": True,
 })
-metrics = [trackeval.metrics.HOTA(), trackeval.metrics.Identity({"PRINT_CONFIG": False})]
+metrics = [trackeval.metrics.HOTA(), trackeval.metrics.Identity({"PRINT_CONFIG": False}), trackeval.metrics.CLEAR({"PRINT_CONFIG": False})]
 res, msg = evaluator.evaluate([dataset], metrics)
 seq = res["MotChallenge2DBox"][meta["tracker"]][meta["seq"]]["pedestrian"]
-h, i = seq["HOTA"], seq["Identity"]
+h, i, c = seq["HOTA"], seq["Identity"], seq["CLEAR"]
 print(json.dumps({
     "hota": float(h["HOTA"].mean()),
     "deta": float(h["DetA"].mean()),
     "assa": float(h["AssA"].mean()),
     "idf1": float(i["IDF1"]),
+    "idsw": int(c["IDSW"]),
+    "mota": float(c["MOTA"]),
+    "frag": int(c["Frag"]),
 }))

@@ -369,6 +369,14 @@ impl Vision for VisionApi {
                                     vx: g.vel[0],
                                     vy: g.vel[1],
                                     last_seen: g.last_seen,
+                                    joints: g
+                                        .joints
+                                        .iter()
+                                        .map(|j| {
+                                            let [x, y, z, confidence] = j.unwrap_or([0.0; 4]);
+                                            pb::Joint3 { x, y, z, confidence }
+                                        })
+                                        .collect(),
                                 })
                                 .collect(),
                             ended_sessions: u.ended.clone(),

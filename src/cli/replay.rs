@@ -4,7 +4,10 @@
 //! camera's calibration, sessions from the gate scans. Writes `OUT/tracks.jsonl` in the
 //! truth's track format (frame, cam, id = global id, session, bbox) for `walkout eval`.
 //! Also writes every detection, untracked, to `OUT/detections.jsonl` (for `walkout eval
-//! --detections`: pose recall). Reads `cam<N>/`, `store/` and `sensors/`, never `truth/`.
+//! --detections`: pose recall), and each person seen by two or more cameras with their
+//! joints triangulated in 3-D to `OUT/poses3d.jsonl` (frame, t, id, session, views, joints as
+//! `[x, y, z, confidence]` or null; for `walkout eval --poses3d`). Reads `cam<N>/`, `store/`
+//! and `sensors/`, never `truth/`.
 
 use super::parse_size;
 use crate::events::{GateScan, TrackRow};
@@ -131,6 +134,9 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     let det_path = a.out.join("detections.jsonl");
     let mut det_out =
         std::io::BufWriter::new(std::fs::File::create(&det_path).with_context(|| format!("creating {}", det_path.display()))?);
+    let p3_path = a.out.join("poses3d.jsonl");
+    let mut p3_out = std::io::BufWriter::new(std::fs::File::create(&p3_path).with_context(|| format!("creating {}", p3_path.display()))?);
+    let mut poses3d = 0usize;
     let tracker_cfg: TrackerConfig = match &a.tracker {
         Some(j) => serde_json::from_str(j).context("--tracker")?,
         None => TrackerConfig::default(),
@@ -141,6 +147,9 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     };
     let mut trackers: Vec<CameraTracker> = cams.iter().map(|_| CameraTracker::new(tracker_cfg.clone())).collect();
     let mut fusion = Fusion::new(fusion_cfg, gates, exit);
+    for (n, cam, _) in &cams {
+        fusion.set_camera(*n, cam.clone());
+    }
     let bar = indicatif::ProgressBar::with_draw_target(Some(n_frames), indicatif::ProgressDrawTarget::stderr());
     let started = std::time::Instant::now();
     let (mut pose_s, mut track_s, mut rows, mut persons_n) = (0.0, 0.0, 0usize, 0usize);
@@ -188,12 +197,28 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
             let ids = trackers[ci].update(dets, t);
             for (pi, id) in ids.into_iter().enumerate() {
                 let (Some(track), Some(at)) = (id, place(&cams[ci].1, &dets[pi])) else { continue };
-                obs.push(Observation { cam: cams[ci].0, track, floor: at.floor, embedding: dets[pi].embedding.clone() });
+                obs.push(Observation {
+                    cam: cams[ci].0,
+                    track,
+                    floor: at.floor,
+                    embedding: dets[pi].embedding.clone(),
+                    keypoints: dets[pi].keypoints.clone(),
+                });
                 placed.push((ci, pi, whole_body_box(&cams[ci].1, at.floor, &dets[pi]), at.floor));
             }
         }
         let globals = fusion.update(t, &obs);
+        // joints in 3-D of each person two or more cameras see now
+        for g in fusion.tracks().iter().filter(|g| g.joints_t == t) {
+            let views = globals.iter().filter(|&&id| id == g.id).count();
+            let row = serde_json::json!({"frame": k, "t": t, "id": g.id, "session": g.session.as_deref().unwrap_or(""), "views": views, "joints": g.joints});
+            writeln!(p3_out, "{row}")?;
+            poses3d += 1;
+        }
         for ((ci, pi, bbox, floor), g) in placed.into_iter().zip(globals) {
+            if g == 0 {
+                continue; // no one to be yet
+            }
             let mut row = person_row(k, t, cams[ci].0, g as u32, fusion.session_of(g).unwrap_or(""), &per_cam[ci][pi], bbox);
             row.floor = Some(floor);
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
@@ -205,6 +230,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     bar.finish_and_clear();
     out.flush()?;
     det_out.flush()?;
+    p3_out.flush()?;
     let frames = n_frames as usize * cams.len();
     let wall = started.elapsed().as_secs_f64();
     let summary = serde_json::json!({
@@ -213,6 +239,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
         "camera_frames": frames,
         "persons": persons_n,
         "rows": rows,
+        "poses3d": poses3d,
         "frames_per_s": frames as f64 / wall,
         "pose_frames_per_s": frames as f64 / pose_s.max(1e-9),
         "tracking_fusion_ms_per_step": track_s * 1e3 / n_frames as f64,

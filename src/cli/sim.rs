@@ -11,7 +11,8 @@ pub struct SimArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 6)]
     pub shoppers: usize,
-    /// Number of cameras (4 to 32), alternating ceiling and shelf views.
+    /// Number of cameras (4 to 32): a gate camera, an exit camera, then alternating ceiling and
+    /// shelf views.
     #[arg(long, default_value_t = 8)]
     pub cameras: usize,
     #[arg(long, default_value_t = 30.0)]
@@ -67,6 +68,10 @@ pub struct EvalArgs {
     /// file, seqinfo.ini, seqmap) into this directory, for TrackEval.
     #[arg(long)]
     pub export_mot: Option<PathBuf>,
+    /// People's joints in 3-D (`walkout replay`'s poses3d.jsonl): report the mean per-joint
+    /// error (MPJPE) and the wrist error against the truth's joints.
+    #[arg(long)]
+    pub poses3d: Option<PathBuf>,
 }
 
 pub fn sim(a: SimArgs) -> Result<()> {
@@ -161,7 +166,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let rule = score::DontCare { min_visibility: a.min_visibility, min_height: a.min_height };
         let (d, prep) = score::TrackData::from_rows_mot(&gt, &pr, &rule);
         let strict = score::TrackData::from_rows(&gt, &pr);
-        let (id, h) = (score::idf1(&d), score::hota(&d));
+        let (id, h, c) = (score::idf1(&d), score::hota(&d), score::clear(&d));
         let (ids, hs) = (score::idf1(&strict), score::hota(&strict));
         println!(
             "identities: IDF1 {:.3} (IDP {:.3}, IDR {:.3}); HOTA {:.3} (DetA {:.3}, AssA {:.3}) over {} camera-frames; \
@@ -182,7 +187,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "identities, strict (every truth row required): IDF1 {:.3} (IDP {:.3}, IDR {:.3}); HOTA {:.3} (DetA {:.3}, AssA {:.3})",
             ids.idf1, ids.idp, ids.idr, hs.hota, hs.deta, hs.assa
         );
+        println!(
+            "identity switches: {} (MOTA {:.3}: {} matched, {} missed, {} false; {} fragmentations), counted store-wide over camera-frames",
+            c.idsw, c.mota, c.tp, c.fn_, c.fp, c.frag
+        );
         out["idf1"] = id.idf1.into();
+        out["idsw"] = c.idsw.into();
+        out["mota"] = c.mota.into();
+        out["frag"] = c.frag.into();
         out["hota"] = h.hota.into();
         out["deta"] = h.deta.into();
         out["assa"] = h.assa.into();
@@ -204,6 +216,34 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let recall = if total == 0 { 1.0 } else { found as f64 / total as f64 };
         println!("pose recall: {found} of {total} visible persons taller than 80 px found ({:.1}%)", recall * 100.0);
         out["pose_recall"] = recall.into();
+    }
+    if let Some(p) = &a.poses3d {
+        #[derive(serde::Deserialize)]
+        struct World {
+            frame: u64,
+            joints: Vec<[f32; 3]>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Pose3d {
+            frame: u64,
+            joints: Vec<Option<[f32; 4]>>,
+        }
+        let gt: Vec<World> = read_jsonl(&truth.join("world.jsonl"))?;
+        let pr: Vec<Pose3d> = read_jsonl(p)?;
+        let gt: Vec<(u64, Vec<[f32; 3]>)> = gt.into_iter().map(|w| (w.frame, w.joints)).collect();
+        let pr: Vec<(u64, Vec<Option<[f32; 4]>>)> = pr.into_iter().map(|w| (w.frame, w.joints)).collect();
+        let s = score::score_poses3d(&gt, &pr, 0.5);
+        println!(
+            "3-D poses: {} of {} matched a true person; MPJPE {:.3} m, {:.1}% of joints within 10 cm; median wrist error {:.3} m over {} wrists",
+            s.matched,
+            s.predicted,
+            s.mpjpe_m,
+            s.within_10cm * 100.0,
+            s.wrist_median_m,
+            s.wrists
+        );
+        out["mpjpe_m"] = s.mpjpe_m.into();
+        out["wrist_median_m"] = s.wrist_median_m.into();
     }
     println!("{out}");
     Ok(())

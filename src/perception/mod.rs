@@ -1,11 +1,12 @@
 //! Perception: box overlap and optimal assignment (shared with the scorer), the Kalman box
-//! filter, per-camera tracking, placing people on the floor, and multi-camera fusion with
-//! re-identification.
+//! filter, per-camera tracking, placing people on the floor, multi-camera fusion with
+//! re-identification, and joints in 3-D from several views.
 
 pub mod assign;
 pub mod fusion;
 pub mod kalman;
 pub mod locate;
+pub mod pose3d;
 pub mod track;
 
 pub use assign::{assign, iou};

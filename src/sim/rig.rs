@@ -1,11 +1,15 @@
 //! The simulated store's camera rig: where its ceiling and shelf cameras hang.
 
 use super::math::*;
-use super::world::{CROSS, DEPTH, LANES, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH};
+use super::world::{CROSS, DEPTH, EXIT, GATE, LANES, SHELF_HALF_DEPTH, SHELF_HEIGHT, SHELF_Y0, SHELF_Y1, UNIT_X, WIDTH};
 use crate::geometry::camera::{CamKind, Camera, Sensor};
 
-/// Places `n` cameras (4..=32): ceiling cameras over the aisles looking down, and shelf
-/// cameras on shelf tops looking across an aisle at the opposite shelf; alternating.
+/// Places `n` cameras (4..=32). The first two watch the entrance and the exit, as in any
+/// checkout-free store: a shopper's session binds where the gate camera sees them scan, and
+/// ends where the exit camera sees them leave. Above the wall, they look into the store over
+/// the gate lane (and the exit), so they also see the front cross aisle. The rest alternate:
+/// ceiling cameras over the aisles, and shelf cameras on shelf tops looking across an aisle
+/// at the opposite shelf.
 pub fn rig(n: usize, width: usize, height: usize, fps: f64) -> Vec<Camera> {
     let sensor = Sensor { width, height, fps };
     let mut cams = Vec::with_capacity(n);
@@ -43,8 +47,14 @@ pub fn rig(n: usize, width: usize, height: usize, fps: f64) -> Vec<Camera> {
     let (mut ci, mut si) = (0, 0);
     // order: spread the first ones over the store
     let spread = |v: &Vec<(V3, V3)>, k: usize| v[(k * 7) % v.len()];
+    let doors = [(GATE, 1.0f32), (EXIT, -1.0)];
     for id in 0..n {
-        if id % 2 == 0 && ci < ceiling.len() {
+        if let Some(&(door, inward)) = doors.get(id) {
+            // above the front wall beside the door, looking diagonally into the store
+            let eye = [door[0] - inward * 0.6, 0.05, 3.2];
+            let target = [door[0] + inward * 2.2, door[1] + 3.0, 0.0];
+            cams.push(Camera::look_at(id, CamKind::Ceiling, eye, target, 95.0, sensor));
+        } else if id % 2 == 0 && ci < ceiling.len() {
             let (e, t) = spread(&ceiling, ci);
             ci += 1;
             cams.push(Camera::look_at(id, CamKind::Ceiling, e, t, 95.0, sensor));

@@ -274,6 +274,79 @@ pub fn idf1(d: &TrackData) -> IdScore {
     IdScore { idtp, idfp, idfn, idf1, idp: idtp as f64 / n_tr as f64, idr: idtp as f64 / n_gt as f64 }
 }
 
+/// CLEAR MOT (Bernardin and Stiefelhagen 2008) as TrackEval's `CLEAR.eval_sequence` counts
+/// it: per time step, matches (similarity >= 0.5) keep the previous step's pairs where they
+/// can; an identity switch is a truth id matched to a tracker id other than the one it was
+/// last matched to; a fragmentation is a truth id tracked again after a step untracked.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ClearScore {
+    pub tp: usize,
+    pub fn_: usize,
+    pub fp: usize,
+    pub idsw: usize,
+    pub frag: usize,
+    pub mota: f64,
+}
+
+pub fn clear(d: &TrackData) -> ClearScore {
+    let eps = f64::EPSILON;
+    let mut s = ClearScore::default();
+    let mut prev: Vec<Option<usize>> = vec![None; d.n_gt_ids];
+    let mut prev_step: Vec<Option<usize>> = vec![None; d.n_gt_ids];
+    let mut tracked_once = vec![false; d.n_gt_ids];
+    for t in 0..d.sim.len() {
+        let (gi, ti) = (&d.gt_ids[t], &d.tr_ids[t]);
+        if gi.is_empty() {
+            s.fp += ti.len();
+            continue;
+        }
+        if ti.is_empty() {
+            s.fn_ += gi.len();
+            continue;
+        }
+        let sim = &d.sim[t];
+        let score: Vec<Vec<f64>> =
+            (0..gi.len())
+                .map(|a| {
+                    (0..ti.len())
+                        .map(|b| {
+                            if sim[a][b] < 0.5 - eps {
+                                0.0
+                            } else {
+                                sim[a][b] + if prev_step[gi[a]] == Some(ti[b]) { 1000.0 } else { 0.0 }
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+        let cost: Vec<Vec<f64>> = score.iter().map(|r| r.iter().map(|&x| -x).collect()).collect();
+        let matched: Vec<(usize, usize)> = assign(&cost).into_iter().filter(|&(a, b)| score[a][b] > eps).collect();
+        let mut now: Vec<Option<usize>> = vec![None; d.n_gt_ids];
+        for &(a, b) in &matched {
+            let (g, p) = (gi[a], ti[b]);
+            if prev[g].is_some_and(|q| q != p) {
+                s.idsw += 1;
+            }
+            prev[g] = Some(p);
+            now[g] = Some(p);
+        }
+        for g in 0..d.n_gt_ids {
+            if prev_step[g].is_none() && now[g].is_some() {
+                if tracked_once[g] {
+                    s.frag += 1;
+                }
+                tracked_once[g] = true;
+            }
+        }
+        prev_step = now;
+        s.tp += matched.len();
+        s.fn_ += gi.len() - matched.len();
+        s.fp += ti.len() - matched.len();
+    }
+    s.mota = (s.tp as f64 - s.fp as f64 - s.idsw as f64) / ((s.tp + s.fn_) as f64).max(1.0);
+    s
+}
+
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct HotaScore {
     pub hota: f64,
@@ -364,4 +437,83 @@ pub fn hota(d: &TrackData) -> HotaScore {
         assa_sum += assa;
     }
     HotaScore { hota: per_alpha.iter().sum::<f64>() / na as f64, deta: deta_sum / na as f64, assa: assa_sum / na as f64, per_alpha }
+}
+
+/// 3-D pose error against the truth's joints: per frame, predicted people are matched one to
+/// one to true ones (optimal assignment on the mean distance of the joints both have, within
+/// `max_m`); each matched joint's error is its 3-D distance.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Pose3dScore {
+    pub predicted: usize,
+    pub matched: usize,
+    /// Mean per-joint position error (MPJPE), metres.
+    pub mpjpe_m: f64,
+    /// Median wrist error, metres, and how many wrists.
+    pub wrist_median_m: f64,
+    pub wrists: usize,
+    /// Share of matched joints within 0.1 m.
+    pub within_10cm: f64,
+}
+
+/// `truth`: (frame, joints) per person; `pred`: (frame, joints or null) per person.
+pub fn score_poses3d(truth: &[(u64, Vec<[f32; 3]>)], pred: &[(u64, Vec<Option<[f32; 4]>>)], max_m: f32) -> Pose3dScore {
+    type Frame<'a> = (Vec<&'a Vec<[f32; 3]>>, Vec<&'a Vec<Option<[f32; 4]>>>);
+    let mut by_frame: BTreeMap<u64, Frame> = BTreeMap::new();
+    for (f, j) in truth {
+        by_frame.entry(*f).or_default().0.push(j);
+    }
+    for (f, j) in pred {
+        by_frame.entry(*f).or_default().1.push(j);
+    }
+    let err = |g: &[[f32; 3]], p: &[Option<[f32; 4]>]| -> Vec<(usize, f32)> {
+        g.iter()
+            .zip(p)
+            .enumerate()
+            .filter_map(|(j, (a, b))| b.map(|b| (j, ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt())))
+            .collect()
+    };
+    let (mut sum, mut n, mut close) = (0.0f64, 0usize, 0usize);
+    let mut wrists = Vec::new();
+    let mut s = Pose3dScore { predicted: pred.len(), ..Default::default() };
+    for (g, p) in by_frame.values() {
+        if g.is_empty() || p.is_empty() {
+            continue;
+        }
+        let cost: Vec<Vec<f64>> = p
+            .iter()
+            .map(|pp| {
+                g.iter()
+                    .map(|gg| {
+                        let e = err(gg, pp);
+                        let m = e.iter().map(|x| x.1).sum::<f32>() / e.len().max(1) as f32;
+                        if e.is_empty() || m > max_m {
+                            1e6
+                        } else {
+                            m as f64
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        for (a, b) in assign(&cost) {
+            if cost[a][b] >= 1e6 {
+                continue;
+            }
+            s.matched += 1;
+            for (j, e) in err(g[b], p[a]) {
+                sum += e as f64;
+                n += 1;
+                close += (e <= 0.1) as usize;
+                if j == 9 || j == 10 {
+                    wrists.push(e);
+                }
+            }
+        }
+    }
+    wrists.sort_by(f32::total_cmp);
+    s.mpjpe_m = sum / n.max(1) as f64;
+    s.within_10cm = close as f64 / n.max(1) as f64;
+    s.wrists = wrists.len();
+    s.wrist_median_m = wrists.get(wrists.len() / 2).copied().unwrap_or(0.0) as f64;
+    s
 }

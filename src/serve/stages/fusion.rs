@@ -3,12 +3,14 @@
 //! (`perception::Fusion`); results leave with each person's global id and session. Gate
 //! scans arrive through a bounded inbox (the `ReportGateScan` RPC); every update of the
 //! global tracks goes out on a bounded broadcast (`StreamTracks`), where slow readers skip.
-//! Cameras without a calibration pass through untouched.
+//! Cameras without a calibration pass through untouched. Where two or more cameras saw a
+//! person at its latest sighting, its joints in 3-D go out with it.
 
 use super::tracking::detections_of;
 use super::Stage;
 use crate::events::GateScan;
 use crate::geometry::Camera;
+use crate::perception::pose3d::Joint3;
 use crate::perception::{place, Fusion, FusionConfig, Observation, Zone};
 use crate::serve::result::FrameResult;
 use std::collections::{HashMap, VecDeque};
@@ -50,6 +52,9 @@ pub struct TrackState {
     pub pos: [f32; 2],
     pub vel: [f32; 2],
     pub last_seen: f64,
+    /// COCO-17 joints in 3-D (`[x, y, z, confidence]`), where two or more cameras saw the
+    /// person at about the same instant; empty otherwise.
+    pub joints: Vec<Joint3>,
 }
 
 /// The global tracks after one update.
@@ -123,13 +128,14 @@ impl Stage for FusionStage {
         for (i, d) in dets.iter().enumerate() {
             let Some(track) = r.identities.get(i).and_then(|id| id.track) else { continue };
             let Some(at) = place(&cam, d) else { continue };
-            obs.push(Observation { cam: number, track, floor: at.floor, embedding: d.embedding.clone() });
+            obs.push(Observation { cam: number, track, floor: at.floor, embedding: d.embedding.clone(), keypoints: d.keypoints.clone() });
             who.push(i);
         }
         let t = r.capture_ts;
+        self.fusion.set_camera(number, cam.clone());
         let globals = self.fusion.update(t, &obs);
         let mut out = (*r).clone();
-        for (i, g) in who.into_iter().zip(globals) {
+        for (i, g) in who.into_iter().zip(globals).filter(|&(_, g)| g != 0) {
             if let Some(id) = out.identities.get_mut(i) {
                 id.global = Some(g);
                 id.session = self.fusion.session_of(g).map(str::to_string);
@@ -151,6 +157,8 @@ impl Stage for FusionStage {
                 pos: g.pos,
                 vel: g.vel,
                 last_seen: g.last_seen,
+                // only joints of its latest sighting: a stale pose is no pose
+                joints: if g.joints_t == g.last_seen { g.joints.clone() } else { Vec::new() },
             })
             .collect();
         let _ = self.updates.send(Arc::new(TrackUpdate { t, camera: r.camera.clone(), tracks, ended }));

@@ -8,8 +8,11 @@
 //! 2. a tracklet already linked to a global track keeps it while its floor point stays within
 //!    `relink_m` of that track's prediction, else it is unlinked;
 //! 3. unlinked tracklets are assigned optimally to the **active** global tracks (seen within
-//!    `recent_s`) that this camera does not already see: floor distance under `max_dist_m`,
-//!    and appearance (cosine of ReID embeddings) where both sides have one;
+//!    `recent_s`) that this camera does not already see: where the track has fresh 3-D joints,
+//!    by how close the sighting's keypoint rays pass to them (`ray_gate_m`, PoseTrack's
+//!    point-to-ray test: it tells apart companions a floor point cannot), else by floor
+//!    distance under `max_dist_m`; and by appearance (cosine of ReID embeddings) where both
+//!    sides have one;
 //! 4. the rest are assigned to **unseen** global tracks (in a blind spot, behind a shelf,
 //!    between cameras): the store is a closed world, so a person who turns up mid-store is
 //!    most likely someone already inside. Such a track can be anywhere within
@@ -17,10 +20,16 @@
 //!    seen; with embeddings, only a look at least `min_appearance` alike counts, and
 //!    distance (over that reach) and look weigh in as for active tracks (look-alike
 //!    companions walk together: only where they are tells them apart);
-//! 5. what is left starts new global tracks;
-//! 6. each global track moves to the mean floor point of its tracklets; two global tracks
+//! 5. what is left starts new global tracks only where someone can be new: in a gate lane,
+//!    where a shopper who scanned and has no track yet could have walked by now (binding
+//!    that scan), or anywhere in a store without gate lanes;
+//! 6. anyone else mid-store is someone already inside: the best of the tracks this camera
+//!    does not see takes them, by distance and look, however far (closed world);
+//! 7. each global track moves to the mean floor point of its tracklets; two global tracks
 //!    seen together within `merge_m` by different cameras for `merge_s` are one person seen
-//!    twice, and the younger merges into the older.
+//!    twice, and the younger merges into the older;
+//! 8. each global track seen now by two or more calibrated cameras (`set_camera`) within
+//!    `same_instant_s` gets its joints in 3-D (`pose3d`, for the hand-item events).
 //!
 //! `mode` picks the cues for the ablation: both, geometry only (embeddings ignored) or
 //! appearance only (no floor gating; assignment on appearance alone).
@@ -32,8 +41,10 @@
 //! appearance lives only as long as its shopper's session), and the track is removed
 //! once unseen for `exit_linger_s`. A global track unseen for `lost_s` is removed with its links.
 
+use super::pose3d::{triangulate_person, Joint3, View};
 use super::{assign, blend};
 use crate::events::GateScan;
+use crate::geometry::Camera;
 use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -55,6 +66,12 @@ pub struct FusionConfig {
     pub merge_m: f32,
     pub merge_s: f64,
     pub exit_linger_s: f64,
+    /// Where a global track has joints in 3-D (two or more cameras saw it within
+    /// `same_instant_s`, at most `joints_max_age_s` ago), a sighting's keypoint rays must pass
+    /// this close (metres, median over joints) to them; this replaces the floor distance.
+    pub ray_gate_m: f32,
+    pub joints_max_age_s: f64,
+    pub same_instant_s: f64,
     pub mode: FusionMode,
 }
 
@@ -83,6 +100,9 @@ impl Default for FusionConfig {
             merge_m: 0.6,
             merge_s: 1.0,
             exit_linger_s: 3.0,
+            ray_gate_m: 0.35,
+            joints_max_age_s: 0.5,
+            same_instant_s: 0.06,
             mode: FusionMode::Both,
         }
     }
@@ -129,6 +149,9 @@ pub struct Observation {
     pub floor: [f32; 2],
     /// L2-normalised ReID embedding of this sighting, if a ReID model ran.
     pub embedding: Option<Vec<f32>>,
+    /// COCO-17 keypoints `[x, y, score]` in the camera's pixels (empty if none): with the
+    /// camera's calibration (`Fusion::set_camera`) they give 3-D joints and ray distances.
+    pub keypoints: Vec<[f32; 3]>,
 }
 
 /// A person on the floor.
@@ -145,6 +168,10 @@ pub struct GlobalTrack {
     pub exited: Option<f64>,
     /// Appearance: a slowly moving mean of its sightings' embeddings, while its session lives.
     pub embedding: Option<Vec<f32>>,
+    /// COCO-17 joints in 3-D, from the cameras that saw it at `joints_t` (empty if fewer
+    /// than two did lately).
+    pub joints: Vec<Joint3>,
+    pub joints_t: f64,
     /// Since when it has been seen near another global track by other cameras (merging).
     near: Option<(u64, f64)>,
 }
@@ -161,9 +188,15 @@ pub struct Fusion {
     next_id: u64,
     /// Sessions that ended, in order (session, global id).
     pub ended: Vec<(String, u64)>,
+    cameras: HashMap<usize, Camera>,
+    /// Per global track and camera: its latest keypoints there, and when.
+    sightings: HashMap<(u64, usize), Sighting>,
 }
 
 const GATED: f64 = 1e6;
+
+/// When a camera last saw a global track, and its keypoints there.
+type Sighting = (f64, Vec<[f32; 3]>);
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
@@ -180,6 +213,11 @@ impl Fusion {
         self.exit = exit;
     }
 
+    /// A camera's calibration (its keypoints then give 3-D joints and ray distances).
+    pub fn set_camera(&mut self, cam: usize, camera: Camera) {
+        self.cameras.insert(cam, camera);
+    }
+
     pub fn tracks(&self) -> &[GlobalTrack] {
         &self.tracks
     }
@@ -193,7 +231,8 @@ impl Fusion {
         self.tracks.iter().position(|g| g.id == id)
     }
 
-    /// One time step's observations (any cameras); returns the global id of each.
+    /// One time step's observations (any cameras); returns the global id of each (0: none
+    /// yet, a sighting mid-store before anyone is inside).
     pub fn update(&mut self, t: f64, obs: &[Observation]) -> Vec<u64> {
         let cfg = self.config.clone();
         let preds: Vec<[f32; 2]> = self
@@ -254,27 +293,65 @@ impl Fusion {
                 }
                 free = left;
             }
-            // step 5: new global tracks
+            // step 5: new global tracks, where a person can be new: in a gate lane, where a
+            // shopper who scanned and has no track yet could have walked by now (that scan
+            // is theirs), or anywhere in a store without gate lanes
+            let mut strays = Vec::new();
             for i in free {
+                let o = &obs[i];
+                let in_gate = self.gates.iter().any(|z| z.contains(o.floor));
+                let scan = if in_gate { None } else { self.reachable_scan(o.floor, t) };
+                if !(self.gates.is_empty() || in_gate || scan.is_some()) {
+                    strays.push(i);
+                    continue;
+                }
                 let id = self.next_id;
                 self.next_id += 1;
+                let session = scan.map(|k| {
+                    self.scans[k].1 = true;
+                    self.scans[k].0.session.clone()
+                });
                 self.tracks.push(GlobalTrack {
                     id,
-                    pos: obs[i].floor,
+                    pos: o.floor,
                     vel: [0.0; 2],
                     last_seen: t,
-                    session: None,
+                    session,
                     in_gate_since: None,
                     exited: None,
                     embedding: None,
+                    joints: Vec::new(),
+                    joints_t: f64::NEG_INFINITY,
                     near: None,
                 });
-                self.links.insert((cam, obs[i].track), id);
+                self.links.insert((cam, o.track), id);
                 out[i] = id;
+                taken.push(id);
+            }
+            // step 6: the closed world: anyone else mid-store is someone already inside; the
+            // best of those this camera does not see now takes them, by distance (up to
+            // `max_reach_m`) and look, however far their prediction (no one is left out)
+            if !strays.is_empty() {
+                let cands: Vec<usize> =
+                    (0..self.tracks.len()).filter(|&k| !taken.contains(&self.tracks[k].id) && self.tracks[k].exited.is_none()).collect();
+                let cost: Vec<Vec<f64>> = strays
+                    .iter()
+                    .map(|&i| {
+                        cands.iter().map(|&k| self.stray_cost(&obs[i], k, preds.get(k).copied().unwrap_or(self.tracks[k].pos))).collect()
+                    })
+                    .collect();
+                for (a, b) in assign(&cost) {
+                    if cost[a][b] < GATED {
+                        let (i, g) = (strays[a], self.tracks[cands[b]].id);
+                        self.links.insert((cam, obs[i].track), g);
+                        out[i] = g;
+                    }
+                }
             }
         }
         self.move_tracks(t, obs, &out, &preds);
         self.merge(t, obs, &mut out);
+        self.lift(t, obs, &out);
         self.bind_sessions(t);
         // exits end sessions and drop appearances; long-unseen and long-gone tracks go
         for g in &mut self.tracks {
@@ -294,7 +371,98 @@ impl Fusion {
             .collect();
         self.tracks.retain(|g| !gone.contains(&g.id));
         self.links.retain(|_, g| !gone.contains(g));
+        let keep = cfg.joints_max_age_s.max(cfg.same_instant_s);
+        self.sightings.retain(|(g, _), (ts, _)| !gone.contains(g) && t - *ts <= keep);
         out
+    }
+
+    /// Each global track seen now gets 3-D joints from the cameras that saw it at this
+    /// instant (its latest keypoints per camera within `same_instant_s`).
+    fn lift(&mut self, t: f64, obs: &[Observation], out: &[u64]) {
+        for (o, &g) in obs.iter().zip(out) {
+            if !o.keypoints.is_empty() && self.cameras.contains_key(&o.cam) {
+                self.sightings.insert((g, o.cam), (t, o.keypoints.clone()));
+            }
+        }
+        let win = self.config.same_instant_s;
+        for k in 0..self.tracks.len() {
+            let g = self.tracks[k].id;
+            if self.tracks[k].last_seen != t {
+                continue;
+            }
+            let views: Vec<View> = self
+                .sightings
+                .iter()
+                .filter(|((id, _), (ts, _))| *id == g && (t - ts).abs() <= win)
+                .filter_map(|((_, cam), (_, kp))| Some(View { camera: self.cameras.get(cam)?, keypoints: kp }))
+                .collect();
+            let joints = triangulate_person(&views);
+            if joints.iter().any(|j| j.is_some()) {
+                self.tracks[k].joints = joints;
+                self.tracks[k].joints_t = t;
+            }
+        }
+    }
+
+    /// Median distance (metres) between a sighting's keypoint rays and a global track's 3-D
+    /// joints moved on by its velocity; `None` without fresh joints, a calibration or three
+    /// joints in common.
+    fn ray_distance(&self, o: &Observation, g: &GlobalTrack, t: f64) -> Option<f32> {
+        if t - g.joints_t > self.config.joints_max_age_s || o.keypoints.is_empty() {
+            return None;
+        }
+        let cam = self.cameras.get(&o.cam)?;
+        let dt = (t - g.joints_t) as f32;
+        let mut d: Vec<f32> = g
+            .joints
+            .iter()
+            .zip(&o.keypoints)
+            .filter_map(|(j, kp)| {
+                let j = (*j)?;
+                (kp[2] >= super::pose3d::MIN_SCORE).then_some(())?;
+                let p = [j[0] + g.vel[0] * dt - cam.center[0], j[1] + g.vel[1] * dt - cam.center[1], j[2] - cam.center[2]];
+                let r = cam.ray(kp[0], kp[1]);
+                let c = [p[1] * r[2] - p[2] * r[1], p[2] * r[0] - p[0] * r[2], p[0] * r[1] - p[1] * r[0]];
+                let rn = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+                Some((c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt() / rn.max(1e-9))
+            })
+            .collect();
+        if d.len() < 3 {
+            return None;
+        }
+        d.sort_by(f32::total_cmp);
+        Some(d[d.len() / 2])
+    }
+
+    /// The first unbound gate scan whose shopper could have walked to `p` by `t` (from the
+    /// scan's lane at `speed_m_s`, give or take `max_dist_m`).
+    fn reachable_scan(&self, p: [f32; 2], t: f64) -> Option<usize> {
+        let cfg = &self.config;
+        self.scans.iter().position(|(s, used)| {
+            let Some(lane) = self.gates.iter().find(|z| z.id == s.lane) else { return false };
+            let n = lane.polygon.len().max(1) as f32;
+            let c = [lane.polygon.iter().map(|q| q[0]).sum::<f32>() / n, lane.polygon.iter().map(|q| q[1]).sum::<f32>() / n];
+            let since = (t - s.t) as f32;
+            !used && since >= -(cfg.gate_window_s as f32) && dist(c, p) <= cfg.max_dist_m + cfg.speed_m_s * since.max(0.0)
+        })
+    }
+
+    /// Cost of giving a sighting no one else can take to global track `k`: floor distance
+    /// over `max_reach_m` (at most 1: no one is out of reach), and look.
+    fn stray_cost(&self, o: &Observation, k: usize, pred: [f32; 2]) -> f64 {
+        let cfg = &self.config;
+        let g = &self.tracks[k];
+        let geo = (dist(pred, o.floor) / cfg.max_reach_m).min(1.0);
+        let look = match (&o.embedding, &g.embedding) {
+            (Some(a), Some(b)) if cfg.mode != FusionMode::GeometryOnly => Some(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()),
+            _ => None,
+        };
+        match (cfg.mode, look) {
+            (FusionMode::AppearanceOnly, Some(c)) => (1.0 - c) as f64,
+            (FusionMode::AppearanceOnly, None) => 1.0 + geo as f64,
+            (_, Some(c)) => ((1.0 - cfg.appearance_weight) * geo + cfg.appearance_weight * (1.0 - c).max(0.0)) as f64,
+            (_, None) => geo as f64,
+        }
     }
 
     /// Cost of linking a sighting to global track `k` (GATED when it may not).
@@ -315,10 +483,12 @@ impl Fusion {
                 _ => GATED,
             },
             _ => {
-                if d > reach {
-                    return GATED;
-                }
-                let geo = d / reach;
+                let geo = match self.ray_distance(o, g, t).filter(|_| active) {
+                    Some(r) if r > cfg.ray_gate_m => return GATED,
+                    Some(r) => r / cfg.ray_gate_m,
+                    None if d > reach => return GATED,
+                    None => d / reach,
+                };
                 match look {
                     Some(c) if !active && c < cfg.min_appearance => GATED,
                     Some(c) => ((1.0 - cfg.appearance_weight) * geo + cfg.appearance_weight * (1.0 - c).max(0.0)) as f64,
@@ -447,86 +617,4 @@ impl Fusion {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gate() -> Zone {
-        Zone { id: "gate-1".into(), polygon: vec![[0.0, 0.0], [2.0, 0.0], [2.0, 1.0], [0.0, 1.0]] }
-    }
-
-    #[test]
-    fn two_cameras_see_one_person_as_one_global_track_with_a_session() {
-        let exit = Zone { id: "exit".into(), polygon: vec![[8.0, 0.0], [10.0, 0.0], [10.0, 1.0], [8.0, 1.0]] };
-        let mut f = Fusion::new(FusionConfig::default(), vec![gate()], Some(exit));
-        f.scan(GateScan { t: 0.2, lane: "gate-1".into(), session: "s1".into() });
-        let mut ids = Vec::new();
-        for k in 0..100 {
-            let t = k as f64 * 0.1;
-            // walks from the gate to the exit along y = 0.5, then up
-            let x = 1.0 + 0.08 * k as f32;
-            let p = [x, 0.5];
-            let obs = vec![
-                Observation { cam: 0, track: 7, floor: [p[0] + 0.05, p[1]], embedding: None },
-                Observation { cam: 1, track: 3, floor: [p[0] - 0.05, p[1] + 0.04], embedding: None },
-            ];
-            let out = f.update(t, &obs);
-            ids.push(out);
-        }
-        assert!(ids.iter().all(|o| o[0] == o[1] && o[0] == ids[0][0]), "{:?}", &ids[..3]);
-        assert_eq!(f.session_of(ids[0][0]), Some("s1"));
-        assert_eq!(f.ended, vec![("s1".to_string(), ids[0][0])]);
-    }
-
-    #[test]
-    fn companions_each_bind_their_own_scan_and_far_people_stay_apart() {
-        let mut f = Fusion::new(FusionConfig::default(), vec![gate()], None);
-        f.scan(GateScan { t: 0.0, lane: "gate-1".into(), session: "a".into() });
-        f.scan(GateScan { t: 1.5, lane: "gate-1".into(), session: "b".into() });
-        let mut last = Vec::new();
-        for k in 0..40 {
-            let t = k as f64 * 0.1;
-            let mut obs = vec![Observation { cam: 0, track: 1, floor: [1.0, 0.5 + 0.05 * k as f32], embedding: None }];
-            if t >= 1.5 {
-                obs.push(Observation { cam: 0, track: 2, floor: [1.2, 0.5 + 0.05 * (k - 15) as f32], embedding: None });
-            }
-            // someone far away in another aisle
-            obs.push(Observation { cam: 1, track: 9, floor: [6.0, 5.0], embedding: None });
-            last = f.update(t, &obs);
-        }
-        assert_eq!(last.len(), 3);
-        assert!(last[0] != last[1] && last[1] != last[2] && last[0] != last[2], "{last:?}");
-        assert_eq!(f.session_of(last[0]), Some("a"));
-        assert_eq!(f.session_of(last[1]), Some("b"));
-        assert_eq!(f.session_of(last[2]), None);
-    }
-
-    /// Privacy: a shopper's appearance lives only as long as their session; at the exit it is
-    /// dropped, and the track goes once out of sight.
-    #[test]
-    fn embeddings_are_dropped_when_the_session_ends() {
-        let exit = Zone { id: "exit".into(), polygon: vec![[4.0, 0.0], [6.0, 0.0], [6.0, 1.0], [4.0, 1.0]] };
-        let mut f = Fusion::new(FusionConfig::default(), vec![gate()], Some(exit));
-        f.scan(GateScan { t: 0.0, lane: "gate-1".into(), session: "s".into() });
-        let look = Some(vec![0.6, 0.8]);
-        let mut t = 0.0;
-        for k in 0..60 {
-            t = k as f64 * 0.1;
-            let obs = vec![Observation { cam: 0, track: 1, floor: [1.0 + 0.08 * k as f32, 0.5], embedding: look.clone() }];
-            f.update(t, &obs);
-            let g = &f.tracks()[0];
-            if g.exited.is_none() {
-                assert!(g.embedding.is_some(), "a live session keeps its appearance at step {k}");
-            }
-        }
-        assert_eq!(f.ended.len(), 1, "walked out through the exit");
-        assert!(f.tracks().iter().all(|g| g.embedding.is_none()), "the appearance went with the session");
-        // out of sight past the linger: the track itself is gone
-        f.update(t + f.config.exit_linger_s + 0.5, &[]);
-        assert!(f.tracks().is_empty());
-    }
-
-    #[test]
-    fn points_in_zones() {
-        assert!(gate().contains([1.0, 0.5]) && !gate().contains([2.5, 0.5]));
-    }
-}
+mod tests;
