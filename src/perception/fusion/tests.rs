@@ -126,7 +126,13 @@ fn two_calibrated_views_lift_joints_to_3d() {
     };
     let obs = |x: f32, floor_err: f32| -> Vec<Observation> {
         (0..2)
-            .map(|n| Observation { cam: n, track: 1, floor: [x + floor_err * n as f32, 4.0], embedding: None, keypoints: seen(&cams[n], &body(x)) })
+            .map(|n| Observation {
+                cam: n,
+                track: 1,
+                floor: [x + floor_err * n as f32, 4.0],
+                embedding: None,
+                keypoints: seen(&cams[n], &body(x)),
+            })
             .collect()
     };
     let ids = f.update(0.0, &obs(4.0, 0.0));
