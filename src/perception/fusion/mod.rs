@@ -447,20 +447,32 @@ impl Fusion {
         })
     }
 
+    /// Cosine of a sighting's and a global track's embeddings, where both have one and the
+    /// mode uses looks.
+    fn look(&self, o: &Observation, g: &GlobalTrack) -> Option<f32> {
+        match (&o.embedding, &g.embedding) {
+            (Some(a), Some(b)) if self.config.mode != FusionMode::GeometryOnly => Some(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()),
+            _ => None,
+        }
+    }
+
+    /// A geometric cost (0..1) and a look (cosine) weighed by `appearance_weight`.
+    fn blend_cost(&self, geo: f32, cos: f32) -> f64 {
+        let w = self.config.appearance_weight;
+        ((1.0 - w) * geo + w * (1.0 - cos).max(0.0)) as f64
+    }
+
     /// Cost of giving a sighting no one else can take to global track `k`: floor distance
     /// over `max_reach_m` (at most 1: no one is out of reach), and look.
     fn stray_cost(&self, o: &Observation, k: usize, pred: [f32; 2]) -> f64 {
         let cfg = &self.config;
         let g = &self.tracks[k];
         let geo = (dist(pred, o.floor) / cfg.max_reach_m).min(1.0);
-        let look = match (&o.embedding, &g.embedding) {
-            (Some(a), Some(b)) if cfg.mode != FusionMode::GeometryOnly => Some(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()),
-            _ => None,
-        };
+        let look = self.look(o, g);
         match (cfg.mode, look) {
             (FusionMode::AppearanceOnly, Some(c)) => (1.0 - c) as f64,
             (FusionMode::AppearanceOnly, None) => 1.0 + geo as f64,
-            (_, Some(c)) => ((1.0 - cfg.appearance_weight) * geo + cfg.appearance_weight * (1.0 - c).max(0.0)) as f64,
+            (_, Some(c)) => self.blend_cost(geo, c),
             (_, None) => geo as f64,
         }
     }
@@ -471,10 +483,7 @@ impl Fusion {
         let g = &self.tracks[k];
         let reach = if active { cfg.max_dist_m } else { (cfg.max_dist_m + cfg.speed_m_s * (t - g.last_seen) as f32).min(cfg.max_reach_m) };
         let d = dist(if active { pred } else { g.pos }, o.floor);
-        let look = match (&o.embedding, &g.embedding) {
-            (Some(a), Some(b)) if cfg.mode != FusionMode::GeometryOnly => Some(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()),
-            _ => None,
-        };
+        let look = self.look(o, g);
         match cfg.mode {
             FusionMode::AppearanceOnly => match look {
                 Some(c) if c >= cfg.min_appearance => (1.0 - c) as f64,
@@ -491,7 +500,7 @@ impl Fusion {
                 };
                 match look {
                     Some(c) if !active && c < cfg.min_appearance => GATED,
-                    Some(c) => ((1.0 - cfg.appearance_weight) * geo + cfg.appearance_weight * (1.0 - c).max(0.0)) as f64,
+                    Some(c) => self.blend_cost(geo, c),
                     None => geo as f64,
                 }
             }
