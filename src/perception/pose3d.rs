@@ -182,25 +182,13 @@ mod tests {
         }
         assert!(triangulate_person(&views[..1]).is_empty());
     }
-}
 
-#[cfg(test)]
-mod dlt_tests {
-    use super::*;
-    use crate::geometry::camera::{CamKind, Sensor};
-    use crate::geometry::triangulate;
-
-    /// The closed-form DLT agrees with the eigenvector one on noisy views.
+    /// The closed-form DLT agrees with the eigenvector one (`geometry::triangulate`) on noisy
+    /// views.
     #[test]
     fn closed_form_dlt_matches_the_eigen_dlt() {
-        let s = Sensor { width: 640, height: 480, fps: 5.0 };
-        let cams = [
-            Camera::look_at(0, CamKind::Ceiling, [0.0, 0.0, 3.2], [3.0, 3.0, 0.0], 95.0, s),
-            Camera::look_at(1, CamKind::Ceiling, [6.0, 0.0, 3.2], [3.0, 3.0, 0.0], 95.0, s),
-            Camera::look_at(2, CamKind::Shelf, [3.0, 6.0, 2.0], [3.0, 3.0, 1.0], 80.0, s),
-        ];
         let p = [3.2, 2.9, 1.1];
-        let views: Vec<(Projection, [f32; 2], f32)> = cams
+        let views: Vec<(Projection, [f32; 2], f32)> = cams()
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -208,7 +196,7 @@ mod dlt_tests {
                 (c.projection(), [u + 1.5 * i as f32, v - 1.0], 0.5 + 0.2 * i as f32)
             })
             .collect();
-        let a = triangulate(&views).unwrap();
+        let a = crate::geometry::triangulate(&views).unwrap();
         let b = dlt(views.iter().map(|(p, uv, w)| (p, *uv, *w))).unwrap();
         // the two minimise slightly different algebraic errors; both land within millimetres
         for k in 0..3 {
