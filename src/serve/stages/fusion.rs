@@ -175,41 +175,61 @@ mod tests {
 
     #[test]
     fn calibrated_cameras_get_global_ids_and_sessions_and_updates_go_out() {
-        let cam =
-            Camera::look_at(0, CamKind::Ceiling, [1.0, -1.0, 3.0], [1.0, 2.0, 0.0], 90.0, Sensor { width: 640, height: 480, fps: 5.0 });
-        let cams: Calibrations = Arc::new(RwLock::new(HashMap::from([("store-cam0".to_string(), cam.clone())])));
+        let sensor = Sensor { width: 640, height: 480, fps: 5.0 };
+        let cam = Camera::look_at(0, CamKind::Ceiling, [1.0, -1.0, 3.0], [1.0, 2.0, 0.0], 90.0, sensor);
+        let cam1 = Camera::look_at(1, CamKind::Ceiling, [4.0, 1.0, 3.0], [1.0, 1.0, 0.0], 90.0, sensor);
+        let cams: Calibrations =
+            Arc::new(RwLock::new(HashMap::from([("store-cam0".to_string(), cam.clone()), ("store-cam1".to_string(), cam1.clone())])));
         let scans = Arc::new(ScanInbox::new(4));
-        let (tx, mut rx) = broadcast::channel(16);
+        let (tx, mut rx) = broadcast::channel(64);
         let gate = Zone { id: "gate-1".into(), polygon: vec![[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]] };
         let zones: PendingZones = Arc::new(Mutex::new(Some((vec![gate], None))));
         let mut stage = FusionStage::new(FusionConfig::default(), zones, cams, scans.clone(), tx);
         scans.push(GateScan { t: 0.0, lane: "gate-1".into(), session: "s-1".into() });
         let mut out = Vec::new();
         for k in 0..5 {
-            // a person standing at (1, 1): ankles and head where the camera sees them
-            let (u, v, _) = cam.project([1.0, 1.0, 0.08]).expect("visible");
-            let (hu, hv, _) = cam.project([1.0, 1.0, 1.6]).expect("visible");
-            let keypoints = (0..17)
-                .map(|i| match i {
-                    0..=4 => Keypoint { x: hu, y: hv, score: 0.9 },
-                    15 | 16 => Keypoint { x: u, y: v, score: 0.9 },
-                    _ => Keypoint { x: u, y: (v + hv) / 2.0, score: 0.1 },
-                })
-                .collect();
-            let p = Person { score: 0.8, bbox: [u - 20.0, hv, u + 20.0, v], keypoints };
-            let mut r = FrameResult::sample("store-cam0", k, vec![p]);
-            r.capture_ts = k as f64 * 0.2;
-            r.identities = vec![Identity { track: Some(3), ..Default::default() }];
-            stage.on_frame(Arc::new(r), &mut |r| out.push(r));
+            // a person standing at (1, 1), seen by both cameras: ankles and head where each
+            // camera sees them, the rest unsure
+            for (name, c) in [("store-cam0", &cam), ("store-cam1", &cam1)] {
+                let (u, v, _) = c.project([1.0, 1.0, 0.08]).expect("visible");
+                let (hu, hv, _) = c.project([1.0, 1.0, 1.6]).expect("visible");
+                let keypoints = (0..17)
+                    .map(|i| match i {
+                        0..=4 => Keypoint { x: hu, y: hv, score: 0.9 },
+                        15 | 16 => Keypoint { x: u, y: v, score: 0.9 },
+                        _ => Keypoint { x: u, y: (v + hv) / 2.0, score: 0.1 },
+                    })
+                    .collect();
+                let p = Person { score: 0.8, bbox: [u.min(hu) - 20.0, hv.min(v), u.max(hu) + 20.0, v.max(hv)], keypoints };
+                let mut r = FrameResult::sample(name, k, vec![p]);
+                r.capture_ts = k as f64 * 0.2;
+                r.identities = vec![Identity { track: Some(3), ..Default::default() }];
+                stage.on_frame(Arc::new(r), &mut |r| out.push(r));
+            }
             // an uncalibrated camera passes through
             stage.on_frame(Arc::new(FrameResult::sample("other", k, vec![])), &mut |r| out.push(r));
         }
-        let last = out.iter().rev().find(|r| r.camera == "store-cam0").expect("result");
-        assert_eq!(last.identities[0].global, Some(1));
-        assert_eq!(last.identities[0].session.as_deref(), Some("s-1"));
-        assert_eq!(out.len(), 10);
-        let u = rx.try_recv().expect("an update");
+        for name in ["store-cam0", "store-cam1"] {
+            let last = out.iter().rev().find(|r| r.camera == name).expect("result");
+            assert_eq!(last.identities[0].global, Some(1), "{name}");
+            assert_eq!(last.identities[0].session.as_deref(), Some("s-1"));
+        }
+        assert_eq!(out.len(), 15);
+        let mut updates = Vec::new();
+        while let Ok(u) = rx.try_recv() {
+            updates.push(u);
+        }
+        let u = updates.last().expect("an update");
         assert_eq!(u.tracks.len(), 1);
-        assert!((u.tracks[0].pos[0] - 1.0).abs() < 0.1 && (u.tracks[0].pos[1] - 1.0).abs() < 0.1, "{u:?}");
+        let g = &u.tracks[0];
+        assert!((g.pos[0] - 1.0).abs() < 0.1 && (g.pos[1] - 1.0).abs() < 0.1, "{u:?}");
+        // both cameras saw the same instant: the head and ankles come back in 3-D, the
+        // unsure joints do not
+        assert_eq!(g.joints.len(), 17, "{u:?}");
+        let head = g.joints[0].expect("head");
+        let ankle = g.joints[15].expect("ankle");
+        assert!((head[2] - 1.6).abs() < 0.02 && (ankle[2] - 0.08).abs() < 0.02, "{head:?} {ankle:?}");
+        assert!((head[0] - 1.0).abs() < 0.02 && (head[1] - 1.0).abs() < 0.02, "{head:?}");
+        assert!(g.joints[7].is_none());
     }
 }
