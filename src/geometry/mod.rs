@@ -4,5 +4,5 @@
 pub mod camera;
 pub mod vec3;
 
-pub use camera::{triangulate, CamKind, Camera, Projection, Sensor};
+pub use camera::{triangulate, triangulate_finite, CamKind, Camera, Projection, Sensor};
 pub use vec3::V3;

@@ -7,7 +7,7 @@
 //! reach is dropped (PoseTrack's cheap mis-association check).
 
 use crate::geometry::camera::{Camera, Projection};
-use crate::geometry::V3;
+use crate::geometry::{triangulate_finite, V3};
 
 /// Least keypoint confidence for a view to take part in a joint.
 pub const MIN_SCORE: f32 = 0.3;
@@ -35,44 +35,6 @@ pub struct View<'a> {
 /// Views per joint at most (the most confident ones).
 pub const MAX_VIEWS: usize = 5;
 
-/// Weighted linear triangulation with the point's fourth coordinate fixed at 1 (a person is
-/// never at infinity): the 3x3 normal equations of the DLT rows `u P3 - P1`, `v P3 - P2`,
-/// solved in closed form. Same estimate as `geometry::triangulate` for finite points, without
-/// its eigen-solver: the pair proposals below run it hundreds of times per person.
-fn dlt<'a>(views: impl Iterator<Item = (&'a Projection, [f32; 2], f32)>) -> Option<V3> {
-    let (mut m, mut r) = ([[0.0f64; 3]; 3], [0.0f64; 3]);
-    for (p, uv, w) in views {
-        let w = (w as f64).max(0.0);
-        for (coord, row) in [(uv[0] as f64, 0), (uv[1] as f64, 1)] {
-            let a: [f64; 4] = std::array::from_fn(|k| coord * p[2][k] - p[row][k]);
-            for i in 0..3 {
-                for k in 0..3 {
-                    m[i][k] += w * a[i] * a[k];
-                }
-                r[i] -= w * a[i] * a[3];
-            }
-        }
-    }
-    let det = |m: &[[f64; 3]; 3]| {
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-    };
-    let d = det(&m);
-    let scale = m.iter().flatten().map(|v| v.abs()).fold(0.0, f64::max).powi(3);
-    if d.abs() <= 1e-12 * scale.max(1e-300) {
-        return None;
-    }
-    // Cramer's rule
-    let x: [f64; 3] = std::array::from_fn(|c| {
-        let mut mc = m;
-        for (row, rv) in mc.iter_mut().zip(r) {
-            row[c] = rv;
-        }
-        det(&mc) / d
-    });
-    Some([x[0] as f32, x[1] as f32, x[2] as f32])
-}
-
 /// The person's 17 joints (empty when fewer than two views).
 pub fn triangulate_person(views: &[View]) -> Vec<Joint3> {
     if views.len() < 2 {
@@ -94,7 +56,8 @@ pub fn triangulate_person(views: &[View]) -> Vec<Joint3> {
             // the most confident views only: pairs grow as the square of views
             seen.sort_by(|a, b| b.2.total_cmp(&a.2));
             seen.truncate(MAX_VIEWS);
-            let tri = |set: &[(usize, [f32; 2], f32)]| -> Option<V3> { dlt(set.iter().map(|&(i, uv, w)| (&proj[i], uv, w))) };
+            let tri =
+                |set: &[(usize, [f32; 2], f32)]| -> Option<V3> { triangulate_finite(set.iter().map(|&(i, uv, w)| (&proj[i], uv, w))) };
             let reproj = |p: V3, i: usize, uv: [f32; 2]| match views[i].camera.project(p) {
                 Some((u, v, _)) => ((u - uv[0]).powi(2) + (v - uv[1]).powi(2)).sqrt(),
                 None => f32::INFINITY,
@@ -181,26 +144,5 @@ mod tests {
             assert!(e < 0.01, "joint {j} off by {e} m");
         }
         assert!(triangulate_person(&views[..1]).is_empty());
-    }
-
-    /// The closed-form DLT agrees with the eigenvector one (`geometry::triangulate`) on noisy
-    /// views.
-    #[test]
-    fn closed_form_dlt_matches_the_eigen_dlt() {
-        let p = [3.2, 2.9, 1.1];
-        let views: Vec<(Projection, [f32; 2], f32)> = cams()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (u, v, _) = c.project(p).unwrap();
-                (c.projection(), [u + 1.5 * i as f32, v - 1.0], 0.5 + 0.2 * i as f32)
-            })
-            .collect();
-        let a = crate::geometry::triangulate(&views).unwrap();
-        let b = dlt(views.iter().map(|(p, uv, w)| (p, *uv, *w))).unwrap();
-        // the two minimise slightly different algebraic errors; both land within millimetres
-        for k in 0..3 {
-            assert!((a[k] - b[k]).abs() < 0.005 && (b[k] - p[k]).abs() < 0.05, "{a:?} {b:?} {p:?}");
-        }
     }
 }
