@@ -23,16 +23,7 @@ struct ConvP {
 @group(0) @binding(5) var<storage, read_write> O: array<f32>;
 
 fn act(x: f32) -> f32 {
-    switch P.act {
-        case 1u: { return max(x, 0.0); }
-        case 2u: { return clamp(x, 0.0, 6.0); }
-        case 3u: { return min(max(x, P.p0), P.p1); }
-        case 4u: { return 1.0 / (1.0 + exp(-x)); }
-        case 5u: { return select(x, x * P.p0, x < 0.0); }
-        case 6u: { return clamp(P.p0 * x + P.p1, 0.0, 1.0); }
-        case 7u: { return x * clamp(x / 6.0 + 0.5, 0.0, 1.0); }
-        default: { return x; }
-    }
+    return act_fn(x, P.act, P.p0, P.p1);
 }
 
 fn finish(v0: f32, oc: u32, oidx: u32) -> f32 {

@@ -41,16 +41,7 @@ fn offsets(i: u32) -> vec2<u32> {
 }
 
 fn act(x: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(x, 0.0); }
-        case 2u: { return clamp(x, 0.0, 6.0); }
-        case 3u: { return min(max(x, p0), p1); }
-        case 4u: { return 1.0 / (1.0 + exp(-x)); }
-        case 5u: { return select(x, x * p0, x < 0.0); }
-        case 6u: { return clamp(p0 * x + p1, 0.0, 1.0); }
-        case 7u: { return x * clamp(x / 6.0 + 0.5, 0.0, 1.0); }
-        default: { return x; }
-    }
+    return act_fn(x, code, p0, p1);
 }
 
 // op codes: 0 add 1 sub 2 mul 3 div 4 floordiv 5 max 6 min 7 pow 8 sqdiff 9 prelu

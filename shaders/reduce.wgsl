@@ -1,5 +1,5 @@
 // Reductions over the middle dim of an [outer, r, inner] view: sum, mean, max, min, prod,
-// and softmax along it. One thread per (outer, inner) pair.
+// and softmax (op 1: log-softmax) along it. One thread per (outer, inner) pair.
 
 struct RdP {
     outer: u32, r: u32, inner: u32, op: u32,
@@ -49,8 +49,10 @@ fn softmax(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups
     for (var j = 0u; j < P.r; j = j + 1u) {
         s = s + exp(X[(o * P.r + j) * P.inner + q] - m);
     }
+    // op 1: LogSoftmax
+    let ls = log(s);
     for (var j = 0u; j < P.r; j = j + 1u) {
         let k = (o * P.r + j) * P.inner + q;
-        O[k] = exp(X[k] - m) / s;
+        O[k] = select(exp(X[k] - m) / s, X[k] - m - ls, P.op == 1u);
     }
 }

@@ -5,7 +5,7 @@ struct SpP {
     n: u32, c: u32, h: u32, w: u32,
     oh: u32, ow: u32, kh: u32, kw: u32,
     sy: u32, sx: u32, py: u32, px: u32,
-    kind: u32, include_pad: u32, pad0: u32, pad1: u32,
+    kind: u32, include_pad: u32, dy: u32, dx: u32,
     isn: u32, isc: u32, isy: u32, isx: u32,
     osn: u32, osc: u32, osy: u32, osx: u32,
 };
@@ -37,9 +37,9 @@ fn pool(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
     if (P.kind == 0u) { acc = -3.4028235e38; }
     var cnt = 0u;
     for (var ky = 0u; ky < P.kh; ky = ky + 1u) {
-        let iy = i32(q.z * P.sy + ky) - i32(P.py);
+        let iy = i32(q.z * P.sy + ky * P.dy) - i32(P.py);
         for (var kx = 0u; kx < P.kw; kx = kx + 1u) {
-            let ix = i32(q.w * P.sx + kx) - i32(P.px);
+            let ix = i32(q.w * P.sx + kx * P.dx) - i32(P.px);
             if (iy < 0 || ix < 0 || iy >= i32(P.h) || ix >= i32(P.w)) {
                 if (P.include_pad == 1u) { cnt = cnt + 1u; }
                 continue;

@@ -331,6 +331,45 @@ for c, s_ in [(16, 1), (32, 2), (64, 2)]:
 rn.head(h, cin)
 rn.save([1, 3, 64, 64], (1, 3, 64, 64), atol=1e-3)
 
+# ---- 1-D and 3-D convolution and pooling, dilated pooling, more activations and norms
+x1 = r(2, 4, 17)
+case("conv1d", [N("Conv", ["x", "w", "b"], ["y"], pads=[2, 1], strides=[2], dilations=[2])], [("x", x1)], ["y"], {"w": r(6, 4, 3), "b": r(6)})
+case("conv1d_group2", [N("Conv", ["x", "w"], ["y"], group=2, auto_pad="SAME_UPPER")], [("x", x1)], ["y"], {"w": r(6, 2, 4)})
+x3 = r(2, 4, 7, 6, 5)
+case("conv3d", [N("Conv", ["x", "w", "b"], ["y"], pads=[1, 0, 2, 1, 1, 0], strides=[2, 1, 2], dilations=[1, 2, 1])], [("x", x3)], ["y"], {"w": r(6, 4, 3, 2, 3), "b": r(6)})
+case("conv3d_group2_dilated", [N("Conv", ["x", "w"], ["y"], group=2, dilations=[2, 1, 1], strides=[1, 2, 1])], [("x", x3)], ["y"], {"w": r(4, 2, 2, 3, 2)})
+case("maxpool1d_ceil", [N("MaxPool", ["x"], ["y"], kernel_shape=[3], strides=[2], pads=[1, 1], ceil_mode=1)], [("x", x1)], ["y"])
+case("avgpool1d_pad", [N("AveragePool", ["x"], ["y"], kernel_shape=[4], strides=[3], pads=[2, 1])], [("x", x1)], ["y"])
+case("maxpool3d", [N("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 2], strides=[2, 2, 1], pads=[1, 1, 0, 0, 1, 1])], [("x", x3)], ["y"])
+case("avgpool3d_exclude_pad_ceil", [N("AveragePool", ["x"], ["y"], kernel_shape=[3, 2, 2], strides=[2, 2, 2], pads=[1, 0, 1, 1, 1, 0], ceil_mode=1)], [("x", x3)], ["y"])
+case("avgpool3d_include_pad", [N("AveragePool", ["x"], ["y"], kernel_shape=[2, 2, 3], pads=[1, 1, 1, 0, 0, 1], count_include_pad=1)], [("x", x3)], ["y"])
+case("maxpool2d_dilated", [N("MaxPool", ["x"], ["y"], kernel_shape=[3, 2], dilations=[2, 3], pads=[1, 1, 1, 0], strides=[1, 2])], [("x", r(1, 3, 12, 13))], ["y"])
+case("maxpool_indices_unused", [N("MaxPool", ["x"], ["y", "idx"], kernel_shape=[2, 2], strides=[2, 2])], [("x", r(1, 3, 8, 8))], ["y"])
+for op, attrs in [("Elu", {"alpha": 0.7}), ("Selu", {}), ("Softplus", {}), ("Softsign", {}), ("Sign", {}), ("Shrink", {"lambd": 0.3, "bias": 0.1})]:
+    case(f"act_{op.lower()}", [N(op, ["x"], ["y"], **attrs)], [("x", r(2, 3, 5, 4, lo=-3, hi=3))], ["y"])
+case("act_elu_after_conv", [N("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), N("Elu", ["c"], ["y"], alpha=1.3)], [("x", r(1, 4, 6, 6))], ["y"], {"w": r(5, 4, 3, 3)})
+case("logsoftmax_axis1", [N("LogSoftmax", ["x"], ["y"], axis=1)], [("x", r(2, 5, 3, lo=-8, hi=8))], ["y"])
+case("logsoftmax_legacy_opset11", [N("LogSoftmax", ["x"], ["y"], axis=1)], [("x", r(2, 5, 3))], ["y"], opset=11)
+case("lrn", [N("LRN", ["x"], ["y"], size=3, alpha=0.02, beta=0.6, bias=1.5)], [("x", r(2, 6, 5, 4))], ["y"])
+case("instancenorm", [N("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)], [("x", r(2, 3, 5, 4))], ["y"], {"s": r(3), "b": r(3)})
+case("batchnorm_node_params", [N("Add", ["s0", "s1"], ["s"]), N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])], [("x", r(2, 3, 4, 4))], ["y"],
+     {"s0": r(3), "s1": r(3), "b": r(3), "m": r(3), "v": r(3, lo=0.5, hi=2.0)})
+case("dropout_mask_used", [N("Dropout", ["x"], ["y", "mask"]), N("Cast", ["mask"], ["m"], to=F), N("Add", ["y", "m"], ["z"])], [("x", r(2, 5))], ["z"], opset=13)
+
+# ---- older opsets: attributes that later became inputs, and changed defaults
+case("upsample_opset7_attr", [N("Upsample", ["x"], ["y"], scales=[1.0, 1.0, 2.0, 3.0], mode="nearest")], [("x", r(1, 2, 3, 4))], ["y"], opset=7)
+case("upsample_opset7_linear", [N("Upsample", ["x"], ["y"], scales=[1.0, 1.0, 2.0, 2.0], mode="linear")], [("x", r(1, 2, 3, 4))], ["y"], opset=7)
+case("upsample_opset9_input", [N("Upsample", ["x", "sc"], ["y"], mode="nearest")], [("x", r(1, 2, 3, 4))], ["y"], {"sc": np.array([1, 1, 2, 2], np.float32)}, opset=9)
+case("resize_opset10", [N("Resize", ["x", "sc"], ["y"], mode="nearest")], [("x", r(1, 2, 3, 4))], ["y"], {"sc": np.array([1, 1, 2, 1.5], np.float32)}, opset=10)
+case("slice_opset9_attrs", [N("Slice", ["x"], ["y"], starts=[1, -3], ends=[3, 100], axes=[1, 2])], [("x", r(2, 4, 5))], ["y"], opset=9)
+case("pad_opset2_attrs", [N("Pad", ["x"], ["y"], pads=[0, 1, 2, 0, 2, 1], mode="constant", value=1.5)], [("x", r(2, 3, 4))], ["y"], opset=2)
+case("pad_opset2_reflect", [N("Pad", ["x"], ["y"], pads=[0, 0, 1, 2, 0, 0, 2, 1], mode="reflect")], [("x", r(1, 2, 4, 5))], ["y"], opset=2)
+case("topk_opset1_attr", [N("TopK", ["x"], ["v", "i"], k=3, axis=1)], [("x", r(2, 6))], ["v", "i"], opset=1)
+case("batchnorm_opset7", [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], spatial=1, epsilon=1e-3)], [("x", r(2, 3, 4, 4))], ["y"],
+     {"s": r(3), "b": r(3), "m": r(3), "v": r(3, lo=0.5, hi=2.0)}, opset=7)
+case("gemm_opset7", [N("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, beta=2.0, transB=1)], [("a", r(3, 4))], ["y"], {"b": r(5, 4), "c": r(5)}, opset=7)
+case("softmax_opset1", [N("Softmax", ["x"], ["y"])], [("x", r(2, 3, 4))], ["y"], opset=1)
+
 # ---- external data (a valid model whose weights live in weights.bin)
 d = os.path.join(OUT, "external_data")
 gx = helper.make_graph([N("MatMul", ["x", "w"], ["y"])], "external_data", [helper.make_tensor_value_info("x", F, [2, 8])],
@@ -350,7 +389,7 @@ gb = helper.make_graph([N("Relu", ["x"], ["a"]), N("FancyOp", ["a"], ["b"]), N("
                        "unsupported", [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
 mb_ = helper.make_model(gb, opset_imports=[helper.make_opsetid("", 13)])
 onnx.save(mb_, os.path.join(bad, "unsupported.onnx"))
-go = helper.make_graph([N("Relu", ["x"], ["y"])], "old", [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
-onnx.save(helper.make_model(go, opset_imports=[helper.make_opsetid("", 7)]), os.path.join(bad, "opset7.onnx"))
+go = helper.make_graph([N("Relu", ["x"], ["y"])], "future", [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
+onnx.save(helper.make_model(go, opset_imports=[helper.make_opsetid("", 30)]), os.path.join(bad, "opset30.onnx"))
 
 print(f"onnx-conformance: {count} cases in {OUT}", file=sys.stderr)

@@ -40,7 +40,7 @@ pub struct ProfileArgs {
 pub struct RunArgs {
     /// Repository name (movenet-multipose) or path to a model file (model.json).
     pub model: String,
-    /// Input tensor: X.npy for the first input, or NAME=X.npy. Repeatable.
+    /// Input tensor: X.npy (or an ONNX TensorProto X.pb) for the first input, or NAME=X.npy. Repeatable.
     #[arg(long = "input", required = true)]
     pub inputs: Vec<String>,
     /// Output .npy path; repeat for models with several outputs.
@@ -111,7 +111,13 @@ pub fn run(repo: &Repository, a: RunArgs) -> Result<()> {
         if slot >= tensors.len() {
             bail!("too many inputs: the model has {}", tensors.len());
         }
-        tensors[slot] = Some(crate::npy::read(Path::new(path))?);
+        let path = Path::new(path);
+        tensors[slot] = Some(if path.extension().is_some_and(|e| e == "pb") {
+            // a serialised ONNX TensorProto, as the ONNX model tests ship their inputs
+            crate::graph::onnx::read_tensor(path)?
+        } else {
+            crate::npy::read(path)?
+        });
     }
     let inputs: Vec<Tensor> = tensors
         .into_iter()
@@ -131,10 +137,11 @@ pub fn run(repo: &Repository, a: RunArgs) -> Result<()> {
             s
         })
         .collect();
-    let mut plan = if batch > 1 && !runtime::batch_is_dynamic(&graph) {
-        runtime::compile_batched(exec.as_ref(), &graph, &frame_shapes, batch)?
-    } else {
-        exec.compile(&graph, &shapes)?
+    // a model that fixes batch 1 runs a larger batch frame by frame (or split, where it can);
+    // any other model runs the shapes it was given, a fixed batch of 2 included
+    let mut plan = match runtime::fixed_batch(&graph) {
+        Some(1) if batch > 1 => runtime::compile_batched(exec.as_ref(), &graph, &frame_shapes, batch)?,
+        _ => exec.compile(&graph, &shapes)?,
     };
     let outs = plan.run(&inputs)?;
     for (i, t) in outs.iter().enumerate() {

@@ -107,6 +107,18 @@ pub enum Activation {
     HardSigmoid(f32, f32),
     /// x * HardSigmoid(x, 1/6, 1/2)
     HardSwish,
+    /// x if x > 0 else alpha * (exp(x) - 1)
+    Elu(f32),
+    /// gamma * (x if x > 0 else alpha * (exp(x) - 1))
+    Selu(f32, f32),
+    /// ln(1 + exp(x))
+    Softplus,
+    /// x / (1 + |x|)
+    Softsign,
+    /// ONNX Shrink(lambd, bias): x - bias if x > lambd, x + bias if x < -lambd, else 0
+    Shrink(f32, f32),
+    /// -1, 0 or 1
+    Sign,
 }
 
 impl Activation {
@@ -127,6 +139,37 @@ impl Activation {
             }
             Activation::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
             Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Elu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            Activation::Selu(a, g) => g * if x > 0.0 { x } else { a * x.exp_m1() },
+            Activation::Softplus => {
+                // ln(1 + e^x) without overflow
+                x.max(0.0) + (-x.abs()).exp().ln_1p()
+            }
+            Activation::Softsign => x / (1.0 + x.abs()),
+            Activation::Shrink(l, b) => {
+                if x > l {
+                    x - b
+                } else if x < -l {
+                    x + b
+                } else {
+                    0.0
+                }
+            }
+            Activation::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
         }
     }
 }
@@ -164,6 +207,7 @@ pub struct PoolAttrs {
     pub layout: Layout,
     pub kernel: [usize; 2],
     pub strides: [usize; 2],
+    pub dilations: [usize; 2],
     pub padding: Padding,
     pub count_include_pad: bool,
     /// Output size rounds up (ONNX ceil_mode).
@@ -354,10 +398,20 @@ pub enum Op {
     },
     /// ONNX Slice. Inputs: x, starts, ends, [axes], [steps].
     Slice,
-    /// Softmax along `axis`; `legacy` (opset < 13) flattens dims from `axis` on.
+    /// Softmax along `axis`; `legacy` (opset < 13) flattens dims from `axis` on; `log` gives
+    /// LogSoftmax (x - max - ln(sum(exp(x - max)))).
     Softmax {
         axis: i64,
         legacy: bool,
+        log: bool,
+    },
+    /// Inputs: index (int scalar), candidates. The candidate at the index (a sequence element
+    /// picked at run time); its shape is data-dependent when the candidates' shapes differ.
+    Choose,
+    /// Inputs: a, b. `b` reshaped to line up with `a` from `axis` on (trailing dims of 1), as
+    /// ONNX opsets before 7 broadcast with `broadcast=1, axis=k`.
+    AlignTo {
+        axis: i64,
     },
     /// Inputs: x, pads (int `[2 * rank]`: all begins then all ends), [value].
     Pad {

@@ -52,6 +52,10 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
         let all_const = node.inputs.iter().all(|v| g.consts.contains_key(v));
         let dynamic = node.inputs.iter().any(|&v| g.values[v].shape.is_none())
             || (matches!(node.op, Op::NonMaxSuppression { .. }) && !all_const)
+            || (matches!(node.op, Op::Choose) && !g.consts.contains_key(&node.inputs[0]) && {
+                let first = &g.values[node.inputs[1]];
+                node.inputs[2..].iter().any(|&v| g.values[v].shape != first.shape || g.values[v].dtype != first.dtype)
+            })
             || shape_inputs(&node.op, node.inputs.len()).any(|i| node.inputs.get(i).is_some_and(|v| !g.consts.contains_key(v)));
         if dynamic {
             for &o in &node.outputs {
@@ -105,6 +109,14 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
                 g.consts.insert(o, t);
             }
             continue;
+        }
+        let mut node = node;
+        if let Op::AlignTo { .. } = node.op {
+            // with shapes known, legacy alignment is a plain reshape of `b`
+            let s = &outs[0].1;
+            let target = g.add_const(format!("{}/shape", node.name), Tensor::i64(vec![s.len()], s.iter().map(|&d| d as i64).collect()));
+            node.op = Op::Reshape { copy_zero: false };
+            node.inputs = vec![node.inputs[1], target];
         }
         for (&o, (dt, s)) in node.outputs.iter().zip(outs) {
             g.values[o].dtype = dt;

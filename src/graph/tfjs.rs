@@ -499,6 +499,7 @@ fn map_op(n: &TfNode, a: &Attrs, g: &mut Graph, inputs: &mut Vec<ValueId>) -> st
                 layout: Layout::Nhwc,
                 kernel: hw_pair(&a.ints("ksize"), 1),
                 strides: hw_pair(&a.ints("strides"), 1),
+                dilations: [1, 1],
                 padding: padding_of(a, n)?,
                 count_include_pad: false,
                 ceil_mode: false,

@@ -113,6 +113,17 @@ pub fn check_run_inputs(graph: &Graph, shapes: &[Vec<usize>], inputs: &[Tensor])
     Ok(())
 }
 
+/// The batch every input fixes, if they all fix the same one (`Some(1)`: a model the runtime
+/// may batch by splitting; `Some(2)`: a model that must be given exactly 2).
+pub fn fixed_batch(graph: &Graph) -> Option<usize> {
+    let mut it = graph.inputs.iter().map(|i| match i.dims.first() {
+        Some(Dim::Fixed(n)) => Some(*n),
+        _ => None,
+    });
+    let first = it.next()??;
+    it.all(|b| b == Some(first)).then_some(first)
+}
+
 /// Whether the model accepts a batch dimension other than 1 on every input.
 pub fn batch_is_dynamic(graph: &Graph) -> bool {
     graph.inputs.iter().all(|i| matches!(i.dims.first(), Some(Dim::Dynamic(_))))
@@ -206,6 +217,12 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
     }
     if batch_is_dynamic(graph) {
         return exec.compile(graph, &batched);
+    }
+    if let Some(b) = fixed_batch(graph).filter(|&b| b != 1) {
+        return Err(RuntimeError::Input {
+            name: graph.inputs.first().map(|i| i.name.clone()).unwrap_or_default(),
+            msg: format!("the model fixes its batch at {b}; it runs batches of exactly {b}, not {batch} frames of 1"),
+        });
     }
     if let Some(p) = batch::split(exec, graph, frame_shapes, batch)? {
         return Ok(Box::new(p));

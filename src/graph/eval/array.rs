@@ -160,7 +160,7 @@ pub(crate) fn gather(x: &Tensor, idx: &Tensor, axis: usize, out_shape: Vec<usize
     Ok(Tensor::new(out_shape, data))
 }
 
-pub(crate) fn softmax(x: &Tensor, axis: usize, legacy: bool) -> Tensor {
+pub(crate) fn softmax(x: &Tensor, axis: usize, legacy: bool, log: bool) -> Tensor {
     let v = f32_of(x);
     let (outer, n, inner) = if legacy {
         (x.shape[..axis].iter().product::<usize>(), x.shape[axis..].iter().product::<usize>(), 1)
@@ -178,8 +178,15 @@ pub(crate) fn softmax(x: &Tensor, axis: usize, legacy: bool) -> Tensor {
                 out[at(j)] = e;
                 sum += e;
             }
-            for j in 0..n {
-                out[at(j)] /= sum;
+            if log {
+                let ls = sum.ln();
+                for j in 0..n {
+                    out[at(j)] = v[at(j)] - m - ls;
+                }
+            } else {
+                for j in 0..n {
+                    out[at(j)] /= sum;
+                }
             }
         }
     }
@@ -244,13 +251,13 @@ pub(crate) fn pad(x: &Tensor, p: &[i64], mode: PadMode, value: f64, out_shape: &
 
 /// Output size of a pooling window along one axis (ONNX ceil_mode aware).
 pub(crate) fn pool_out_dim(input: usize, p: &PoolAttrs, axis: usize) -> R<usize> {
-    let (out, _) = conv_out_dim(input, p.kernel[axis], p.strides[axis], 1, &p.padding, axis)?;
+    let (out, _) = conv_out_dim(input, p.kernel[axis], p.strides[axis], p.dilations[axis], &p.padding, axis)?;
     if !p.ceil_mode {
         return Ok(out);
     }
     if let Padding::Explicit(pd) = &p.padding {
         let (b, e) = if axis == 0 { (pd[0], pd[2]) } else { (pd[1], pd[3]) };
-        let span = input + b + e - p.kernel[axis];
+        let span = input + b + e - ((p.kernel[axis] - 1) * p.dilations[axis] + 1);
         let mut o = span.div_ceil(p.strides[axis]) + 1;
         // the last window must start inside the input or the leading pad
         if (o - 1) * p.strides[axis] >= input + b {

@@ -299,6 +299,36 @@ pub(crate) fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Op
             let o = (0..r).map(|i| if ax.contains(&i) { 1 } else { *it.next().unwrap_or(&1) }).collect();
             one(ins[0].0, o)
         }
+        Op::Choose => {
+            if ins.len() < 2 {
+                return Err("nothing to choose from".into());
+            }
+            let pick = match c(0) {
+                Some(t) => {
+                    let i = t.to_i64_vec().and_then(|v| v.first().copied()).ok_or("the index must be an integer")?;
+                    let n = (ins.len() - 1) as i64;
+                    let i = if i < 0 { i + n } else { i };
+                    if i < 0 || i >= n {
+                        return Err(format!("index {i} out of range for {n} candidates"));
+                    }
+                    &ins[1 + i as usize]
+                }
+                None if ins[1..].iter().all(|s| s == &ins[1]) => &ins[1],
+                None => return Err("output shape depends on the data".into()),
+            };
+            one(pick.0, pick.1.clone())
+        }
+        Op::AlignTo { axis } => {
+            want(ins, 2)?;
+            let (ra, b) = (ins[0].1.len(), &ins[1].1);
+            let a = if *axis < 0 { *axis + ra as i64 } else { *axis };
+            if a < 0 || a as usize + b.len() > ra {
+                return Err(format!("cannot align a rank-{} tensor with a rank-{ra} one at axis {axis}", b.len()));
+            }
+            let mut o = b.clone();
+            o.resize(ra - a as usize, 1);
+            one(ins[1].0, o)
+        }
         Op::Flatten { axis } => {
             let s = &ins[0].1;
             let a = if *axis < 0 { *axis + s.len() as i64 } else { *axis };

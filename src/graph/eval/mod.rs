@@ -157,7 +157,7 @@ pub(crate) fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             let data = map_data!(&ins[0].data, v => gather_slice(v, shape, &dims));
             one(Tensor::new(out_shape, data))
         }
-        Op::Softmax { axis, legacy } => one(softmax(ins[0], norm_axis(*axis, ins[0].rank())?, *legacy)),
+        Op::Softmax { axis, legacy, log } => one(softmax(ins[0], norm_axis(*axis, ins[0].rank())?, *legacy, *log)),
         Op::Pad { mode } => {
             let p = ins[1].to_i64_vec().ok_or("pads must be integers")?;
             let value = ins.get(2).map(|t| t.to_f64_vec().first().copied().unwrap_or(0.0)).unwrap_or(0.0);
@@ -169,6 +169,16 @@ pub(crate) fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             one(Tensor::new(out_shape, data))
         }
         Op::Unsqueeze { .. } | Op::Flatten { .. } => one(ins[0].clone().reshaped(out_shape)),
+        Op::AlignTo { .. } => one(ins[1].clone().reshaped(out_shape)),
+        Op::Choose => {
+            let n = (ins.len() - 1) as i64;
+            let i = ins[0].to_i64_vec().and_then(|v| v.first().copied()).ok_or("the index must be an integer")?;
+            let i = if i < 0 { i + n } else { i };
+            if i < 0 || i >= n {
+                return Err(format!("index {i} out of range for {n} candidates"));
+            }
+            one(ins[1 + i as usize].clone())
+        }
         Op::SplitV { axis, sizes, num } => {
             let a = norm_axis(*axis, ins[0].rank())?;
             let parts = split_sizes(ins[0].shape[a], sizes, *num)?;

@@ -316,8 +316,8 @@ pub(crate) fn conv2d_ref(a: &ConvAttrs, ins: &[&Tensor], out_shape: &[usize]) ->
 pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize]) -> R<Vec<f32>> {
     let [n, c, h, w] = nchw_dims(in_shape, p.layout)?;
     let [_, _, oh, ow] = nchw_dims(out_shape, p.layout)?;
-    let (_, pt) = conv_out_dim(h, p.kernel[0], p.strides[0], 1, &p.padding, 0)?;
-    let (_, pl) = conv_out_dim(w, p.kernel[1], p.strides[1], 1, &p.padding, 1)?;
+    let (_, pt) = conv_out_dim(h, p.kernel[0], p.strides[0], p.dilations[0], &p.padding, 0)?;
+    let (_, pl) = conv_out_dim(w, p.kernel[1], p.strides[1], p.dilations[1], &p.padding, 1)?;
     let (cs, ys, xs, bs) = match p.layout {
         Layout::Nhwc => (1, w * c, c, h * w * c),
         Layout::Nchw => (h * w, w, 1, c * h * w),
@@ -330,9 +330,9 @@ pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize
                     let mut acc = if p.kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
                     let mut cnt = 0usize;
                     for ky in 0..p.kernel[0] {
-                        let iy = (oy * p.strides[0] + ky) as isize - pt as isize;
+                        let iy = (oy * p.strides[0] + ky * p.dilations[0]) as isize - pt as isize;
                         for kx in 0..p.kernel[1] {
-                            let ix = (ox * p.strides[1] + kx) as isize - pl as isize;
+                            let ix = (ox * p.strides[1] + kx * p.dilations[1]) as isize - pl as isize;
                             if iy < 0 || iy >= h as isize || ix < 0 || ix >= w as isize {
                                 if p.count_include_pad {
                                     cnt += 1;

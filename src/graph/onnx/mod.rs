@@ -1,9 +1,16 @@
 //! ONNX importer: `ModelProto` (prost types generated from `proto/onnx.proto`) into the IR.
-//! Opsets 11 to 21 of the default domain; initializers (inline or external data files);
-//! symbolic dims; graph inputs that are also initializers become constants.
-//! Convolutions stay NCHW; weights are stored HWIO as the IR requires.
+//! Opsets 1 to 21 of the default domain: where an operator's semantics changed between
+//! versions (attributes that became inputs, legacy broadcasting, Softmax's 2-D coercion), the
+//! arm reads the model's opset the way onnxruntime's per-version kernels do. Initializers
+//! (inline or external data files); symbolic dims; graph inputs that are also initializers
+//! become constants. Doubles are narrowed to f32. Convolutions stay NCHW; weights are stored
+//! HWIO as the IR requires; 1-D and 3-D convolution and pooling are lowered onto the 2-D ops
+//! (`nn`). Sequences whose length is known when the model loads are resolved into their
+//! tensors (`seq`).
 
+mod nn;
 mod ops;
+mod seq;
 
 use super::*;
 use prost::Message;
@@ -19,7 +26,7 @@ pub mod proto {
 use proto::{AttributeProto, ModelProto, NodeProto, TensorProto};
 
 /// Supported opsets of the default ONNX domain.
-pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=21;
+pub const OPSETS: std::ops::RangeInclusive<i64> = 1..=21;
 
 /// Loads an `.onnx` file; external data files are resolved next to it.
 pub fn load(path: &Path) -> Result<Graph> {
@@ -42,7 +49,19 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
         return Err(malformed(format!("opset {opset} is outside the supported range {}..={}", OPSETS.start(), OPSETS.end())));
     }
     let graph = model.graph.ok_or_else(|| malformed("model has no graph".into()))?;
-    let mut b = Builder { g: Graph { source: path.to_string(), ..Default::default() }, vals: HashMap::new(), opset, path, dir };
+    // names some node or the graph reads: optional outputs that nothing reads are ignored
+    let used: std::collections::HashSet<String> =
+        graph.node.iter().flat_map(|n| n.input.iter().cloned()).chain(graph.output.iter().filter_map(|o| o.name.clone())).collect();
+    let mut b = Builder {
+        g: Graph { source: path.to_string(), ..Default::default() },
+        vals: HashMap::new(),
+        opset,
+        path,
+        dir,
+        used,
+        declared: HashMap::new(),
+        seqs: HashMap::new(),
+    };
 
     for init in &graph.initializer {
         let name = init.name.clone().unwrap_or_default();
@@ -58,6 +77,7 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
         let (dtype, dims) = value_type(inp).ok_or_else(|| malformed(format!("input '{name}' has no tensor type")))?;
         let dtype = onnx_dtype(dtype).ok_or_else(|| malformed(format!("input '{name}' has unsupported element type {dtype}")))?;
         let id = b.g.add_value(name.clone(), dtype);
+        b.declared.insert(id, dims.clone());
         b.g.inputs.push(InputInfo { value: id, name: name.clone(), dtype, dims });
         b.vals.insert(name, id);
     }
@@ -88,10 +108,72 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
     }
     for out in &graph.output {
         let name = out.name.clone().unwrap_or_default();
+        if b.seqs.contains_key(&name) {
+            return Err(malformed(format!("output '{name}' is a sequence; sequence outputs are not supported")));
+        }
         let id = *b.vals.get(&name).ok_or_else(|| malformed(format!("output '{name}' is not produced by any node")))?;
         b.g.outputs.push(id);
     }
     Ok(b.g)
+}
+
+/// Decodes a TensorProto (inline or external data next to `path`). Doubles are narrowed to f32.
+fn decode_tensor(t: &TensorProto, dir: &Path, path: &str, name: &str) -> Result<Tensor> {
+    let werr = |msg: String| GraphError::Weight { path: path.to_string(), name: name.to_string(), msg };
+    let dt = t.data_type.unwrap_or(0);
+    let dtype = match dt {
+        11 => DType::F32, // double, narrowed
+        d => onnx_dtype(d).ok_or_else(|| werr(format!("unsupported element type {d}")))?,
+    };
+    let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+    let n = numel(&shape);
+    let raw: Option<Vec<u8>> = if t.data_location == Some(1) {
+        let kv: HashMap<&str, &str> =
+            t.external_data.iter().map(|e| (e.key.as_deref().unwrap_or(""), e.value.as_deref().unwrap_or(""))).collect();
+        let loc = kv.get("location").ok_or_else(|| werr("external data without a location".into()))?;
+        let file = dir.join(loc);
+        let bytes = std::fs::read(&file).map_err(|e| werr(format!("missing external data file {}: {e}", file.display())))?;
+        let off: usize = kv.get("offset").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let len: usize = kv.get("length").and_then(|s| s.parse().ok()).unwrap_or(bytes.len().saturating_sub(off));
+        let chunk = bytes.get(off..off + len).ok_or_else(|| werr(format!("external data {} is truncated", file.display())))?;
+        Some(chunk.to_vec())
+    } else {
+        t.raw_data.clone().filter(|r| !r.is_empty() || n == 0)
+    };
+    if let Some(raw) = raw {
+        if dt == 11 {
+            if raw.len() != n * 8 {
+                return Err(werr(format!("{} bytes for {n} doubles", raw.len())));
+            }
+            let v = raw.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect();
+            return Ok(Tensor::f32(shape, v));
+        }
+        return Tensor::from_le_bytes(dtype, shape, &raw)
+            .ok_or_else(|| werr(format!("{} bytes of data for {n} elements of {dtype}", raw.len())));
+    }
+    let data = match dtype {
+        DType::F32 if dt == 11 => TensorData::F32(t.double_data.iter().map(|&x| x as f32).collect()),
+        DType::F32 => TensorData::F32(t.float_data.clone()),
+        DType::I32 => TensorData::I32(t.int32_data.clone()),
+        DType::I64 => TensorData::I64(t.int64_data.clone()),
+        DType::U8 => TensorData::U8(t.int32_data.iter().map(|&x| x as u8).collect()),
+        DType::Bool => TensorData::Bool(t.int32_data.iter().map(|&x| x != 0).collect()),
+        DType::F16 => TensorData::F16(t.int32_data.iter().map(|&x| half::f16::from_bits(x as u16)).collect()),
+    };
+    if data.len() != n {
+        return Err(werr(format!("{} values for shape {shape:?}", data.len())));
+    }
+    Ok(Tensor::new(shape, data))
+}
+
+/// Reads a serialised TensorProto (`input_0.pb` of the ONNX backend's model tests).
+pub fn read_tensor(file: &Path) -> Result<Tensor> {
+    let p = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| GraphError::Io { path: p.clone(), msg: e.to_string() })?;
+    let t = TensorProto::decode(bytes.as_slice())
+        .map_err(|e| GraphError::Malformed { path: p.clone(), msg: format!("invalid TensorProto: {e}") })?;
+    let name = t.name.clone().unwrap_or_default();
+    decode_tensor(&t, file.parent().unwrap_or(Path::new(".")), &p, &name)
 }
 
 fn node_name(n: &NodeProto) -> String {
@@ -131,6 +213,7 @@ fn onnx_dtype(t: i32) -> Option<DType> {
         7 => DType::I64,
         9 => DType::Bool,
         10 => DType::F16,
+        11 => DType::F32, // double, narrowed
         _ => return None,
     })
 }
@@ -158,9 +241,22 @@ struct Builder<'a> {
     opset: i64,
     path: &'a str,
     dir: &'a Path,
+    /// Tensor names that some node or a graph output reads.
+    used: std::collections::HashSet<String>,
+    /// Declared dims of graph inputs.
+    declared: HashMap<ValueId, Vec<Dim>>,
+    /// Sequences by name: their candidate tensors and the value holding their order.
+    seqs: HashMap<String, seq::Seq>,
 }
 
 type NodeResult = Result<bool>;
+
+/// A piece of a shape for [`Builder::build_shape`].
+pub(super) enum ShapePart {
+    /// dims `a..b` of a value made by [`Builder::shape_i64`]
+    Dims(ValueId, i64, i64),
+    Const(Vec<i64>),
+}
 
 impl Builder<'_> {
     pub(super) fn err(&self, n: &NodeProto, msg: impl std::fmt::Display) -> GraphError {
@@ -176,51 +272,7 @@ impl Builder<'_> {
 
     /// Decodes a TensorProto (inline or external data).
     pub(super) fn tensor(&self, t: &TensorProto, name: &str) -> Result<Tensor> {
-        let werr = |msg: String| GraphError::Weight { path: self.path.to_string(), name: name.to_string(), msg };
-        let dt = t.data_type.unwrap_or(0);
-        let dtype = match dt {
-            11 => DType::F32, // double, narrowed
-            d => onnx_dtype(d).ok_or_else(|| werr(format!("unsupported element type {d}")))?,
-        };
-        let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
-        let n = numel(&shape);
-        let raw: Option<Vec<u8>> = if t.data_location == Some(1) {
-            let kv: HashMap<&str, &str> =
-                t.external_data.iter().map(|e| (e.key.as_deref().unwrap_or(""), e.value.as_deref().unwrap_or(""))).collect();
-            let loc = kv.get("location").ok_or_else(|| werr("external data without a location".into()))?;
-            let file = self.dir.join(loc);
-            let bytes = std::fs::read(&file).map_err(|e| werr(format!("missing external data file {}: {e}", file.display())))?;
-            let off: usize = kv.get("offset").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let len: usize = kv.get("length").and_then(|s| s.parse().ok()).unwrap_or(bytes.len().saturating_sub(off));
-            let chunk = bytes.get(off..off + len).ok_or_else(|| werr(format!("external data {} is truncated", file.display())))?;
-            Some(chunk.to_vec())
-        } else {
-            t.raw_data.clone().filter(|r| !r.is_empty() || n == 0)
-        };
-        if let Some(raw) = raw {
-            if dt == 11 {
-                if raw.len() != n * 8 {
-                    return Err(werr(format!("{} bytes for {n} doubles", raw.len())));
-                }
-                let v = raw.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32).collect();
-                return Ok(Tensor::f32(shape, v));
-            }
-            return Tensor::from_le_bytes(dtype, shape, &raw)
-                .ok_or_else(|| werr(format!("{} bytes of data for {n} elements of {dtype}", raw.len())));
-        }
-        let data = match dtype {
-            DType::F32 if dt == 11 => TensorData::F32(t.double_data.iter().map(|&x| x as f32).collect()),
-            DType::F32 => TensorData::F32(t.float_data.clone()),
-            DType::I32 => TensorData::I32(t.int32_data.clone()),
-            DType::I64 => TensorData::I64(t.int64_data.clone()),
-            DType::U8 => TensorData::U8(t.int32_data.iter().map(|&x| x as u8).collect()),
-            DType::Bool => TensorData::Bool(t.int32_data.iter().map(|&x| x != 0).collect()),
-            DType::F16 => TensorData::F16(t.int32_data.iter().map(|&x| half::f16::from_bits(x as u16)).collect()),
-        };
-        if data.len() != n {
-            return Err(werr(format!("{} values for shape {shape:?}", data.len())));
-        }
-        Ok(Tensor::new(shape, data))
+        decode_tensor(t, self.dir, self.path, name)
     }
 
     pub(super) fn input(&self, n: &NodeProto, i: usize) -> Result<Option<ValueId>> {
@@ -278,20 +330,33 @@ impl Builder<'_> {
         }
     }
 
-    pub(super) fn padding(&self, n: &NodeProto) -> Result<Padding> {
-        match astr(n, "auto_pad", "NOTSET").as_str() {
-            "SAME_UPPER" => Ok(Padding::SameUpper),
-            "SAME_LOWER" => Ok(Padding::SameLower),
-            "VALID" => Ok(Padding::Valid),
-            "NOTSET" | "" => {
-                let p = ints(n, "pads").unwrap_or_else(|| vec![0; 4]);
-                if p.len() != 4 {
-                    return Err(self.err(n, format!("only 2-D spatial ops are supported (pads {p:?})")));
+    /// Whether some node or a graph output reads the node's output `i`.
+    pub(super) fn output_used(&self, n: &NodeProto, i: usize) -> bool {
+        n.output.get(i).is_some_and(|o| !o.is_empty() && self.used.contains(o))
+    }
+
+    /// `Shape(v)` as int64.
+    pub(super) fn shape_i64(&mut self, v: ValueId, name: &str) -> ValueId {
+        let s = self.emit(format!("{name}/shape"), Op::Shape, vec![v], 1)[0];
+        self.emit(format!("{name}/shape64"), Op::Cast(DType::I64), vec![s], 1)[0]
+    }
+
+    /// A shape built from pieces of other values' shapes and constants, folded once the input
+    /// shapes are known.
+    pub(super) fn build_shape(&mut self, name: &str, parts: &[ShapePart]) -> ValueId {
+        let mut vals = Vec::with_capacity(parts.len() + 1);
+        for (k, p) in parts.iter().enumerate() {
+            vals.push(match p {
+                ShapePart::Dims(shape, a, b) => {
+                    let st = self.konst(format!("{name}/s{k}"), Tensor::i64(vec![1], vec![*a]));
+                    let en = self.konst(format!("{name}/e{k}"), Tensor::i64(vec![1], vec![*b]));
+                    self.emit(format!("{name}/part{k}"), Op::Slice, vec![*shape, st, en], 1)[0]
                 }
-                Ok(Padding::Explicit([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]))
-            }
-            other => Err(self.err(n, format!("unknown auto_pad '{other}'"))),
+                ShapePart::Const(v) => self.konst(format!("{name}/c{k}"), Tensor::i64(vec![v.len()], v.clone())),
+            });
         }
+        vals.push(self.konst(format!("{name}/axis"), Tensor::i64(vec![], vec![0])));
+        self.emit(format!("{name}/target"), Op::Concat, vals, 1)[0]
     }
 
     pub(super) fn pair(&self, n: &NodeProto, name: &str) -> Result<[usize; 2]> {

@@ -1,4 +1,5 @@
-//! ONNX operators to IR nodes, one arm per operator (opsets 11 to 21).
+//! ONNX operators to IR nodes, one arm per operator (opsets 1 to 21; where an operator changed
+//! between versions, the arm reads `self.opset`).
 
 use super::proto::NodeProto;
 use super::*;
@@ -6,6 +7,9 @@ use super::*;
 impl Builder<'_> {
     /// Converts one node. `Ok(false)`: unsupported op.
     pub(super) fn node(&mut self, n: &NodeProto) -> NodeResult {
+        if self.sequence_op(n)? {
+            return Ok(true);
+        }
         let op = n.op_type().to_string();
         let name = node_name(n);
         let bin = |b| Op::Binary(b);
@@ -40,6 +44,12 @@ impl Builder<'_> {
             "LeakyRelu" => Some(act(Activation::LeakyRelu(af(n, "alpha", 0.01)))),
             "HardSigmoid" => Some(act(Activation::HardSigmoid(af(n, "alpha", 0.2), af(n, "beta", 0.5)))),
             "HardSwish" => Some(act(Activation::HardSwish)),
+            "Elu" => Some(act(Activation::Elu(af(n, "alpha", 1.0)))),
+            "Selu" => Some(act(Activation::Selu(af(n, "alpha", 1.673_263_2), af(n, "gamma", 1.050_701)))),
+            "Softplus" => Some(act(Activation::Softplus)),
+            "Softsign" => Some(act(Activation::Softsign)),
+            "Shrink" => Some(act(Activation::Shrink(af(n, "lambd", 0.5), af(n, "bias", 0.0)))),
+            "Sign" => Some(act(Activation::Sign)),
             "Where" => Some(Op::Select),
             "GatherND" => {
                 if ai(n, "batch_dims", 0) != 0 {
@@ -59,12 +69,19 @@ impl Builder<'_> {
             "GlobalAveragePool" => Some(Op::GlobalPool(PoolKind::Avg)),
             "GlobalMaxPool" => Some(Op::GlobalPool(PoolKind::Max)),
             "Cast" => {
-                let to = ai(n, "to", 1) as i32;
+                // `to` is a type name before opset 6
+                let to = match find_attr(n, "to").and_then(|a| a.s.as_ref()) {
+                    Some(name) => onnx_type_code(&String::from_utf8_lossy(name)),
+                    None => ai(n, "to", 1) as i32,
+                };
                 Some(Op::Cast(onnx_dtype(to).ok_or_else(|| self.err(n, format!("cast to unsupported type {to}")))?))
             }
             _ => None,
         };
         if let Some(op) = simple {
+            if self.legacy_broadcast(n, &op)? {
+                return Ok(true);
+            }
             let inputs: Vec<ValueId> = (0..n.input.len()).filter_map(|i| self.input(n, i).transpose()).collect::<Result<_>>()?;
             self.emit_final(n, op, inputs);
             return Ok(true);
@@ -109,11 +126,16 @@ impl Builder<'_> {
                 self.emit_final(n, Op::Cast(DType::I64), vec![s]);
             }
             "Dropout" => {
-                if n.output.len() > 1 && !n.output[1].is_empty() {
-                    return Err(self.err(n, "the dropout mask output is not supported in inference"));
-                }
                 let x = self.req(n, 0)?;
                 self.alias(n, x);
+                if self.output_used(n, 1) {
+                    // inference: nothing is dropped, the mask is all true
+                    let s = self.shape_i64(x, &name);
+                    let t = self.konst(format!("{name}/true"), Tensor::new(vec![], TensorData::Bool(vec![true])));
+                    let m = self.emit(format!("{name}/mask"), Op::Fill, vec![s, t], 1)[0];
+                    self.g.values[m].name = n.output[1].clone();
+                    self.vals.insert(n.output[1].clone(), m);
+                }
             }
             "Min" | "Max" | "Sum" => {
                 let inputs: Vec<ValueId> = (0..n.input.len()).filter_map(|i| self.input(n, i).transpose()).collect::<Result<_>>()?;
@@ -166,10 +188,11 @@ impl Builder<'_> {
                     }
                 }
             }
-            "Softmax" => {
+            "Softmax" | "LogSoftmax" => {
                 let legacy = self.opset < 13;
                 let x = self.req(n, 0)?;
-                self.emit_final(n, Op::Softmax { axis: ai(n, "axis", if legacy { 1 } else { -1 }), legacy }, vec![x]);
+                let op = Op::Softmax { axis: ai(n, "axis", if legacy { 1 } else { -1 }), legacy, log: op == "LogSoftmax" };
+                self.emit_final(n, op, vec![x]);
             }
             "Conv" => self.conv(n)?,
             "ConvTranspose" => {
@@ -224,53 +247,16 @@ impl Builder<'_> {
                     None => self.alias(n, y),
                 }
             }
-            "BatchNormalization" => {
-                let x = self.req(n, 0)?;
-                let get = |b: &Self, i: usize| -> Result<Vec<f32>> {
-                    let v = b.req(n, i)?;
-                    b.const_of(v)
-                        .map(|t| t.cast(DType::F32).as_f32().unwrap_or(&[]).to_vec())
-                        .ok_or_else(|| b.err(n, "scale, bias, mean and var must be constants"))
-                };
-                let (scale, bias, mean, var) = (get(self, 1)?, get(self, 2)?, get(self, 3)?, get(self, 4)?);
-                let eps = af(n, "epsilon", 1e-5);
-                let c = scale.len();
-                if bias.len() != c || mean.len() != c || var.len() != c {
-                    return Err(self.err(n, "scale, bias, mean and var differ in length"));
-                }
-                let a: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
-                let b: Vec<f32> = (0..c).map(|i| bias[i] - mean[i] * a[i]).collect();
-                let av = self.konst(format!("{name}/scale"), Tensor::f32(vec![c], a));
-                let bv = self.konst(format!("{name}/shift"), Tensor::f32(vec![c], b));
-                self.emit_final(n, Op::ChannelAffine, vec![x, av, bv]);
-            }
-            "MaxPool" | "AveragePool" => {
-                if n.output.len() > 1 && !n.output[1].is_empty() {
-                    return Err(self.err(n, "MaxPool indices output is not supported"));
-                }
-                if self.pair(n, "dilations")? != [1, 1] {
-                    return Err(self.err(n, "dilated pooling is not supported"));
-                }
-                let k = ints(n, "kernel_shape").ok_or_else(|| self.err(n, "kernel_shape is required"))?;
-                if k.len() != 2 {
-                    return Err(self.err(n, "only 2-D pooling is supported"));
-                }
-                let x = self.req(n, 0)?;
-                let p = PoolAttrs {
-                    kind: if op == "MaxPool" { PoolKind::Max } else { PoolKind::Avg },
-                    layout: Layout::Nchw,
-                    kernel: [k[0] as usize, k[1] as usize],
-                    strides: self.pair(n, "strides")?,
-                    padding: self.padding(n)?,
-                    count_include_pad: ai(n, "count_include_pad", 0) != 0,
-                    ceil_mode: ai(n, "ceil_mode", 0) != 0,
-                };
-                self.emit_final(n, Op::Pool(p), vec![x]);
-            }
+            "BatchNormalization" => self.batch_norm(n)?,
+            "InstanceNormalization" => self.instance_norm(n)?,
+            "LRN" => self.lrn(n)?,
+            "MaxPool" => self.pool(n, PoolKind::Max)?,
+            "AveragePool" => self.pool(n, PoolKind::Avg)?,
             "Resize" | "Upsample" => self.resize(n)?,
             "Concat" => {
                 let inputs: Vec<ValueId> = (0..n.input.len()).filter_map(|i| self.input(n, i).transpose()).collect::<Result<_>>()?;
-                let axis = self.scalar_i64(n, "axis", ai(n, "axis", 0));
+                // axis defaults to 1 before opset 4
+                let axis = self.scalar_i64(n, "axis", ai(n, "axis", if self.opset < 4 { 1 } else { 0 }));
                 let mut all = inputs;
                 all.push(axis);
                 self.emit_final(n, Op::Concat, all);
@@ -282,6 +268,16 @@ impl Builder<'_> {
                 let sizes: Vec<usize> = sizes.unwrap_or_default().iter().map(|&s| s.max(0) as usize).collect();
                 self.emit_final(n, Op::SplitV { axis: ai(n, "axis", 0), sizes, num }, vec![x]);
             }
+            "Slice" if self.opset < 10 => {
+                // starts, ends and axes are attributes before opset 10
+                let x = self.req(n, 0)?;
+                let starts = ints(n, "starts").ok_or_else(|| self.err(n, "starts is required"))?;
+                let ends = ints(n, "ends").ok_or_else(|| self.err(n, "ends is required"))?;
+                let axes = ints(n, "axes").unwrap_or_else(|| (0..starts.len() as i64).collect());
+                let (st, en, ax) =
+                    (self.ints_const(n, "starts", &starts), self.ints_const(n, "ends", &ends), self.ints_const(n, "axes", &axes));
+                self.emit_final(n, Op::Slice, vec![x, st, en, ax]);
+            }
             "Slice" => {
                 let inputs: Vec<ValueId> = (0..n.input.len().min(5))
                     .map(|i| match self.input(n, i)? {
@@ -292,7 +288,12 @@ impl Builder<'_> {
                 self.emit_final(n, Op::Slice, inputs);
             }
             "Reshape" => {
-                let (x, s) = (self.req(n, 0)?, self.req(n, 1)?);
+                let x = self.req(n, 0)?;
+                // the target shape is an attribute before opset 5
+                let s = match ints(n, "shape") {
+                    Some(v) if self.opset < 5 => self.ints_const(n, "shape", &v),
+                    _ => self.req(n, 1)?,
+                };
                 let copy_zero = ai(n, "allowzero", 0) == 0;
                 self.emit_final(n, Op::Reshape { copy_zero }, vec![x, s]);
             }
@@ -335,10 +336,19 @@ impl Builder<'_> {
                     "edge" => PadMode::Edge,
                     other => return Err(self.err(n, format!("pad mode '{other}' is not supported"))),
                 };
-                let pads = self.req(n, 1)?;
-                let mut inputs = vec![x, pads];
-                if let Some(v) = self.input(n, 2)? {
-                    inputs.push(v);
+                let mut inputs = if self.opset < 11 {
+                    // pads (`paddings` in opset 1) and value are attributes before opset 11
+                    let p = ints(n, "pads").or_else(|| ints(n, "paddings")).ok_or_else(|| self.err(n, "pads is required"))?;
+                    let pads = self.ints_const(n, "pads", &p);
+                    let value = self.konst(format!("{name}/value"), Tensor::scalar_f32(af(n, "value", 0.0)));
+                    vec![x, pads, value]
+                } else {
+                    vec![x, self.req(n, 1)?]
+                };
+                if self.opset >= 11 {
+                    if let Some(v) = self.input(n, 2)? {
+                        inputs.push(v);
+                    }
                 }
                 self.emit_final(n, Op::Pad { mode }, inputs);
             }
@@ -376,7 +386,9 @@ impl Builder<'_> {
                 self.emit_final(n, op, vec![x, axis]);
             }
             "TopK" => {
-                let (x, k) = (self.req(n, 0)?, self.req(n, 1)?);
+                let x = self.req(n, 0)?;
+                // k is an attribute before opset 10
+                let k = if self.opset < 10 { self.ints_const(n, "k", &[ai(n, "k", 1)]) } else { self.req(n, 1)? };
                 if ai(n, "sorted", 1) == 0 {
                     // unsorted output order is implementation-defined; sorted is a valid answer
                 }
@@ -406,100 +418,44 @@ impl Builder<'_> {
         Ok(true)
     }
 
-    pub(super) fn conv(&mut self, n: &NodeProto) -> Result<()> {
-        let name = node_name(n);
-        let x = self.req(n, 0)?;
-        let w = self.req(n, 1)?;
-        let groups = ai(n, "group", 1) as usize;
-        // OIHW -> HWIO
-        let w_hwio = match self.const_of(w) {
-            Some(t) => {
-                if t.rank() != 4 {
-                    return Err(self.err(n, format!("only 2-D convolution is supported (weight {:?})", t.shape)));
-                }
-                let t = eval::transpose(&t.cast(DType::F32), &[2, 3, 1, 0]);
-                self.konst(format!("{name}/w_hwio"), t)
-            }
-            None => self.emit(format!("{name}/w_hwio"), Op::Transpose { perm: vec![2, 3, 1, 0] }, vec![w], 1)[0],
-        };
-        let bias = self.input(n, 2)?;
-        let a = ConvAttrs {
-            layout: Layout::Nchw,
-            strides: self.pair(n, "strides")?,
-            dilations: self.pair(n, "dilations")?,
-            padding: self.padding(n)?,
-            groups,
-            has_bias: bias.is_some(),
-            act: Activation::None,
-            residual: None,
-        };
-        let mut inputs = vec![x, w_hwio];
-        inputs.extend(bias);
-        self.emit_final(n, Op::Conv2d(a), inputs);
-        Ok(())
-    }
-
-    pub(super) fn resize(&mut self, n: &NodeProto) -> Result<()> {
-        let name = node_name(n);
-        let op = n.op_type();
-        let x = self.req(n, 0)?;
-        let mode = match astr(n, "mode", "nearest").as_str() {
-            "nearest" => ResizeMode::Nearest,
-            "linear" | "bilinear" => ResizeMode::Linear,
-            other => return Err(self.err(n, format!("mode '{other}' is not supported"))),
-        };
-        let (coord, nearest) = if op == "Upsample" {
-            (CoordMode::Asymmetric, NearestMode::Floor)
-        } else {
-            if ai(n, "antialias", 0) != 0 || find_attr(n, "axes").is_some() {
-                return Err(self.err(n, "antialias and axes are not supported"));
-            }
-            let coord = match astr(n, "coordinate_transformation_mode", "half_pixel").as_str() {
-                "half_pixel" => CoordMode::HalfPixel,
-                "pytorch_half_pixel" => CoordMode::PytorchHalfPixel,
-                "align_corners" => CoordMode::AlignCorners,
-                "asymmetric" => CoordMode::Asymmetric,
-                "tf_half_pixel_for_nn" => CoordMode::TfHalfPixelForNn,
-                other => return Err(self.err(n, format!("coordinate_transformation_mode '{other}' is not supported"))),
-            };
-            let nearest = match astr(n, "nearest_mode", "round_prefer_floor").as_str() {
-                "round_prefer_floor" => NearestMode::RoundPreferFloor,
-                "round_prefer_ceil" => NearestMode::RoundPreferCeil,
-                "floor" => NearestMode::Floor,
-                "ceil" => NearestMode::Ceil,
-                other => return Err(self.err(n, format!("nearest_mode '{other}' is not supported"))),
-            };
-            (coord, nearest)
-        };
-        let (scales_i, sizes_i) = if op == "Upsample" { (1, usize::MAX) } else { (2, 3) };
-        let f = |b: &Self, i: usize| -> Result<Option<Vec<f64>>> {
-            match b.input(n, i)? {
-                None => Ok(None),
-                Some(v) => match b.const_of(v) {
-                    Some(t) if t.numel() == 0 => Ok(None),
-                    Some(t) => Ok(Some(t.to_f64_vec())),
-                    None => Err(b.err(n, "scales and sizes must be constants")),
-                },
-            }
-        };
-        let sizes = if sizes_i == usize::MAX { None } else { f(self, sizes_i)? };
-        let scales = f(self, scales_i)?;
-        let base = Op::Resize { layout: Layout::Nchw, mode, coord, nearest, scales: None };
-        if let Some(s) = sizes {
-            if s.len() != 4 {
-                return Err(self.err(n, "only 4-D NCHW resize is supported"));
-            }
-            let sz = self.ints_const(n, "hw", &[s[2] as i64, s[3] as i64]);
-            self.emit_final(n, base, vec![x, sz]);
-        } else if let Some(s) = scales {
-            if s.len() != 4 || s[0] != 1.0 || s[1] != 1.0 {
-                return Err(self.err(n, format!("only spatial scales on 4-D NCHW are supported, got {s:?}")));
-            }
-            let op = Op::Resize { layout: Layout::Nchw, mode, coord, nearest, scales: Some([s[2] as f32, s[3] as f32]) };
-            self.emit_final(n, op, vec![x]);
-        } else {
-            return Err(self.err(n, format!("{name}: needs scales or sizes")));
+    /// Binary ops before opset 7 broadcast only with `broadcast=1`, and with `axis` they line
+    /// `B` up with `A` from that axis. PRelu before opset 7 applies a 1-D slope per channel.
+    /// Returns whether the node was emitted here.
+    fn legacy_broadcast(&mut self, n: &NodeProto, op: &Op) -> Result<bool> {
+        if self.opset >= 7 || !matches!(op, Op::Binary(_)) {
+            return Ok(false);
         }
-        Ok(())
+        let name = node_name(n);
+        let (a, b) = (self.req(n, 0)?, self.req(n, 1)?);
+        let axis = if matches!(op, Op::Binary(BinOp::PRelu)) {
+            match self.const_of(b) {
+                Some(t) if t.rank() == 1 && t.numel() > 1 => 1,
+                _ => return Ok(false),
+            }
+        } else {
+            match find_attr(n, "axis").and_then(|a| a.i) {
+                Some(ax) if ai(n, "broadcast", 0) != 0 => ax,
+                _ => return Ok(false),
+            }
+        };
+        let bb = self.emit(format!("{name}/align"), Op::AlignTo { axis }, vec![a, b], 1)[0];
+        self.emit_final(n, op.clone(), vec![a, bb]);
+        Ok(true)
+    }
+}
+
+/// ONNX element type codes by their TensorProto names (Cast's `to` before opset 6).
+fn onnx_type_code(name: &str) -> i32 {
+    match name.to_ascii_uppercase().as_str() {
+        "FLOAT" => 1,
+        "UINT8" => 2,
+        "INT8" => 3,
+        "INT16" => 5,
+        "INT32" => 6,
+        "INT64" => 7,
+        "BOOL" => 9,
+        "FLOAT16" => 10,
+        "DOUBLE" => 11,
+        _ => 0,
     }
 }

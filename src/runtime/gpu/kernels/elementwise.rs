@@ -29,6 +29,12 @@ pub(super) fn act_code(a: Activation) -> (u32, f32, f32) {
         Activation::LeakyRelu(al) => (5, al, 0.0),
         Activation::HardSigmoid(al, be) => (6, al, be),
         Activation::HardSwish => (7, 0.0, 0.0),
+        Activation::Elu(al) => (8, al, 0.0),
+        Activation::Selu(al, ga) => (9, al, ga),
+        Activation::Softplus => (10, 0.0, 0.0),
+        Activation::Softsign => (11, 0.0, 0.0),
+        Activation::Shrink(l, b) => (12, l, b),
+        Activation::Sign => (13, 0.0, 0.0),
     }
 }
 

@@ -173,7 +173,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             "spatial.wgsl",
             SpP,
             "SpP",
-            [n, c, h, w, oh, ow, kh, kw, sy, sx, py, px, kind, include_pad, pad0, pad1, isn, isc, isy, isx, osn, osc, osy, osx]
+            [n, c, h, w, oh, ow, kh, kw, sy, sx, py, px, kind, include_pad, dy, dx, isn, isc, isy, isx, osn, osc, osy, osx]
         ),
         layout!("reduce.wgsl", RdP, "RdP", [outer, r, inner, op]),
         layout!("copy.wgsl", CpP, "CpP", [n, rank, src_off, dst_off, shape, ss, ds, md]),
@@ -628,8 +628,10 @@ pub(crate) fn build(
             p.set_strides(is, os);
             let taps: Vec<u32> = match &n.op {
                 Op::Pool(pa) => {
-                    let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], 1, &pa.padding, 0).map_err(gpu_err)?;
-                    let (_, px) = conv_out_dim(w, pa.kernel[1], pa.strides[1], 1, &pa.padding, 1).map_err(gpu_err)?;
+                    let (_, py) = conv_out_dim(h, pa.kernel[0], pa.strides[0], pa.dilations[0], &pa.padding, 0).map_err(gpu_err)?;
+                    let (_, px) = conv_out_dim(w, pa.kernel[1], pa.strides[1], pa.dilations[1], &pa.padding, 1).map_err(gpu_err)?;
+                    p.dy = pa.dilations[0] as u32;
+                    p.dx = pa.dilations[1] as u32;
                     p.kh = pa.kernel[0] as u32;
                     p.kw = pa.kernel[1] as u32;
                     p.sy = pa.strides[0] as u32;

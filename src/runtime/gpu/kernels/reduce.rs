@@ -32,10 +32,10 @@ pub(super) fn reduce_layout(g: &Graph, n: &Node) -> Option<(usize, usize, usize,
             let (o, r, i) = split(2, s.len() - 1);
             Some((o, r, i, if *k == PoolKind::Max { 2 } else { 1 }))
         }
-        Op::Softmax { axis, legacy } => {
+        Op::Softmax { axis, legacy, log } => {
             let a = norm(*axis)?;
             let (o, r, i) = if *legacy { split(a, s.len() - 1) } else { split(a, a) };
-            Some((o, r, i, 0))
+            Some((o, r, i, *log as u32))
         }
         Op::Reduce { op, .. } => {
             let axes: Vec<usize> = match n.inputs.get(1) {
