@@ -28,6 +28,17 @@ impl Running {
             .thread_name("walkout-io")
             .build()
             .context("starting the async runtime")?;
+        let mut config = config;
+        if config.admin_token.is_none() && config.infer_token.is_none() {
+            // no credentials: nobody off this host may reach the server
+            config.grpc_addr = loopback_only(&config.grpc_addr)?;
+            config.http_addr = loopback_only(&config.http_addr)?;
+            tracing::warn!(
+                "no admin_token or infer_token is configured (WALKOUT_ADMIN_TOKEN, WALKOUT_INFER_TOKEN): listening on loopback only ({}, {})",
+                config.grpc_addr,
+                config.http_addr
+            );
+        }
         let (grpc, http) = rt.block_on(async {
             let g = tokio::net::TcpListener::bind(&config.grpc_addr)
                 .await
@@ -72,10 +83,11 @@ impl Running {
         self.server.shutdown();
         if let Some(task) = self.task.take() {
             self.rt.block_on(async {
-                match tokio::time::timeout(Duration::from_secs(30), task).await {
+                let deadline = Duration::from_secs_f64(self.server.config.drain_timeout_s);
+                match tokio::time::timeout(deadline, task).await {
                     Ok(r) => r.context("server task")?,
                     Err(_) => {
-                        tracing::warn!("listeners did not close within 30 s");
+                        tracing::warn!("listeners did not close within {:.1} s (drain_timeout_s)", deadline.as_secs_f64());
                         Ok(())
                     }
                 }
@@ -84,4 +96,11 @@ impl Running {
         self.rt.shutdown_timeout(Duration::from_secs(5));
         Ok(())
     }
+}
+
+/// The address with its host replaced by the loopback address of its family (the port kept).
+fn loopback_only(addr: &str) -> Result<String> {
+    let a: SocketAddr = addr.parse().with_context(|| format!("'{addr}' is not an IP address and port"))?;
+    let ip: std::net::IpAddr = if a.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+    Ok(SocketAddr::new(ip, a.port()).to_string())
 }

@@ -23,9 +23,9 @@ fn sim_store_gets_global_ids_sessions_and_floor_tracks() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join(MODEL)).unwrap();
     std::fs::copy(common::root().join("models").join(MODEL).join("config.toml"), dir.join(MODEL).join("config.toml")).unwrap();
-    std::os::unix::fs::symlink(common::root().join("models").join(MODEL).join("1"), dir.join(MODEL).join("1")).unwrap();
+    common::copy_dir(&common::root().join("models").join(MODEL).join("1"), &dir.join(MODEL).join("1"));
     // walkout's own ReID model embeds every person's crop for tracking and fusion
-    std::os::unix::fs::symlink(common::root().join("models/reid-sim"), dir.join("reid-sim")).unwrap();
+    common::copy_dir(&common::root().join("models/reid-sim"), &dir.join("reid-sim"));
     let cfg = ServerConfig {
         grpc_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),

@@ -170,7 +170,21 @@ impl Vision for VisionApi {
     async fn push_frames(&self, req: Request<Streaming<pb::Frame>>) -> Result<Response<pb::PushFramesResponse>, Status> {
         let mut stream = req.into_inner();
         let mut resp = pb::PushFramesResponse::default();
-        while let Some(msg) = stream.message().await? {
+        let mut shutdown = self.server.shutdown_signal();
+        loop {
+            // a draining server ends the stream with its summary instead of waiting for the
+            // client to close it
+            let next = tokio::select! {
+                m = stream.message() => m?,
+                _ = async {
+                    while !*shutdown.borrow() {
+                        if shutdown.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                } => None,
+            };
+            let Some(msg) = next else { break };
             let arrived = Instant::now();
             let (camera, seq) = (msg.camera_id.clone(), msg.seq);
             let mut reject = |code: tonic::Code, reason: &str, message: String| {
@@ -180,8 +194,8 @@ impl Vision for VisionApi {
                     resp.errors.push(pb::FrameError { camera_id: camera.clone(), seq, code: code as i32, message });
                 }
             };
-            if camera.is_empty() || camera.len() > 128 {
-                reject(tonic::Code::InvalidArgument, "invalid", "camera_id must be 1 to 128 characters".into());
+            if let Err(e) = crate::serve::guard::check_camera_id(&camera) {
+                reject(tonic::Code::InvalidArgument, "invalid", e.to_string());
                 continue;
             }
             let (encoded, raw) = match msg.image {
@@ -240,7 +254,8 @@ impl Vision for VisionApi {
             Ok(_) => "ok".to_string(),
             Err(e) => format!("{:?}", status(e.clone()).code()),
         };
-        self.server.metrics.requests.with_label_values(&[&name, "AnalyzeImage", &code]).inc();
+        let label = self.server.model_label(&name);
+        self.server.metrics.requests.with_label_values(&[&label, "AnalyzeImage", &code]).inc();
         let res = outcome.map_err(status)?;
         Ok(Response::new(pb::AnalyzeImageResponse {
             model: res.model.clone(),
@@ -305,7 +320,10 @@ impl Vision for VisionApi {
         let cfg = camera_from_wire(spec);
         let id = cfg.id.clone();
         let server = self.server.clone();
-        tokio::task::spawn_blocking(move || server.add_camera(cfg)).await.map_err(|e| Status::internal(e.to_string()))?.map_err(status)?;
+        tokio::task::spawn_blocking(move || server.add_client_camera(cfg))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(status)?;
         let info = self.server.cameras().into_iter().find(|c| c.config.id == id).ok_or_else(|| Status::internal("camera vanished"))?;
         Ok(Response::new(camera_to_wire(info)))
     }
@@ -423,9 +441,15 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result
         reporter2.set_not_serving::<VisionServer<VisionApi>>().await;
         reporter2.set_not_serving::<GrpcInferenceServiceServer<KserveApi>>().await;
     };
-    tonic::transport::Server::builder()
+    let auth = Arc::new(super::auth::Auth::new(&server.config, server.metrics.clone()));
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(t) = super::tls::load(&server.config)? {
+        builder = builder.tls_config(super::tls::grpc_config(&t))?;
+    }
+    builder
         // bounded per connection: streams, and keepalive to find dead peers
         .max_concurrent_streams(256)
+        .layer(super::auth::GrpcAuthLayer(auth))
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(health)
         .add_service(reflection)

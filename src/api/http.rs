@@ -1,5 +1,5 @@
-//! HTTP edge: `/metrics` (Prometheus text), `/healthz` (live) and `/readyz` (models loaded,
-//! not draining).
+//! HTTP edge: `/metrics` (Prometheus text, `infer` role), `/healthz` (live) and `/readyz`
+//! (models loaded, not draining), the probes open to all.
 
 use crate::serve::Server;
 use axum::extract::State;
@@ -28,22 +28,51 @@ async fn readyz(State(s): State<Arc<Server>>) -> impl IntoResponse {
     }
 }
 
+/// Checks the bearer token of every request but the probes.
+async fn authenticate(
+    State(auth): State<Arc<super::auth::Auth>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(need) = super::auth::http_role(req.uri().path()) {
+        let header = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        match auth.check(header, need, "http") {
+            Ok(()) => {}
+            Err(super::auth::Refusal::Unauthenticated) => {
+                return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "a valid bearer token is required\n")
+                    .into_response()
+            }
+            Err(super::auth::Refusal::PermissionDenied) => return (StatusCode::FORBIDDEN, "this needs the admin role\n").into_response(),
+        }
+    }
+    next.run(req).await
+}
+
 pub fn router(server: Arc<Server>) -> Router {
-    Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(server)
+    let auth = Arc::new(super::auth::Auth::new(&server.config, server.metrics.clone()));
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(server)
+        .layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }
 
 /// Serves HTTP on `listener` until the server shuts down.
 pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result<()> {
     let mut shutdown = server.shutdown_signal();
+    let tls = super::tls::load(&server.config)?;
     let app = router(server);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
+    let stop = async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
             }
-        })
-        .await?;
+        }
+    };
+    match tls {
+        Some(t) => super::tls::serve_https(listener, super::tls::acceptor(&t)?, app, stop).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await?,
+    }
     Ok(())
 }

@@ -111,6 +111,21 @@ fn input_tensor(
     if n.saturating_mul(dtype.size()) > (1 << 30) {
         return Err(invalid(name, "tensor is over 1 GiB"));
     }
+    // image models: the sizes they choose at run time (the dynamic dims past the batch) are
+    // multiples of the model's stride, and their area is bounded by the model's config
+    if let Some(input) = m.config.as_ref().map(|c| &c.input) {
+        let free: Vec<usize> =
+            shape.iter().zip(&info.dims).skip(1).filter(|(_, d)| matches!(d, Dim::Dynamic(_))).map(|(&s, _)| s).collect();
+        if input.multiple_of > 1 {
+            if let Some(bad) = free.iter().find(|&&s| s % input.multiple_of != 0) {
+                return Err(invalid(name, format!("size {bad} in shape {:?} is not a multiple of {}", inp.shape, input.multiple_of)));
+            }
+        }
+        let area: usize = free.iter().product();
+        if free.len() >= 2 && area > input.pixel_limit() {
+            return Err(invalid(name, format!("{area} pixels per frame is over the model's limit of {}", input.pixel_limit())));
+        }
+    }
     let t = match raw {
         Some(bytes) => {
             let need = n * dtype.size();
@@ -265,6 +280,9 @@ impl GrpcInferenceService for KserveApi {
                 Some((_, Some(m))) => ("READY", m.version.to_string(), String::new()),
                 Some((ModelState::Loading, None)) => ("LOADING", String::new(), String::new()),
                 Some((ModelState::Unavailable(why), None)) => ("UNAVAILABLE", String::new(), why),
+                None if self.server.load_failure(&e.name).is_some() => {
+                    ("UNAVAILABLE", String::new(), self.server.load_failure(&e.name).unwrap_or_default())
+                }
                 Some((ModelState::Ready, None)) | None => {
                     ("UNAVAILABLE", e.versions.last().map(|v| v.to_string()).unwrap_or_default(), "unloaded".to_string())
                 }

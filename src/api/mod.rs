@@ -2,10 +2,12 @@
 //! reflection) on one port and HTTP (/metrics, /healthz, /readyz) on another. Wire types are
 //! converted here and nowhere else.
 
+pub mod auth;
 pub mod grpc;
 pub mod http;
 pub mod kserve;
 pub mod proto;
+pub mod tls;
 
 use crate::serve::{ServeError, Server};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ pub fn status(e: ServeError) -> tonic::Status {
         ServeError::ModelNotFound(_) | ServeError::VersionNotFound { .. } | ServeError::CameraNotFound(_) => Status::not_found(msg),
         ServeError::InvalidArgument(_) => Status::invalid_argument(msg),
         ServeError::AlreadyExists(_) => Status::already_exists(msg),
+        ServeError::PermissionDenied(_) => Status::permission_denied(msg),
         ServeError::QueueFull { .. } | ServeError::ResourceExhausted(_) => Status::resource_exhausted(msg),
         ServeError::Unavailable(_) => Status::unavailable(msg),
         ServeError::Load(_) => Status::failed_precondition(msg),

@@ -43,6 +43,13 @@ pub struct ServeArgs {
     /// Default device for models: cpu, gpu or auto [env WALKOUT_DEVICE; default auto].
     #[arg(long)]
     pub device: Option<Device>,
+    /// File holding the admin role's bearer token [env WALKOUT_ADMIN_TOKEN]. With no token
+    /// configured the server listens on loopback only.
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// File holding the infer role's bearer token [env WALKOUT_INFER_TOKEN].
+    #[arg(long)]
+    pub infer_token_file: Option<PathBuf>,
 }
 #[derive(Args, Debug)]
 pub struct ServeBenchArgs {
@@ -114,6 +121,16 @@ pub fn serve(repository: Option<PathBuf>, a: ServeArgs) -> Result<()> {
     }
     if let Some(v) = a.device {
         config.device = v;
+    }
+    let token = |p: &PathBuf| -> Result<crate::serve::config::Secret> {
+        let t = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading token file {}: {e}", p.display()))?;
+        Ok(crate::serve::config::Secret(t.trim().to_string()))
+    };
+    if let Some(p) = &a.admin_token_file {
+        config.admin_token = Some(token(p)?);
+    }
+    if let Some(p) = &a.infer_token_file {
+        config.infer_token = Some(token(p)?);
     }
     config.validate()?;
     let running = crate::app::Running::start(config)?;

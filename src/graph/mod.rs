@@ -32,6 +32,26 @@ pub enum GraphError {
 
 pub type Result<T> = std::result::Result<T, GraphError>;
 
+/// A file a model names (a weight shard, an external data file), confined to the model's
+/// folder: a relative path of plain components whose canonical form stays inside `dir` (no
+/// `..`, no symlink out) and is a regular file (no device).
+pub fn confined_file(dir: &std::path::Path, rel: &str) -> std::result::Result<std::path::PathBuf, String> {
+    use std::path::{Component, Path};
+    let p = Path::new(rel);
+    if rel.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(format!("'{rel}' is not a plain path inside the model's folder"));
+    }
+    let base = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
+    let f = dir.join(p).canonicalize().map_err(|e| format!("{}: {e}", dir.join(p).display()))?;
+    if !f.starts_with(&base) {
+        return Err(format!("'{rel}' leads outside the model's folder"));
+    }
+    if !f.is_file() {
+        return Err(format!("'{rel}' is not a regular file"));
+    }
+    Ok(f)
+}
+
 /// One dimension of a declared shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dim {

@@ -137,7 +137,7 @@ fn read_weights(dir: &Path, groups: &[WeightGroup], path: &str) -> Result<HashMa
         let mut buf = Vec::new();
         let mut files = Vec::new();
         for p in &g.paths {
-            let f = dir.join(p);
+            let f = confined_file(dir, p).map_err(|msg| GraphError::Io { path: path.to_string(), msg: format!("weight shard: {msg}") })?;
             let bytes =
                 std::fs::read(&f).map_err(|e| GraphError::Io { path: f.display().to_string(), msg: format!("weight shard: {e}") })?;
             files.push(f.display().to_string());

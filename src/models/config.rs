@@ -75,6 +75,10 @@ pub struct InputConfig {
     pub multiple_of: usize,
     /// [height, width]
     pub default_size: [usize; 2],
+    /// Largest height x width a client may send per frame (ModelInfer), which bounds a
+    /// request's time and memory; 0: eight times the default size's area.
+    #[serde(default)]
+    pub max_pixels: usize,
     #[serde(default = "zeros3")]
     pub mean: [f32; 3],
     #[serde(default = "ones3")]
@@ -83,6 +87,17 @@ pub struct InputConfig {
 
 fn default_multiple() -> usize {
     1
+}
+
+impl InputConfig {
+    /// The per-frame pixel limit (`max_pixels`, or eight times the default area).
+    pub fn pixel_limit(&self) -> usize {
+        if self.max_pixels > 0 {
+            self.max_pixels
+        } else {
+            8 * self.default_size[0] * self.default_size[1]
+        }
+    }
 }
 fn zeros3() -> [f32; 3] {
     [0.0; 3]

@@ -73,7 +73,12 @@ impl Repository {
     pub fn read_config(dir: &Path) -> Result<ModelConfig, RepoError> {
         let p = dir.join("config.toml");
         let text = std::fs::read_to_string(&p).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })?;
-        toml::from_str(&text).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })
+        let c: ModelConfig = toml::from_str(&text).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })?;
+        // the model file sits in a version folder: a plain file name, never a path out
+        if c.file.is_empty() || c.file.contains(['/', '\\']) || c.file.starts_with('.') {
+            return Err(RepoError::Config { path: p.display().to_string(), msg: format!("file '{}' must be a plain file name", c.file) });
+        }
+        Ok(c)
     }
 
     fn versions(dir: &Path, file: Option<&str>) -> Vec<u64> {
@@ -124,13 +129,19 @@ impl Repository {
                 Some(v) => return Err(RepoError::NotFound(format!("{name}:{v}"))),
                 None => *versions.last().unwrap_or(&1),
             };
-            return Ok(ResolvedModel {
-                name: name.to_string(),
-                version: Some(version),
-                path: dir.join(version.to_string()).join(&config.file),
-                format: config.format,
-                config: Some(config),
-            });
+            let path = dir.join(version.to_string()).join(&config.file);
+            // no symlink out of the repository, no device file
+            let inside = match (path.canonicalize(), self.root.canonicalize()) {
+                (Ok(f), Ok(root)) => f.starts_with(root) && f.is_file(),
+                _ => false,
+            };
+            if !inside {
+                return Err(RepoError::Config {
+                    path: path.display().to_string(),
+                    msg: "the model file must be a regular file inside the repository".into(),
+                });
+            }
+            return Ok(ResolvedModel { name: name.to_string(), version: Some(version), path, format: config.format, config: Some(config) });
         }
         let p = Path::new(spec);
         if p.is_file() {

@@ -23,11 +23,23 @@ pub trait FrameSink: Clone + Send + 'static {
     fn max_frame_side(&self) -> u32;
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Status {
     connected: AtomicBool,
     reconnects: AtomicU64,
     last_error: Mutex<String>,
+    last_frame: Mutex<Instant>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            connected: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            last_error: Mutex::default(),
+            last_frame: Mutex::new(Instant::now()),
+        }
+    }
 }
 
 /// A running camera.
@@ -39,6 +51,8 @@ pub struct CameraEntry {
     pid: ChildPid,
     status: Arc<Status>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// A push camera that registered itself with its first frame (expires when idle).
+    pub self_registered: bool,
 }
 
 /// What ListCameras reports.
@@ -98,13 +112,25 @@ pub fn start<S: FrameSink>(server: S, cfg: CameraConfig) -> Result<CameraEntry, 
                 .map_err(|e| ServeError::Internal(format!("spawning camera thread: {e}")))?,
         )
     };
-    Ok(CameraEntry { config: cfg, lanes, stop, pid, status, thread })
+    Ok(CameraEntry { config: cfg, lanes, stop, pid, status, thread, self_registered: false })
 }
 
 impl CameraEntry {
     /// The queue lanes (camera ids on frames) this camera feeds.
     pub fn lanes(&self) -> Vec<String> {
         self.lanes.clone()
+    }
+
+    /// Notes that a frame arrived (push cameras).
+    pub fn touch(&self) {
+        if let Ok(mut t) = self.status.last_frame.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    /// Time since the last frame arrived (or since the camera started).
+    pub fn idle_for(&self) -> Duration {
+        self.status.last_frame.lock().map(|t| t.elapsed()).unwrap_or_default()
     }
 
     pub fn feeds(&self, camera: &str) -> bool {

@@ -175,6 +175,73 @@ pub struct ServerConfig {
     /// Gate scans waiting for the fusion stage before the oldest is dropped.
     #[serde(default = "d_scans")]
     pub max_pending_scans: usize,
+    /// Bytes of queued frames and requests across all cameras, clients and models; past it
+    /// frames drop (counted) and requests get RESOURCE_EXHAUSTED.
+    #[serde(default = "d_queued_bytes")]
+    pub max_queued_bytes: usize,
+    /// Seconds SIGTERM waits for queued work and open streams before the listeners close.
+    #[serde(default = "d_drain")]
+    pub drain_timeout_s: f64,
+    /// Longest per-camera queue a client may ask for (AddCamera's `queue_size`).
+    #[serde(default = "d_max_camera_queue")]
+    pub max_camera_queue: usize,
+    /// Push cameras that registered themselves by sending a frame are removed after this many
+    /// seconds without one.
+    #[serde(default = "d_push_idle")]
+    pub push_camera_idle_s: f64,
+    /// Folders whose files and globs cameras added over the network (AddCamera) may read;
+    /// none: network clients cannot add file cameras. Cameras in this file are the
+    /// operator's and are not confined.
+    #[serde(default)]
+    pub media_roots: Vec<PathBuf>,
+    /// URL prefixes (`scheme://host[:port]`) that cameras added over the network may open;
+    /// none: network clients cannot add stream cameras.
+    #[serde(default)]
+    pub allowed_urls: Vec<String>,
+    /// PEM certificate chain: with `tls_key`, both edges speak TLS only.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: clients must present a certificate it signed (mutual TLS).
+    #[serde(default)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Bearer token of the `admin` role (repository load/unload, cameras, store reports,
+    /// anything that changes the server; it may also infer). `WALKOUT_ADMIN_TOKEN` overrides.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    /// Bearer token of the `infer` role (inference, streams, listings).
+    /// `WALKOUT_INFER_TOKEN` overrides.
+    #[serde(default)]
+    pub infer_token: Option<Secret>,
+}
+
+/// A credential: kept out of `Debug` output and logs.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+fn d_max_camera_queue() -> usize {
+    256
+}
+
+fn d_queued_bytes() -> usize {
+    2 << 30
+}
+
+fn d_drain() -> f64 {
+    10.0
+}
+
+fn d_push_idle() -> f64 {
+    300.0
 }
 
 fn d_reid() -> Option<String> {
@@ -232,7 +299,8 @@ impl ServerConfig {
 
     /// Applies `WALKOUT_GRPC_ADDR`, `WALKOUT_HTTP_ADDR`, `WALKOUT_MODEL_REPOSITORY`,
     /// `WALKOUT_DEVICE`, `WALKOUT_CAMERA_QUEUE_SIZE`, `WALKOUT_MAX_FRAME_BYTES`,
-    /// `WALKOUT_MAX_FRAME_SIDE` and `WALKOUT_MAX_CAMERAS` from `vars`.
+    /// `WALKOUT_MAX_FRAME_SIDE`, `WALKOUT_MAX_CAMERAS`, `WALKOUT_ADMIN_TOKEN` and
+    /// `WALKOUT_INFER_TOKEN` from `vars`.
     pub fn apply_env(&mut self, vars: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn num<T: std::str::FromStr>(var: &str, v: String) -> Result<T, ConfigError> {
             v.parse().map_err(|_| ConfigError::Env { var: var.into(), msg: format!("'{v}' is not a number") })
@@ -263,12 +331,43 @@ impl ServerConfig {
         if let Some(v) = vars("WALKOUT_MAX_CAMERAS") {
             self.max_cameras = num("WALKOUT_MAX_CAMERAS", v)?;
         }
+        if let Some(v) = vars("WALKOUT_ADMIN_TOKEN") {
+            self.admin_token = Some(Secret(v));
+        }
+        if let Some(v) = vars("WALKOUT_INFER_TOKEN") {
+            self.infer_token = Some(Secret(v));
+        }
         self.validate()
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.camera_queue_size == 0 || self.result_buffer == 0 || self.max_cameras == 0 {
             return Err(ConfigError::Invalid("camera_queue_size, result_buffer and max_cameras must be at least 1".into()));
+        }
+        if self.camera_queue_size > self.max_camera_queue {
+            return Err(ConfigError::Invalid(format!("camera_queue_size is over max_camera_queue ({})", self.max_camera_queue)));
+        }
+        if !(self.drain_timeout_s.is_finite() && self.drain_timeout_s > 0.0 && self.drain_timeout_s <= 3600.0) {
+            return Err(ConfigError::Invalid("drain_timeout_s must be in (0, 3600]".into()));
+        }
+        if !(self.push_camera_idle_s.is_finite() && self.push_camera_idle_s > 0.0) {
+            return Err(ConfigError::Invalid("push_camera_idle_s must be positive".into()));
+        }
+        for (what, t) in [("admin_token", &self.admin_token), ("infer_token", &self.infer_token)] {
+            if t.as_ref().is_some_and(|t| t.0.len() < 16 || t.0.chars().any(|c| !c.is_ascii_graphic())) {
+                return Err(ConfigError::Invalid(format!("{what} must be at least 16 printable characters without spaces")));
+            }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() || (self.tls_client_ca.is_some() && self.tls_cert.is_none()) {
+            return Err(ConfigError::Invalid("tls_cert and tls_key go together, and tls_client_ca needs them".into()));
+        }
+        if self.admin_token.is_some() && self.admin_token == self.infer_token {
+            return Err(ConfigError::Invalid("admin_token and infer_token must differ".into()));
+        }
+        for u in &self.allowed_urls {
+            if !u.contains("://") {
+                return Err(ConfigError::Invalid(format!("allowed_urls entry '{u}' is not scheme://host")));
+            }
         }
         for m in &self.models {
             if let Some(b) = &m.batching {

@@ -13,6 +13,8 @@ pub enum ServeError {
     InvalidArgument(String),
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("model '{model}': request queue is full ({size}); retry later")]
     QueueFull { model: String, size: usize },
     #[error("{0}")]

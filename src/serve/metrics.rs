@@ -24,6 +24,7 @@ pub struct Metrics {
     pub stage_dropped: IntCounterVec,
     pub store_reports: IntCounterVec,
     pub reid_crops: IntCounterVec,
+    pub auth_failures: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: [f64; 16] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -109,7 +110,25 @@ impl Metrics {
                 "Person crops embedded by the ReID model, per pose model whose batches they came from.",
                 &["model"],
             ),
+            auth_failures: counter(
+                "walkout_auth_failures_total",
+                "Calls refused by authentication (unauthenticated: no or unknown token; permission_denied: the token's role may not).",
+                &["edge", "reason"],
+            ),
             registry,
+        }
+    }
+
+    /// Removes a camera's series (a removed or expired camera).
+    pub fn forget_camera(&self, camera: &str) {
+        let _ = self.frames_in.remove_label_values(&[camera]);
+        let _ = self.frames_done.remove_label_values(&[camera]);
+        let _ = self.source_reconnects.remove_label_values(&[camera]);
+        for r in ["queue_full", "removed", "shutdown", "no_model", "memory"] {
+            let _ = self.frames_dropped.remove_label_values(&[camera, r]);
+        }
+        for r in ["invalid", "too_large", "decode"] {
+            let _ = self.frames_rejected.remove_label_values(&[camera, r]);
         }
     }
 

@@ -2,9 +2,11 @@
 //! state the gRPC and HTTP edges (`crate::api`) share.
 
 pub mod batcher;
+pub mod budget;
 pub mod camera;
 pub mod config;
 mod error;
+pub mod guard;
 pub mod metrics;
 pub mod model;
 mod result;
@@ -26,7 +28,7 @@ use model::{LoadedModel, ModelHandle, ModelState};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
 /// Seconds since the Unix epoch (capture timestamps of pushed frames).
@@ -61,6 +63,10 @@ pub struct Server {
     started: Instant,
     /// The configured models and cameras are up.
     loaded: AtomicBool,
+    /// Models whose last load failed (and that hold no loaded version), with the reason.
+    load_failures: Mutex<BTreeMap<String, String>>,
+    /// Bytes of queued frames and requests, across all cameras, clients and models.
+    pub budget: Arc<budget::MemoryBudget>,
 }
 
 impl std::fmt::Debug for Server {
@@ -112,6 +118,8 @@ impl Server {
             shutdown_tx,
             started: Instant::now(),
             loaded: AtomicBool::new(false),
+            load_failures: Mutex::new(BTreeMap::new()),
+            budget: budget::MemoryBudget::new(config.max_queued_bytes),
             config,
         });
         Ok(server)
@@ -136,8 +144,23 @@ impl Server {
                 )));
             }
         }
-        for m in &models {
-            server.load_model_with(m)?;
+        if server.config.models.is_empty() {
+            // found in the repository: a model that fails is reported (RepositoryIndex) and
+            // the others serve
+            let mut ok = 0;
+            for m in &models {
+                match server.load_model_with(m) {
+                    Ok(_) => ok += 1,
+                    Err(e) => tracing::error!(model = %m.name, "failed to load; the other models serve: {e}"),
+                }
+            }
+            if ok == 0 {
+                return Err(ServeError::Load(format!("no model in {} loaded", server.config.model_repository.display())));
+            }
+        } else {
+            for m in &models {
+                server.load_model_with(m)?;
+            }
         }
         for c in server.config.cameras.clone() {
             server.add_camera(c)?;
@@ -154,7 +177,7 @@ impl Server {
     pub fn is_ready(&self) -> bool {
         self.loaded.load(Ordering::SeqCst)
             && !self.draining.load(Ordering::SeqCst)
-            && self.models.read().map(|m| m.values().all(|s| s.handle.current().is_some())).unwrap_or(false)
+            && self.models.read().map(|m| !m.is_empty() && m.values().all(|s| s.handle.current().is_some())).unwrap_or(false)
     }
 
     pub fn is_draining(&self) -> bool {
@@ -199,7 +222,17 @@ impl Server {
     }
 
     /// Loads (or reloads, as a hot swap) a repository model.
-    pub fn load_model(&self, name: &str) -> Result<u64, ServeError> {
+    /// `name:version` loads `name` (one copy per name) and checks the version it got.
+    pub fn load_model(&self, spec: &str) -> Result<u64, ServeError> {
+        let (name, want) = guard::model_name(spec)?;
+        let got = self.load_model_named(name)?;
+        match want {
+            Some(v) if v != got => Err(ServeError::VersionNotFound { name: name.into(), version: v.to_string(), serving: got }),
+            _ => Ok(got),
+        }
+    }
+
+    fn load_model_named(&self, name: &str) -> Result<u64, ServeError> {
         let existing = self.models.read().ok().and_then(|m| m.get(name).cloned());
         let cfg = match &existing {
             Some(s) => {
@@ -219,10 +252,7 @@ impl Server {
         if self.is_draining() {
             return Err(ServeError::Unavailable("server is shutting down".into()));
         }
-        let name = cfg.name.as_str();
-        if name.is_empty() || name.contains('/') || name.contains("..") {
-            return Err(ServeError::InvalidArgument(format!("invalid model name '{name}'")));
-        }
+        let (name, _) = guard::model_name(&cfg.name)?;
         let device = cfg.device.unwrap_or(self.config.device);
         let existing = self.models.read().ok().and_then(|m| m.get(name).cloned());
         let handle = existing.as_ref().map(|s| s.handle.clone()).unwrap_or_default();
@@ -244,16 +274,25 @@ impl Server {
         let loaded = match LoadedModel::load(&self.repo, name, None, device, cfg.input_size, params.max_batch_size) {
             Ok(m) => m,
             Err(e) => {
-                self.metrics.model_loads.with_label_values(&[name, "failed"]).inc();
+                let label = if self.repo.list().map(|l| l.iter().any(|m| m.name == name)).unwrap_or(false) { name } else { "unknown" };
+                self.metrics.model_loads.with_label_values(&[label, "failed"]).inc();
                 if existing.as_ref().is_some_and(|s| s.handle.current().is_some()) {
                     tracing::warn!(model = name, "reload failed; the loaded version keeps serving: {e}");
                 } else {
                     handle.set_state(ModelState::Unavailable(e.to_string()));
+                    if label != "unknown" {
+                        if let Ok(mut f) = self.load_failures.lock() {
+                            f.insert(name.to_string(), e.to_string());
+                        }
+                    }
                 }
                 return Err(e);
             }
         };
         let version = loaded.version;
+        if let Ok(mut f) = self.load_failures.lock() {
+            f.remove(name);
+        }
         let (backend, adapter) = (loaded.exec.name(), loaded.exec.adapter());
         self.metrics.adapter.with_label_values(&[name, backend, &adapter]).set(1);
         self.metrics.model_loads.with_label_values(&[name, "ok"]).inc();
@@ -291,13 +330,24 @@ impl Server {
     }
 
     /// Starts a camera from its config.
-    pub fn add_camera(self: &Arc<Self>, mut cfg: CameraConfig) -> Result<(), ServeError> {
+    pub fn add_camera(self: &Arc<Self>, cfg: CameraConfig) -> Result<(), ServeError> {
+        self.add_camera_as(cfg, false)
+    }
+
+    /// Adds a camera a network client asked for (AddCamera): its source is confined to the
+    /// configured media roots and URL prefixes first.
+    pub fn add_client_camera(self: &Arc<Self>, mut cfg: CameraConfig) -> Result<(), ServeError> {
+        guard::check_camera_id(&cfg.id)?;
+        guard::confine_client_camera(&mut cfg, &self.config)?;
+        self.add_camera_as(cfg, false)
+    }
+
+    fn add_camera_as(self: &Arc<Self>, mut cfg: CameraConfig, self_registered: bool) -> Result<(), ServeError> {
         if self.is_draining() {
             return Err(ServeError::Unavailable("server is shutting down".into()));
         }
-        if cfg.id.is_empty() || cfg.id.len() > 128 {
-            return Err(ServeError::InvalidArgument("camera id must be 1 to 128 characters".into()));
-        }
+        guard::check_camera_id(&cfg.id)?;
+        guard::check_camera_sizes(&cfg, &self.config)?;
         if cfg.model.is_empty() {
             cfg.model = self.default_pose_model()?;
         } else if !self.model(&cfg.model)?.handle.current().is_some_and(|m| m.is_pose()) {
@@ -311,9 +361,22 @@ impl Server {
             return Err(ServeError::AlreadyExists(format!("camera '{}' already exists", cfg.id)));
         }
         if cams.len() >= self.config.max_cameras {
+            // push cameras that registered themselves and went quiet make room first
+            let idle = Duration::from_secs_f64(self.config.push_camera_idle_s);
+            let quiet: Vec<String> =
+                cams.iter().filter(|(_, e)| e.self_registered && e.idle_for() >= idle).map(|(k, _)| k.clone()).collect();
+            for id in quiet {
+                if let Some(e) = cams.remove(&id) {
+                    tracing::info!(camera = %id, "push camera expired after {:.0} s without frames", idle.as_secs_f64());
+                    self.retire_camera(e);
+                }
+            }
+        }
+        if cams.len() >= self.config.max_cameras {
             return Err(ServeError::ResourceExhausted(format!("at most {} cameras", self.config.max_cameras)));
         }
-        let entry = camera::start(self.clone(), cfg.clone())?;
+        let mut entry = camera::start(self.clone(), cfg.clone())?;
+        entry.self_registered = self_registered;
         if let Err(e) = self.calibrate_camera(&cfg, &entry.lanes()) {
             entry.stop();
             return Err(e);
@@ -326,19 +389,28 @@ impl Server {
     /// Stops a camera; its queued frames are discarded and counted.
     pub fn remove_camera(&self, id: &str) -> Result<(), ServeError> {
         let entry = self.cameras.lock().map_err(|_| ServeError::Internal("cameras lock poisoned".into()))?.remove(id);
-        let entry = entry.ok_or_else(|| ServeError::CameraNotFound(id.into()))?;
+        let entry = entry.ok_or_else(|| ServeError::CameraNotFound(guard::shown(id)))?;
+        self.retire_camera(entry);
+        tracing::info!(camera = id, "camera removed");
+        Ok(())
+    }
+
+    /// Stops a camera taken out of the table: queued frames are discarded and counted, then
+    /// its metric series go, so camera churn does not grow `/metrics`.
+    fn retire_camera(&self, entry: camera::CameraEntry) {
         let model = entry.config.model.clone();
         let lanes = entry.lanes();
         entry.stop();
         self.forget_calibrations(&lanes);
         if let Ok(slot) = self.model(&model) {
-            for lane in lanes {
-                let n = slot.batcher.remove_lane(&lane);
-                self.metrics.frames_dropped.with_label_values(&[&lane, "removed"]).inc_by(n as u64);
+            for lane in &lanes {
+                let n = slot.batcher.remove_lane(lane);
+                self.metrics.frames_dropped.with_label_values(&[lane, "removed"]).inc_by(n as u64);
             }
         }
-        tracing::info!(camera = id, "camera removed");
-        Ok(())
+        for lane in &lanes {
+            self.metrics.forget_camera(lane);
+        }
     }
 
     pub fn cameras(&self) -> Vec<camera::CameraInfo> {
@@ -351,11 +423,14 @@ impl Server {
         let (model, cap) = {
             let cams = self.cameras.lock().map_err(|_| ServeError::Internal("cameras lock poisoned".into()))?;
             match cams.get(&frame.camera).or_else(|| cams.values().find(|e| e.feeds(&frame.camera))) {
-                Some(e) => (e.config.model.clone(), e.config.queue_size),
+                Some(e) => {
+                    e.touch();
+                    (e.config.model.clone(), e.config.queue_size)
+                }
                 None => {
                     drop(cams);
                     let cfg = CameraConfig { id: frame.camera.clone(), source: "push".into(), ..Default::default() };
-                    match self.add_camera(cfg) {
+                    match self.add_camera_as(cfg, true) {
                         Ok(()) | Err(ServeError::AlreadyExists(_)) => {}
                         Err(e) => return Err(e),
                     }
@@ -372,7 +447,14 @@ impl Server {
                 return Err(e);
             }
         };
-        let out = slot.batcher.push_frame(frame, cap, arrived);
+        let Some(charge) = self.budget.charge(frame.image.as_raw().len()) else {
+            self.metrics.frames_dropped.with_label_values(&[&camera, "memory"]).inc();
+            return Err(ServeError::ResourceExhausted(format!(
+                "the server's memory budget for queued work ({} bytes) is full",
+                self.budget.limit()
+            )));
+        };
+        let out = slot.batcher.push_frame(frame, cap, arrived, Some(charge));
         match &out {
             Ok(PushOutcome::QueuedDropping(n)) => self.metrics.frames_dropped.with_label_values(&[&camera, "queue_full"]).inc_by(*n as u64),
             Err(_) => self.metrics.frames_dropped.with_label_values(&[&camera, "shutdown"]).inc(),
@@ -382,24 +464,54 @@ impl Server {
     }
 
     /// Counts a frame rejected before it was queued (undecodable, too large).
+    /// Frames for a camera that is not registered (an invalid id, say) count under
+    /// `unregistered`, so clients cannot mint metric series.
     pub fn reject_frame(&self, camera: &str, reason: &str) {
+        let known = self.cameras.lock().map(|c| c.contains_key(camera) || c.values().any(|e| e.feeds(camera))).unwrap_or(false);
+        let camera = if known { camera } else { "unregistered" };
         self.metrics.frames_in.with_label_values(&[camera]).inc();
         self.metrics.frames_rejected.with_label_values(&[camera, reason]).inc();
+    }
+
+    /// A request's bytes from the memory budget, or RESOURCE_EXHAUSTED.
+    fn charge(&self, bytes: usize) -> Result<budget::Charge, ServeError> {
+        self.budget.charge(bytes).ok_or_else(|| {
+            ServeError::ResourceExhausted(format!(
+                "the server's memory budget for queued work ({} bytes) is full; retry later",
+                self.budget.limit()
+            ))
+        })
+    }
+
+    /// Why the model's last load failed, if it failed and no version of it is loaded.
+    pub fn load_failure(&self, name: &str) -> Option<String> {
+        self.load_failures.lock().ok().and_then(|f| f.get(name).cloned())
+    }
+
+    /// A model name for metric labels: the name if the model is loaded, else `unknown`.
+    pub fn model_label(&self, name: &str) -> String {
+        if self.models.read().map(|m| m.contains_key(name)).unwrap_or(false) {
+            name.to_string()
+        } else {
+            "unknown".into()
+        }
     }
 
     /// Runs one image through a pose model (AnalyzeImage).
     pub async fn analyze(&self, model: &str, image: image::RgbImage) -> Result<Arc<FrameResult>, ServeError> {
         let name = if model.is_empty() { self.default_pose_model()? } else { model.to_string() };
         let slot = self.model(&name)?;
+        let charge = self.charge(image.as_raw().len())?;
         let frame = CameraFrame { camera: String::new(), seq: 0, capture_ts: 0.0, image };
-        let rx = slot.batcher.analyze(frame)?;
+        let rx = slot.batcher.analyze(frame, Some(charge))?;
         rx.await.map_err(|_| ServeError::Internal("batcher dropped the request".into()))?
     }
 
     /// Runs tensors through a model (ModelInfer).
     pub async fn infer(&self, model: &str, version: &str, inputs: Vec<Tensor>) -> Result<TensorReply, ServeError> {
         let (slot, _) = self.model_version(model, version)?;
-        let rx = slot.batcher.infer(inputs)?;
+        let charge = self.charge(inputs.iter().map(|t| t.numel() * t.dtype().size()).sum())?;
+        let rx = slot.batcher.infer(inputs, Some(charge))?;
         rx.await.map_err(|_| ServeError::Internal("batcher dropped the request".into()))?
     }
 

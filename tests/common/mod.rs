@@ -27,6 +27,20 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// Copies a folder (a model version) into `dst`: test repositories hold real files, since
+/// the repository refuses symlinks that lead out of it.
+pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
 pub fn movenet_json() -> PathBuf {
     fetched("models/movenet-multipose/1/model.json")
 }

@@ -131,7 +131,7 @@ fn decode_tensor(t: &TensorProto, dir: &Path, path: &str, name: &str) -> Result<
         let kv: HashMap<&str, &str> =
             t.external_data.iter().map(|e| (e.key.as_deref().unwrap_or(""), e.value.as_deref().unwrap_or(""))).collect();
         let loc = kv.get("location").ok_or_else(|| werr("external data without a location".into()))?;
-        let file = dir.join(loc);
+        let file = confined_file(dir, loc).map_err(|m| werr(format!("missing external data file {}: {m}", dir.join(loc).display())))?;
         let bytes = std::fs::read(&file).map_err(|e| werr(format!("missing external data file {}: {e}", file.display())))?;
         let off: usize = kv.get("offset").and_then(|s| s.parse().ok()).unwrap_or(0);
         let len: usize = kv.get("length").and_then(|s| s.parse().ok()).unwrap_or(bytes.len().saturating_sub(off));

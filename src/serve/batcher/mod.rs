@@ -17,6 +17,7 @@
 
 mod run;
 
+use super::budget::Charge;
 use super::config::BatchingParams;
 use super::metrics::Metrics;
 use super::model::ModelHandle;
@@ -60,19 +61,21 @@ enum Work {
 struct Item {
     work: Work,
     arrived: Instant,
+    /// Its bytes held from the server's memory budget until the item is dropped.
+    _charge: Option<Charge>,
     /// Follows the item from its arrival to its result.
     span: tracing::Span,
 }
 
 impl Item {
-    fn new(work: Work, arrived: Instant) -> Item {
+    fn new(work: Work, arrived: Instant, charge: Option<Charge>) -> Item {
         let span = match &work {
             Work::Frame { frame, reply } => {
                 tracing::info_span!("frame", camera = %frame.camera, seq = frame.seq, request = reply.is_some())
             }
             Work::Tensors { .. } => tracing::info_span!("infer_request"),
         };
-        Item { work, arrived, span }
+        Item { work, arrived, _charge: charge, span }
     }
 }
 
@@ -83,15 +86,18 @@ enum Cmd {
         frame: CameraFrame,
         cap: usize,
         arrived: Instant,
+        charge: Option<Charge>,
         reply: Sender<Result<PushOutcome, ServeError>>,
     },
     Analyze {
         frame: CameraFrame,
+        charge: Option<Charge>,
         reply: FrameReply,
         admitted: Sender<Result<(), ServeError>>,
     },
     Infer {
         inputs: Vec<Tensor>,
+        charge: Option<Charge>,
         reply: TensorReplyTx,
         admitted: Sender<Result<(), ServeError>>,
     },
@@ -235,8 +241,8 @@ impl Batcher {
 
     /// Queues a camera frame in its camera's lane (created with capacity `cap` if new),
     /// dropping the lane's oldest frames when it is full.
-    pub fn push_frame(&self, frame: CameraFrame, cap: usize, arrived: Instant) -> Result<PushOutcome, ServeError> {
-        self.ask(|reply| Cmd::PushFrame { frame, cap, arrived, reply })?
+    pub fn push_frame(&self, frame: CameraFrame, cap: usize, arrived: Instant, charge: Option<Charge>) -> Result<PushOutcome, ServeError> {
+        self.ask(|reply| Cmd::PushFrame { frame, cap, arrived, charge, reply })?
     }
 
     /// Removes a camera's lane; returns how many queued frames were discarded.
@@ -245,16 +251,24 @@ impl Batcher {
     }
 
     /// Queues an AnalyzeImage request; the result arrives on the returned channel.
-    pub fn analyze(&self, frame: CameraFrame) -> Result<oneshot::Receiver<Result<Arc<FrameResult>, ServeError>>, ServeError> {
+    pub fn analyze(
+        &self,
+        frame: CameraFrame,
+        charge: Option<Charge>,
+    ) -> Result<oneshot::Receiver<Result<Arc<FrameResult>, ServeError>>, ServeError> {
         let (tx, rx) = oneshot::channel();
-        self.ask(|admitted| Cmd::Analyze { frame, reply: tx, admitted })??;
+        self.ask(|admitted| Cmd::Analyze { frame, charge, reply: tx, admitted })??;
         Ok(rx)
     }
 
     /// Queues a ModelInfer request.
-    pub fn infer(&self, inputs: Vec<Tensor>) -> Result<oneshot::Receiver<Result<TensorReply, ServeError>>, ServeError> {
+    pub fn infer(
+        &self,
+        inputs: Vec<Tensor>,
+        charge: Option<Charge>,
+    ) -> Result<oneshot::Receiver<Result<TensorReply, ServeError>>, ServeError> {
         let (tx, rx) = oneshot::channel();
-        self.ask(|admitted| Cmd::Infer { inputs, reply: tx, admitted })??;
+        self.ask(|admitted| Cmd::Infer { inputs, charge, reply: tx, admitted })??;
         Ok(rx)
     }
 
@@ -320,20 +334,20 @@ fn lead(item: &Item) -> usize {
 /// Applies one command to the queue state.
 fn handle(sh: &Shared, st: &mut State, cmd: Cmd) {
     match cmd {
-        Cmd::PushFrame { frame, cap, arrived, reply } => {
-            let _ = reply.send(push(st, frame, cap, arrived));
+        Cmd::PushFrame { frame, cap, arrived, charge, reply } => {
+            let _ = reply.send(push(st, frame, cap, arrived, charge));
         }
-        Cmd::Analyze { frame, reply, admitted } => {
+        Cmd::Analyze { frame, charge, reply, admitted } => {
             let ok = admit(sh, st);
             if ok.is_ok() {
-                st.requests.push_back(Item::new(Work::Frame { frame, reply: Some(reply) }, Instant::now()));
+                st.requests.push_back(Item::new(Work::Frame { frame, reply: Some(reply) }, Instant::now(), charge));
             }
             let _ = admitted.send(ok);
         }
-        Cmd::Infer { inputs, reply, admitted } => {
+        Cmd::Infer { inputs, charge, reply, admitted } => {
             let ok = admit(sh, st);
             if ok.is_ok() {
-                st.tensors.push_back(Item::new(Work::Tensors { inputs, reply }, Instant::now()));
+                st.tensors.push_back(Item::new(Work::Tensors { inputs, reply }, Instant::now(), charge));
             }
             let _ = admitted.send(ok);
         }
@@ -360,7 +374,7 @@ fn handle(sh: &Shared, st: &mut State, cmd: Cmd) {
     sh.publish_depth(st);
 }
 
-fn push(st: &mut State, frame: CameraFrame, cap: usize, arrived: Instant) -> Result<PushOutcome, ServeError> {
+fn push(st: &mut State, frame: CameraFrame, cap: usize, arrived: Instant, charge: Option<Charge>) -> Result<PushOutcome, ServeError> {
     if st.closed {
         return Err(shutting_down());
     }
@@ -368,7 +382,7 @@ fn push(st: &mut State, frame: CameraFrame, cap: usize, arrived: Instant) -> Res
     let idx = match st.lanes.iter().position(|l| l.camera == frame.camera) {
         Some(i) => i,
         None => {
-            st.lanes.push(Lane { camera: frame.camera.clone(), items: VecDeque::with_capacity(cap), cap });
+            st.lanes.push(Lane { camera: frame.camera.clone(), items: VecDeque::with_capacity(cap.min(64)), cap });
             st.lanes.len() - 1
         }
     };
@@ -379,7 +393,7 @@ fn push(st: &mut State, frame: CameraFrame, cap: usize, arrived: Instant) -> Res
         lane.items.pop_front();
         dropped += 1;
     }
-    lane.items.push_back(Item::new(Work::Frame { frame, reply: None }, arrived));
+    lane.items.push_back(Item::new(Work::Frame { frame, reply: None }, arrived, charge));
     st.frames = st.frames + 1 - dropped;
     Ok(if dropped == 0 { PushOutcome::Queued } else { PushOutcome::QueuedDropping(dropped) })
 }
@@ -551,7 +565,7 @@ mod tests {
 
     fn frame(camera: &str, seq: u64) -> Item {
         let f = CameraFrame { camera: camera.into(), seq, capture_ts: 0.0, image: image::RgbImage::new(1, 1) };
-        Item::new(Work::Frame { frame: f, reply: None }, Instant::now())
+        Item::new(Work::Frame { frame: f, reply: None }, Instant::now(), None)
     }
 
     fn taken(items: &[Item]) -> Vec<String> {

@@ -244,7 +244,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
     m.inferences.with_label_values(&[name, &model.version.to_string()]).inc_by(n as u64);
     let mut done: Vec<(FrameResult, Option<super::FrameReply>, tracing::Span)> = Vec::with_capacity(n);
     for (b, (it, lb)) in items.into_iter().zip(boxes).enumerate() {
-        let Item { work: Work::Frame { frame, reply }, arrived, span } = it else { continue };
+        let Item { work: Work::Frame { frame, reply }, arrived, span, _charge } = it else { continue };
         let _in_span = span.enter();
         let (width, height) = (frame.image.width(), frame.image.height());
         let f = FrameCtx { index: b, letterbox: &lb, width, height, min_score: cfg.output.min_score };
@@ -252,7 +252,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
             Ok(o) => o,
             Err(e) => {
                 drop(_in_span);
-                fail(vec![Item { work: Work::Frame { frame, reply }, arrived, span }], &ServeError::Internal(e.to_string()));
+                fail(vec![Item { work: Work::Frame { frame, reply }, arrived, span, _charge }], &ServeError::Internal(e.to_string()));
                 continue;
             }
         };
