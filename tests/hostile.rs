@@ -21,14 +21,7 @@ const ADMIN: &str = "admin-0123456789abcdef";
 const INFER: &str = "infer-0123456789abcdef";
 
 fn temp_repo(tag: &str) -> PathBuf {
-    common::movenet_json();
-    let dir = std::env::temp_dir().join(format!("walkout-hostile-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let m = dir.join(MODEL);
-    std::fs::create_dir_all(&m).unwrap();
-    std::fs::copy(common::root().join("models").join(MODEL).join("config.toml"), m.join("config.toml")).unwrap();
-    common::copy_dir(&common::root().join("models").join(MODEL).join("1"), &m.join("1"));
-    dir
+    common::movenet_repo(&format!("hostile-{tag}"))
 }
 
 fn config(repo: &Path, tokens: bool) -> ServerConfig {

@@ -18,16 +18,9 @@ use walkout::serve::config::{BatchingParams, ModelServeConfig, ServerConfig};
 
 const MODEL: &str = "movenet-multipose";
 
-/// A private model repository: the config plus version 1 linked to the fetched weights.
+/// A private model repository: the config plus a copy of version 1.
 fn temp_repo(tag: &str) -> PathBuf {
-    common::movenet_json();
-    let dir = std::env::temp_dir().join(format!("walkout-serve-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let m = dir.join(MODEL);
-    std::fs::create_dir_all(&m).unwrap();
-    std::fs::copy(common::root().join("models").join(MODEL).join("config.toml"), m.join("config.toml")).unwrap();
-    common::copy_dir(&common::root().join("models").join(MODEL).join("1"), &m.join("1"));
-    dir
+    common::movenet_repo(&format!("serve-{tag}"))
 }
 
 fn config(repo: &Path) -> ServerConfig {

@@ -41,6 +41,20 @@ pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
     }
 }
 
+/// A private repository in the temp folder (`walkout-{tag}-{pid}`) holding a copy of
+/// MoveNet MultiPose's config and version 1.
+pub fn movenet_repo(tag: &str) -> PathBuf {
+    movenet_json();
+    let model = "movenet-multipose";
+    let dir = std::env::temp_dir().join(format!("walkout-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let m = dir.join(model);
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::copy(root().join("models").join(model).join("config.toml"), m.join("config.toml")).unwrap();
+    copy_dir(&root().join("models").join(model).join("1"), &m.join("1"));
+    dir
+}
+
 pub fn movenet_json() -> PathBuf {
     fetched("models/movenet-multipose/1/model.json")
 }
