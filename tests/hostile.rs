@@ -335,3 +335,30 @@ fn one_memory_budget_bounds_queued_work_across_cameras_and_clients() {
     r.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(repo);
 }
+
+#[test]
+fn slow_idle_connections_do_not_starve_either_edge() {
+    let repo = temp_repo("slow");
+    let mut cfg = config(&repo, false);
+    cfg.models.clear();
+    cfg.max_connections = 4;
+    cfg.header_read_timeout_s = 1.0;
+    let r = Running::start(cfg).unwrap();
+    // twice the limit of peers that connect and send nothing, on both ports
+    let idle: Vec<std::net::TcpStream> = (0..8)
+        .flat_map(|_| [std::net::TcpStream::connect(r.http_addr).unwrap(), std::net::TcpStream::connect(r.grpc_addr).unwrap()])
+        .collect();
+    let t0 = std::time::Instant::now();
+    let (code, _) = common::http_get(r.http_addr, "/healthz");
+    assert_eq!(code, 200);
+    let url = format!("http://{}", r.grpc_addr);
+    let live = r.runtime().block_on(async {
+        let mut k = GrpcInferenceServiceClient::connect(url).await.unwrap();
+        k.server_live(kpb::ServerLiveRequest {}).await.unwrap().into_inner().live
+    });
+    assert!(live);
+    assert!(t0.elapsed().as_secs_f64() < 8.0, "the idle peers held the slots for {:?}", t0.elapsed());
+    drop(idle);
+    r.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(repo);
+}

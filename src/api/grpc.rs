@@ -442,6 +442,7 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result
         reporter2.set_not_serving::<GrpcInferenceServiceServer<KserveApi>>().await;
     };
     let auth = Arc::new(super::auth::Auth::new(&server.config, server.metrics.clone()));
+    let header_timeout = std::time::Duration::from_secs_f64(server.config.header_read_timeout_s);
     let mut builder = tonic::transport::Server::builder();
     if let Some(t) = super::tls::load(&server.config)? {
         builder = builder.tls_config(super::tls::grpc_config(&t))?;
@@ -449,13 +450,14 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result
     builder
         // bounded per connection: streams, and keepalive to find dead peers
         .max_concurrent_streams(256)
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .layer(super::auth::GrpcAuthLayer(auth))
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .add_service(health)
         .add_service(reflection)
         .add_service(vision)
         .add_service(kserve)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal)
+        .serve_with_incoming_shutdown(super::conn::grpc_incoming(listener, server.config.max_connections, header_timeout), signal)
         .await?;
     Ok(())
 }

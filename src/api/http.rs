@@ -62,6 +62,8 @@ pub fn router(server: Arc<Server>) -> Router {
 pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result<()> {
     let mut shutdown = server.shutdown_signal();
     let tls = super::tls::load(&server.config)?;
+    let (max_connections, header_timeout) =
+        (server.config.max_connections, std::time::Duration::from_secs_f64(server.config.header_read_timeout_s));
     let app = router(server);
     let stop = async move {
         while !*shutdown.borrow() {
@@ -70,9 +72,7 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result
             }
         }
     };
-    match tls {
-        Some(t) => super::tls::serve_https(listener, super::tls::acceptor(&t)?, app, stop).await,
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await?,
-    }
+    let acceptor = tls.as_ref().map(super::tls::acceptor).transpose()?;
+    super::conn::serve_http(listener, acceptor, app, max_connections, header_timeout, stop).await;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! converted here and nowhere else.
 
 pub mod auth;
+pub mod conn;
 pub mod grpc;
 pub mod http;
 pub mod kserve;

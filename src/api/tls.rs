@@ -1,12 +1,11 @@
 //! TLS on both edges (rustls with the ring provider): the server's certificate chain and key
 //! from `tls_cert`/`tls_key`, and with `tls_client_ca` mutual TLS, where every client must
-//! present a certificate that CA signed. gRPC uses tonic's rustls transport; HTTP accepts
-//! TLS connections itself, with a 10 s handshake deadline, and hands them to hyper.
+//! present a certificate that CA signed. gRPC uses tonic's rustls transport; the HTTP edge
+//! accepts TLS connections itself (`conn`).
 
 use crate::serve::config::ServerConfig;
 use anyhow::{Context, Result};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// PEM files of the server's TLS setup, read once at start.
 #[derive(Clone, Debug)]
@@ -55,34 +54,4 @@ pub fn acceptor(t: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor> {
     let mut cfg = builder.with_single_cert(certs, key).context("tls_cert and tls_key do not match")?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
-}
-
-/// Serves `app` over TLS on `listener` until `stop` resolves.
-pub async fn serve_https(
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    app: axum::Router,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(stop);
-    loop {
-        let (tcp, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(_) => continue,
-            },
-            _ = &mut stop => break,
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            // a peer that never finishes its handshake is dropped
-            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else { return };
-            let svc = hyper_util::service::TowerToHyperService::new(app);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .header_read_timeout(Duration::from_secs(10))
-                .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                .await;
-        });
-    }
 }

@@ -179,6 +179,12 @@ pub struct ServerConfig {
     /// frames drop (counted) and requests get RESOURCE_EXHAUSTED.
     #[serde(default = "d_queued_bytes")]
     pub max_queued_bytes: usize,
+    /// Connections open at once per port (gRPC and HTTP each); more wait in the backlog.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: usize,
+    /// Seconds an HTTP client has to finish its TLS handshake and to send a request's headers.
+    #[serde(default = "d_header_timeout")]
+    pub header_read_timeout_s: f64,
     /// Seconds SIGTERM waits for queued work and open streams before the listeners close.
     #[serde(default = "d_drain")]
     pub drain_timeout_s: f64,
@@ -234,6 +240,14 @@ fn d_max_camera_queue() -> usize {
 
 fn d_queued_bytes() -> usize {
     2 << 30
+}
+
+fn d_max_connections() -> usize {
+    256
+}
+
+fn d_header_timeout() -> f64 {
+    10.0
 }
 
 fn d_drain() -> f64 {
@@ -349,6 +363,9 @@ impl ServerConfig {
         }
         if !(self.drain_timeout_s.is_finite() && self.drain_timeout_s > 0.0 && self.drain_timeout_s <= 3600.0) {
             return Err(ConfigError::Invalid("drain_timeout_s must be in (0, 3600]".into()));
+        }
+        if self.max_connections == 0 || !(self.header_read_timeout_s.is_finite() && self.header_read_timeout_s > 0.0) {
+            return Err(ConfigError::Invalid("max_connections and header_read_timeout_s must be positive".into()));
         }
         if !(self.push_camera_idle_s.is_finite() && self.push_camera_idle_s > 0.0) {
             return Err(ConfigError::Invalid("push_camera_idle_s must be positive".into()));
