@@ -155,9 +155,7 @@ impl CameraEntry {
 
     pub fn info(&self, m: &Metrics) -> CameraInfo {
         let sum = |f: &dyn Fn(&str) -> u64| self.lanes.iter().map(|l| f(l)).sum::<u64>();
-        let dropped = |l: &str| {
-            ["queue_full", "removed", "shutdown", "no_model"].iter().map(|r| m.frames_dropped.with_label_values(&[l, r]).get()).sum::<u64>()
-        };
+        let dropped = |l: &str| super::metrics::DROP_REASONS.iter().map(|r| m.frames_dropped.with_label_values(&[l, r]).get()).sum::<u64>();
         CameraInfo {
             config: self.config.clone(),
             connected: self.status.connected.load(Ordering::SeqCst),

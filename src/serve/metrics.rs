@@ -27,6 +27,11 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
 }
 
+/// Every reason a queued frame is dropped (`walkout_frames_dropped_total{reason}`).
+pub const DROP_REASONS: [&str; 5] = ["queue_full", "removed", "shutdown", "no_model", "memory"];
+/// Every reason a frame is rejected before it is queued (`walkout_frames_rejected_total{reason}`).
+pub const REJECT_REASONS: [&str; 1] = ["invalid"];
+
 const LATENCY_BUCKETS: [f64; 16] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 impl Default for Metrics {
@@ -59,7 +64,7 @@ impl Metrics {
             frames_in: counter("walkout_frames_in_total", "Frames received per camera.", &["camera"]),
             frames_dropped: counter(
                 "walkout_frames_dropped_total",
-                "Frames dropped per camera (queue_full: oldest dropped; removed; shutdown).",
+                "Frames dropped per camera (queue_full: oldest dropped; removed; shutdown; no_model; memory: over the queued-work budget).",
                 &["camera", "reason"],
             ),
             frames_rejected: counter(
@@ -124,10 +129,10 @@ impl Metrics {
         let _ = self.frames_in.remove_label_values(&[camera]);
         let _ = self.frames_done.remove_label_values(&[camera]);
         let _ = self.source_reconnects.remove_label_values(&[camera]);
-        for r in ["queue_full", "removed", "shutdown", "no_model", "memory"] {
+        for r in DROP_REASONS {
             let _ = self.frames_dropped.remove_label_values(&[camera, r]);
         }
-        for r in ["invalid", "too_large", "decode"] {
+        for r in REJECT_REASONS {
             let _ = self.frames_rejected.remove_label_values(&[camera, r]);
         }
     }
