@@ -176,13 +176,7 @@ impl Vision for VisionApi {
             // client to close it
             let next = tokio::select! {
                 m = stream.message() => m?,
-                _ = async {
-                    while !*shutdown.borrow() {
-                        if shutdown.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                } => None,
+                _ = shutdown.wait_for(|&draining| draining) => None,
             };
             let Some(msg) = next else { break };
             let arrived = Instant::now();
@@ -415,7 +409,12 @@ impl Vision for VisionApi {
 }
 
 /// Serves every gRPC service on `listener` until the server shuts down.
-pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result<()> {
+pub async fn serve(
+    server: Arc<Server>,
+    listener: TcpListener,
+    auth: Arc<super::auth::Auth>,
+    tls: Option<super::tls::TlsFiles>,
+) -> anyhow::Result<()> {
     use super::kserve::KserveApi;
     use super::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
     let max_msg = server.config.max_frame_bytes + (1 << 20);
@@ -433,19 +432,14 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result
     let mut shutdown = server.shutdown_signal();
     let reporter2 = reporter.clone();
     let signal = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
-            }
-        }
+        let _ = shutdown.wait_for(|&draining| draining).await;
         reporter2.set_not_serving::<VisionServer<VisionApi>>().await;
         reporter2.set_not_serving::<GrpcInferenceServiceServer<KserveApi>>().await;
     };
-    let auth = Arc::new(super::auth::Auth::new(&server.config, server.metrics.clone()));
     let header_timeout = std::time::Duration::from_secs_f64(server.config.header_read_timeout_s);
     let mut builder = tonic::transport::Server::builder();
-    if let Some(t) = super::tls::load(&server.config)? {
-        builder = builder.tls_config(super::tls::grpc_config(&t))?;
+    if let Some(t) = &tls {
+        builder = builder.tls_config(super::tls::grpc_config(t))?;
     }
     builder
         // bounded per connection: streams, and keepalive to find dead peers

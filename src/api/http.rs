@@ -48,8 +48,7 @@ async fn authenticate(
     next.run(req).await
 }
 
-pub fn router(server: Arc<Server>) -> Router {
-    let auth = Arc::new(super::auth::Auth::new(&server.config, server.metrics.clone()));
+pub fn router(server: Arc<Server>, auth: Arc<super::auth::Auth>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -59,18 +58,18 @@ pub fn router(server: Arc<Server>) -> Router {
 }
 
 /// Serves HTTP on `listener` until the server shuts down.
-pub async fn serve(server: Arc<Server>, listener: TcpListener) -> anyhow::Result<()> {
+pub async fn serve(
+    server: Arc<Server>,
+    listener: TcpListener,
+    auth: Arc<super::auth::Auth>,
+    tls: Option<super::tls::TlsFiles>,
+) -> anyhow::Result<()> {
     let mut shutdown = server.shutdown_signal();
-    let tls = super::tls::load(&server.config)?;
     let (max_connections, header_timeout) =
         (server.config.max_connections, std::time::Duration::from_secs_f64(server.config.header_read_timeout_s));
-    let app = router(server);
+    let app = router(server, auth);
     let stop = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
-            }
-        }
+        let _ = shutdown.wait_for(|&draining| draining).await;
     };
     let acceptor = tls.as_ref().map(super::tls::acceptor).transpose()?;
     super::conn::serve_http(listener, acceptor, app, max_connections, header_timeout, stop).await;

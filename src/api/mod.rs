@@ -30,9 +30,12 @@ pub fn status(e: ServeError) -> tonic::Status {
 }
 
 /// Serves gRPC and HTTP on the given listeners until the server shuts down.
+/// The token checker and the TLS files are made once and shared by both edges.
 pub async fn serve(server: Arc<Server>, grpc: TcpListener, http: TcpListener) -> anyhow::Result<()> {
-    let g = tokio::spawn(grpc::serve(server.clone(), grpc));
-    let h = tokio::spawn(http::serve(server.clone(), http));
+    let auth = Arc::new(auth::Auth::new(&server.config, server.metrics.clone()));
+    let tls = tls::load(&server.config)?;
+    let g = tokio::spawn(grpc::serve(server.clone(), grpc, auth.clone(), tls.clone()));
+    let h = tokio::spawn(http::serve(server.clone(), http, auth, tls));
     let (g, h) = tokio::join!(g, h);
     g??;
     h??;
