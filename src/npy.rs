@@ -1,6 +1,6 @@
 //! Raw NumPy `.npy` files (format versions 1-3, C order) in and out.
 
-use crate::graph::{numel, DType, Tensor};
+use crate::graph::{DType, Tensor};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         return Err(fmt("Fortran order is not supported"));
     }
     let s = field("shape").ok_or_else(|| fmt("no shape"))?;
-    let s = &s[s.find('(').ok_or_else(|| fmt("bad shape"))? + 1..s.find(')').ok_or_else(|| fmt("bad shape"))?];
+    let s = s.split_once('(').and_then(|(_, rest)| rest.split_once(')')).map(|(inner, _)| inner).ok_or_else(|| fmt("bad shape"))?;
     let shape: Vec<usize> = s
         .split(',')
         .map(|p| p.trim())
@@ -63,10 +63,11 @@ pub fn parse(bytes: &[u8], path: &str) -> Result<Tensor, NpyError> {
         .map(|p| p.parse().map_err(|_| fmt("bad shape")))
         .collect::<Result<_, _>>()?;
     let data = &bytes[start + hlen..];
-    let need = numel(&shape) * dtype.size();
-    if data.len() < need {
-        return Err(fmt(&format!("data truncated: {} bytes, need {need}", data.len())));
-    }
+    let need = shape
+        .iter()
+        .try_fold(dtype.size(), |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= data.len())
+        .ok_or_else(|| fmt(&format!("data truncated: {} bytes for shape {shape:?} of {dtype}", data.len())))?;
     Tensor::from_le_bytes(dtype, shape, &data[..need]).ok_or_else(|| fmt("bad data"))
 }
 

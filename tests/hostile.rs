@@ -336,29 +336,116 @@ fn one_memory_budget_bounds_queued_work_across_cameras_and_clients() {
     let _ = std::fs::remove_dir_all(repo);
 }
 
+/// `walkout serve` in a child process with at most 1024 file descriptors, as the report had
+/// it; returns the child and its gRPC and HTTP addresses.
+#[allow(clippy::zombie_processes)]
+fn spawn_with_fd_limit(repo: &Path, fds: u64) -> (std::process::Child, String, std::net::SocketAddr) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"));
+    cmd.args(["serve", "--device", "cpu", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--model-repository"])
+        .arg(repo)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: fds, rlim_max: fds };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("walkout: serving gRPC on ") {
+            let (g, rest) = rest.split_once(" and HTTP on ").unwrap();
+            let h = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return (child, g.to_string(), h);
+        }
+    }
+    let _ = child.kill();
+    panic!("the server did not start");
+}
+
 #[test]
-fn slow_idle_connections_do_not_starve_either_edge() {
+fn eleven_hundred_silent_connections_keep_neither_edge_from_answering() {
     let repo = temp_repo("slow");
-    let mut cfg = config(&repo, false);
-    cfg.models.clear();
-    cfg.max_connections = 4;
-    cfg.header_read_timeout_s = 1.0;
-    let r = Running::start(cfg).unwrap();
-    // twice the limit of peers that connect and send nothing, on both ports
-    let idle: Vec<std::net::TcpStream> = (0..8)
-        .flat_map(|_| [std::net::TcpStream::connect(r.http_addr).unwrap(), std::net::TcpStream::connect(r.grpc_addr).unwrap()])
-        .collect();
+    let (mut child, grpc, http) = spawn_with_fd_limit(&repo, 1024);
+    let grpc_addr: std::net::SocketAddr = grpc.parse().unwrap();
+    // 1,100 peers per port that connect and send nothing: more than the port's 256 slots, and
+    // together more than the server's 1024 file descriptors
+    let mut silent = Vec::new();
+    for addr in [http, grpc_addr] {
+        for _ in 0..1100 {
+            if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)) {
+                silent.push(s);
+            }
+        }
+    }
+    assert!(silent.len() > 2000, "only {} connections opened", silent.len());
     let t0 = std::time::Instant::now();
-    let (code, _) = common::http_get(r.http_addr, "/healthz");
+    let (code, _) = common::http_get(http, "/readyz");
     assert_eq!(code, 200);
-    let url = format!("http://{}", r.grpc_addr);
-    let live = r.runtime().block_on(async {
-        let mut k = GrpcInferenceServiceClient::connect(url).await.unwrap();
+    let (code, metrics) = common::http_get(http, "/metrics");
+    assert_eq!(code, 200, "{metrics:.200}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let live = rt.block_on(async {
+        let mut k = GrpcInferenceServiceClient::connect(format!("http://{grpc}")).await.unwrap();
         k.server_live(kpb::ServerLiveRequest {}).await.unwrap().into_inner().live
     });
     assert!(live);
-    assert!(t0.elapsed().as_secs_f64() < 8.0, "the idle peers held the slots for {:?}", t0.elapsed());
-    drop(idle);
+    println!("answered in {:?} with {} silent peers open", t0.elapsed(), silent.len());
+    // the quiet peers are evicted after a second of silence, so this is seconds, not a timeout
+    assert!(t0.elapsed().as_secs_f64() < 10.0, "answered only after {:?}", t0.elapsed());
+    drop(silent);
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(repo);
+}
+
+#[test]
+fn costly_requests_are_refused_before_they_run_and_plans_are_bounded() {
+    let repo = temp_repo("cost");
+    let mut cfg = config(&repo, false);
+    // MoveNet costs 1.95 GFLOP per 256 x 256 frame: its own frames stay allowed
+    cfg.max_request_gflop = 1.0;
+    let r = Running::start(cfg).unwrap();
+    let url = format!("http://{}", r.grpc_addr);
+    let infer = |side: i64| {
+        let mut req = kpb::ModelInferRequest { model_name: MODEL.into(), ..Default::default() };
+        req.inputs.push(kpb::model_infer_request::InferInputTensor {
+            name: "input".into(),
+            datatype: "INT32".into(),
+            shape: vec![1, side, side, 3],
+            ..Default::default()
+        });
+        req.raw_input_contents.push(vec![0u8; (side * side * 3 * 4) as usize]);
+        req
+    };
+    r.runtime().block_on(async {
+        let mut k = GrpcInferenceServiceClient::connect(url).await.unwrap();
+        // 512 x 512 is within the pixel limit but four frames' compute
+        let t0 = std::time::Instant::now();
+        let e = k.model_infer(infer(512)).await.unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+        assert!(e.message().contains("GFLOP"), "{}", e.message());
+        assert!(t0.elapsed().as_secs_f64() < 2.0, "refused only after {:?}", t0.elapsed());
+        k.model_infer(infer(256)).await.unwrap();
+        k.model_infer(infer(128)).await.unwrap();
+    });
+    // the compiled plans are counted and within the per-model limit
+    r.server.update_memory_metrics();
+    let m = r.server.metrics.render();
+    let plans: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("walkout_memory_bytes{pool=\"plans\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no plans gauge in {m}"));
+    assert!(plans > 0.0 && plans <= r.server.config.max_plan_cache_bytes as f64, "{plans}");
     r.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(repo);
 }

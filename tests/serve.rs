@@ -472,7 +472,7 @@ fn spawn_server(args: &[&str], envs: &[(&str, &str)]) -> (std::process::Child, S
 }
 
 #[test]
-fn sigterm_drains_queued_frames_and_exits_cleanly() {
+fn sigterm_drains_queued_frames_ends_open_streams_and_exits_cleanly() {
     let repo = temp_repo("sigterm");
     let cfg = repo.join("walkout.toml");
     std::fs::write(
@@ -484,7 +484,7 @@ fn sigterm_drains_queued_frames_and_exits_cleanly() {
     )
     .unwrap();
     // addresses from the environment, repository from the flag, the rest from the file
-    let (mut child, _g, http, rx) = spawn_server(
+    let (mut child, grpc, http, rx) = spawn_server(
         &["--config", cfg.to_str().unwrap(), "--model-repository", repo.to_str().unwrap()],
         &[("WALKOUT_GRPC_ADDR", "127.0.0.1:0"), ("WALKOUT_HTTP_ADDR", "127.0.0.1:0")],
     );
@@ -493,11 +493,34 @@ fn sigterm_drains_queued_frames_and_exits_cleanly() {
         let (_, body) = common::http_get(addr, "/metrics");
         body.lines().any(|l| l.starts_with("walkout_frames_done_total{camera=\"cam\"}") && !l.ends_with(" 0")).then_some(())
     });
+    // a client streaming frames that has not closed its stream when the server is told to stop
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (frames, open) = tokio::sync::mpsc::channel::<pb::Frame>(4);
+    let push = rt.spawn(async move {
+        let mut v = VisionClient::connect(format!("http://{grpc}")).await.unwrap();
+        v.push_frames(tokio_stream::wrappers::ReceiverStream::new(open)).await
+    });
+    let jpeg = std::fs::read(common::fetched("data/bus.jpg")).unwrap();
+    let frame = pb::Frame { camera_id: "pusher".into(), seq: 1, image: Some(pb::frame::Image::Encoded(jpeg)), ..Default::default() };
+    rt.block_on(frames.send(frame)).unwrap();
+    wait_for("the pushed frame", 60, || {
+        let (_, body) = common::http_get(addr, "/metrics");
+        body.lines().any(|l| l.starts_with("walkout_frames_in_total{camera=\"pusher\"} 1")).then_some(())
+    });
+    let t0 = Instant::now();
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
+    // the stream ends with its summary, without waiting for the client or the drain deadline
+    let summary = rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), push).await }).expect("the stream ended");
+    let summary = summary.unwrap().expect("PushFrames ends with a summary, not an error").into_inner();
+    assert_eq!((summary.accepted, summary.rejected), (1, 0), "{summary:?}");
     let status = wait_for("exit after SIGTERM", 60, || child.try_wait().unwrap());
+    let stop = t0.elapsed();
+    drop(frames);
     let log: Vec<String> = rx.try_iter().collect();
+    // the drain deadline is 10 s by default; an open stream must not hold the server to it
+    assert!(stop < Duration::from_secs(9), "stopping took {stop:?}; log: {log:?}");
     assert!(status.success(), "exit status {status:?}; log: {log:?}");
     assert!(log.iter().any(|l| l.contains("SIGTERM: draining")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("stopped cleanly")), "{log:?}");

@@ -408,13 +408,11 @@ impl Vision for VisionApi {
     }
 }
 
-/// Serves every gRPC service on `listener` until the server shuts down.
-pub async fn serve(
-    server: Arc<Server>,
-    listener: TcpListener,
-    auth: Arc<super::auth::Auth>,
-    tls: Option<super::tls::TlsFiles>,
-) -> anyhow::Result<()> {
+/// Every gRPC service of the server (health, reflection, walkout.v1 Vision, KServe v2), with
+/// the message size limits; `serve` puts them behind the auth layer and the connection limits,
+/// and the fuzz targets call them in process. The health reporter marks both services
+/// serving; `serve` marks them not serving when the server drains.
+pub async fn services(server: &Arc<Server>) -> anyhow::Result<(tonic::service::Routes, tonic_health::server::HealthReporter)> {
     use super::kserve::KserveApi;
     use super::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
     let max_msg = server.config.max_frame_bytes + (1 << 20);
@@ -429,6 +427,20 @@ pub async fn serve(
     let kserve = GrpcInferenceServiceServer::new(KserveApi::new(server.clone()))
         .max_decoding_message_size(max_msg)
         .max_encoding_message_size(max_msg);
+    let routes = tonic::service::Routes::new(health).add_service(reflection).add_service(vision).add_service(kserve);
+    Ok((routes, reporter))
+}
+
+/// Serves every gRPC service on `listener` until the server shuts down.
+pub async fn serve(
+    server: Arc<Server>,
+    listener: TcpListener,
+    auth: Arc<super::auth::Auth>,
+    tls: Option<super::tls::TlsFiles>,
+) -> anyhow::Result<()> {
+    use super::kserve::KserveApi;
+    use super::proto::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+    let (routes, reporter) = services(&server).await?;
     let mut shutdown = server.shutdown_signal();
     let reporter2 = reporter.clone();
     let signal = async move {
@@ -447,10 +459,7 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .layer(super::auth::GrpcAuthLayer(auth))
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(vision)
-        .add_service(kserve)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(super::conn::grpc_incoming(listener, server.config.max_connections, header_timeout), signal)
         .await?;
     Ok(())

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 async fn metrics(State(s): State<Arc<Server>>) -> impl IntoResponse {
+    s.update_memory_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
 }
 

@@ -563,21 +563,23 @@ impl Graph {
         for n in &self.nodes {
             let out = self.values[n.outputs[0]].shape.as_ref();
             let Some(out) = out else { continue };
-            let out_n = numel(out) as u64;
+            let out_n = out.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
             match &n.op {
                 Op::Conv2d(_) => {
                     if let Some(w) = self.values[n.inputs[1]].shape.as_ref() {
                         // w: [kh, kw, cin/groups, cout]; per output element kh*kw*cin/groups MACs
-                        f += 2 * out_n * (w[0] * w[1] * w[2]) as u64;
+                        let macs = w.iter().take(3).fold(1u64, |a, &d| a.saturating_mul(d as u64));
+                        f = f.saturating_add(out_n.saturating_mul(macs).saturating_mul(2));
                     }
                 }
                 Op::MatMul { transpose_a, .. } => {
                     if let Some(a) = self.values[n.inputs[0]].shape.as_ref() {
-                        let k = if *transpose_a { a[a.len() - 2] } else { a[a.len() - 1] };
-                        f += 2 * out_n * k as u64;
+                        let k = if *transpose_a { a.len().checked_sub(2) } else { a.len().checked_sub(1) };
+                        let k = k.and_then(|i| a.get(i)).copied().unwrap_or(1) as u64;
+                        f = f.saturating_add(out_n.saturating_mul(k).saturating_mul(2));
                     }
                 }
-                _ => f += out_n,
+                _ => f = f.saturating_add(out_n),
             }
         }
         f

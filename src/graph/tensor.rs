@@ -122,8 +122,10 @@ impl fmt::Debug for Tensor {
     }
 }
 
+/// Elements of a shape; saturates instead of overflowing, so a hostile shape fails the size
+/// checks that follow instead of wrapping round to a small number.
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
 }
 
 /// Row-major strides of a shape.

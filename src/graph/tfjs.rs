@@ -124,24 +124,31 @@ impl<'a> Attrs<'a> {
 /// Loads a TF.js graph model from its `model.json`; shards are resolved next to it.
 pub fn load(model_json: &Path) -> Result<Graph> {
     let path = model_json.display().to_string();
-    let text = std::fs::read_to_string(model_json).map_err(|e| GraphError::Io { path: path.clone(), msg: e.to_string() })?;
-    let m: ModelJson = serde_json::from_str(&text).map_err(|e| GraphError::Malformed { path: path.clone(), msg: e.to_string() })?;
+    let text = std::fs::read(model_json).map_err(|e| GraphError::Io { path: path.clone(), msg: e.to_string() })?;
     let dir = model_json.parent().unwrap_or(Path::new("."));
-    let weights = read_weights(dir, &m.manifest, &path)?;
-    build_graph(m, weights, &path)
+    let shard = |p: &str| -> Result<Vec<u8>> {
+        let f = confined_file(dir, p).map_err(|msg| GraphError::Io { path: path.clone(), msg: format!("weight shard: {msg}") })?;
+        std::fs::read(&f).map_err(|e| GraphError::Io { path: f.display().to_string(), msg: format!("weight shard: {e}") })
+    };
+    from_parts(&text, &shard, &path)
 }
 
-fn read_weights(dir: &Path, groups: &[WeightGroup], path: &str) -> Result<HashMap<String, Tensor>> {
+/// Builds a TF.js graph model from the bytes of its `model.json`; `shard` gives the bytes of a
+/// weight shard named in the manifest (a file next to it for `load`). `path` names the model
+/// in errors.
+pub fn from_parts(model_json: &[u8], shard: &dyn Fn(&str) -> Result<Vec<u8>>, path: &str) -> Result<Graph> {
+    let m: ModelJson =
+        serde_json::from_slice(model_json).map_err(|e| GraphError::Malformed { path: path.to_string(), msg: e.to_string() })?;
+    let weights = read_weights(&m.manifest, shard, path)?;
+    build_graph(m, weights, path)
+}
+
+fn read_weights(groups: &[WeightGroup], shard: &dyn Fn(&str) -> Result<Vec<u8>>, path: &str) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::new();
     for g in groups {
         let mut buf = Vec::new();
-        let mut files = Vec::new();
         for p in &g.paths {
-            let f = confined_file(dir, p).map_err(|msg| GraphError::Io { path: path.to_string(), msg: format!("weight shard: {msg}") })?;
-            let bytes =
-                std::fs::read(&f).map_err(|e| GraphError::Io { path: f.display().to_string(), msg: format!("weight shard: {e}") })?;
-            files.push(f.display().to_string());
-            buf.extend_from_slice(&bytes);
+            buf.extend_from_slice(&shard(p)?);
         }
         let mut off = 0usize;
         for w in &g.weights {
@@ -161,7 +168,7 @@ fn read_weights(dir: &Path, groups: &[WeightGroup], path: &str) -> Result<HashMa
             if off + bytes > buf.len() {
                 return Err(werr(format!(
                     "truncated weight shard(s) {}: need bytes {}..{}, have {}",
-                    files.join(", "),
+                    g.paths.join(", "),
                     off,
                     off + bytes,
                     buf.len()

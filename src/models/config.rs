@@ -140,6 +140,43 @@ pub struct ModelConfig {
     pub batching: Option<BatchingConfig>,
 }
 
+/// Sides and areas a model config may name: larger ones are typing errors or attacks.
+const MAX_SIDE: usize = 1 << 14;
+
+impl ModelConfig {
+    /// Parses and checks a `config.toml`: the model file is a plain file name (never a path
+    /// out of its version folder), sizes are positive and bounded, the default size is a
+    /// multiple of `multiple_of`, and normalisation divides by no zero.
+    pub fn parse(text: &str) -> Result<ModelConfig, String> {
+        let c: ModelConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if c.file.is_empty() || c.file.contains(['/', '\\']) || c.file.starts_with('.') {
+            return Err(format!("file '{}' must be a plain file name", c.file));
+        }
+        let i = &c.input;
+        if !(1..=MAX_SIDE).contains(&i.multiple_of) {
+            return Err(format!("input.multiple_of {} is not in 1..={MAX_SIDE}", i.multiple_of));
+        }
+        if let Some(&s) = i.default_size.iter().find(|&&s| !(1..=MAX_SIDE).contains(&s) || s % i.multiple_of != 0) {
+            return Err(format!("input.default_size side {s} is not in 1..={MAX_SIDE} or not a multiple of {}", i.multiple_of));
+        }
+        if i.max_pixels > MAX_SIDE * MAX_SIDE {
+            return Err(format!("input.max_pixels {} is over {}", i.max_pixels, MAX_SIDE * MAX_SIDE));
+        }
+        if i.std.iter().chain(&i.mean).any(|v| !v.is_finite()) || i.std.contains(&0.0) {
+            return Err("input.mean and input.std must be finite and std non-zero".into());
+        }
+        if !(0.0..=1.0).contains(&c.output.min_score) {
+            return Err(format!("output.min_score {} is not in 0..=1", c.output.min_score));
+        }
+        if let Some(b) = &c.batching {
+            if !(1..=1024).contains(&b.max_batch_size) {
+                return Err(format!("batching.max_batch_size {} is not in 1..=1024", b.max_batch_size));
+            }
+        }
+        Ok(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,12 +73,7 @@ impl Repository {
     pub fn read_config(dir: &Path) -> Result<ModelConfig, RepoError> {
         let p = dir.join("config.toml");
         let text = std::fs::read_to_string(&p).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })?;
-        let c: ModelConfig = toml::from_str(&text).map_err(|e| RepoError::Config { path: p.display().to_string(), msg: e.to_string() })?;
-        // the model file sits in a version folder: a plain file name, never a path out
-        if c.file.is_empty() || c.file.contains(['/', '\\']) || c.file.starts_with('.') {
-            return Err(RepoError::Config { path: p.display().to_string(), msg: format!("file '{}' must be a plain file name", c.file) });
-        }
-        Ok(c)
+        ModelConfig::parse(&text).map_err(|msg| RepoError::Config { path: p.display().to_string(), msg })
     }
 
     fn versions(dir: &Path, file: Option<&str>) -> Vec<u64> {

@@ -131,6 +131,9 @@ impl Plan for SplitPlan {
     fn input_shapes(&self) -> &[Vec<usize>] {
         &self.shapes
     }
+    fn cost(&self) -> super::PlanCost {
+        self.prefix.cost().and(self.suffix.cost().runs(self.batch))
+    }
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let cut = self.prefix.run(inputs)?;
         self.run_suffix(&cut, inputs)

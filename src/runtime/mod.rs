@@ -23,6 +23,9 @@ pub enum RuntimeError {
     Backend { backend: &'static str, msg: String },
     #[error("unknown device '{0}' (expected cpu, gpu or auto)")]
     UnknownDevice(String),
+    /// A plan over the cache's byte limit or the compute limit per run.
+    #[error("{0}")]
+    Limit(String),
 }
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
@@ -31,6 +34,9 @@ pub type Result<T> = std::result::Result<T, RuntimeError>;
 pub trait Plan: Send + std::fmt::Debug {
     /// Input shapes this plan was compiled for (batch included).
     fn input_shapes(&self) -> &[Vec<usize>];
+    /// What one run costs and what the plan holds: the plan cache bounds its bytes, and the
+    /// server refuses requests whose plan is over its compute limit.
+    fn cost(&self) -> PlanCost;
     /// Runs one batch. Inputs must match the compiled shapes and dtypes.
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
     /// Runs one batch and times each kernel, where the plan supports it.
@@ -52,6 +58,37 @@ pub trait Plan: Send + std::fmt::Debug {
     fn takes_frames(&self) -> bool {
         false
     }
+}
+
+/// A compiled plan's size: FLOPs per run (multiply-add = 2) and the bytes it holds while
+/// cached (weights as the executor keeps them, and its buffers or an estimate of its
+/// intermediates).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanCost {
+    pub flops: u64,
+    pub bytes: usize,
+}
+
+impl PlanCost {
+    /// Runs `n` times over (a per-frame plan), holding the same memory.
+    pub fn runs(self, n: usize) -> PlanCost {
+        PlanCost { flops: self.flops.saturating_mul(n as u64), bytes: self.bytes }
+    }
+    /// Two plans used together.
+    pub fn and(self, o: PlanCost) -> PlanCost {
+        PlanCost { flops: self.flops.saturating_add(o.flops), bytes: self.bytes.saturating_add(o.bytes) }
+    }
+}
+
+/// Bytes of a graph's constants, and of every other value whose shape is known (an upper
+/// bound on the intermediates a host executor holds at once).
+pub fn graph_bytes(g: &Graph) -> (usize, usize) {
+    let consts = g.consts.values().map(|t| t.numel().saturating_mul(t.dtype().size())).fold(0usize, usize::saturating_add);
+    let values = (0..g.values.len())
+        .filter(|v| !g.consts.contains_key(v))
+        .filter_map(|v| g.values[v].shape.as_ref().map(|s| graph::numel(s).saturating_mul(g.values[v].dtype.size())))
+        .fold(0usize, usize::saturating_add);
+    (consts, values)
 }
 
 /// Time spent in one kernel launch.
@@ -140,6 +177,9 @@ struct PerFramePlan<P> {
 impl Plan for PerFramePlan<Box<dyn Plan>> {
     fn input_shapes(&self) -> &[Vec<usize>] {
         &self.shapes
+    }
+    fn cost(&self) -> PlanCost {
+        self.inner.cost().runs(self.shapes.first().and_then(|s| s.first()).copied().unwrap_or(1))
     }
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let batch = self.shapes[0][0];
@@ -231,11 +271,31 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
     Ok(Box::new(PerFramePlan { inner, shapes: batched }))
 }
 
+/// What a plan cache may hold and what one plan may cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Bytes of every cached plan together (`PlanCost::bytes`); the least recently used
+    /// plans go first, and a plan over it alone is refused.
+    pub max_bytes: usize,
+    /// FLOPs per batch item (one request's frame); a plan over it is refused before it ever
+    /// runs.
+    pub max_flops: u64,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        PlanLimits { max_bytes: usize::MAX, max_flops: u64::MAX }
+    }
+}
+
 /// Compiled plans cached per (model, input shapes, batch): compiling (specialisation,
-/// pipelines, bind groups, buffers) happens once per key.
+/// pipelines, bind groups, buffers) happens once per key. Bounded in bytes.
 #[derive(Debug, Default)]
 pub struct PlanCache {
-    plans: std::collections::HashMap<PlanKey, Box<dyn Plan>>,
+    plans: std::collections::HashMap<PlanKey, (Box<dyn Plan>, u64)>,
+    limits: PlanLimits,
+    bytes: usize,
+    clock: u64,
 }
 
 /// (model, per-frame input shapes, batch)
@@ -246,7 +306,22 @@ impl PlanCache {
         Self::default()
     }
 
+    pub fn with_limits(limits: PlanLimits) -> Self {
+        PlanCache { limits, ..Self::default() }
+    }
+
+    pub fn limits(&self) -> PlanLimits {
+        self.limits
+    }
+
+    /// New limits for plans compiled from now on (cached plans stay).
+    pub fn set_limits(&mut self, limits: PlanLimits) {
+        self.limits = limits;
+    }
+
     /// The plan for `model` at the given per-frame shapes and batch, compiled on first use.
+    /// A new plan over the limits is refused (`RuntimeError::Limit`) and not kept; to make
+    /// room, the least recently used plans are dropped.
     pub fn get_or_compile(
         &mut self,
         exec: &dyn Executor,
@@ -256,11 +331,44 @@ impl PlanCache {
         batch: usize,
     ) -> Result<&mut Box<dyn Plan>> {
         let key = (model.to_string(), frame_shapes.to_vec(), batch);
+        self.clock += 1;
         if !self.plans.contains_key(&key) {
             let plan = compile_batched(exec, graph, frame_shapes, batch)?;
-            self.plans.insert(key.clone(), plan);
+            let cost = plan.cost();
+            let what = || format!("the plan for shapes {frame_shapes:?} at batch {batch}");
+            let per_item = cost.flops / batch.max(1) as u64;
+            if per_item > self.limits.max_flops {
+                return Err(RuntimeError::Limit(format!(
+                    "{} costs {:.1} GFLOP per item, over the limit of {:.1}",
+                    what(),
+                    per_item as f64 * 1e-9,
+                    self.limits.max_flops as f64 * 1e-9
+                )));
+            }
+            if cost.bytes > self.limits.max_bytes {
+                return Err(RuntimeError::Limit(format!(
+                    "{} holds {} MiB, over the plan cache's {} MiB",
+                    what(),
+                    cost.bytes >> 20,
+                    self.limits.max_bytes >> 20
+                )));
+            }
+            while self.bytes.saturating_add(cost.bytes) > self.limits.max_bytes {
+                let Some(oldest) = self.plans.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone()) else { break };
+                if let Some((p, _)) = self.plans.remove(&oldest) {
+                    self.bytes = self.bytes.saturating_sub(p.cost().bytes);
+                }
+            }
+            self.bytes = self.bytes.saturating_add(cost.bytes);
+            self.plans.insert(key.clone(), (plan, 0));
         }
-        self.plans.get_mut(&key).ok_or_else(|| RuntimeError::Backend { backend: "cache", msg: "plan vanished (this is a bug)".into() })
+        let clock = self.clock;
+        let (plan, used) = self
+            .plans
+            .get_mut(&key)
+            .ok_or_else(|| RuntimeError::Backend { backend: "cache", msg: "plan vanished (this is a bug)".into() })?;
+        *used = clock;
+        Ok(plan)
     }
 
     pub fn len(&self) -> usize {
@@ -269,5 +377,65 @@ impl PlanCache {
 
     pub fn is_empty(&self) -> bool {
         self.plans.is_empty()
+    }
+
+    /// Bytes the cached plans hold (`PlanCost::bytes`).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{DType, InputInfo, Node, Op};
+
+    /// x [N, 64] times a constant [64, 64]: 8192 FLOPs per row.
+    fn matmul() -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_value("x", DType::F32);
+        let w = g.add_const("w", Tensor::f32(vec![64, 64], vec![0.5; 64 * 64]));
+        let y = g.add_value("y", DType::F32);
+        g.inputs.push(InputInfo {
+            value: x,
+            name: "x".into(),
+            dtype: DType::F32,
+            dims: vec![Dim::Dynamic(Some("N".into())), Dim::Fixed(64)],
+        });
+        g.nodes.push(Node {
+            name: "mm".into(),
+            op: Op::MatMul { transpose_a: false, transpose_b: false },
+            inputs: vec![x, w],
+            outputs: vec![y],
+        });
+        g.outputs.push(y);
+        g
+    }
+
+    #[test]
+    fn the_plan_cache_is_bounded_in_bytes_and_refuses_costly_plans() {
+        let exec = executor_for(Device::Cpu).expect("cpu executor");
+        let g = matmul();
+        let cost = |rows: usize| exec.compile(&g, &[vec![rows, 64]]).expect("compiles").cost();
+        let (small, big) = (cost(1), cost(512));
+        assert_eq!(small.flops, 2 * 64 * 64);
+        assert!(big.bytes > small.bytes && small.bytes >= 2 * 64 * 64 * 4, "{small:?} {big:?}");
+
+        // room for the big plan and one small one: compiling a third evicts the least recently used
+        let mut cache = PlanCache::with_limits(PlanLimits { max_bytes: big.bytes + small.bytes + 1, max_flops: u64::MAX });
+        cache.get_or_compile(exec.as_ref(), "m", &g, &[vec![512, 64]], 1).expect("big");
+        cache.get_or_compile(exec.as_ref(), "m", &g, &[vec![1, 64]], 1).expect("small");
+        cache.get_or_compile(exec.as_ref(), "m", &g, &[vec![1, 64]], 1).expect("small again");
+        cache.get_or_compile(exec.as_ref(), "m", &g, &[vec![2, 64]], 1).expect("another small");
+        assert!(cache.bytes() <= big.bytes + small.bytes + 1, "{} bytes", cache.bytes());
+        assert_eq!(cache.len(), 2, "the big plan, least recently used, went");
+
+        // one plan over the whole cache, or over the compute limit per item, is refused
+        let mut tight = PlanCache::with_limits(PlanLimits { max_bytes: small.bytes, max_flops: 2 * 64 * 64 });
+        assert!(matches!(tight.get_or_compile(exec.as_ref(), "m", &g, &[vec![512, 64]], 1), Err(RuntimeError::Limit(_))));
+        assert!(tight.is_empty() && tight.bytes() == 0);
+        let mut cheap = PlanCache::with_limits(PlanLimits { max_bytes: usize::MAX, max_flops: 64 * 64 });
+        let e = cheap.get_or_compile(exec.as_ref(), "m", &g, &[vec![1, 64]], 1).expect_err("over the FLOP limit");
+        assert!(e.to_string().contains("GFLOP per item"), "{e}");
     }
 }

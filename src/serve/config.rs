@@ -179,6 +179,14 @@ pub struct ServerConfig {
     /// frames drop (counted) and requests get RESOURCE_EXHAUSTED.
     #[serde(default = "d_queued_bytes")]
     pub max_queued_bytes: usize,
+    /// Bytes of compiled plans each loaded model keeps (weights as its executor holds them,
+    /// buffers or intermediates); the least recently used go first.
+    #[serde(default = "d_plan_cache_bytes")]
+    pub max_plan_cache_bytes: usize,
+    /// Compute one request may ask of a model, in GFLOP per batch item: ModelInfer shapes
+    /// over it get RESOURCE_EXHAUSTED before they are queued or compiled.
+    #[serde(default = "d_request_gflop")]
+    pub max_request_gflop: f64,
     /// Connections open at once per port (gRPC and HTTP each); more wait in the backlog.
     #[serde(default = "d_max_connections")]
     pub max_connections: usize,
@@ -240,6 +248,12 @@ fn d_max_camera_queue() -> usize {
 
 fn d_queued_bytes() -> usize {
     2 << 30
+}
+fn d_plan_cache_bytes() -> usize {
+    1 << 30
+}
+fn d_request_gflop() -> f64 {
+    64.0
 }
 
 fn d_max_connections() -> usize {
@@ -306,7 +320,15 @@ impl ServerConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let err = |msg: String| ConfigError::File { path: path.display().to_string(), msg };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let c: ServerConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Invalid(msg) => err(msg),
+            e => e,
+        })
+    }
+
+    /// Parses and validates the text of a TOML config.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let c: ServerConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         c.validate()?;
         Ok(c)
     }
@@ -366,6 +388,9 @@ impl ServerConfig {
         }
         if self.max_connections == 0 || !(self.header_read_timeout_s.is_finite() && self.header_read_timeout_s > 0.0) {
             return Err(ConfigError::Invalid("max_connections and header_read_timeout_s must be positive".into()));
+        }
+        if self.max_plan_cache_bytes < 1 << 20 || !(self.max_request_gflop.is_finite() && self.max_request_gflop > 0.0) {
+            return Err(ConfigError::Invalid("max_plan_cache_bytes must be at least 1 MiB and max_request_gflop positive".into()));
         }
         if !(self.push_camera_idle_s.is_finite() && self.push_camera_idle_s > 0.0) {
             return Err(ConfigError::Invalid("push_camera_idle_s must be positive".into()));

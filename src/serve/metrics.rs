@@ -25,6 +25,7 @@ pub struct Metrics {
     pub store_reports: IntCounterVec,
     pub reid_crops: IntCounterVec,
     pub auth_failures: IntCounterVec,
+    pub memory: IntGaugeVec,
 }
 
 /// Every reason a queued frame is dropped (`walkout_frames_dropped_total{reason}`).
@@ -119,6 +120,11 @@ impl Metrics {
                 "walkout_auth_failures_total",
                 "Calls refused by authentication (unauthenticated: no or unknown token; permission_denied: the token's role may not).",
                 &["edge", "reason"],
+            ),
+            memory: gauge(
+                "walkout_memory_bytes",
+                "Bytes held by the bounded pools: queued (frames and requests waiting, against max_queued_bytes) and plans (compiled plans of every model, each against max_plan_cache_bytes).",
+                &["pool"],
             ),
             registry,
         }

@@ -271,7 +271,8 @@ impl Server {
         };
         params.validate().map_err(|e| ServeError::InvalidArgument(e.to_string()))?;
         let t0 = Instant::now();
-        let loaded = match LoadedModel::load(&self.repo, name, None, device, cfg.input_size, params.max_batch_size) {
+        let limits = self.plan_limits();
+        let loaded = match LoadedModel::load(&self.repo, name, None, device, cfg.input_size, params.max_batch_size, limits) {
             Ok(m) => m,
             Err(e) => {
                 let label = if self.repo.list().map(|l| l.iter().any(|m| m.name == name)).unwrap_or(false) { name } else { "unknown" };
@@ -507,9 +508,36 @@ impl Server {
         rx.await.map_err(|_| ServeError::Internal("batcher dropped the request".into()))?
     }
 
-    /// Runs tensors through a model (ModelInfer).
+    /// Sets `walkout_memory_bytes` from the budget and the plan caches (before a scrape).
+    pub fn update_memory_metrics(&self) {
+        let plans: usize =
+            self.models.read().map(|m| m.values().filter_map(|s| s.handle.current()).map(|l| l.plan_cache_bytes()).sum()).unwrap_or(0);
+        self.metrics.memory.with_label_values(&["queued"]).set(self.budget.used() as i64);
+        self.metrics.memory.with_label_values(&["plans"]).set(plans as i64);
+    }
+
+    /// What each model's plan cache may hold and what one item may cost.
+    fn plan_limits(&self) -> crate::runtime::PlanLimits {
+        crate::runtime::PlanLimits {
+            max_bytes: self.config.max_plan_cache_bytes,
+            max_flops: (self.config.max_request_gflop * 1e9).min(u64::MAX as f64) as u64,
+        }
+    }
+
+    /// Runs tensors through a model (ModelInfer). A request whose items would cost more than
+    /// `max_request_gflop` each is refused here, before it is queued; for models the server
+    /// cannot estimate up front, the plan cache refuses the plan before it runs.
     pub async fn infer(&self, model: &str, version: &str, inputs: Vec<Tensor>) -> Result<TensorReply, ServeError> {
-        let (slot, _) = self.model_version(model, version)?;
+        let (slot, m) = self.model_version(model, version)?;
+        let limit = m.frame_flops.map_or(u64::MAX, |f| f.max(self.plan_limits().max_flops));
+        if let Some(f) = inputs.first().and_then(|t| m.item_flops(&t.shape)).filter(|&f| f > limit) {
+            return Err(ServeError::ResourceExhausted(format!(
+                "model '{model}': shape {:?} costs about {:.1} GFLOP per item, over the limit of {:.1} (max_request_gflop, or one frame at the model's own size)",
+                inputs[0].shape,
+                f as f64 * 1e-9,
+                limit as f64 * 1e-9
+            )));
+        }
         let charge = self.charge(inputs.iter().map(|t| t.numel() * t.dtype().size()).sum())?;
         let rx = slot.batcher.infer(inputs, Some(charge))?;
         rx.await.map_err(|_| ServeError::Internal("batcher dropped the request".into()))?

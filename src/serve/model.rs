@@ -7,10 +7,6 @@ use crate::models::{ModelConfig, Repository, Task};
 use crate::runtime::{self, Device, Executor, PlanCache};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// Plans kept per loaded model before the cache is cleared (bounds memory under requests of
-/// many different shapes).
-const MAX_PLANS: usize = 32;
-
 /// One version of a model, compiled for its executor.
 pub struct LoadedModel {
     pub name: String,
@@ -19,11 +15,16 @@ pub struct LoadedModel {
     pub graph: Graph,
     pub exec: Box<dyn Executor>,
     plans: Mutex<PlanCache>,
+    /// The cache's bytes as of its last change, read without its lock (which a run holds).
+    plan_bytes: std::sync::atomic::AtomicUsize,
     /// Model input [height, width] for camera frames (pose models).
     pub input_size: [usize; 2],
     /// Its frame plans letterbox on the device (`Plan::takes_frames`), so the batcher hands
     /// them raw frames instead of letterboxing on the CPU.
     pub device_frames: bool,
+    /// FLOPs of one frame at `input_size` (pose models, measured on the warm-up plan): what
+    /// the server scales by a request's area to refuse costly requests up front.
+    pub frame_flops: Option<u64>,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -42,6 +43,7 @@ impl LoadedModel {
         device: Device,
         input_size: Option<[usize; 2]>,
         warm_batch: usize,
+        limits: runtime::PlanLimits,
     ) -> Result<Self, ServeError> {
         let spec = match version {
             Some(v) => format!("{name}:{v}"),
@@ -61,9 +63,12 @@ impl LoadedModel {
             config,
             graph,
             exec,
-            plans: Mutex::new(PlanCache::new()),
+            // the warm-up compiles the operator's own frame size whatever it costs
+            plans: Mutex::new(PlanCache::with_limits(runtime::PlanLimits { max_flops: u64::MAX, ..limits })),
+            plan_bytes: Default::default(),
             input_size,
             device_frames: false,
+            frame_flops: None,
         };
         if m.is_pose() {
             let shapes = m.frame_shapes();
@@ -80,7 +85,14 @@ impl LoadedModel {
                 m.run(&shapes, b, &dummy).map_err(|e| ServeError::Load(format!("warm-up at batch {b}: {e}")))?;
             }
             m.device_frames = m.with_plan(&shapes, warm_batch.max(1), |p| Ok(p.takes_frames()))?;
+            m.frame_flops = Some(m.with_plan(&shapes, 1, |p| Ok(p.cost().flops))?);
         }
+        // a client may always ask for what one of the model's own frames costs
+        let max_flops = limits.max_flops.max(m.frame_flops.unwrap_or(0));
+        m.plans
+            .lock()
+            .map_err(|_| ServeError::Internal("plan cache lock poisoned".into()))?
+            .set_limits(runtime::PlanLimits { max_flops, ..limits });
         Ok(m)
     }
 
@@ -130,6 +142,23 @@ impl LoadedModel {
         self.with_plan(&self.frame_shapes(), frames.len(), |plan| plan.run_frames(frames, &spec).transpose()).transpose()
     }
 
+    /// FLOPs of one item of per-item `shape` (batch dim included, and ignored): `frame_flops`
+    /// scaled by the item's area against `input_size`. None for models without that measure.
+    pub fn item_flops(&self, shape: &[usize]) -> Option<u64> {
+        let f = self.frame_flops?;
+        let (h, w) = match self.layout() {
+            Layout::Nhwc => (*shape.get(1)?, *shape.get(2)?),
+            Layout::Nchw => (*shape.get(2)?, *shape.get(3)?),
+        };
+        let base = (self.input_size[0] * self.input_size[1]).max(1) as f64;
+        Some((f as f64 * (h as f64 * w as f64) / base).min(u64::MAX as f64) as u64)
+    }
+
+    /// Bytes the plan cache holds (as of its last change).
+    pub fn plan_cache_bytes(&self) -> usize {
+        self.plan_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `batch` items whose per-item shapes (leading dim 1) are `frame_shapes`.
     pub fn run(&self, frame_shapes: &[Vec<usize>], batch: usize, inputs: &[Tensor]) -> Result<Vec<Tensor>, ServeError> {
         self.with_plan(frame_shapes, batch, |plan| plan.run(inputs))
@@ -144,10 +173,11 @@ impl LoadedModel {
         f: impl FnOnce(&mut Box<dyn runtime::Plan>) -> runtime::Result<T>,
     ) -> Result<T, ServeError> {
         let mut plans = self.plans.lock().map_err(|_| ServeError::Internal("plan cache lock poisoned".into()))?;
-        if plans.len() >= MAX_PLANS {
-            *plans = PlanCache::new();
-        }
         let key = format!("{}:{}", self.name, self.version);
+        // compile (or find) first, and note the cache's size, then run: a hit is a map lookup
+        let compiled = plans.get_or_compile(self.exec.as_ref(), &key, &self.graph, frame_shapes, batch).map(|_| ());
+        self.plan_bytes.store(plans.bytes(), std::sync::atomic::Ordering::Relaxed);
+        compiled.map_err(runtime_err)?;
         let plan = plans.get_or_compile(self.exec.as_ref(), &key, &self.graph, frame_shapes, batch).map_err(runtime_err)?;
         f(plan).map_err(runtime_err)
     }
@@ -156,6 +186,7 @@ impl LoadedModel {
 fn runtime_err(e: runtime::RuntimeError) -> ServeError {
     match e {
         runtime::RuntimeError::Input { .. } => ServeError::InvalidArgument(e.to_string()),
+        runtime::RuntimeError::Limit(_) => ServeError::ResourceExhausted(e.to_string()),
         e => ServeError::Internal(e.to_string()),
     }
 }

@@ -6,8 +6,24 @@ use super::*;
 // Shape inference
 
 /// Output dtypes and shapes of a node, given input dtypes/shapes and constant inputs.
+/// Elements one tensor may have (4 GiB of f32): a larger shape is a malformed or hostile
+/// model, refused before anything is allocated for it.
+pub const MAX_ELEMENTS: usize = 1 << 30;
+
 pub fn infer(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Option<&Tensor>]) -> Result<Vec<(DType, Vec<usize>)>> {
-    infer_inner(node, ins, consts).map_err(|m| node.err(m))
+    if ins.is_empty() || ins.len() < node.inputs.len() {
+        return Err(node.err(format!("{} of {} inputs have shapes", ins.len(), node.inputs.len())));
+    }
+    let outs = infer_inner(node, ins, consts).map_err(|m| node.err(m))?;
+    if outs.len() < node.outputs.len() {
+        return Err(node.err(format!("gives {} outputs, the graph reads {}", outs.len(), node.outputs.len())));
+    }
+    for (_, s) in &outs {
+        if s.iter().any(|&d| d > MAX_ELEMENTS) || s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(node.err(format!("output shape {s:?} is over {MAX_ELEMENTS} elements")));
+        }
+    }
+    Ok(outs)
 }
 
 pub(crate) fn want(ins: &[(DType, Vec<usize>)], n: usize) -> R<()> {
@@ -280,7 +296,7 @@ pub(crate) fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Op
                 return Err(format!("{} pads for rank {}", p.len(), s.len()));
             }
             let r = s.len();
-            let o: Vec<i64> = (0..r).map(|i| s[i] as i64 + p[i] + p[r + i]).collect();
+            let o: Vec<i64> = (0..r).map(|i| (s[i] as i64).checked_add(p[i]).and_then(|d| d.checked_add(p[r + i])).unwrap_or(-1)).collect();
             if o.iter().any(|&d| d < 0) {
                 return Err(format!("pads {p:?} make a negative size"));
             }

@@ -82,7 +82,10 @@ pub(crate) fn const_scalar_f64(c: Option<&Tensor>, what: &str) -> R<f64> {
 
 /// Output spatial size and leading padding for one dimension.
 pub fn conv_out_dim(input: usize, k: usize, stride: usize, dil: usize, pad: &Padding, axis: usize) -> R<(usize, usize)> {
-    let ek = (k - 1) * dil + 1;
+    if k == 0 || stride == 0 || dil == 0 || input == 0 {
+        return Err(format!("kernel {k}, stride {stride}, dilation {dil} and input {input} must all be at least 1"));
+    }
+    let ek = (k - 1).checked_mul(dil).and_then(|e| e.checked_add(1)).ok_or_else(|| format!("kernel {k} dilated by {dil} is too large"))?;
     match pad {
         Padding::Valid => {
             if input < ek {
@@ -92,13 +95,13 @@ pub fn conv_out_dim(input: usize, k: usize, stride: usize, dil: usize, pad: &Pad
         }
         Padding::SameUpper | Padding::SameLower => {
             let out = input.div_ceil(stride);
-            let total = ((out - 1) * stride + ek).saturating_sub(input);
+            let total = ((out - 1).saturating_mul(stride).saturating_add(ek)).saturating_sub(input);
             let before = if matches!(pad, Padding::SameUpper) { total / 2 } else { total.div_ceil(2) };
             Ok((out, before))
         }
         Padding::Explicit(p) => {
             let (b, e) = if axis == 0 { (p[0], p[2]) } else { (p[1], p[3]) };
-            let padded = input + b + e;
+            let padded = input.checked_add(b).and_then(|v| v.checked_add(e)).ok_or_else(|| format!("pads {b} and {e} are too large"))?;
             if padded < ek {
                 return Err(format!("padded size {padded} smaller than kernel extent {ek}"));
             }
@@ -266,7 +269,7 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
             out.push(t as usize);
         }
     }
-    let known: usize = out.iter().product();
+    let known = crate::graph::numel(&out);
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {in_shape:?} into {target:?}"));

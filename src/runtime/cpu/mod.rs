@@ -199,6 +199,13 @@ impl Plan for CpuPlan {
         &self.shapes
     }
 
+    fn cost(&self) -> super::PlanCost {
+        // constants twice (the graph's and the steps' repacked or candle copies), every
+        // intermediate as if all were live at once
+        let (consts, values) = super::graph_bytes(&self.graph);
+        super::PlanCost { flops: self.graph.flops(), bytes: consts.saturating_mul(2).saturating_add(values) }
+    }
+
     fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<super::Profile>> {
         self.times = Some(vec![0.0; self.steps.len()]);
         let r = self.run(inputs);

@@ -407,6 +407,13 @@ impl Plan for GpuPlan {
         &self.shapes
     }
 
+    fn cost(&self) -> super::PlanCost {
+        // device buffers and staging buffers, and the host copy of the constants
+        let device = self.buffers.iter().chain(self.staging.values()).map(|b| b.size() as usize).fold(0usize, usize::saturating_add);
+        let (consts, _) = super::graph_bytes(&self.graph);
+        super::PlanCost { flops: self.graph.flops(), bytes: device.saturating_add(consts) }
+    }
+
     fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<Profile>> {
         check_run_inputs(&self.graph, &self.shapes, inputs)?;
         for (info, t) in self.graph.inputs.iter().zip(inputs) {
