@@ -445,6 +445,7 @@ fn costly_requests_are_refused_before_they_run_and_plans_are_bounded() {
         .find_map(|l| l.strip_prefix("walkout_memory_bytes{pool=\"plans\"} "))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no plans gauge in {m}"));
+    println!("plan cache: {:.1} MiB", plans / 1048576.0);
     assert!(plans > 0.0 && plans <= r.server.config.max_plan_cache_bytes as f64, "{plans}");
     r.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(repo);

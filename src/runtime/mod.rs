@@ -80,15 +80,9 @@ impl PlanCost {
     }
 }
 
-/// Bytes of a graph's constants, and of every other value whose shape is known (an upper
-/// bound on the intermediates a host executor holds at once).
-pub fn graph_bytes(g: &Graph) -> (usize, usize) {
-    let consts = g.consts.values().map(|t| t.numel().saturating_mul(t.dtype().size())).fold(0usize, usize::saturating_add);
-    let values = (0..g.values.len())
-        .filter(|v| !g.consts.contains_key(v))
-        .filter_map(|v| g.values[v].shape.as_ref().map(|s| graph::numel(s).saturating_mul(g.values[v].dtype.size())))
-        .fold(0usize, usize::saturating_add);
-    (consts, values)
+/// Bytes of a graph's constants (weights and folded values).
+pub fn const_bytes(g: &Graph) -> usize {
+    g.consts.values().map(|t| t.numel().saturating_mul(t.dtype().size())).fold(0usize, usize::saturating_add)
 }
 
 /// Time spent in one kernel launch.

@@ -200,10 +200,19 @@ impl Plan for CpuPlan {
     }
 
     fn cost(&self) -> super::PlanCost {
-        // constants twice (the graph's and the steps' repacked or candle copies), every
-        // intermediate as if all were live at once
-        let (consts, values) = super::graph_bytes(&self.graph);
-        super::PlanCost { flops: self.graph.flops(), bytes: consts.saturating_mul(2).saturating_add(values) }
+        // constants twice (the graph's and the steps' repacked or candle copies), and the
+        // intermediates at their peak: each lives from its step until its last use
+        let consts = super::const_bytes(&self.graph);
+        let g = &self.graph;
+        let size = |v: usize| g.values[v].shape.as_ref().map_or(0, |s| crate::graph::numel(s).saturating_mul(g.values[v].dtype.size()));
+        let mut live: usize = g.inputs.iter().map(|i| size(i.value)).fold(0, usize::saturating_add);
+        let mut peak = live;
+        for (n, frees) in g.nodes.iter().zip(&self.frees) {
+            live = n.outputs.iter().map(|&o| size(o)).fold(live, usize::saturating_add);
+            peak = peak.max(live);
+            live = frees.iter().filter(|v| !g.consts.contains_key(v)).map(|&v| size(v)).fold(live, usize::saturating_sub);
+        }
+        super::PlanCost { flops: g.flops(), bytes: consts.saturating_mul(2).saturating_add(peak) }
     }
 
     fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<super::Profile>> {

@@ -410,7 +410,7 @@ impl Plan for GpuPlan {
     fn cost(&self) -> super::PlanCost {
         // device buffers and staging buffers, and the host copy of the constants
         let device = self.buffers.iter().chain(self.staging.values()).map(|b| b.size() as usize).fold(0usize, usize::saturating_add);
-        let (consts, _) = super::graph_bytes(&self.graph);
+        let consts = super::const_bytes(&self.graph);
         super::PlanCost { flops: self.graph.flops(), bytes: device.saturating_add(consts) }
     }
 
