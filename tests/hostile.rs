@@ -339,12 +339,13 @@ fn one_memory_budget_bounds_queued_work_across_cameras_and_clients() {
 /// `walkout serve` in a child process with at most 1024 file descriptors, as the report had
 /// it; returns the child and its gRPC and HTTP addresses.
 #[allow(clippy::zombie_processes)]
-fn spawn_with_fd_limit(repo: &Path, fds: u64) -> (std::process::Child, String, std::net::SocketAddr) {
+fn spawn_with_fd_limit(repo: &Path, fds: u64, extra: &[&str]) -> (std::process::Child, String, std::net::SocketAddr) {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"));
     cmd.args(["serve", "--device", "cpu", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--model-repository"])
         .arg(repo)
+        .args(extra)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
     // SAFETY: setrlimit is async-signal-safe and touches only the child
@@ -358,11 +359,13 @@ fn spawn_with_fd_limit(repo: &Path, fds: u64) -> (std::process::Child, String, s
         });
     }
     let mut child = cmd.spawn().unwrap();
-    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.map_while(Result::ok) {
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
         if let Some(rest) = line.strip_prefix("walkout: serving gRPC on ") {
             let (g, rest) = rest.split_once(" and HTTP on ").unwrap();
             let h = rest.split_whitespace().next().unwrap().parse().unwrap();
+            // keep reading its log, so that the server never writes into a closed pipe
+            std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
             return (child, g.to_string(), h);
         }
     }
@@ -373,7 +376,7 @@ fn spawn_with_fd_limit(repo: &Path, fds: u64) -> (std::process::Child, String, s
 #[test]
 fn eleven_hundred_silent_connections_keep_neither_edge_from_answering() {
     let repo = temp_repo("slow");
-    let (mut child, grpc, http) = spawn_with_fd_limit(&repo, 1024);
+    let (mut child, grpc, http) = spawn_with_fd_limit(&repo, 1024, &[]);
     let grpc_addr: std::net::SocketAddr = grpc.parse().unwrap();
     // 1,100 peers per port that connect and send nothing: more than the port's 256 slots, and
     // together more than the server's 1024 file descriptors
@@ -448,5 +451,75 @@ fn costly_requests_are_refused_before_they_run_and_plans_are_bounded() {
     println!("plan cache: {:.1} MiB", plans / 1048576.0);
     assert!(plans > 0.0 && plans <= r.server.config.max_plan_cache_bytes as f64, "{plans}");
     r.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(repo);
+}
+
+/// Peak resident memory of a process, in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
+    kb / 1024.0
+}
+
+#[test]
+fn small_files_that_decode_to_huge_frames_stay_within_the_memory_budget() {
+    let repo = temp_repo("bombs");
+    let cfg = repo.join("walkout.toml");
+    std::fs::write(&cfg, "max_queued_bytes = 268435456\n").unwrap();
+    let (mut child, grpc, http) = spawn_with_fd_limit(&repo, 4096, &["--config", cfg.to_str().unwrap()]);
+    let before = peak_rss_mib(child.id());
+    // a PNG of a few hundred kB that decodes to 4096 x 4096 (48 MiB of RGB)
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(4096, 4096, image::Rgb([90, 120, 150]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    assert!(png.len() < 300_000, "{} bytes", png.len());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("http://{grpc}");
+    let (pushed, answers) = rt.block_on(async {
+        let v = VisionClient::connect(url).await.unwrap().max_decoding_message_size(64 << 20);
+        // 30 push cameras, one such frame each (7.2 GB before there was one budget)
+        let frames: Vec<pb::Frame> = (0..30)
+            .map(|i| pb::Frame {
+                camera_id: format!("bomb-{i}"),
+                seq: 1,
+                image: Some(pb::frame::Image::Encoded(png.clone())),
+                ..Default::default()
+            })
+            .collect();
+        let pushed = v.clone().push_frames(tokio_stream::iter(frames)).await.unwrap().into_inner();
+        // and 50 AnalyzeImage calls of it at once (4.85 GB for 200 before)
+        let calls: Vec<_> = (0..50)
+            .map(|_| {
+                let mut v = v.clone();
+                let png = png.clone();
+                tokio::spawn(async move {
+                    let req = pb::AnalyzeImageRequest { image: Some(pb::analyze_image_request::Image::Encoded(png)), ..Default::default() };
+                    v.analyze_image(req).await.map(|_| ()).map_err(|e| e.code())
+                })
+            })
+            .collect();
+        let mut answers = std::collections::BTreeMap::<String, usize>::new();
+        for c in calls {
+            *answers.entry(format!("{:?}", c.await.unwrap())).or_default() += 1;
+        }
+        (pushed, answers)
+    });
+    let peak = peak_rss_mib(child.id());
+    println!(
+        "pushed: {} accepted, {} refused; AnalyzeImage: {answers:?}; peak RSS {before:.0} MiB before, {peak:.0} MiB after",
+        pushed.accepted, pushed.rejected
+    );
+    assert_eq!(pushed.accepted + pushed.rejected, 30);
+    // every call is answered: a result, or RESOURCE_EXHAUSTED past the budget
+    assert!(answers.keys().all(|k| k == "Ok(())" || k.contains("ResourceExhausted")), "{answers:?}");
+    // the budget (256 MiB), four frames being decoded and what is being letterboxed
+    assert!(peak - before < 1200.0, "peak resident memory grew by {:.0} MiB", peak - before);
+    let (code, metrics) = common::http_get(http, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("walkout_memory_bytes{pool=\"queued\"}"), "{metrics:.300}");
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    let _ = child.kill();
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(repo);
 }
