@@ -1,6 +1,6 @@
 // Letterbox preprocessing: a batch of packed u8 RGB frames of any sizes -> the model input
 // tensor ([B, H, W, 3] or [B, 3, H, W], f32 or i32), aspect kept, centred, black bars,
-// bilinear (half-pixel) sampling, (v - mean) / std per channel.
+// bilinear (half-pixel) sampling, (v - mean) / std per channel. Below it, person crops.
 
 struct PreP {
     b: u32, h: u32, w: u32, nchw: u32,
@@ -66,6 +66,72 @@ fn letterbox(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
         let top = tl + (tr - tl) * ax;
         let bot = bl + (br - bl) * ax;
         v = top + (bot - top) * ay;
+    }
+    let r = (v - P.mean[c]) * P.inv_std[c];
+    if (P.dtype == 0u) {
+        O[i] = bitcast<u32>(r);
+    } else {
+        O[i] = bitcast<u32>(i32(round(r)));
+    }
+}
+
+// Person crops for re-identification (`vision::crop`, the same arithmetic): each output
+// pixel of crop b averages four bilinear samples spread over its footprint in the crop's
+// rectangle of its frame (already widened to the model's aspect; edges clamped). A crop
+// whose frame is missing (padding up to the batch) is all zeros.
+// per crop: word offset, src w, src h, valid, then x0, y0, width, height as f32 bits
+fn bilinear_at(off: u32, sw: u32, sh: u32, x: f32, y: f32, c: u32) -> f32 {
+    let fx = clamp(x - 0.5, 0.0, f32(sw - 1u));
+    let fy = clamp(y - 0.5, 0.0, f32(sh - 1u));
+    let x0 = u32(floor(fx));
+    let y0 = u32(floor(fy));
+    let x1 = min(x0 + 1u, sw - 1u);
+    let y1 = min(y0 + 1u, sh - 1u);
+    let ax = fx - f32(x0);
+    let ay = fy - f32(y0);
+    let top = byte_at(off, (y0 * sw + x0) * 3u + c) * (1.0 - ax) + byte_at(off, (y0 * sw + x1) * 3u + c) * ax;
+    let bot = byte_at(off, (y1 * sw + x0) * 3u + c) * (1.0 - ax) + byte_at(off, (y1 * sw + x1) * 3u + c) * ax;
+    return top * (1.0 - ay) + bot * ay;
+}
+
+@compute @workgroup_size(256)
+fn crop(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let i = gid(id, nw);
+    if (i >= P.b * P.h * P.w * 3u) { return; }
+    var b: u32;
+    var y: u32;
+    var x: u32;
+    var c: u32;
+    if (P.nchw == 0u) {
+        c = i % 3u;
+        let t = i / 3u;
+        x = t % P.w;
+        y = (t / P.w) % P.h;
+        b = t / (P.w * P.h);
+    } else {
+        x = i % P.w;
+        let t = i / P.w;
+        y = t % P.h;
+        c = (t / P.h) % 3u;
+        b = t / (P.h * 3u);
+    }
+    let m = b * 8u;
+    if (Meta[m + 3u] == 0u) {
+        O[i] = 0u;
+        return;
+    }
+    let off = Meta[m];
+    let sw = Meta[m + 1u];
+    let sh = Meta[m + 2u];
+    let rx = bitcast<f32>(Meta[m + 4u]);
+    let ry = bitcast<f32>(Meta[m + 5u]);
+    let step_x = bitcast<f32>(Meta[m + 6u]) / f32(P.w);
+    let step_y = bitcast<f32>(Meta[m + 7u]) / f32(P.h);
+    var v = 0.0;
+    for (var k = 0u; k < 4u; k = k + 1u) {
+        let dx = select(0.25, 0.75, (k & 1u) == 1u);
+        let dy = select(0.25, 0.75, k >= 2u);
+        v = v + bilinear_at(off, sw, sh, rx + (f32(x) + dx) * step_x, ry + (f32(y) + dy) * step_y, c) / 4.0;
     }
     let r = (v - P.mean[c]) * P.inv_std[c];
     if (P.dtype == 0u) {

@@ -5,7 +5,7 @@ use crate::graph::Tensor;
 use crate::models::heads::{self, DecodeError, FrameCtx, Person};
 use crate::models::{ModelConfig, Repository, Task};
 use crate::runtime::{self, Device, Executor, FrameSpec, Letterbox, Plan};
-use crate::vision::crop::{crop_batch, Crop};
+use crate::vision::crop::{crop_batch, crop_rect, Crop};
 use crate::vision::letterbox;
 use image::RgbImage;
 
@@ -174,14 +174,19 @@ impl ReidPipeline {
         let n = crops.len().div_ceil(BATCH_STEP) * BATCH_STEP;
         let mut padded = crops.to_vec();
         padded.resize(n, Crop { frame: usize::MAX, bbox: [0.0; 4] });
-        let input = crop_batch(frames, &padded, &spec);
         let shape = match spec.layout {
             crate::graph::Layout::Nhwc => vec![1, h, w, 3],
             crate::graph::Layout::Nchw => vec![1, 3, h, w],
         };
         let name = self.config.name.clone();
         let plan = self.plans.get_or_compile(self.exec.as_ref(), &name, &self.graph, &[shape], n)?;
-        let out = plan.run(&[input])?;
+        // on the GPU the crops are cut from the frames by a kernel into the plan's input
+        let rects: Vec<crate::runtime::CropRect> =
+            padded.iter().map(|c| ((c.frame < frames.len()).then_some(c.frame), crop_rect(c.bbox, w, h))).collect();
+        let out = match plan.run_crops(frames, &rects, &spec) {
+            Some(out) => out?,
+            None => plan.run(&[crop_batch(frames, &padded, &spec)])?,
+        };
         let first = out.first().ok_or(DecodeError { shape: Vec::new(), expected: "an embedding output" })?;
         (0..crops.len()).map(|i| Ok(heads::embedding(first, i)?)).collect()
     }

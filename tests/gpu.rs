@@ -258,3 +258,41 @@ fn plan_run_frames_matches_run_on_the_read_back_input() {
         assert!(d <= 1e-5, "batch {batch}: device-filled input differs by {d}");
     }
 }
+
+/// The GPU crop kernel against the host's `vision::crop::crop_batch`: boxes inside, across
+/// and outside the frame, tiny and wide ones, a padding crop, both layouts and both dtypes.
+#[test]
+fn gpu_crops_match_the_host_crops() {
+    use walkout::graph::{DType, Layout};
+    use walkout::runtime::gpu::preprocess::{GpuPreprocessor, PreSpec};
+    use walkout::vision::crop::{crop_batch, crop_rect, Crop};
+    let pre = GpuPreprocessor::new(gpu().context().clone()).unwrap();
+    let bus = walkout::vision::image_io::load(&common::fetched("data/bus.jpg")).unwrap();
+    let zidane = walkout::vision::image_io::load(&common::fetched("data/zidane.jpg")).unwrap();
+    let frames = [&bus, &zidane];
+    let crops = [
+        Crop { frame: 0, bbox: [50.0, 399.0, 244.0, 903.0] },
+        Crop { frame: 1, bbox: [740.0, 40.0, 1150.0, 710.0] },
+        Crop { frame: 0, bbox: [-40.0, 700.0, 120.0, 1200.0] },
+        Crop { frame: 1, bbox: [10.0, 10.0, 13.0, 12.0] },
+        Crop { frame: 1, bbox: [0.0, 300.0, 1280.0, 420.0] },
+        Crop { frame: usize::MAX, bbox: [0.0; 4] },
+    ];
+    for spec in [
+        PreSpec { height: 64, width: 32, layout: Layout::Nchw, dtype: DType::F32, mean: [127.5; 3], std: [64.0; 3] },
+        PreSpec { height: 128, width: 64, layout: Layout::Nhwc, dtype: DType::I32, mean: [0.0; 3], std: [1.0; 3] },
+    ] {
+        let want = crop_batch(&frames, &crops, &spec);
+        let rects: Vec<_> =
+            crops.iter().map(|c| ((c.frame < frames.len()).then_some(c.frame), crop_rect(c.bbox, spec.width, spec.height))).collect();
+        let got = pre.crops(&frames, &rects, &spec).unwrap();
+        assert_eq!(got.shape, want.shape);
+        let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+        let worst = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
+        // f32: the same arithmetic; i32: a value on a rounding edge may land one step apart
+        let tol = if spec.dtype == DType::I32 { 1.0 } else { 1e-4 };
+        assert!(worst <= tol, "{spec:?}: worst difference {worst}");
+        let pad = g.len() / crops.len();
+        assert!(g[g.len() - pad..].iter().all(|&v| v == 0.0), "the padding crop is zeros");
+    }
+}

@@ -128,6 +128,23 @@ fn reid_matches_onnxruntime(exec: &dyn Executor) {
         assert!((n - 1.0).abs() < 1e-4, "crop {i}: |e|^2 = {n}");
     }
     assert!(heads::embedding(&ours, crops.len()).is_err(), "a crop past the batch is an error");
+    // on the GPU the crop kernel cuts the same crops from the frames into the plan's input
+    // (after a run on zeros, so that nothing of the host crops is left in it)
+    let zeros = walkout::graph::Tensor::zeros(walkout::graph::DType::F32, vec![crops.len(), 3, 64, 32]);
+    let blank = plan.run(&[zeros]).unwrap().remove(0);
+    assert_ne!(blank.as_f32().unwrap(), a, "zeros embed differently");
+    let rects: Vec<walkout::runtime::CropRect> =
+        crops.iter().map(|c| (Some(c.frame), walkout::vision::crop::crop_rect(c.bbox, 32, 64))).collect();
+    match plan.run_crops(&refs, &rects, &spec) {
+        Some(on_device) => {
+            let on_device = on_device.unwrap().remove(0);
+            let d = on_device.as_f32().unwrap();
+            let worst = d.iter().zip(a).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0f32, f32::max);
+            println!("{}: device crops vs host crops, worst relative embedding difference {worst:.2e}", exec.name());
+            assert!(worst < 1e-3, "{}: device crops differ by {worst}", exec.name());
+        }
+        None => assert_eq!(exec.name(), "cpu", "the GPU plan takes crops on the device"),
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

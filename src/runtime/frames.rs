@@ -3,6 +3,10 @@
 
 use crate::graph::{DType, Layout, Tensor};
 
+/// One crop of a batch: the frame it is cut from (`None`: padding, all zeros) and its
+/// rectangle [x0, y0, width, height] in that frame's pixels (`vision::crop::crop_rect`).
+pub type CropRect = (Option<usize>, [f32; 4]);
+
 /// How a batch of RGB frames becomes a model's image input: size, layout, dtype and
 /// normalisation ((pixel - mean) / std).
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,7 @@ pub mod frames;
 pub mod gpu;
 
 pub use device::{executor_for, Device};
-pub use frames::{FrameSpec, FramesOutput, Letterbox};
+pub use frames::{CropRect, FrameSpec, FramesOutput, Letterbox};
 
 use crate::graph::{self, Dim, Graph, GraphError, Tensor};
 
@@ -50,6 +50,15 @@ pub trait Plan: Send + std::fmt::Debug {
     /// input tensor themselves and call `run`.
     fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &FrameSpec) -> Option<Result<FramesOutput>> {
         let _ = (frames, spec);
+        None
+    }
+    /// Runs a batch whose only input is person crops of `frames` (`rects`: each crop's frame,
+    /// `None` for padding, and its rectangle), cut and resampled per `spec` where the plan
+    /// runs (on the GPU: by the crop kernel straight into the plan's input buffer).
+    /// `None` when the plan cannot; callers then build the input themselves
+    /// (`vision::crop::crop_batch`) and call `run`.
+    fn run_crops(&mut self, frames: &[&image::RgbImage], rects: &[CropRect], spec: &FrameSpec) -> Option<Result<Vec<Tensor>>> {
+        let _ = (frames, rects, spec);
         None
     }
     /// Whether `run_frames` letterboxes where the plan runs. Callers that can prepare the

@@ -521,6 +521,40 @@ impl Plan for GpuPlan {
     }
 
     fn run_frames(&mut self, frames: &[&image::RgbImage], spec: &super::FrameSpec) -> Option<Result<super::FramesOutput>> {
+        let b = match self.device_input(frames.len(), spec)? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let pre = self.pre.as_ref()?;
+        let boxes = match pre.encode_into(frames, spec, &self.buffers[b]) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.run_inner(None).map(|o| (o, boxes)))
+    }
+
+    fn run_crops(
+        &mut self,
+        frames: &[&image::RgbImage],
+        rects: &[super::CropRect],
+        spec: &super::FrameSpec,
+    ) -> Option<Result<Vec<Tensor>>> {
+        let b = match self.device_input(rects.len(), spec)? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let pre = self.pre.as_ref()?;
+        if let Err(e) = pre.crop_into(frames, rects, spec, &self.buffers[b]) {
+            return Some(Err(e));
+        }
+        Some(self.run_inner(None))
+    }
+}
+
+impl GpuPlan {
+    /// The buffer of the plan's one input when it is filled on the device by the
+    /// preprocessing kernels (`n` items of `spec`); None when the plan cannot take them.
+    fn device_input(&mut self, n: usize, spec: &super::FrameSpec) -> Option<Result<usize>> {
         if !self.takes_frames() {
             return None;
         }
@@ -530,13 +564,13 @@ impl Plan for GpuPlan {
             return None;
         }
         let want = match spec.layout {
-            crate::graph::Layout::Nhwc => vec![frames.len(), spec.height, spec.width, 3],
-            crate::graph::Layout::Nchw => vec![frames.len(), 3, spec.height, spec.width],
+            crate::graph::Layout::Nhwc => vec![n, spec.height, spec.width, 3],
+            crate::graph::Layout::Nchw => vec![n, 3, spec.height, spec.width],
         };
         if self.shapes[0] != want {
             return Some(Err(RuntimeError::Input {
                 name: info.name.clone(),
-                msg: format!("frames make {want:?} but the plan was compiled for {:?}", self.shapes[0]),
+                msg: format!("{n} images of {spec:?} make {want:?} but the plan was compiled for {:?}", self.shapes[0]),
             }));
         }
         if self.pre.is_none() {
@@ -545,16 +579,9 @@ impl Plan for GpuPlan {
                 Err(e) => return Some(Err(e)),
             }
         }
-        let pre = self.pre.as_ref()?;
-        let boxes = match pre.encode_into(frames, spec, &self.buffers[b]) {
-            Ok(b) => b,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(self.run_inner(None).map(|o| (o, boxes)))
+        Some(Ok(b))
     }
-}
 
-impl GpuPlan {
     /// Runs the plan; `inputs` None means the input buffers were filled on the device.
     fn run_inner(&mut self, inputs: Option<&[Tensor]>) -> Result<Vec<Tensor>> {
         let nv = self.graph.values.len();
