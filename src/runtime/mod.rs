@@ -313,10 +313,6 @@ impl PlanCache {
         PlanCache { limits, ..Self::default() }
     }
 
-    pub fn limits(&self) -> PlanLimits {
-        self.limits
-    }
-
     /// New limits for plans compiled from now on (cached plans stay).
     pub fn set_limits(&mut self, limits: PlanLimits) {
         self.limits = limits;
