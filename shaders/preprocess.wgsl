@@ -15,6 +15,26 @@ struct PreP {
 @group(0) @binding(2) var<storage, read> Meta: array<u32>;
 @group(0) @binding(3) var<storage, read_write> O: array<u32>;
 
+// (item, y, x, channel) of output word i in the input's layout
+fn position(i: u32) -> vec4<u32> {
+    if (P.nchw == 0u) {
+        let t = i / 3u;
+        return vec4<u32>(t / (P.w * P.h), (t / P.w) % P.h, t % P.w, i % 3u);
+    }
+    let t = i / P.w;
+    return vec4<u32>(t / (P.h * 3u), t % P.h, i % P.w, (t / P.h) % 3u);
+}
+
+// output word i: the 0..255 value v of channel c normalised, as f32 or rounded i32
+fn store(i: u32, v: f32, c: u32) {
+    let r = (v - P.mean[c]) * P.inv_std[c];
+    if (P.dtype == 0u) {
+        O[i] = bitcast<u32>(r);
+    } else {
+        O[i] = bitcast<u32>(i32(round(r)));
+    }
+}
+
 fn byte_at(off: u32, i: u32) -> f32 {
     let word = Pix[off + i / 4u];
     return f32((word >> ((i % 4u) * 8u)) & 255u);
@@ -24,23 +44,11 @@ fn byte_at(off: u32, i: u32) -> f32 {
 fn letterbox(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let i = gid(id, nw);
     if (i >= P.b * P.h * P.w * 3u) { return; }
-    var b: u32;
-    var y: u32;
-    var x: u32;
-    var c: u32;
-    if (P.nchw == 0u) {
-        c = i % 3u;
-        let t = i / 3u;
-        x = t % P.w;
-        y = (t / P.w) % P.h;
-        b = t / (P.w * P.h);
-    } else {
-        x = i % P.w;
-        let t = i / P.w;
-        y = t % P.h;
-        c = (t / P.h) % 3u;
-        b = t / (P.h * 3u);
-    }
+    let q = position(i);
+    let b = q.x;
+    let y = q.y;
+    let x = q.z;
+    let c = q.w;
     let m = b * 8u;
     let off = Meta[m];
     let sw = Meta[m + 1u];
@@ -67,12 +75,7 @@ fn letterbox(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
         let bot = bl + (br - bl) * ax;
         v = top + (bot - top) * ay;
     }
-    let r = (v - P.mean[c]) * P.inv_std[c];
-    if (P.dtype == 0u) {
-        O[i] = bitcast<u32>(r);
-    } else {
-        O[i] = bitcast<u32>(i32(round(r)));
-    }
+    store(i, v, c);
 }
 
 // Person crops for re-identification (`vision::crop`, the same arithmetic): each output
@@ -98,23 +101,11 @@ fn bilinear_at(off: u32, sw: u32, sh: u32, x: f32, y: f32, c: u32) -> f32 {
 fn crop(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
     let i = gid(id, nw);
     if (i >= P.b * P.h * P.w * 3u) { return; }
-    var b: u32;
-    var y: u32;
-    var x: u32;
-    var c: u32;
-    if (P.nchw == 0u) {
-        c = i % 3u;
-        let t = i / 3u;
-        x = t % P.w;
-        y = (t / P.w) % P.h;
-        b = t / (P.w * P.h);
-    } else {
-        x = i % P.w;
-        let t = i / P.w;
-        y = t % P.h;
-        c = (t / P.h) % 3u;
-        b = t / (P.h * 3u);
-    }
+    let q = position(i);
+    let b = q.x;
+    let y = q.y;
+    let x = q.z;
+    let c = q.w;
     let m = b * 8u;
     if (Meta[m + 3u] == 0u) {
         O[i] = 0u;
@@ -133,10 +124,5 @@ fn crop(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
         let dy = select(0.25, 0.75, k >= 2u);
         v = v + bilinear_at(off, sw, sh, rx + (f32(x) + dx) * step_x, ry + (f32(y) + dy) * step_y, c) / 4.0;
     }
-    let r = (v - P.mean[c]) * P.inv_std[c];
-    if (P.dtype == 0u) {
-        O[i] = bitcast<u32>(r);
-    } else {
-        O[i] = bitcast<u32>(i32(round(r)));
-    }
+    store(i, v, c);
 }
