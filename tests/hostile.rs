@@ -216,6 +216,16 @@ fn repository_paths_that_lead_out_are_refused() {
     assert_eq!(r.server.model_names(), vec![MODEL.to_string()]);
     let why = r.server.load_failure("shard").expect("the failure is kept for RepositoryIndex");
     assert!(why.contains("weight shard"), "{why}");
+    // over HTTP: the server is ready with what loaded and names what did not; per model
+    // (KServe v2 paths) the broken one is not ready, with its reason
+    let (code, body) = common::http_get(r.http_addr, "/readyz");
+    assert!(code == 200 && body.contains("failed to load: shard"), "{body}");
+    let (code, body) = common::http_get(r.http_addr, "/v2/models/shard/ready");
+    assert!(code == 503 && body.contains("weight shard"), "{body}");
+    assert_eq!(common::http_get(r.http_addr, &format!("/v2/models/{MODEL}/ready")).0, 200);
+    assert_eq!(common::http_get(r.http_addr, &format!("/v2/models/{MODEL}/versions/1/ready")).0, 200);
+    assert_eq!(common::http_get(r.http_addr, &format!("/v2/models/{MODEL}/versions/9/ready")).0, 404);
+    assert_eq!(common::http_get(r.http_addr, "/v2/models/nothing/ready").0, 404);
     r.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(repo);
 }

@@ -111,8 +111,9 @@ pub fn grpc_role(path: &str) -> Option<Role> {
 /// The role an HTTP path needs (`None`: open, the probes).
 pub fn http_role(path: &str) -> Option<Role> {
     match path {
-        "/healthz" | "/readyz" => None,
+        "/healthz" | "/readyz" | "/v2/health/ready" | "/v2/health/live" => None,
         "/metrics" => Some(Role::Infer),
+        p if p.starts_with("/v2/models/") && p.ends_with("/ready") => Some(Role::Infer),
         _ => Some(Role::Admin),
     }
 }

@@ -1,8 +1,9 @@
 //! HTTP edge: `/metrics` (Prometheus text, `infer` role), `/healthz` (live) and `/readyz`
-//! (models loaded, not draining), the probes open to all.
+//! (models loaded, not draining; models that failed to load are named), the probes open to
+//! all; per model, KServe v2's `/v2/models/{name}[/versions/{version}]/ready` (`infer` role).
 
 use crate::serve::Server;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -20,13 +21,38 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<Arc<Server>>) -> impl IntoResponse {
+    // models that failed to load are named; the server is ready with the ones that loaded
+    let failed: String = s.load_failures().into_iter().map(|(name, why)| format!("failed to load: {name}: {why}\n")).collect();
     if s.is_ready() {
-        (StatusCode::OK, "ready\n".to_string())
+        (StatusCode::OK, format!("ready\n{failed}"))
     } else if s.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "models not ready\n".to_string())
+        (StatusCode::SERVICE_UNAVAILABLE, format!("models not ready\n{failed}"))
     }
+}
+
+/// One model's readiness (KServe v2): 200 when it serves, 503 with the reason when it failed
+/// to load or is unavailable, 404 when there is no such model or version.
+async fn model_ready(s: &Server, name: &str, version: &str) -> (StatusCode, String) {
+    use crate::serve::ServeError;
+    match s.model_version(name, version) {
+        Ok(_) => (StatusCode::OK, "ready\n".into()),
+        Err(ServeError::Unavailable(why)) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+        Err(ServeError::ModelNotFound(_)) => match s.load_failure(name) {
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("failed to load: {why}\n")),
+            None => (StatusCode::NOT_FOUND, "no such model\n".into()),
+        },
+        Err(_) => (StatusCode::NOT_FOUND, "no such model or version\n".into()),
+    }
+}
+
+async fn model_readyz(State(s): State<Arc<Server>>, Path(name): Path<String>) -> impl IntoResponse {
+    model_ready(&s, &name, "").await
+}
+
+async fn model_version_readyz(State(s): State<Arc<Server>>, Path((name, version)): Path<(String, String)>) -> impl IntoResponse {
+    model_ready(&s, &name, &version).await
 }
 
 /// Checks the bearer token of every request but the probes.
@@ -54,6 +80,10 @@ pub fn router(server: Arc<Server>, auth: Arc<super::auth::Auth>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/v2/health/ready", get(readyz))
+        .route("/v2/health/live", get(healthz))
+        .route("/v2/models/{name}/ready", get(model_readyz))
+        .route("/v2/models/{name}/versions/{version}/ready", get(model_version_readyz))
         .with_state(server)
         .layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }

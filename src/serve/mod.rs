@@ -489,6 +489,11 @@ impl Server {
         self.load_failures.lock().ok().and_then(|f| f.get(name).cloned())
     }
 
+    /// Every model that failed to load and is not loaded, with its reason.
+    pub fn load_failures(&self) -> BTreeMap<String, String> {
+        self.load_failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
     /// A model name for metric labels: the name if the model is loaded, else `unknown`.
     pub fn model_label(&self, name: &str) -> String {
         if self.models.read().map(|m| m.contains_key(name)).unwrap_or(false) {
