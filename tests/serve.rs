@@ -516,11 +516,12 @@ fn sigterm_drains_queued_frames_ends_open_streams_and_exits_cleanly() {
     let summary = summary.unwrap().expect("PushFrames ends with a summary, not an error").into_inner();
     assert_eq!((summary.accepted, summary.rejected), (1, 0), "{summary:?}");
     let status = wait_for("exit after SIGTERM", 60, || child.try_wait().unwrap());
-    let stop = t0.elapsed();
+    println!("stopped {:?} after SIGTERM", t0.elapsed());
     drop(frames);
     let log: Vec<String> = rx.try_iter().collect();
-    // the drain deadline is 10 s by default; an open stream must not hold the server to it
-    assert!(stop < Duration::from_secs(9), "stopping took {stop:?}; log: {log:?}");
+    // the queued frames are run first; then the listeners close at once: the open stream, whose
+    // client never closed it, did not hold them to the drain deadline
+    assert!(!log.iter().any(|l| l.contains("did not close within")), "an open stream held the server: {log:?}");
     assert!(status.success(), "exit status {status:?}; log: {log:?}");
     assert!(log.iter().any(|l| l.contains("SIGTERM: draining")), "{log:?}");
     assert!(log.iter().any(|l| l.contains("stopped cleanly")), "{log:?}");
