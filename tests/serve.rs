@@ -658,3 +658,43 @@ fn live_http_stream_drops_and_reconnects() {
     let _ = streamer.wait();
     let _ = std::fs::remove_dir_all(&repo);
 }
+
+#[test]
+fn sigterm_drops_what_is_still_queued_at_the_drain_deadline() {
+    let repo = temp_repo("deadline");
+    let cfg = repo.join("walkout.toml");
+    // four cameras far faster than the model, each with a deep queue, and a 1 s drain deadline
+    let mut text =
+        format!("device = \"cpu\"\ndrain_timeout_s = 1.0\n[[models]]\nname = \"{MODEL}\"\n[models.batching]\nmax_batch_size = 4\n");
+    for i in 0..4 {
+        text += &format!(
+            "\n[[cameras]]\nid = \"cam{i}\"\nsource = \"synthetic\"\nfps = 100.0\nqueue_size = 64\nurl = \"{}\"\n",
+            common::fetched("data/bus.jpg").display()
+        );
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let (mut child, _g, http, rx) = spawn_server(
+        &["--config", cfg.to_str().unwrap(), "--model-repository", repo.to_str().unwrap()],
+        &[("WALKOUT_GRPC_ADDR", "127.0.0.1:0"), ("WALKOUT_HTTP_ADDR", "127.0.0.1:0")],
+    );
+    let addr: std::net::SocketAddr = http.parse().unwrap();
+    // far more queued than the model runs in a second
+    wait_for("a deep queue", 60, || {
+        let (_, body) = common::http_get(addr, "/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix("walkout_queue_depth{model=\"movenet-multipose\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|&d| d >= 100.0)
+    });
+    let t0 = Instant::now();
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = wait_for("exit after SIGTERM", 60, || child.try_wait().unwrap());
+    println!("stopped {:?} after SIGTERM", t0.elapsed());
+    let log: Vec<String> = rx.try_iter().collect();
+    assert!(status.success(), "exit status {status:?}; log: {log:?}");
+    assert!(log.iter().any(|l| l.contains("shutdown deadline: dropping queued items")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("stopped cleanly")), "{log:?}");
+    let _ = std::fs::remove_dir_all(&repo);
+}

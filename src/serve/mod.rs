@@ -560,8 +560,10 @@ impl Server {
         }
         let slots: Vec<Arc<ModelSlot>> = self.models.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
         let pending: usize = slots.iter().map(|s| s.batcher.pending()).sum();
+        // queued work runs until drain_timeout_s; what is left then is dropped and counted
+        let deadline = t0 + std::time::Duration::from_secs_f64(self.config.drain_timeout_s);
         for s in &slots {
-            s.batcher.close();
+            s.batcher.close_by(Some(deadline));
         }
         let _ = self.shutdown_tx.send(true);
         tracing::info!("drained {pending} queued items in {:.2} s", t0.elapsed().as_secs_f64());

@@ -110,8 +110,10 @@ enum Cmd {
     },
     /// Wake up: the batching parameters changed.
     Params,
-    /// Stop taking work, run what is queued, then end.
-    Close,
+    /// Stop taking work; run what is queued until `deadline`, then drop the rest.
+    Close {
+        deadline: Option<Instant>,
+    },
 }
 
 struct Lane {
@@ -130,6 +132,8 @@ struct State {
     tensors: VecDeque<Item>,
     in_flight: usize,
     closed: bool,
+    /// When closing: past this, what is still queued is dropped.
+    deadline: Option<Instant>,
 }
 
 impl State {
@@ -279,10 +283,17 @@ impl Batcher {
 
     /// Stops taking work, runs everything already queued, and joins the threads.
     pub fn close(&self) {
+        self.close_by(None)
+    }
+
+    /// Stops taking work, runs what is queued until `deadline` (a batch already running
+    /// finishes), drops the rest (frames counted as `reason="shutdown"`, requests answered
+    /// UNAVAILABLE), and joins the threads.
+    pub fn close_by(&self, deadline: Option<Instant>) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _ = self.cmds.send(Cmd::Close);
+        let _ = self.cmds.send(Cmd::Close { deadline });
         let threads = self.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
         for t in threads {
             let _ = t.join();
@@ -369,7 +380,10 @@ fn handle(sh: &Shared, st: &mut State, cmd: Cmd) {
             let _ = reply.send(st.pending());
         }
         Cmd::Params => {}
-        Cmd::Close => st.closed = true,
+        Cmd::Close { deadline } => {
+            st.closed = true;
+            st.deadline = deadline;
+        }
     }
     sh.publish_depth(st);
 }
@@ -415,6 +429,9 @@ fn queue_actor(sh: Arc<Shared>, cmds: Receiver<Cmd>, done: Receiver<()>, form: S
     let never = crossbeam_channel::never();
     let mut cmds_gone = false;
     loop {
+        if st.closed && st.deadline.is_some_and(|d| Instant::now() >= d) && st.pending() > 0 {
+            drop_queued(&sh, &mut st);
+        }
         // form every batch that is due
         let wait = loop {
             match next_batch(&sh, &mut st) {
@@ -431,7 +448,11 @@ fn queue_actor(sh: Arc<Shared>, cmds: Receiver<Cmd>, done: Receiver<()>, form: S
         if st.closed && st.pending() == 0 && st.in_flight == 0 {
             return;
         }
-        let timeout = crossbeam_channel::after(wait.unwrap_or(Duration::from_secs(3600)));
+        let mut wait = wait.unwrap_or(Duration::from_secs(3600));
+        if let Some(d) = st.deadline.filter(|_| st.closed && st.pending() > 0) {
+            wait = wait.min(d.saturating_duration_since(Instant::now()));
+        }
+        let timeout = crossbeam_channel::after(wait);
         select! {
             recv(if cmds_gone { &never } else { &cmds }) -> c => match c {
                 Ok(c) => handle(&sh, &mut st, c),
@@ -449,6 +470,28 @@ fn queue_actor(sh: Arc<Shared>, cmds: Receiver<Cmd>, done: Receiver<()>, form: S
             recv(timeout) -> _ => {},
         }
     }
+}
+
+/// Drops everything still queued at the shutdown deadline: camera frames are counted as
+/// dropped for `shutdown`, requests are answered UNAVAILABLE.
+fn drop_queued(sh: &Shared, st: &mut State) {
+    let items: Vec<Item> =
+        st.lanes.iter_mut().flat_map(|l| l.items.drain(..)).chain(st.requests.drain(..)).chain(st.tensors.drain(..)).collect();
+    st.frames = 0;
+    tracing::warn!(model = %sh.model_name, items = items.len(), "shutdown deadline: dropping queued items");
+    let gone = || ServeError::Unavailable("the server shut down before this ran (drain_timeout_s)".into());
+    for item in items {
+        match item.work {
+            Work::Frame { frame, reply: None } => sh.metrics.frames_dropped.with_label_values(&[&frame.camera, "shutdown"]).inc(),
+            Work::Frame { reply: Some(r), .. } => {
+                let _ = r.send(Err(gone()));
+            }
+            Work::Tensors { reply, .. } => {
+                let _ = reply.send(Err(gone()));
+            }
+        }
+    }
+    sh.publish_depth(st);
 }
 
 enum Next {
