@@ -60,14 +60,39 @@ pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
 
 /// Broadcasting f32 binary op: rows of the innermost dim, split across threads when large.
 pub fn binary_f32(op: BinOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {
+    use BinOp::*;
+    // one loop per op, so the op is not matched per element
+    match op {
+        Add => binary_f32_with(|p, q| p + q, a, sa, b, sb, out),
+        Sub => binary_f32_with(|p, q| p - q, a, sa, b, sb, out),
+        Mul => binary_f32_with(|p, q| p * q, a, sa, b, sb, out),
+        Div => binary_f32_with(|p, q| p / q, a, sa, b, sb, out),
+        Max => binary_f32_with(|p: f32, q| p.max(q), a, sa, b, sb, out),
+        Min => binary_f32_with(|p: f32, q| p.min(q), a, sa, b, sb, out),
+        SquaredDifference => binary_f32_with(|p, q| (p - q) * (p - q), a, sa, b, sb, out),
+        _ => binary_f32_with(|p, q| bin_f32(op, p, q), a, sa, b, sb, out),
+    }
+}
+
+/// Broadcasting binary kernel for one op (`f`), with any output element type. Dimensions that broadcast alike are merged first
+/// (`[64,64,17] x [1,1,17]` is `[4096,17] x [1,17]`), then rows of the innermost merged
+/// dimension are walked with an odometer, split across threads when large.
+pub fn binary_f32_with<T, F>(f: F, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<T>
+where
+    T: Copy + Default + Send + Sync,
+    F: Fn(f32, f32) -> T + Sync,
+{
     use rayon::prelude::*;
     let n = numel(out);
     if sa == sb {
-        let f = |(&p, &q): (&f32, &f32)| bin_f32(op, p, q);
-        return if n > PAR_MIN { a.par_iter().zip(b).map(f).collect() } else { a.iter().zip(b).map(f).collect() };
+        let g = |(&p, &q): (&f32, &f32)| f(p, q);
+        return if n > PAR_MIN { a.par_iter().zip(b).map(g).collect() } else { a.iter().zip(b).map(g).collect() };
+    }
+    if n == 0 {
+        return Vec::new();
     }
     let rank = out.len().max(1);
-    let out: Vec<usize> = if out.is_empty() { vec![1] } else { out.to_vec() };
+    let full: Vec<usize> = if out.is_empty() { vec![1] } else { out.to_vec() };
     let bstrides = |s: &[usize]| {
         let st = strides(s);
         let off = rank - s.len();
@@ -80,38 +105,78 @@ pub fn binary_f32(op: BinOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], o
         v
     };
     let (ta, tb) = (bstrides(sa), bstrides(sb));
-    let inner = out[rank - 1];
-    let (ia, ib) = (ta[rank - 1], tb[rank - 1]);
-    let mut res = vec![0f32; n];
-    if n == 0 {
-        return res;
-    }
-    let row = |r: usize, dst: &mut [f32]| {
-        let (mut oa, mut ob) = (0usize, 0usize);
-        let mut rem = r;
-        for d in (0..rank - 1).rev() {
-            let i = rem % out[d];
-            rem /= out[d];
-            oa += i * ta[d];
-            ob += i * tb[d];
+    // merge dimensions (innermost first) whose strides continue each other in both inputs
+    let (mut dims, mut da, mut db) = (Vec::with_capacity(rank), Vec::with_capacity(rank), Vec::with_capacity(rank));
+    for d in (0..rank).rev() {
+        if full[d] == 1 {
+            continue;
         }
-        match (ia, ib) {
-            (1, 1) => dst.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((o, &p), &q)| *o = bin_f32(op, p, q)),
-            (1, 0) => {
-                let q = b[ob];
-                dst.iter_mut().zip(&a[oa..oa + inner]).for_each(|(o, &p)| *o = bin_f32(op, p, q))
+        match (dims.last_mut(), da.last(), db.last()) {
+            (Some(sz), Some(&xa), Some(&xb)) if ta[d] == xa * *sz && tb[d] == xb * *sz => *sz *= full[d],
+            _ => {
+                dims.push(full[d]);
+                da.push(ta[d]);
+                db.push(tb[d]);
             }
-            (0, 1) => {
-                let p = a[oa];
-                dst.iter_mut().zip(&b[ob..ob + inner]).for_each(|(o, &q)| *o = bin_f32(op, p, q))
+        }
+    }
+    if dims.is_empty() {
+        return vec![f(a[0], b[0])];
+    }
+    dims.reverse();
+    da.reverse();
+    db.reverse();
+    let r = dims.len();
+    let inner = dims[r - 1];
+    let (ia, ib) = (da[r - 1], db[r - 1]);
+    let rows = n / inner;
+    let mut res = vec![T::default(); n];
+    // rows r0.. into dst, odometer over the outer dims
+    let run = |r0: usize, dst: &mut [T]| {
+        let mut idx = vec![0usize; r - 1];
+        let (mut oa, mut ob) = (0usize, 0usize);
+        let mut rem = r0;
+        for d in (0..r - 1).rev() {
+            idx[d] = rem % dims[d];
+            rem /= dims[d];
+            oa += idx[d] * da[d];
+            ob += idx[d] * db[d];
+        }
+        for row in dst.chunks_mut(inner) {
+            match (ia, ib) {
+                (1, 1) => row.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]).for_each(|((o, &p), &q)| *o = f(p, q)),
+                (1, 0) => {
+                    let q = b[ob];
+                    row.iter_mut().zip(&a[oa..oa + inner]).for_each(|(o, &p)| *o = f(p, q))
+                }
+                (0, 1) => {
+                    let p = a[oa];
+                    row.iter_mut().zip(&b[ob..ob + inner]).for_each(|(o, &q)| *o = f(p, q))
+                }
+                _ => {
+                    for (j, o) in row.iter_mut().enumerate() {
+                        *o = f(a[oa + j * ia], b[ob + j * ib]);
+                    }
+                }
             }
-            _ => dst.iter_mut().for_each(|o| *o = bin_f32(op, a[oa], b[ob])),
+            for d in (0..r - 1).rev() {
+                idx[d] += 1;
+                oa += da[d];
+                ob += db[d];
+                if idx[d] < dims[d] {
+                    break;
+                }
+                oa -= da[d] * dims[d];
+                ob -= db[d] * dims[d];
+                idx[d] = 0;
+            }
         }
     };
     if n > PAR_MIN {
-        res.par_chunks_mut(inner).enumerate().for_each(|(r, dst)| row(r, dst));
+        let per = rows.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+        res.par_chunks_mut(per * inner).enumerate().for_each(|(c, dst)| run(c * per, dst));
     } else {
-        res.chunks_mut(inner).enumerate().for_each(|(r, dst)| row(r, dst));
+        run(0, &mut res);
     }
     res
 }

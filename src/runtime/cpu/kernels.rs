@@ -1,11 +1,13 @@
-//! Fast CPU kernels: conv as GEMM (candle matmul) with an in-place fused epilogue, and a
-//! depthwise conv kernel. Both work in NHWC; NCHW tensors are permuted around them.
+//! The CPU executor's convolutions: dense ones as GEMM on weights packed at plan time
+//! (im2col per block of output pixels unless pointwise), depthwise ones vectorised over
+//! channels, both with the epilogue fused (`simd`). Both work in NHWC; NCHW tensors are
+//! permuted around them.
 
 use super::layout_perm;
+use super::simd::{self, dw, gemm::PackedB, Isa};
 use crate::graph::eval::conv_out_dim;
 use crate::graph::{Activation, ConvAttrs, Layout, ResidualAt};
 use candle_core::{CpuStorage, Tensor as CTensor};
-use rayon::prelude::*;
 
 type R<T> = std::result::Result<T, String>;
 
@@ -67,49 +69,58 @@ pub fn with_f32<T>(t: &CTensor, f: impl FnOnce(&[f32]) -> T) -> R<T> {
     }
 }
 
-/// In-place bias + activation + residual on a `[m, cout]` GEMM result.
-struct Epilogue<'a> {
-    cout: usize,
-    bias: Option<&'a [f32]>,
-    act: Activation,
-    residual: Option<(&'a [f32], ResidualAt)>,
-}
-
-impl Epilogue<'_> {
-    #[inline]
-    fn apply_row(&self, row: &mut [f32], idx: usize) {
-        if let Some(b) = self.bias {
-            row.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
-        }
-        match self.residual {
-            Some((r, ResidualAt::BeforeAct)) => {
-                let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v + r));
-            }
-            Some((r, ResidualAt::AfterAct)) => {
-                let r = &r[idx * self.cout..(idx + 1) * self.cout];
-                row.iter_mut().zip(r).for_each(|(v, &r)| *v = self.act.apply(*v) + r);
-            }
-            None => {
-                if self.act != Activation::None {
-                    row.iter_mut().for_each(|v| *v = self.act.apply(*v));
-                }
-            }
-        }
+/// How a conv's epilogue splits between the vector kernel (bias, clamp-like activations
+/// and the residual) and a scalar pass after it (any other activation, with the residual).
+fn split_epilogue(act: Activation, residual: Option<(&[f32], ResidualAt)>) -> (simd::Epilogue<'_>, Option<Activation>) {
+    let clamp = match act {
+        Activation::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
+        Activation::Relu => Some((0.0, f32::INFINITY)),
+        Activation::Relu6 => Some((0.0, 6.0)),
+        Activation::Clip(lo, hi) => Some((lo, hi)),
+        _ => None,
+    };
+    match clamp {
+        Some((lo, hi)) => (
+            simd::Epilogue {
+                lo,
+                hi,
+                residual: residual.map(|r| r.0),
+                residual_first: !matches!(residual, Some((_, ResidualAt::AfterAct))),
+            },
+            None,
+        ),
+        None => (simd::Epilogue::none(), Some(act)),
     }
 }
 
+/// The scalar part of an epilogue the vector kernel could not take: activation, then or
+/// before it the residual, on `[m, c]` rows.
+fn scalar_epilogue(out: &mut [f32], c: usize, act: Activation, residual: Option<(&[f32], ResidualAt)>) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(c * 64).enumerate().for_each(|(blk, chunk)| {
+        for (j, row) in chunk.chunks_mut(c).enumerate() {
+            let idx = blk * 64 + j;
+            match residual {
+                Some((r, ResidualAt::BeforeAct)) => {
+                    row.iter_mut().zip(&r[idx * c..(idx + 1) * c]).for_each(|(v, &r)| *v = act.apply(*v + r))
+                }
+                Some((r, ResidualAt::AfterAct)) => {
+                    row.iter_mut().zip(&r[idx * c..(idx + 1) * c]).for_each(|(v, &r)| *v = act.apply(*v) + r)
+                }
+                None => row.iter_mut().for_each(|v| *v = act.apply(*v)),
+            }
+        }
+    });
+}
+
 /// A kernel over the input data and the optional residual data.
-type KernelBody<'a> = dyn FnMut(&[f32], Option<&[f32]>) + 'a;
+type KernelBody<'a> = dyn FnMut(&[f32], Option<&[f32]>) -> R<()> + 'a;
 
 /// Runs `body` on the f32 data of `x` and of the optional residual.
 fn with_input_and_residual(x: &CTensor, res: Option<&CTensor>, body: &mut KernelBody<'_>) -> R<()> {
     with_f32(x, |xs| match res {
-        Some(r) => with_f32(r, |rs| body(xs, Some(rs))),
-        None => {
-            body(xs, None);
-            Ok(())
-        }
+        Some(r) => with_f32(r, |rs| body(xs, Some(rs)))?,
+        None => body(xs, None),
     })?
 }
 
@@ -141,11 +152,33 @@ fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32])
     }
 }
 
-/// Dense convolution as GEMM (`[pixels, kh*kw*cin] x [kh*kw*cin, cout]`), computed in
-/// blocks of output pixels spread over the cores. Each block is packed (im2col, unless the
-/// conv is pointwise), multiplied with the `gemm` crate that candle's CPU matmul is built
-/// on, and finished with bias, activation and residual while it is still in cache.
-pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Option<&[f32]>, res: Option<&CTensor>) -> R<CTensor> {
+/// An output buffer the kernels write in full (every element), so it is not zeroed first:
+/// zeroing megabytes per layer showed up as a tenth of MoveNet's time.
+fn uninit(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: f32 has no invalid bit patterns, and the gemm and depthwise kernels store
+    // every element of their output before anything reads it.
+    #[allow(clippy::uninit_vec)]
+    unsafe {
+        v.set_len(len)
+    };
+    v
+}
+
+/// A dense convolution's weights (`[kh*kw*cin, cout]`, HWIO) and bias, packed for `isa`.
+pub fn pack_conv(isa: Isa, g: &ConvGeo, w: &[f32], bias: Option<&[f32]>) -> R<PackedB> {
+    PackedB::new(isa, w, g.kh * g.kw * g.cin, g.cout, bias)
+}
+
+/// A depthwise convolution's weights (`[kh*kw, c]`) and bias, packed for `isa`.
+pub fn pack_depthwise(isa: Isa, g: &ConvGeo, w: &[f32], bias: Option<&[f32]>) -> R<dw::PackedDw> {
+    dw::PackedDw::new(isa, w, g.kh * g.kw, g.cin, bias)
+}
+
+/// Dense convolution as GEMM (`[pixels, kh*kw*cin] x [kh*kw*cin, cout]`) on the packed
+/// weights; pointwise convolutions read the NHWC input in place, others are im2col'd a
+/// block of output pixels at a time.
+pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, pw: &PackedB, res: Option<&CTensor>) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
     let res = match res {
         Some(r) => Some(to_nhwc(r, a.layout)?),
@@ -154,102 +187,45 @@ pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Optio
     let m = g.n * g.oh * g.ow;
     let k = g.kh * g.kw * g.cin;
     let n = g.cout;
-    if w.len() != k * n {
-        return Err(format!("weight has {} values, expected {k} x {n}", w.len()));
+    if pw.k() != k || pw.n() != n {
+        return Err(format!("packed weights are {} x {}, expected {k} x {n}", pw.k(), pw.n()));
     }
-    let mut out = vec![0f32; m * n];
-    let threads = rayon::current_num_threads().max(1);
-    let mb = (m / (threads * 4)).clamp(16, 256);
+    let mut out = uninit(m * n);
     let pointwise = g.is_pointwise();
-    let mut body = |xs: &[f32], rs: Option<&[f32]>| {
-        let ep = Epilogue { cout: n, bias, act: a.act, residual: rs.zip(a.residual) };
-        out.par_chunks_mut(mb * n).enumerate().for_each_init(Vec::new, |cols: &mut Vec<f32>, (bi, ob)| {
-            let r0 = bi * mb;
-            let rows = ob.len() / n;
-            let lhs: &[f32] = if pointwise {
-                &xs[r0 * k..(r0 + rows) * k]
-            } else {
-                cols.resize(rows * k, 0.0);
-                im2col_rows(xs, g, r0, rows, cols);
-                &cols[..rows * k]
-            };
-            // SAFETY: dst is rows x n (row stride n), lhs rows x k (row stride k) and rhs
-            // k x n (row stride n), all in bounds of their slices; no aliasing.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    n,
-                    k,
-                    ob.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    k as isize,
-                    w.as_ptr(),
-                    1,
-                    n as isize,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            for (j, row) in ob.chunks_mut(n).enumerate() {
-                ep.apply_row(row, r0 + j);
-            }
-        });
+    let mut body = |xs: &[f32], rs: Option<&[f32]>| -> R<()> {
+        let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
+        if pointwise {
+            simd::gemm::gemm(pw, m, xs, k, &mut out, &ep)?;
+        } else {
+            simd::gemm::gemm_with(pw, m, |r0, rows, cols: &mut [f32]| im2col_rows(xs, g, r0, rows, cols), &mut out, &ep)?;
+        }
+        if let Some(act) = rest {
+            scalar_epilogue(&mut out, n, act, rs.zip(a.residual));
+        }
+        Ok(())
     };
     with_input_and_residual(&x, res.as_ref(), &mut body)?;
     let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, n), x.device()).map_err(e)?;
     from_nhwc(t, a.layout)
 }
 
-/// Depthwise convolution (one filter per channel), NHWC, with fused epilogue.
-pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, w: &[f32], bias: Option<&[f32]>, res: Option<&CTensor>) -> R<CTensor> {
+/// Depthwise convolution (one filter per channel), NHWC, on the packed weights.
+pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, pw: &dw::PackedDw, res: Option<&CTensor>) -> R<CTensor> {
     let x = to_nhwc(x, a.layout)?;
     let res = match res {
         Some(r) => Some(to_nhwc(r, a.layout)?),
         None => None,
     };
     let c = g.cin;
-    let mut out = vec![0f32; g.n * g.oh * g.ow * c];
-    let mut body = |xs: &[f32], rs: Option<&[f32]>| {
-        let ep = Epilogue { cout: c, bias: None, act: a.act, residual: rs.zip(a.residual) };
-        out.par_chunks_mut(g.ow * c).enumerate().for_each(|(row_i, orow)| {
-            let b = row_i / g.oh;
-            let oy = row_i % g.oh;
-            for ox in 0..g.ow {
-                let acc = &mut orow[ox * c..(ox + 1) * c];
-                match bias {
-                    Some(bv) => acc.copy_from_slice(bv),
-                    None => acc.fill(0.0),
-                }
-                for ky in 0..g.kh {
-                    let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
-                    if iy < 0 || iy >= g.h as isize {
-                        continue;
-                    }
-                    for kx in 0..g.kw {
-                        let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
-                        if ix < 0 || ix >= g.w as isize {
-                            continue;
-                        }
-                        let src = ((b * g.h + iy as usize) * g.w + ix as usize) * c;
-                        let xin = &xs[src..src + c];
-                        let wk = &w[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                        for ((o, &xv), &wv) in acc.iter_mut().zip(xin).zip(wk) {
-                            *o += xv * wv;
-                        }
-                    }
-                }
-                // bias was the accumulator's start value
-                ep.apply_row(acc, row_i * g.ow + ox);
-            }
-        });
+    let geo = dw::Geo { n: g.n, h: g.h, w: g.w, c, oh: g.oh, ow: g.ow, kh: g.kh, kw: g.kw, stride: g.stride, dil: g.dil, pad: g.pad };
+    let mut out = uninit(g.n * g.oh * g.ow * c);
+    let mut body = |xs: &[f32], rs: Option<&[f32]>| -> R<()> {
+        let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
+        dw::depthwise(pw, &geo, xs, &mut out, &ep)?;
+        if let Some(act) = rest {
+            scalar_epilogue(&mut out, c, act, rs.zip(a.residual));
+        }
+        Ok(())
     };
     with_input_and_residual(&x, res.as_ref(), &mut body)?;
     let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, c), x.device()).map_err(e)?;

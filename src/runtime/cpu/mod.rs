@@ -1,9 +1,14 @@
 //! CPU executor on candle tensors. Every value in a plan is a `candle_core::Tensor`.
-//! Convolutions run as GEMM through candle's matmul (1x1 directly, others after an NHWC
-//! im2col) with bias, activation and residual applied in place; depthwise convolutions have
-//! their own kernel; other ops use the reference kernels in `graph::eval`.
+//! Convolutions run on walkout's own vector kernels (`simd`: AVX-512, AVX2 + FMA or
+//! portable code, chosen at run time) with weights packed at plan time and bias,
+//! activation and residual fused: dense ones as GEMM (1x1 directly, others after an NHWC
+//! im2col per block of pixels), depthwise ones vectorised over channels; other ops use the
+//! reference kernels in `graph::eval`.
 
 mod kernels;
+pub mod simd;
+
+pub use simd::Isa;
 
 use super::{check_run_inputs, Executor, Plan, Result, RuntimeError};
 use crate::graph::{self, optimize, ConvAttrs, DType, Graph, Layout, Op, Tensor, TensorData, ValueId};
@@ -13,13 +18,34 @@ pub(crate) fn backend_err(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Backend { backend: "cpu", msg: e.to_string() }
 }
 
-/// The candle CPU executor. Uses every core through rayon.
-#[derive(Debug, Default)]
-pub struct CpuExecutor;
+/// The CPU executor. Uses every core through rayon.
+#[derive(Debug)]
+pub struct CpuExecutor {
+    isa: Isa,
+}
+
+impl Default for CpuExecutor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl CpuExecutor {
+    /// On the best vector path of this CPU (or `WALKOUT_CPU_ISA`'s).
     pub fn new() -> Self {
-        CpuExecutor
+        CpuExecutor { isa: Isa::detect() }
+    }
+
+    /// On a given vector path; one this CPU does not run is an error.
+    pub fn with_isa(isa: Isa) -> Result<Self> {
+        if !isa.supported() {
+            return Err(RuntimeError::Backend { backend: "cpu", msg: format!("this CPU does not run the {} path", isa.name()) });
+        }
+        Ok(CpuExecutor { isa })
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 }
 
@@ -28,28 +54,26 @@ impl Executor for CpuExecutor {
         "cpu"
     }
     fn adapter(&self) -> String {
-        format!("candle CPU, {} threads", rayon::current_num_threads())
+        format!("CPU {}, {} threads", self.isa.name(), rayon::current_num_threads())
     }
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
-        Ok(Box::new(CpuPlan::new(graph, input_shapes)?))
+        Ok(Box::new(CpuPlan::new(graph, input_shapes, self.isa)?))
     }
 }
 
 /// How one node runs.
 #[derive(Debug)]
 enum Step {
-    /// Dense conv as GEMM: weight is `[kh*kw*cin, cout]`.
+    /// Dense conv as GEMM on packed `[kh*kw*cin, cout]` weights.
     Conv {
         attrs: ConvAttrs,
-        weight: Vec<f32>,
-        bias: Option<Vec<f32>>,
+        packed: simd::gemm::PackedB,
         geo: kernels::ConvGeo,
     },
-    /// Depthwise conv (groups == cin == cout), weight `[kh*kw, c]`.
+    /// Depthwise conv (groups == cin == cout) on packed `[kh*kw, c]` weights.
     Depthwise {
         attrs: ConvAttrs,
-        weight: Vec<f32>,
-        bias: Option<Vec<f32>>,
+        packed: simd::dw::PackedDw,
         geo: kernels::ConvGeo,
     },
     MatMul {
@@ -58,6 +82,8 @@ enum Step {
     },
     /// f32 elementwise ops straight on candle storage (no host copies).
     BinaryF32(graph::BinOp),
+    /// f32 comparisons, to bool (u8) storage.
+    CmpF32(graph::BinOp),
     /// Reshape-like ops: a candle view of the same storage.
     View,
     UnaryF32(graph::UnOp),
@@ -116,11 +142,11 @@ pub(crate) fn to_host(t: &CTensor, dtype: DType) -> Result<Tensor> {
 }
 
 impl CpuPlan {
-    fn new(graph: &Graph, shapes: &[Vec<usize>]) -> Result<Self> {
+    fn new(graph: &Graph, shapes: &[Vec<usize>], isa: Isa) -> Result<Self> {
         let g = optimize::specialize(graph, shapes)?;
         let mut steps = Vec::with_capacity(g.nodes.len());
         for n in &g.nodes {
-            steps.push(plan_step(&g, n)?);
+            steps.push(plan_step(&g, n, isa)?);
         }
         // liveness
         let mut last = vec![usize::MAX; g.values.len()];
@@ -157,7 +183,7 @@ fn is_cmp(b: graph::BinOp) -> bool {
     matches!(b, Equal | Less | LessEqual | Greater | GreaterEqual)
 }
 
-fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
+fn plan_step(g: &Graph, n: &graph::Node, isa: Isa) -> Result<Step> {
     if n.outputs.iter().chain(&n.inputs).any(|&v| g.values[v].shape.is_none()) {
         // data-dependent shapes: the reference kernels decide at run time
         return Ok(Step::Generic);
@@ -176,12 +202,15 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
             };
             let geo = kernels::ConvGeo::new(a, &in_shape, &w.shape, &out_shape).map_err(|m| RuntimeError::Graph(n.err(m)))?;
             let w32 = w.cast(DType::F32);
+            let wf = w32.as_f32().unwrap_or(&[]);
+            let err = |m: String| RuntimeError::Graph(n.err(m));
             if a.groups == 1 {
                 // HWIO is already the [kh*kw*cin, cout] GEMM operand.
-                let wt = w32.as_f32().unwrap_or(&[]).to_vec();
-                Step::Conv { attrs: a.clone(), weight: wt, bias, geo }
-            } else if w.shape[2] == 1 && a.groups == w.shape[3] {
-                Step::Depthwise { attrs: a.clone(), weight: w32.as_f32().unwrap_or(&[]).to_vec(), bias, geo }
+                let packed = kernels::pack_conv(isa, &geo, wf, bias.as_deref()).map_err(err)?;
+                Step::Conv { attrs: a.clone(), packed, geo }
+            } else if w.shape[2] == 1 && a.groups == w.shape[3] && geo.cin == geo.cout {
+                let packed = kernels::pack_depthwise(isa, &geo, wf, bias.as_deref()).map_err(err)?;
+                Step::Depthwise { attrs: a.clone(), packed, geo }
             } else {
                 Step::Generic
             }
@@ -189,6 +218,7 @@ fn plan_step(g: &Graph, n: &graph::Node) -> Result<Step> {
         Op::MatMul { transpose_a, transpose_b } => Step::MatMul { ta: *transpose_a, tb: *transpose_b },
         Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. } => Step::View,
         Op::Binary(b) if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::BinaryF32(*b),
+        Op::Binary(b) if is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::CmpF32(*b),
         Op::Unary(u) if g.values[n.inputs[0]].dtype == DType::F32 => Step::UnaryF32(*u),
         _ => Step::Generic,
     })
@@ -248,15 +278,15 @@ impl Plan for CpuPlan {
             let t0 = self.times.as_ref().map(|_| std::time::Instant::now());
             let node = &self.graph.nodes[i];
             let outs: Vec<CTensor> = match &self.steps[i] {
-                Step::Conv { attrs, weight, bias, geo } => {
+                Step::Conv { attrs, packed, geo } => {
                     let x = self.value(node.inputs[0])?;
                     let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
-                    vec![kernels::conv_gemm(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                    vec![kernels::conv_gemm(attrs, geo, x, packed, res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
                 }
-                Step::Depthwise { attrs, weight, bias, geo } => {
+                Step::Depthwise { attrs, packed, geo } => {
                     let x = self.value(node.inputs[0])?;
                     let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
-                    vec![kernels::depthwise(attrs, geo, x, weight, bias.as_deref(), res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                    vec![kernels::depthwise(attrs, geo, x, packed, res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
                 }
                 Step::MatMul { ta, tb } => {
                     let a = self.value(node.inputs[0])?;
@@ -281,6 +311,34 @@ impl Plan for CpuPlan {
                     let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
                     let v = kernels::with_f32(&a, |x| {
                         kernels::with_f32(&b, |y| graph::eval::binary_f32(*op, x, a.dims(), y, b.dims(), &out_shape))
+                    })
+                    .and_then(|r| r)
+                    .map_err(backend_err)?;
+                    vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
+                }
+                Step::CmpF32(op) => {
+                    let (a, b) = (
+                        self.value(node.inputs[0])?.contiguous().map_err(backend_err)?,
+                        self.value(node.inputs[1])?.contiguous().map_err(backend_err)?,
+                    );
+                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
+                    let (sa, sb) = (a.dims(), b.dims());
+                    let v: Vec<u8> = kernels::with_f32(&a, |x| {
+                        kernels::with_f32(&b, |y| {
+                            use graph::BinOp::*;
+                            macro_rules! m {
+                                ($e:expr) => {
+                                    graph::eval::binary_f32_with(|p: f32, q: f32| $e(p, q) as u8, x, sa, y, sb, &out_shape)
+                                };
+                            }
+                            match op {
+                                Equal => m!(|p, q| p == q),
+                                Less => m!(|p, q| p < q),
+                                LessEqual => m!(|p, q| p <= q),
+                                Greater => m!(|p, q| p > q),
+                                _ => m!(|p, q| p >= q),
+                            }
+                        })
                     })
                     .and_then(|r| r)
                     .map_err(backend_err)?;

@@ -1,0 +1,270 @@
+//! Depthwise convolution (one filter per channel), NHWC, vectorised over channels.
+//!
+//! Weights are packed at plan time as `[tap][channels padded to the vector width]`. Each
+//! task is one output row; for each block of channels (one vector), the filter's taps (up
+//! to 9, as in 3x3) stay in registers while the row's pixels are swept, so each tap costs
+//! one load and one FMA. The epilogue (bias as the accumulator's start, residual, clamp)
+//! is fused; the last block of channels is masked.
+
+use super::vec::{finish, Portable, Simd};
+#[cfg(target_arch = "x86_64")]
+use super::vec::{Avx2, Avx512};
+use super::{Epilogue, Isa, SendPtr};
+use rayon::prelude::*;
+
+/// Geometry of a depthwise convolution (NHWC).
+#[derive(Clone, Debug)]
+pub struct Geo {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub dil: [usize; 2],
+    pub pad: [usize; 2],
+}
+
+/// Depthwise weights packed for one path.
+pub struct PackedDw {
+    isa: Isa,
+    c: usize,
+    /// channels padded to the vector width
+    cp: usize,
+    taps: usize,
+    /// `[taps][cp]`
+    w: Vec<f32>,
+    /// `[cp]`
+    bias: Vec<f32>,
+}
+
+impl std::fmt::Debug for PackedDw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedDw({} taps x {} channels, {})", self.taps, self.c, self.isa.name())
+    }
+}
+
+impl PackedDw {
+    /// `w` is `[kh * kw][c]` (HWC, as TF's depthwise filters are), `bias` is `[c]`.
+    pub fn new(isa: Isa, w: &[f32], taps: usize, c: usize, bias: Option<&[f32]>) -> Result<Self, String> {
+        if w.len() != taps * c || bias.is_some_and(|b| b.len() != c) {
+            return Err(format!("depthwise weights have {} values, expected {taps} x {c}", w.len()));
+        }
+        let cp = c.div_ceil(isa.lanes()) * isa.lanes();
+        let mut pw = vec![0f32; taps * cp];
+        for t in 0..taps {
+            pw[t * cp..t * cp + c].copy_from_slice(&w[t * c..(t + 1) * c]);
+        }
+        let mut pb = vec![0f32; cp];
+        if let Some(b) = bias {
+            pb[..c].copy_from_slice(b);
+        }
+        Ok(PackedDw { isa, c, cp, taps, w: pw, bias: pb })
+    }
+
+    pub fn bytes(&self) -> usize {
+        (self.w.len() + self.bias.len()) * 4
+    }
+}
+
+/// `out = epilogue(depthwise(x))`, NHWC; rows spread over the cores.
+pub fn depthwise(pd: &PackedDw, g: &Geo, x: &[f32], out: &mut [f32], ep: &Epilogue) -> Result<(), String> {
+    if g.c != pd.c || g.kh * g.kw != pd.taps {
+        return Err(format!("depthwise geometry ({} channels, {}x{}) does not match its weights", g.c, g.kh, g.kw));
+    }
+    let out_len = g.n * g.oh * g.ow * g.c;
+    if x.len() < g.n * g.h * g.w * g.c || out.len() < out_len || ep.residual.is_some_and(|r| r.len() < out_len) {
+        return Err("depthwise operands too small".into());
+    }
+    let rows = g.n * g.oh;
+    let row_len = g.ow * g.c;
+    let o = SendPtr(out.as_mut_ptr());
+    let res = SendPtr(ep.residual.map_or(std::ptr::null_mut(), |r| r.as_ptr() as *mut f32));
+    let task = |row: usize| {
+        let (o, res) = (o, res);
+        // SAFETY: every index is within the sizes checked above; each task writes its own
+        // output row.
+        unsafe {
+            let op = o.0.add(row * row_len);
+            let rp = if res.0.is_null() { res.0 } else { res.0.add(row * row_len) };
+            run(pd, g, x.as_ptr(), row / g.oh, row % g.oh, op, rp, ep);
+        }
+    };
+    if rayon::current_num_threads() <= 1 || rows == 1 {
+        (0..rows).for_each(task);
+    } else {
+        (0..rows).into_par_iter().for_each(task);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn run(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
+    match pd.isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => row_avx512(pd, g, x, b, oy, o, res, ep),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => row_avx2(pd, g, x, b, oy, o, res, ep),
+        _ => row::<Portable>(pd, g, x, b, oy, o, res, ep),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_avx512(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
+    row::<Avx512>(pd, g, x, b, oy, o, res, ep)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_avx2(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
+    row::<Avx2>(pd, g, x, b, oy, o, res, ep)
+}
+
+/// Output pixels computed together in the interior.
+const PX: usize = 8;
+
+/// The output columns `lo..hi` whose filter window lies wholly inside the input row.
+fn interior(g: &Geo) -> (usize, usize) {
+    let lo = g.pad[1].div_ceil(g.stride[1]);
+    let span = (g.kw - 1) * g.dil[1];
+    // ox * stride - pad + span < w
+    let hi = if g.w + g.pad[1] > span { ((g.w + g.pad[1] - span - 1) / g.stride[1] + 1).min(g.ow) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// One output row `(b, oy)`, block of channels by block.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
+    let c = g.c;
+    let clamp = (ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY).then(|| (S::splat(ep.lo), S::splat(ep.hi)));
+    // the filter rows that land inside the image for this output row
+    let iy0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
+    let ky_ok: Vec<(usize, usize)> = (0..g.kh)
+        .filter_map(|ky| {
+            let iy = iy0 + (ky * g.dil[0]) as isize;
+            (iy >= 0 && (iy as usize) < g.h).then(|| (ky, ((b * g.h + iy as usize) * g.w) * c))
+        })
+        .collect();
+    let in_regs = pd.taps <= 9;
+    let mut cb = 0;
+    while cb < c {
+        let n = (c - cb).min(S::L);
+        let bias = S::load(pd.bias.as_ptr().add(cb));
+        let mut wr = [S::zero(); 9];
+        if in_regs {
+            for (t, w) in wr.iter_mut().enumerate().take(pd.taps) {
+                *w = S::load(pd.w.as_ptr().add(t * pd.cp + cb));
+            }
+        }
+        // pixels whose whole window lies inside the row: no checks, 3-wide filters unrolled
+        let (lo, hi) = interior(g);
+        let mut ox = 0;
+        while ox < g.ow {
+            let off = ox * c + cb;
+            let rp = if res.is_null() { res } else { res.add(off) };
+            if ox >= lo && ox < hi && in_regs && n == S::L && g.kw == 3 {
+                // up to 8 pixels at once: independent FMA chains hide the latency
+                let px = (hi - ox).min(PX);
+                let mut acc = [bias; PX];
+                let (sx, dx) = (g.stride[1] * c, g.dil[1] * c);
+                let ix = ox * g.stride[1] - g.pad[1];
+                for &(ky, base) in &ky_ok {
+                    let p = x.add(base + ix * c + cb);
+                    let (w0, w1, w2) = (wr[ky * 3], wr[ky * 3 + 1], wr[ky * 3 + 2]);
+                    if px == PX {
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            let q = p.add(j * sx);
+                            *a = S::fma(S::load(q), w0, *a);
+                            *a = S::fma(S::load(q.add(dx)), w1, *a);
+                            *a = S::fma(S::load(q.add(2 * dx)), w2, *a);
+                        }
+                    } else {
+                        for (j, a) in acc.iter_mut().enumerate().take(px) {
+                            let q = p.add(j * sx);
+                            *a = S::fma(S::load(q), w0, *a);
+                            *a = S::fma(S::load(q.add(dx)), w1, *a);
+                            *a = S::fma(S::load(q.add(2 * dx)), w2, *a);
+                        }
+                    }
+                }
+                for (j, &a) in acc.iter().enumerate().take(px) {
+                    let off = (ox + j) * c + cb;
+                    let rp = if res.is_null() { res } else { res.add(off) };
+                    finish::<S>(a, S::zero(), clamp, rp, ep.residual_first, o.add(off), n);
+                }
+                ox += px;
+                continue;
+            }
+            let mut acc = bias;
+            let ix0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+            for &(ky, base) in &ky_ok {
+                for kx in 0..g.kw {
+                    let ix = ix0 + (kx * g.dil[1]) as isize;
+                    if ix < 0 || ix as usize >= g.w {
+                        continue;
+                    }
+                    let p = x.add(base + ix as usize * c + cb);
+                    let xv = if n == S::L { S::load(p) } else { S::load_part(p, n) };
+                    let t = ky * g.kw + kx;
+                    let wv = if in_regs { wr[t] } else { S::load(pd.w.as_ptr().add(t * pd.cp + cb)) };
+                    acc = S::fma(xv, wv, acc);
+                }
+            }
+            finish::<S>(acc, S::zero(), clamp, rp, ep.residual_first, o.add(off), n);
+            ox += 1;
+        }
+        cb += S::L;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_matches_a_direct_loop() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()) {
+            for &(h, w, c, k, s, d, p) in
+                &[(9, 7, 19, 3, 1, 1, 1), (8, 8, 32, 3, 2, 1, 0), (6, 5, 3, 5, 1, 2, 4), (4, 4, 40, 1, 1, 1, 0), (10, 11, 17, 4, 3, 1, 2)]
+            {
+                let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1;
+                let ow = (w + 2 * p - d * (k - 1) - 1) / s + 1;
+                let g = Geo { n: 2, h, w, c, oh, ow, kh: k, kw: k, stride: [s, s], dil: [d, d], pad: [p, p] };
+                let x: Vec<f32> = (0..2 * h * w * c).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+                let wt: Vec<f32> = (0..k * k * c).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+                let bias: Vec<f32> = (0..c).map(|i| i as f32 / 10.0).collect();
+                let pd = PackedDw::new(isa, &wt, k * k, c, Some(&bias)).unwrap();
+                let mut out = vec![f32::NAN; 2 * oh * ow * c];
+                depthwise(&pd, &g, &x, &mut out, &Epilogue::none()).unwrap();
+                for b in 0..2 {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for ch in 0..c {
+                                let mut s_ = bias[ch] as f64;
+                                for ky in 0..k {
+                                    for kx in 0..k {
+                                        let iy = (oy * s + ky * d) as isize - p as isize;
+                                        let ix = (ox * s + kx * d) as isize - p as isize;
+                                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                            s_ += x[((b * h + iy as usize) * w + ix as usize) * c + ch] as f64
+                                                * wt[(ky * k + kx) * c + ch] as f64;
+                                        }
+                                    }
+                                }
+                                let got = out[((b * oh + oy) * ow + ox) * c + ch];
+                                assert!((got as f64 - s_).abs() < 1e-4 * (1.0 + s_.abs()), "{isa:?} {h}x{w}x{c} k{k}: {got} vs {s_}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! `C = A x B` with B (the weights) packed once at plan time, and the epilogue fused.
+//!
+//! B (`k x n`, row-major, as a conv's HWIO weights are) is cut into column panels of up to
+//! 4 vectors (64 columns on AVX-512, 16 on AVX2 and portable), each stored `[k][panel]`
+//! contiguous and zero-padded, with its bias padded the same way. A register tile of
+//! `MR` rows by the panel's width is accumulated over all of `k` (A's rows are read in
+//! place, each value broadcast), then finished (bias, residual, clamp) and stored with a
+//! mask for the panel's last columns. Work is split over the cores as (row block, panel)
+//! tasks, row blocks outermost so a block's rows stay in cache across its panels.
+
+use super::vec::{finish, Portable, Simd};
+#[cfg(target_arch = "x86_64")]
+use super::vec::{Avx2, Avx512};
+use super::{Epilogue, Isa, SendPtr};
+use rayon::prelude::*;
+
+struct Panel {
+    n0: usize,
+    cols: usize,
+    nv: usize,
+    /// `[k][nv * L]`
+    data: Vec<f32>,
+    /// `[nv * L]`
+    bias: Vec<f32>,
+}
+
+/// The weights of one GEMM, packed for one instruction-set path.
+pub struct PackedB {
+    isa: Isa,
+    k: usize,
+    n: usize,
+    panels: Vec<Panel>,
+}
+
+impl std::fmt::Debug for PackedB {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedB({} x {}, {} panels, {})", self.k, self.n, self.panels.len(), self.isa.name())
+    }
+}
+
+fn max_nv(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 4,
+        Isa::Avx2 | Isa::Portable => 2,
+    }
+}
+
+impl PackedB {
+    /// Packs `b` (`k x n`, row-major) and the optional bias (`n`).
+    pub fn new(isa: Isa, b: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Result<Self, String> {
+        if b.len() != k * n {
+            return Err(format!("weight has {} values, expected {k} x {n}", b.len()));
+        }
+        if bias.is_some_and(|bs| bs.len() != n) {
+            return Err(format!("bias has {} values, expected {n}", bias.map_or(0, |b| b.len())));
+        }
+        let l = isa.lanes();
+        // as few panels as the widest tile allows, of equal width
+        let vecs = n.div_ceil(l);
+        let count = vecs.div_ceil(max_nv(isa)).max(1);
+        let nv = vecs.div_ceil(count).max(1);
+        let mut panels = Vec::with_capacity(count);
+        let mut n0 = 0;
+        while n0 < n {
+            let w = nv * l;
+            let cols = (n - n0).min(w);
+            let pnv = cols.div_ceil(l);
+            let pw = pnv * l;
+            let mut data = vec![0f32; k * pw];
+            for kk in 0..k {
+                data[kk * pw..kk * pw + cols].copy_from_slice(&b[kk * n + n0..kk * n + n0 + cols]);
+            }
+            let mut pb = vec![0f32; pw];
+            if let Some(bs) = bias {
+                pb[..cols].copy_from_slice(&bs[n0..n0 + cols]);
+            }
+            panels.push(Panel { n0, cols, nv: pnv, data, bias: pb });
+            n0 += cols;
+        }
+        Ok(PackedB { isa, k, n, panels })
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Bytes held by the packed weights.
+    pub fn bytes(&self) -> usize {
+        self.panels.iter().map(|p| (p.data.len() + p.bias.len()) * 4).sum()
+    }
+}
+
+/// Row block of one task: a multiple of every tile height (6 and 8).
+fn row_block(m: usize, panels: usize, threads: usize) -> usize {
+    // aim for a few tasks per thread, and not under one tile row
+    let want_tasks = threads * 4;
+    let blocks = want_tasks.div_ceil(panels).max(1);
+    let mc = m.div_ceil(blocks).div_ceil(24) * 24;
+    mc.clamp(24, 192)
+}
+
+/// `out[m x n] = epilogue(a[m x k] (row stride lda) x B)`, on `threads` rayon workers
+/// (the pool's; 1 runs on the caller).
+pub fn gemm(pb: &PackedB, m: usize, a: &[f32], lda: usize, out: &mut [f32], ep: &Epilogue) -> Result<(), String> {
+    let n = pb.n;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if lda < pb.k || a.len() < (m - 1) * lda + pb.k || out.len() < m * n {
+        return Err(format!("gemm operands too small: a {} (m {m}, k {}, lda {lda}), out {} (n {n})", a.len(), pb.k, out.len()));
+    }
+    if ep.residual.is_some_and(|r| r.len() < m * n) {
+        return Err("gemm residual too small".into());
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let np = pb.panels.len();
+    let mc = row_block(m, np, threads);
+    let blocks = m.div_ceil(mc);
+    let c = SendPtr(out.as_mut_ptr());
+    let res = SendPtr(ep.residual.map_or(std::ptr::null_mut(), |r| r.as_ptr() as *mut f32));
+    let task = |t: usize| {
+        let (blk, p) = (t / np, t % np);
+        let r0 = blk * mc;
+        let rows = mc.min(m - r0);
+        let (c, res) = (c, res);
+        // SAFETY: rows r0..r0+rows of a, out and the residual are in bounds (checked
+        // above); tasks write disjoint (row block, panel) regions of out.
+        unsafe {
+            let a = a.as_ptr().add(r0 * lda);
+            let cp = c.0.add(r0 * n);
+            let rp = if res.0.is_null() { res.0 } else { res.0.add(r0 * n) };
+            run(pb, p, rows, a, lda, cp, n, rp, ep);
+        }
+    };
+    if threads == 1 || blocks * np == 1 {
+        (0..blocks * np).for_each(task);
+    } else {
+        (0..blocks * np).into_par_iter().for_each(task);
+    }
+    Ok(())
+}
+
+/// `out[m x n] = epilogue(A x B)` where A's rows are made on demand by `fill(r0, rows,
+/// buf)` (`rows x k`, contiguous): im2col for convolutions that are not pointwise. Row
+/// blocks are spread over the cores; each fills its rows once for all panels.
+pub fn gemm_with<F>(pb: &PackedB, m: usize, fill: F, out: &mut [f32], ep: &Epilogue) -> Result<(), String>
+where
+    F: Fn(usize, usize, &mut [f32]) + Sync,
+{
+    let (n, k) = (pb.n, pb.k);
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if out.len() < m * n || ep.residual.is_some_and(|r| r.len() < m * n) {
+        return Err("gemm output or residual too small".into());
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let mc = row_block(m, 1, threads);
+    let blocks = m.div_ceil(mc);
+    let c = SendPtr(out.as_mut_ptr());
+    let res = SendPtr(ep.residual.map_or(std::ptr::null_mut(), |r| r.as_ptr() as *mut f32));
+    let task = |buf: &mut Vec<f32>, blk: usize| {
+        let r0 = blk * mc;
+        let rows = mc.min(m - r0);
+        buf.resize(rows * k, 0.0);
+        fill(r0, rows, &mut buf[..rows * k]);
+        let (c, res) = (c, res);
+        for p in 0..pb.panels.len() {
+            // SAFETY: as in `gemm`; each block writes its own rows.
+            unsafe {
+                let cp = c.0.add(r0 * n);
+                let rp = if res.0.is_null() { res.0 } else { res.0.add(r0 * n) };
+                run(pb, p, rows, buf.as_ptr(), k, cp, n, rp, ep);
+            }
+        }
+    };
+    if threads == 1 || blocks == 1 {
+        let mut buf = Vec::new();
+        (0..blocks).for_each(|b| task(&mut buf, b));
+    } else {
+        (0..blocks).into_par_iter().for_each_init(Vec::new, task);
+    }
+    Ok(())
+}
+
+/// One panel over `rows` rows, on the packed weights' path.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run(pb: &PackedB, p: usize, rows: usize, a: *const f32, lda: usize, c: *mut f32, ldc: usize, res: *const f32, ep: &Epilogue) {
+    let panel = &pb.panels[p];
+    match pb.isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => panel_avx512(panel, pb.k, rows, a, lda, c, ldc, res, ep),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => panel_avx2(panel, pb.k, rows, a, lda, c, ldc, res, ep),
+        _ => panel_rows::<Portable>(panel, pb.k, rows, a, lda, c, ldc, res, ep),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_avx512(
+    p: &Panel,
+    k: usize,
+    rows: usize,
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    res: *const f32,
+    ep: &Epilogue,
+) {
+    panel_rows::<Avx512>(p, k, rows, a, lda, c, ldc, res, ep)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_avx2(p: &Panel, k: usize, rows: usize, a: *const f32, lda: usize, c: *mut f32, ldc: usize, res: *const f32, ep: &Epilogue) {
+    panel_rows::<Avx2>(p, k, rows, a, lda, c, ldc, res, ep)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_rows<S: Simd>(
+    p: &Panel,
+    k: usize,
+    rows: usize,
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    res: *const f32,
+    ep: &Epilogue,
+) {
+    let c = c.add(p.n0);
+    let res = if res.is_null() { res } else { res.add(p.n0) };
+    macro_rules! tiles {
+        ($mr:literal, $nv:literal) => {{
+            let mut r = 0;
+            while r < rows {
+                let h = $mr.min(rows - r);
+                let rr = if res.is_null() { res } else { res.add(r * ldc) };
+                tile::<S, $mr, $nv>(h, k, a.add(r * lda), lda, p, c.add(r * ldc), ldc, rr, ep);
+                r += $mr;
+            }
+        }};
+    }
+    // rows per tile: enough accumulators to hide the FMA latency, few enough row
+    // pointers to stay in registers
+    match (S::L, p.nv) {
+        (16, 4) => tiles!(6, 4),
+        (16, 3) => tiles!(8, 3),
+        (16, 2) => tiles!(8, 2),
+        (_, 2) => tiles!(6, 2),
+        (_, 1) => tiles!(8, 1),
+        (_, 3) => tiles!(8, 3),
+        _ => tiles!(6, 4),
+    }
+}
+
+/// One `MR x NV` register tile: `h <= MR` rows of A against one panel, over all of `k`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
+    h: usize,
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    p: &Panel,
+    c: *mut f32,
+    ldc: usize,
+    res: *const f32,
+    ep: &Epilogue,
+) {
+    // rows past h read the last row again (their results are not stored)
+    let mut ap = [a; MR];
+    for (r, x) in ap.iter_mut().enumerate() {
+        *x = a.add(r.min(h - 1) * lda);
+    }
+    let mut acc = [[S::zero(); NV]; MR];
+    let mut bp = p.data.as_ptr();
+    for kk in 0..k {
+        let mut bv = [S::zero(); NV];
+        for (v, b) in bv.iter_mut().enumerate() {
+            *b = S::load(bp.add(v * S::L));
+        }
+        for r in 0..MR {
+            let av = S::splat(*ap[r].add(kk));
+            for v in 0..NV {
+                acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+            }
+        }
+        bp = bp.add(NV * S::L);
+    }
+    let clamp = (ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY).then(|| (S::splat(ep.lo), S::splat(ep.hi)));
+    for (r, row) in acc.iter().enumerate().take(h) {
+        for (v, &x) in row.iter().enumerate() {
+            let col = v * S::L;
+            if col >= p.cols {
+                break;
+            }
+            let n = (p.cols - col).min(S::L);
+            let rp = if res.is_null() { res } else { res.add(r * ldc + col) };
+            finish::<S>(x, S::load(p.bias.as_ptr().add(col)), clamp, rp, ep.residual_first, c.add(r * ldc + col), n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(a: &[f32], b: &[f32], bias: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = bias[j] as f64;
+                for kk in 0..k {
+                    s += a[i * k + kk] as f64 * b[kk * n + j] as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_path_matches_the_reference_on_ragged_shapes() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()) {
+            for &(m, k, n) in &[(1, 1, 1), (7, 3, 17), (50, 27, 48), (64, 96, 144), (37, 240, 40), (130, 24, 1), (9, 160, 73)] {
+                let (a, b, bias) = (data(m * k, 1), data(k * n, 2), data(n, 3));
+                let want = reference(&a, &b, &bias, m, k, n);
+                let pb = PackedB::new(isa, &b, k, n, Some(&bias)).unwrap();
+                let mut out = vec![f32::NAN; m * n];
+                gemm(&pb, m, &a, k, &mut out, &Epilogue::none()).unwrap();
+                for (i, (x, y)) in out.iter().zip(&want).enumerate() {
+                    assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{isa:?} {m}x{k}x{n} at {i}: {x} vs {y}");
+                }
+                // clamp and residual
+                let r = data(m * n, 4);
+                let ep = Epilogue { lo: 0.0, hi: 0.5, residual: Some(&r), residual_first: false };
+                gemm(&pb, m, &a, k, &mut out, &ep).unwrap();
+                for (i, ((x, y), r)) in out.iter().zip(&want).zip(&r).enumerate() {
+                    let y = y.clamp(0.0, 0.5) + r;
+                    assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{isa:?} {m}x{k}x{n} ep at {i}: {x} vs {y}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The CPU executor's vector kernels: packed-weight GEMM for dense convolutions and a
+//! depthwise convolution, both NHWC with the epilogue (bias, clamp activation, residual)
+//! fused into the register tile.
+//!
+//! One generic body per kernel, written against [`Simd`], is instantiated three times:
+//! AVX-512F (16 lanes), AVX2 + FMA (8 lanes) and portable code (8-lane arrays that the
+//! compiler vectorises as it can). The entry points carry `#[target_feature]`; everything
+//! they call is `#[inline(always)]`, so the intrinsics inline into the entry's body. The
+//! path is chosen at run time from CPUID ([`Isa::detect`]) and can be forced
+//! (`WALKOUT_CPU_ISA=avx512|avx2|portable`, or [`Isa`] per executor) to test each path.
+//!
+//! This module depends on nothing else in walkout, so it can be benchmarked on its own.
+
+pub mod dw;
+pub mod gemm;
+mod vec;
+
+/// An instruction-set path of the CPU kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl Isa {
+    /// The best path this CPU runs, unless `WALKOUT_CPU_ISA` names another (one the CPU
+    /// does not run falls back to the best, with a warning).
+    pub fn detect() -> Isa {
+        let best = Isa::best();
+        match std::env::var("WALKOUT_CPU_ISA").ok().as_deref().map(str::trim) {
+            None | Some("") | Some("auto") => best,
+            Some(s) => match Isa::parse(s) {
+                Some(isa) if isa.supported() => isa,
+                _ => {
+                    tracing::warn!("WALKOUT_CPU_ISA={s}: not a path this CPU runs (avx512, avx2, portable); using {}", best.name());
+                    best
+                }
+            },
+        }
+    }
+
+    /// The fastest path this CPU supports.
+    pub fn best() -> Isa {
+        [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.supported()).unwrap_or(Isa::Portable)
+    }
+
+    pub fn parse(s: &str) -> Option<Isa> {
+        match s.to_ascii_lowercase().as_str() {
+            "avx512" | "avx512f" | "avx-512" => Some(Isa::Avx512),
+            "avx2" | "avx2+fma" => Some(Isa::Avx2),
+            "portable" | "scalar" | "generic" => Some(Isa::Portable),
+            _ => None,
+        }
+    }
+
+    pub fn supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            Isa::Portable => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2+fma",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// f32 lanes per vector register.
+    pub fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 | Isa::Portable => 8,
+        }
+    }
+}
+
+/// What the kernels apply to each accumulated value, in order: `+ bias`, `+ residual`
+/// (when `residual_first`), `clamp(lo, hi)`, `+ residual` (otherwise). Activations other
+/// than a clamp are applied by the caller afterwards (with `lo`/`hi` infinite).
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue<'a> {
+    pub lo: f32,
+    pub hi: f32,
+    /// Same layout and row stride as the output.
+    pub residual: Option<&'a [f32]>,
+    pub residual_first: bool,
+}
+
+impl Epilogue<'_> {
+    pub fn none() -> Self {
+        Epilogue { lo: f32::NEG_INFINITY, hi: f32::INFINITY, residual: None, residual_first: true }
+    }
+}
+
+/// A raw pointer that may cross threads: each task writes a disjoint part.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to hand disjoint output regions to rayon tasks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
