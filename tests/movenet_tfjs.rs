@@ -45,6 +45,44 @@ fn cpu_matches_tfjs_on_every_reference_input() {
     println!("worst max abs diff = {worst:.3e}");
 }
 
+/// Each vector path of the CPU executor (AVX-512, AVX2 + FMA, portable), forced, matches
+/// TF.js to 1e-3 and the other paths to 1e-5.
+#[test]
+fn every_cpu_path_matches_tfjs_and_the_others() {
+    use walkout::runtime::cpu::Isa;
+    let graph = tfjs::load(&common::movenet_json()).expect("load movenet");
+    let dir = common::fetched("data/reference");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read reference dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".input.npy").map(str::to_owned))
+        .collect();
+    names.sort();
+    names.truncate(3);
+    let paths: Vec<CpuExecutor> =
+        [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter_map(|i| CpuExecutor::with_isa(i).ok()).collect();
+    assert!(!paths.is_empty());
+    for name in names {
+        let input = walkout::npy::read(&dir.join(format!("{name}.input.npy"))).expect("input npy");
+        let want = walkout::npy::read(&dir.join(format!("{name}.output.npy"))).expect("output npy");
+        let mut outs = Vec::new();
+        for exec in &paths {
+            let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).expect("compile");
+            let got = plan.run(std::slice::from_ref(&input)).expect("run").remove(0);
+            let d = got.max_abs_diff(&want).expect("same shape");
+            println!("{name} on {}: max abs diff vs TF.js = {d:.3e}", exec.isa().name());
+            assert!(d <= TOL, "{name} on {}: {d} > {TOL}", exec.isa().name());
+            outs.push(got);
+        }
+        for (exec, o) in paths.iter().zip(&outs).skip(1) {
+            let d = o.max_abs_diff(&outs[0]).expect("same shape");
+            println!("{name}: {} vs {}: {d:.3e}", exec.isa().name(), paths[0].isa().name());
+            assert!(d <= 1e-5, "{name}: {} differs from {} by {d}", exec.isa().name(), paths[0].isa().name());
+        }
+    }
+}
+
 /// Person boxes in ultralytics' bus.jpg (810x1080), [x0, y0, x1, y1], as annotated by hand:
 /// the three pedestrians fully in view.
 use common::{iou, BUS_PEOPLE};

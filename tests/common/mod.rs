@@ -82,12 +82,35 @@ macro_rules! test_executors {
             fn cpu() {
                 $body(&walkout::runtime::cpu::CpuExecutor::new());
             }
+            // every vector path of the CPU executor, forced (this machine runs all three)
+            #[test]
+            fn cpu_avx512() {
+                $crate::common::cpu_path(walkout::runtime::cpu::Isa::Avx512, |e| $body(e));
+            }
+            #[test]
+            fn cpu_avx2() {
+                $crate::common::cpu_path(walkout::runtime::cpu::Isa::Avx2, |e| $body(e));
+            }
+            #[test]
+            fn cpu_portable() {
+                $crate::common::cpu_path(walkout::runtime::cpu::Isa::Portable, |e| $body(e));
+            }
             #[test]
             fn gpu() {
                 $body(&walkout::runtime::gpu::GpuExecutor::new().expect("a wgpu adapter (scripts/setup installs lavapipe)"));
             }
         }
     };
+}
+
+/// Runs `body` on the CPU executor forced onto `isa`; a CPU without it says so and skips
+/// (the CI machine, like the development one, runs all three paths).
+#[allow(dead_code)]
+pub fn cpu_path(isa: walkout::runtime::cpu::Isa, body: impl FnOnce(&walkout::runtime::cpu::CpuExecutor)) {
+    match walkout::runtime::cpu::CpuExecutor::with_isa(isa) {
+        Ok(e) => body(&e),
+        Err(e) => println!("skipped: {e}"),
+    }
 }
 
 /// A plain HTTP/1.1 GET: (status code, whole response).
