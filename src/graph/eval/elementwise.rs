@@ -60,17 +60,24 @@ pub fn binary(op: BinOp, a: &Tensor, b: &Tensor) -> R<Tensor> {
 
 /// Broadcasting f32 binary op: rows of the innermost dim, split across threads when large.
 pub fn binary_f32(op: BinOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {
+    let mut res = vec![0f32; numel(out)];
+    binary_f32_op_into(op, a, sa, b, sb, out, &mut res);
+    res
+}
+
+/// [`binary_f32`] into `dst` (`numel(out)` long).
+pub fn binary_f32_op_into(op: BinOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize], dst: &mut [f32]) {
     use BinOp::*;
     // one loop per op, so the op is not matched per element
     match op {
-        Add => binary_f32_with(|p, q| p + q, a, sa, b, sb, out),
-        Sub => binary_f32_with(|p, q| p - q, a, sa, b, sb, out),
-        Mul => binary_f32_with(|p, q| p * q, a, sa, b, sb, out),
-        Div => binary_f32_with(|p, q| p / q, a, sa, b, sb, out),
-        Max => binary_f32_with(|p: f32, q| p.max(q), a, sa, b, sb, out),
-        Min => binary_f32_with(|p: f32, q| p.min(q), a, sa, b, sb, out),
-        SquaredDifference => binary_f32_with(|p, q| (p - q) * (p - q), a, sa, b, sb, out),
-        _ => binary_f32_with(|p, q| bin_f32(op, p, q), a, sa, b, sb, out),
+        Add => binary_f32_into(|p, q| p + q, a, sa, b, sb, out, dst),
+        Sub => binary_f32_into(|p, q| p - q, a, sa, b, sb, out, dst),
+        Mul => binary_f32_into(|p, q| p * q, a, sa, b, sb, out, dst),
+        Div => binary_f32_into(|p, q| p / q, a, sa, b, sb, out, dst),
+        Max => binary_f32_into(|p: f32, q| p.max(q), a, sa, b, sb, out, dst),
+        Min => binary_f32_into(|p: f32, q| p.min(q), a, sa, b, sb, out, dst),
+        SquaredDifference => binary_f32_into(|p, q| (p - q) * (p - q), a, sa, b, sb, out, dst),
+        _ => binary_f32_into(|p, q| bin_f32(op, p, q), a, sa, b, sb, out, dst),
     }
 }
 
@@ -82,14 +89,31 @@ where
     T: Copy + Default + Send + Sync,
     F: Fn(f32, f32) -> T + Sync,
 {
+    let mut res = vec![T::default(); numel(out)];
+    binary_f32_into(f, a, sa, b, sb, out, &mut res);
+    res
+}
+
+/// [`binary_f32_with`] into `dst` (`numel(out)` long).
+pub fn binary_f32_into<T, F>(f: F, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize], dst: &mut [T])
+where
+    T: Copy + Send + Sync,
+    F: Fn(f32, f32) -> T + Sync,
+{
     use rayon::prelude::*;
     let n = numel(out);
+    let dst = &mut dst[..n];
     if sa == sb {
-        let g = |(&p, &q): (&f32, &f32)| f(p, q);
-        return if n > PAR_MIN { a.par_iter().zip(b).map(g).collect() } else { a.iter().zip(b).map(g).collect() };
+        let g = |((o, &p), &q): ((&mut T, &f32), &f32)| *o = f(p, q);
+        if n > PAR_MIN {
+            dst.par_iter_mut().zip(a).zip(b).for_each(g)
+        } else {
+            dst.iter_mut().zip(a).zip(b).for_each(g)
+        }
+        return;
     }
     if n == 0 {
-        return Vec::new();
+        return;
     }
     let rank = out.len().max(1);
     let full: Vec<usize> = if out.is_empty() { vec![1] } else { out.to_vec() };
@@ -121,7 +145,8 @@ where
         }
     }
     if dims.is_empty() {
-        return vec![f(a[0], b[0])];
+        dst[0] = f(a[0], b[0]);
+        return;
     }
     dims.reverse();
     da.reverse();
@@ -130,7 +155,6 @@ where
     let inner = dims[r - 1];
     let (ia, ib) = (da[r - 1], db[r - 1]);
     let rows = n / inner;
-    let mut res = vec![T::default(); n];
     // rows r0.. into dst, odometer over the outer dims
     let run = |r0: usize, dst: &mut [T]| {
         let mut idx = vec![0usize; r - 1];
@@ -174,11 +198,10 @@ where
     };
     if n > PAR_MIN {
         let per = rows.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
-        res.par_chunks_mut(per * inner).enumerate().for_each(|(c, dst)| run(c * per, dst));
+        dst.par_chunks_mut(per * inner).enumerate().for_each(|(c, d)| run(c * per, d));
     } else {
-        run(0, &mut res);
+        run(0, dst);
     }
-    res
 }
 
 /// Element count above which elementwise kernels split work across threads.
@@ -279,6 +302,16 @@ pub fn erf(x: f32) -> f32 {
                             + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
+}
+
+/// [`unary_f32`] into `dst` (as long as `v`).
+pub fn unary_f32_into(op: UnOp, v: &[f32], dst: &mut [f32]) {
+    use rayon::prelude::*;
+    if v.len() > PAR_MIN {
+        dst.par_iter_mut().zip(v).for_each(|(o, &a)| *o = un_f32(op, a));
+    } else {
+        dst.iter_mut().zip(v).for_each(|(o, &a)| *o = un_f32(op, a));
+    }
 }
 
 pub fn unary_f32(op: UnOp, v: &[f32]) -> Vec<f32> {

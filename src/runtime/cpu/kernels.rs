@@ -3,10 +3,9 @@
 //! channels, both with the epilogue fused (`simd`). Both work in NHWC; NCHW tensors are
 //! permuted around them.
 
-use super::layout_perm;
 use super::simd::{self, dw, gemm::PackedB, Isa};
 use crate::graph::eval::conv_out_dim;
-use crate::graph::{Activation, ConvAttrs, Layout, ResidualAt};
+use crate::graph::{Activation, ConvAttrs, ResidualAt};
 use candle_core::{CpuStorage, Tensor as CTensor};
 
 type R<T> = std::result::Result<T, String>;
@@ -38,24 +37,6 @@ impl ConvGeo {
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
-    }
-}
-
-fn e(err: candle_core::Error) -> String {
-    err.to_string()
-}
-
-fn to_nhwc(t: &CTensor, layout: Layout) -> R<CTensor> {
-    match layout_perm(layout, true) {
-        Some(p) => t.permute(p).and_then(|t| t.contiguous()).map_err(e),
-        None => t.contiguous().map_err(e),
-    }
-}
-
-fn from_nhwc(t: CTensor, layout: Layout) -> R<CTensor> {
-    match layout_perm(layout, false) {
-        Some(p) => t.permute(p).and_then(|t| t.contiguous()).map_err(e),
-        None => Ok(t),
     }
 }
 
@@ -113,17 +94,6 @@ fn scalar_epilogue(out: &mut [f32], c: usize, act: Activation, residual: Option<
     });
 }
 
-/// A kernel over the input data and the optional residual data.
-type KernelBody<'a> = dyn FnMut(&[f32], Option<&[f32]>) -> R<()> + 'a;
-
-/// Runs `body` on the f32 data of `x` and of the optional residual.
-fn with_input_and_residual(x: &CTensor, res: Option<&CTensor>, body: &mut KernelBody<'_>) -> R<()> {
-    with_f32(x, |xs| match res {
-        Some(r) => with_f32(r, |rs| body(xs, Some(rs)))?,
-        None => body(xs, None),
-    })?
-}
-
 /// NHWC im2col of output pixels `r0..r0 + rows` into `cols` (`rows x kh*kw*cin`), zeros
 /// where the window is padded.
 fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32]) {
@@ -152,19 +122,6 @@ fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32])
     }
 }
 
-/// An output buffer the kernels write in full (every element), so it is not zeroed first:
-/// zeroing megabytes per layer showed up as a tenth of MoveNet's time.
-fn uninit(len: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: f32 has no invalid bit patterns, and the gemm and depthwise kernels store
-    // every element of their output before anything reads it.
-    #[allow(clippy::uninit_vec)]
-    unsafe {
-        v.set_len(len)
-    };
-    v
-}
-
 /// A dense convolution's weights (`[kh*kw*cin, cout]`, HWIO) and bias, packed for `isa`.
 pub fn pack_conv(isa: Isa, g: &ConvGeo, w: &[f32], bias: Option<&[f32]>) -> R<PackedB> {
     PackedB::new(isa, w, g.kh * g.kw * g.cin, g.cout, bias)
@@ -176,58 +133,39 @@ pub fn pack_depthwise(isa: Isa, g: &ConvGeo, w: &[f32], bias: Option<&[f32]>) ->
 }
 
 /// Dense convolution as GEMM (`[pixels, kh*kw*cin] x [kh*kw*cin, cout]`) on the packed
-/// weights; pointwise convolutions read the NHWC input in place, others are im2col'd a
-/// block of output pixels at a time.
-pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, pw: &PackedB, res: Option<&CTensor>) -> R<CTensor> {
-    let x = to_nhwc(x, a.layout)?;
-    let res = match res {
-        Some(r) => Some(to_nhwc(r, a.layout)?),
-        None => None,
-    };
+/// weights, NHWC, into `out` (written whole); pointwise convolutions read the input in
+/// place, others are im2col'd a block of output pixels at a time.
+pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, xs: &[f32], pw: &PackedB, rs: Option<&[f32]>, out: &mut [f32]) -> R<()> {
     let m = g.n * g.oh * g.ow;
     let k = g.kh * g.kw * g.cin;
     let n = g.cout;
     if pw.k() != k || pw.n() != n {
         return Err(format!("packed weights are {} x {}, expected {k} x {n}", pw.k(), pw.n()));
     }
-    let mut out = uninit(m * n);
-    let pointwise = g.is_pointwise();
-    let mut body = |xs: &[f32], rs: Option<&[f32]>| -> R<()> {
-        let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
-        if pointwise {
-            simd::gemm::gemm(pw, m, xs, k, &mut out, &ep)?;
-        } else {
-            simd::gemm::gemm_with(pw, m, |r0, rows, cols: &mut [f32]| im2col_rows(xs, g, r0, rows, cols), &mut out, &ep)?;
-        }
-        if let Some(act) = rest {
-            scalar_epilogue(&mut out, n, act, rs.zip(a.residual));
-        }
-        Ok(())
-    };
-    with_input_and_residual(&x, res.as_ref(), &mut body)?;
-    let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, n), x.device()).map_err(e)?;
-    from_nhwc(t, a.layout)
+    if xs.len() < g.n * g.h * g.w * g.cin || out.len() < m * n {
+        return Err("conv operands are smaller than its geometry".into());
+    }
+    let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
+    if g.is_pointwise() {
+        simd::gemm::gemm(pw, m, xs, k, out, &ep)?;
+    } else {
+        simd::gemm::gemm_with(pw, m, |r0, rows, cols: &mut [f32]| im2col_rows(xs, g, r0, rows, cols), out, &ep)?;
+    }
+    if let Some(act) = rest {
+        scalar_epilogue(&mut out[..m * n], n, act, rs.zip(a.residual));
+    }
+    Ok(())
 }
 
-/// Depthwise convolution (one filter per channel), NHWC, on the packed weights.
-pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, x: &CTensor, pw: &dw::PackedDw, res: Option<&CTensor>) -> R<CTensor> {
-    let x = to_nhwc(x, a.layout)?;
-    let res = match res {
-        Some(r) => Some(to_nhwc(r, a.layout)?),
-        None => None,
-    };
+/// Depthwise convolution (one filter per channel) on the packed weights, NHWC, into `out`
+/// (written whole).
+pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, xs: &[f32], pw: &dw::PackedDw, rs: Option<&[f32]>, out: &mut [f32]) -> R<()> {
     let c = g.cin;
     let geo = dw::Geo { n: g.n, h: g.h, w: g.w, c, oh: g.oh, ow: g.ow, kh: g.kh, kw: g.kw, stride: g.stride, dil: g.dil, pad: g.pad };
-    let mut out = uninit(g.n * g.oh * g.ow * c);
-    let mut body = |xs: &[f32], rs: Option<&[f32]>| -> R<()> {
-        let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
-        dw::depthwise(pw, &geo, xs, &mut out, &ep)?;
-        if let Some(act) = rest {
-            scalar_epilogue(&mut out, c, act, rs.zip(a.residual));
-        }
-        Ok(())
-    };
-    with_input_and_residual(&x, res.as_ref(), &mut body)?;
-    let t = CTensor::from_vec(out, (g.n, g.oh, g.ow, c), x.device()).map_err(e)?;
-    from_nhwc(t, a.layout)
+    let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
+    dw::depthwise(pw, &geo, xs, out, &ep)?;
+    if let Some(act) = rest {
+        scalar_epilogue(&mut out[..g.n * g.oh * g.ow * c], c, act, rs.zip(a.residual));
+    }
+    Ok(())
 }

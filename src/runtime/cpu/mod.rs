@@ -5,8 +5,11 @@
 //! im2col per block of pixels), depthwise ones vectorised over channels; other ops use the
 //! reference kernels in `graph::eval`.
 
+mod arena;
 mod kernels;
 pub mod simd;
+
+use arena::{Pool, Val};
 
 pub use simd::Isa;
 
@@ -98,8 +101,11 @@ struct CpuPlan {
     steps: Vec<Step>,
     /// For each step, values whose last use is that step (freed after it).
     frees: Vec<Vec<ValueId>>,
-    slots: Vec<Option<CTensor>>,
-    consts: Vec<Option<CTensor>>,
+    slots: Vec<Option<Val>>,
+    consts: Vec<Option<Val>>,
+    /// Recycled f32 buffers of the kernels' outputs.
+    pool: Pool,
+    isa: Isa,
     /// Per-step seconds of the current run, while profiling.
     times: Option<Vec<f64>>,
 }
@@ -164,18 +170,70 @@ impl CpuPlan {
         }
         let mut consts = vec![None; g.values.len()];
         for (&v, t) in &g.consts {
-            consts[v] = Some(to_candle(t.clone())?);
+            consts[v] = Some(Val::C(to_candle(t.clone())?));
         }
 
-        Ok(CpuPlan { slots: vec![None; g.values.len()], graph: g, shapes: shapes.to_vec(), steps, frees, consts, times: None })
+        Ok(CpuPlan {
+            slots: vec![None; g.values.len()],
+            graph: g,
+            shapes: shapes.to_vec(),
+            steps,
+            frees,
+            consts,
+            pool: Pool::default(),
+            isa,
+            times: None,
+        })
     }
+}
 
-    fn value(&self, v: ValueId) -> Result<&CTensor> {
-        self.slots[v]
-            .as_ref()
-            .or(self.consts[v].as_ref())
-            .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", self.graph.values[v].name)))
+/// A computed value or constant.
+fn value<'a>(g: &Graph, slots: &'a [Option<Val>], consts: &'a [Option<Val>], v: ValueId) -> Result<&'a Val> {
+    slots[v]
+        .as_ref()
+        .or(consts[v].as_ref())
+        .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", g.values[v].name)))
+}
+
+/// Runs an NHWC conv kernel on a value of either layout: NCHW input and residual are
+/// transposed into pooled buffers first, and the result back.
+fn run_conv(
+    pool: &mut Pool,
+    a: &ConvAttrs,
+    geo: &kernels::ConvGeo,
+    x: &Val,
+    res: Option<&Val>,
+    out_shape: Vec<usize>,
+    kernel: impl Fn(&[f32], Option<&[f32]>, &mut [f32]) -> std::result::Result<(), String>,
+) -> std::result::Result<Val, String> {
+    let e = |e: RuntimeError| e.to_string();
+    let out_len = geo.n * geo.oh * geo.ow * geo.cout;
+    let mut out = pool.take(out_len);
+    if a.layout == Layout::Nhwc {
+        let r = x.with_f32(|xs| match res {
+            Some(r) => r.with_f32(|rs| kernel(xs, Some(rs), &mut out)).map_err(e)?,
+            None => kernel(xs, None, &mut out),
+        });
+        r.map_err(e)??;
+        return Ok(Val::F(std::sync::Arc::new(out), out_shape));
     }
+    let mut xt = pool.take(geo.n * geo.h * geo.w * geo.cin);
+    x.with_f32(|xs| arena::transpose_channels(xs, geo.n, geo.cin, geo.h * geo.w, true, &mut xt)).map_err(e)?;
+    let rt = match res {
+        Some(r) => {
+            let mut rt = pool.take(out_len);
+            r.with_f32(|rs| arena::transpose_channels(rs, geo.n, geo.cout, geo.oh * geo.ow, true, &mut rt)).map_err(e)?;
+            Some(rt)
+        }
+        None => None,
+    };
+    kernel(&xt, rt.as_deref(), &mut out)?;
+    let mut back = pool.take(out_len);
+    arena::transpose_channels(&out, geo.n, geo.cout, geo.oh * geo.ow, false, &mut back);
+    for b in [Some(xt), rt, Some(out)].into_iter().flatten() {
+        pool.give(Val::F(std::sync::Arc::new(b), Vec::new()));
+    }
+    Ok(Val::F(std::sync::Arc::new(back), out_shape))
 }
 
 fn is_cmp(b: graph::BinOp) -> bool {
@@ -272,63 +330,60 @@ impl Plan for CpuPlan {
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         check_run_inputs(&self.graph, &self.shapes, inputs)?;
         for (info, t) in self.graph.inputs.iter().zip(inputs) {
-            self.slots[info.value] = Some(to_candle(t.clone())?);
+            self.slots[info.value] = Some(Val::C(to_candle(t.clone())?));
         }
+        let g = &self.graph;
         for i in 0..self.steps.len() {
             let t0 = self.times.as_ref().map(|_| std::time::Instant::now());
-            let node = &self.graph.nodes[i];
-            let outs: Vec<CTensor> = match &self.steps[i] {
+            let node = &g.nodes[i];
+            let (slots, consts) = (&self.slots, &self.consts);
+            let val = |v: ValueId| value(g, slots, consts, v);
+            let out_shape = || g.values[node.outputs[0]].shape.clone().unwrap_or_default();
+            let node_err = |e: String| RuntimeError::Graph(node.err(e));
+            let outs: Vec<Val> = match &self.steps[i] {
                 Step::Conv { attrs, packed, geo } => {
-                    let x = self.value(node.inputs[0])?;
-                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
-                    vec![kernels::conv_gemm(attrs, geo, x, packed, res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                    let res = if attrs.residual.is_some() { Some(val(*node.inputs.last().unwrap_or(&0))?) } else { None };
+                    let k = |xs: &[f32], rs: Option<&[f32]>, out: &mut [f32]| kernels::conv_gemm(attrs, geo, xs, packed, rs, out);
+                    vec![run_conv(&mut self.pool, attrs, geo, val(node.inputs[0])?, res, out_shape(), k).map_err(node_err)?]
                 }
                 Step::Depthwise { attrs, packed, geo } => {
-                    let x = self.value(node.inputs[0])?;
-                    let res = if attrs.residual.is_some() { Some(self.value(*node.inputs.last().unwrap_or(&0))?) } else { None };
-                    vec![kernels::depthwise(attrs, geo, x, packed, res).map_err(|e| RuntimeError::Graph(node.err(e)))?]
+                    let res = if attrs.residual.is_some() { Some(val(*node.inputs.last().unwrap_or(&0))?) } else { None };
+                    let k = |xs: &[f32], rs: Option<&[f32]>, out: &mut [f32]| kernels::depthwise(attrs, geo, xs, packed, rs, out);
+                    vec![run_conv(&mut self.pool, attrs, geo, val(node.inputs[0])?, res, out_shape(), k).map_err(node_err)?]
                 }
                 Step::MatMul { ta, tb } => {
-                    let a = self.value(node.inputs[0])?;
-                    let b = self.value(node.inputs[1])?;
-                    let a = if *ta { a.t().map_err(backend_err)? } else { a.clone() };
-                    let b = if *tb { b.t().map_err(backend_err)? } else { b.clone() };
+                    let a = val(node.inputs[0])?.candle()?;
+                    let b = val(node.inputs[1])?.candle()?;
+                    let a = if *ta { a.t().map_err(backend_err)? } else { a };
+                    let b = if *tb { b.t().map_err(backend_err)? } else { b };
                     let a =
                         if a.dtype() != candle_core::DType::F32 { a.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { a };
                     let b =
                         if b.dtype() != candle_core::DType::F32 { b.to_dtype(candle_core::DType::F32).map_err(backend_err)? } else { b };
-                    vec![a
-                        .contiguous()
-                        .map_err(backend_err)?
-                        .broadcast_matmul(&b.contiguous().map_err(backend_err)?)
-                        .map_err(backend_err)?]
+                    vec![Val::C(
+                        a.contiguous()
+                            .map_err(backend_err)?
+                            .broadcast_matmul(&b.contiguous().map_err(backend_err)?)
+                            .map_err(backend_err)?,
+                    )]
                 }
                 Step::BinaryF32(op) => {
-                    let (a, b) = (
-                        self.value(node.inputs[0])?.contiguous().map_err(backend_err)?,
-                        self.value(node.inputs[1])?.contiguous().map_err(backend_err)?,
-                    );
-                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
-                    let v = kernels::with_f32(&a, |x| {
-                        kernels::with_f32(&b, |y| graph::eval::binary_f32(*op, x, a.dims(), y, b.dims(), &out_shape))
-                    })
-                    .and_then(|r| r)
-                    .map_err(backend_err)?;
-                    vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
+                    let (a, b) = (val(node.inputs[0])?, val(node.inputs[1])?);
+                    let shape = out_shape();
+                    let mut out = self.pool.take(graph::numel(&shape));
+                    a.with_f32(|x| b.with_f32(|y| graph::eval::binary_f32_op_into(*op, x, a.dims(), y, b.dims(), &shape, &mut out)))??;
+                    vec![Val::F(std::sync::Arc::new(out), shape)]
                 }
                 Step::CmpF32(op) => {
-                    let (a, b) = (
-                        self.value(node.inputs[0])?.contiguous().map_err(backend_err)?,
-                        self.value(node.inputs[1])?.contiguous().map_err(backend_err)?,
-                    );
-                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
+                    let (a, b) = (val(node.inputs[0])?, val(node.inputs[1])?);
+                    let shape = out_shape();
                     let (sa, sb) = (a.dims(), b.dims());
-                    let v: Vec<u8> = kernels::with_f32(&a, |x| {
-                        kernels::with_f32(&b, |y| {
+                    let v: Vec<u8> = a.with_f32(|x| {
+                        b.with_f32(|y| {
                             use graph::BinOp::*;
                             macro_rules! m {
                                 ($e:expr) => {
-                                    graph::eval::binary_f32_with(|p: f32, q: f32| $e(p, q) as u8, x, sa, y, sb, &out_shape)
+                                    graph::eval::binary_f32_with(|p: f32, q: f32| $e(p, q) as u8, x, sa, y, sb, &shape)
                                 };
                             }
                             match op {
@@ -339,54 +394,51 @@ impl Plan for CpuPlan {
                                 _ => m!(|p, q| p >= q),
                             }
                         })
-                    })
-                    .and_then(|r| r)
-                    .map_err(backend_err)?;
-                    vec![CTensor::from_vec(v, out_shape, &Device::Cpu).map_err(backend_err)?]
+                    })??;
+                    vec![Val::C(CTensor::from_vec(v, shape, &Device::Cpu).map_err(backend_err)?)]
                 }
-                Step::View => {
-                    let out_shape = self.graph.values[node.outputs[0]].shape.clone().unwrap_or_default();
-                    vec![self.value(node.inputs[0])?.reshape(out_shape).map_err(backend_err)?]
-                }
+                Step::View => vec![val(node.inputs[0])?.reshape(out_shape())?],
                 Step::UnaryF32(op) => {
-                    let x = self.value(node.inputs[0])?.contiguous().map_err(backend_err)?;
-                    let v = kernels::with_f32(&x, |s| graph::eval::unary_f32(*op, s)).map_err(backend_err)?;
-                    vec![CTensor::from_vec(v, x.dims(), &Device::Cpu).map_err(backend_err)?]
+                    let x = val(node.inputs[0])?;
+                    let mut out = self.pool.take(graph::numel(x.dims()));
+                    match op {
+                        graph::UnOp::Exp => x.with_f32(|s| simd::math::exp_into(self.isa, s, &mut out))?,
+                        _ => x.with_f32(|s| graph::eval::unary_f32_into(*op, s, &mut out))?,
+                    }
+                    vec![Val::F(std::sync::Arc::new(out), x.dims().to_vec())]
                 }
                 Step::Generic => {
-                    let hosts: Vec<Tensor> =
-                        node.inputs.iter().map(|&v| to_host(self.value(v)?, self.graph.values[v].dtype)).collect::<Result<_>>()?;
+                    let hosts: Vec<Tensor> = node.inputs.iter().map(|&v| val(v)?.host(g.values[v].dtype)).collect::<Result<_>>()?;
                     let refs: Vec<&Tensor> = hosts.iter().collect();
                     let res = graph::eval::eval(node, &refs)?;
-                    res.into_iter().map(to_candle).collect::<Result<_>>()?
+                    res.into_iter().map(|t| to_candle(t).map(Val::C)).collect::<Result<_>>()?
                 }
             };
             for (&o, t) in node.outputs.iter().zip(outs) {
                 self.slots[o] = Some(t);
             }
             for &v in &self.frees[i] {
-                self.slots[v] = None;
+                if let Some(x) = self.slots[v].take() {
+                    self.pool.give(x);
+                }
             }
             if let (Some(times), Some(t0)) = (self.times.as_mut(), t0) {
                 times[i] = t0.elapsed().as_secs_f64();
             }
         }
-        let mut res = Vec::with_capacity(self.graph.outputs.len());
-        for &o in &self.graph.outputs {
-            res.push(to_host(self.value(o)?, self.graph.values[o].dtype)?);
+        let mut res = Vec::with_capacity(g.outputs.len());
+        for &o in &g.outputs {
+            res.push(value(g, &self.slots, &self.consts, o)?.host(g.values[o].dtype)?);
         }
-        for &o in &self.graph.outputs {
-            self.slots[o] = None;
+        for &o in &g.outputs {
+            if let Some(x) = self.slots[o].take() {
+                self.pool.give(x);
+            }
+        }
+        // inputs that no step reads
+        for info in &g.inputs {
+            self.slots[info.value] = None;
         }
         Ok(res)
-    }
-}
-
-/// NHWC <-> NCHW permutations for spatial kernels that work in NHWC.
-pub(crate) fn layout_perm(layout: Layout, to_nhwc: bool) -> Option<[usize; 4]> {
-    match (layout, to_nhwc) {
-        (Layout::Nhwc, _) => None,
-        (Layout::Nchw, true) => Some([0, 2, 3, 1]),
-        (Layout::Nchw, false) => Some([0, 3, 1, 2]),
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod dw;
 pub mod gemm;
+pub mod math;
 mod vec;
 
 /// An instruction-set path of the CPU kernels.

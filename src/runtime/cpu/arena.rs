@@ -1,0 +1,116 @@
+//! The values of a CPU plan, and the pool that recycles their f32 buffers.
+//!
+//! The vector kernels (convolutions, elementwise ops) write f32 values into buffers taken
+//! from the plan's [`Pool`]; when a value's last reader has run, its buffer goes back. The
+//! shapes of a plan are fixed, so after the first run every such buffer is reused and no
+//! intermediate is allocated (nor page-faulted in, which cost more than the allocation:
+//! at batch 8 MoveNet's layers are tens of megabytes each). Other values stay candle
+//! tensors, as the reference kernels and candle's matmul make them.
+
+use super::{backend_err, kernels, to_host, Result};
+use crate::graph::{DType, Tensor, TensorData};
+use candle_core::{Device, Tensor as CTensor};
+use std::sync::Arc;
+
+/// One value of a plan.
+#[derive(Clone, Debug)]
+pub(super) enum Val {
+    /// Any dtype, as candle holds it (bool as u8).
+    C(CTensor),
+    /// Contiguous f32 from the pool (views share the buffer).
+    F(Arc<Vec<f32>>, Vec<usize>),
+}
+
+impl Val {
+    pub fn dims(&self) -> &[usize] {
+        match self {
+            Val::C(t) => t.dims(),
+            Val::F(_, s) => s,
+        }
+    }
+
+    /// Runs `f` on the value's contiguous f32 data.
+    pub fn with_f32<T>(&self, f: impl FnOnce(&[f32]) -> T) -> Result<T> {
+        match self {
+            Val::F(v, _) => Ok(f(v)),
+            Val::C(t) => {
+                let t = t.contiguous().map_err(backend_err)?;
+                kernels::with_f32(&t, f).map_err(backend_err)
+            }
+        }
+    }
+
+    /// As a candle tensor (pooled data is copied).
+    pub fn candle(&self) -> Result<CTensor> {
+        match self {
+            Val::C(t) => Ok(t.clone()),
+            Val::F(v, s) => CTensor::from_vec(v.to_vec(), s.as_slice(), &Device::Cpu).map_err(backend_err),
+        }
+    }
+
+    /// As a host tensor of the IR dtype.
+    pub fn host(&self, dtype: DType) -> Result<Tensor> {
+        match self {
+            Val::C(t) => to_host(t, dtype),
+            Val::F(v, s) => Ok(Tensor::new(s.clone(), TensorData::F32(v.to_vec()))),
+        }
+    }
+
+    /// The same data under another shape of as many elements.
+    pub fn reshape(&self, shape: Vec<usize>) -> Result<Val> {
+        match self {
+            Val::C(t) => Ok(Val::C(t.reshape(shape).map_err(backend_err)?)),
+            Val::F(v, _) => Ok(Val::F(v.clone(), shape)),
+        }
+    }
+}
+
+/// Free f32 buffers of one plan, reused best-fit.
+#[derive(Debug, Default)]
+pub(super) struct Pool {
+    free: Vec<Vec<f32>>,
+}
+
+impl Pool {
+    /// A buffer of `len` values, not zeroed: every kernel that takes one writes it whole.
+    pub fn take(&mut self, len: usize) -> Vec<f32> {
+        // the smallest free buffer that holds len, unless it is far larger
+        let best = self.free.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity()).map(|(i, _)| i);
+        let mut v = match best {
+            Some(i) if self.free[i].capacity() <= 2 * len + 1024 => self.free.swap_remove(i),
+            _ => Vec::with_capacity(len),
+        };
+        // SAFETY: capacity >= len; f32 has no invalid bit patterns, and the kernels that
+        // take a pooled buffer store every element before anything reads it.
+        #[allow(clippy::uninit_vec)]
+        unsafe {
+            v.set_len(len)
+        };
+        v
+    }
+
+    /// Gives a value's buffer back when nothing else shares it.
+    pub fn give(&mut self, v: Val) {
+        if let Val::F(a, _) = v {
+            if let Ok(buf) = Arc::try_unwrap(a) {
+                self.free.push(buf);
+            }
+        }
+    }
+}
+
+/// NCHW <-> NHWC copy of `[n, c, h*w]` and `[n, h*w, c]`.
+pub(super) fn transpose_channels(src: &[f32], n: usize, c: usize, hw: usize, to_nhwc: bool, dst: &mut [f32]) {
+    for b in 0..n {
+        let (s, d) = (&src[b * c * hw..(b + 1) * c * hw], &mut dst[b * c * hw..(b + 1) * c * hw]);
+        for ch in 0..c {
+            for p in 0..hw {
+                if to_nhwc {
+                    d[p * c + ch] = s[ch * hw + p];
+                } else {
+                    d[ch * hw + p] = s[p * c + ch];
+                }
+            }
+        }
+    }
+}
