@@ -99,7 +99,10 @@ fn reid_matches_onnxruntime(exec: &dyn Executor) {
     };
     let refs: Vec<&image::RgbImage> = frames.iter().collect();
     let input = crop_batch(&refs, &crops, &spec);
-    let dir = std::env::temp_dir().join(format!("walkout-reid-{}-{}", exec.name(), std::process::id()));
+    // one folder per call: the CPU paths run this side by side under the same name
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("walkout-reid-{}-{}-{call}", exec.name(), std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     walkout::npy::write(&dir.join("crops.npy"), &input).unwrap();
     let py = std::process::Command::new(common::python())

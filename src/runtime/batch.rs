@@ -2,7 +2,7 @@
 //! 0): the batch-polymorphic prefix (convolutions, elementwise ops against constants,
 //! pooling, resizing...) is compiled for the whole batch, and the rest runs frame by frame.
 
-use super::{concat_batch, slice_batch, Executor, Plan, Result};
+use super::{slice_batch, Executor, Plan, Result};
 use crate::graph::{optimize, Dim, Graph, InputInfo, Op, Tensor, ValueId};
 use std::collections::HashSet;
 
@@ -10,7 +10,9 @@ use std::collections::HashSet;
 #[derive(Debug)]
 pub(crate) struct SplitPlan {
     prefix: Box<dyn Plan>,
-    suffix: Box<dyn Plan>,
+    /// One per frame worker (`Executor::frame_workers`, at most the batch): frames are
+    /// spread over them and run at once.
+    suffix: Vec<Box<dyn Plan>>,
     shapes: Vec<Vec<usize>>,
     /// For each suffix input: index into the prefix outputs, or into the original inputs.
     suffix_src: Vec<Src>,
@@ -123,7 +125,8 @@ pub(crate) fn split(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<usiz
         .collect();
     let prefix = exec.compile(&pre, &batch_shapes)?;
     let suf_shapes: Vec<Vec<usize>> = suf.inputs.iter().map(|i| g1.values[i.value].shape.clone().unwrap_or_default()).collect();
-    let suffix = exec.compile(&suf, &suf_shapes)?;
+    let workers = exec.frame_workers().clamp(1, batch.max(1));
+    let suffix = (0..workers).map(|_| exec.compile(&suf, &suf_shapes)).collect::<Result<Vec<_>>>()?;
     Ok(Some(SplitPlan { prefix, suffix, shapes: batch_shapes, suffix_src: suffix_inputs.iter().map(|&(_, s)| s).collect(), batch }))
 }
 
@@ -132,7 +135,9 @@ impl Plan for SplitPlan {
         &self.shapes
     }
     fn cost(&self) -> super::PlanCost {
-        self.prefix.cost().and(self.suffix.cost().runs(self.batch))
+        let each = self.suffix.first().map(|s| s.cost()).unwrap_or_default();
+        let held = super::PlanCost { flops: 0, bytes: each.bytes.saturating_mul(self.suffix.len().saturating_sub(1)) };
+        self.prefix.cost().and(each.runs(self.batch)).and(held)
     }
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let cut = self.prefix.run(inputs)?;
@@ -154,24 +159,14 @@ impl Plan for SplitPlan {
 
 impl SplitPlan {
     fn run_suffix(&mut self, cut: &[Tensor], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let mut per_out: Vec<Vec<Tensor>> = Vec::new();
-        for b in 0..self.batch {
-            let frame: Vec<Tensor> = self
-                .suffix_src
-                .iter()
+        let src = &self.suffix_src;
+        super::run_frames_on(&mut self.suffix, self.batch, |b| {
+            src.iter()
                 .map(|s| match *s {
                     Src::Prefix(k) => slice_batch(&cut[k], b),
                     Src::Input(k) => slice_batch(&inputs[k], b),
                 })
-                .collect();
-            let outs = self.suffix.run(&frame)?;
-            if per_out.is_empty() {
-                per_out = outs.iter().map(|_| Vec::with_capacity(self.batch)).collect();
-            }
-            for (acc, o) in per_out.iter_mut().zip(outs) {
-                acc.push(o);
-            }
-        }
-        Ok(per_out.into_iter().map(|p| concat_batch(&p)).collect())
+                .collect()
+        })
     }
 }

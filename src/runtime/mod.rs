@@ -129,6 +129,12 @@ pub trait Executor: Send + Sync {
     fn adapter(&self) -> String;
     /// Compiles `graph` for the given concrete input shapes.
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>>;
+    /// How many frames of a batch may run their per-frame part (`batch::SplitPlan`'s
+    /// suffix) at once, each on its own plan: the CPU runs one per core, since the suffix's
+    /// small ops leave cores idle.
+    fn frame_workers(&self) -> usize {
+        1
+    }
 }
 
 /// Checks runtime inputs against a plan's shapes and the graph's dtypes.
@@ -173,7 +179,8 @@ pub fn batch_is_dynamic(graph: &Graph) -> bool {
 /// per-frame plan; outputs are concatenated along axis 0.
 #[derive(Debug)]
 struct PerFramePlan<P> {
-    inner: P,
+    /// One per frame worker (`Executor::frame_workers`, at most the batch).
+    inner: Vec<P>,
     shapes: Vec<Vec<usize>>,
 }
 
@@ -182,7 +189,10 @@ impl Plan for PerFramePlan<Box<dyn Plan>> {
         &self.shapes
     }
     fn cost(&self) -> PlanCost {
-        self.inner.cost().runs(self.shapes.first().and_then(|s| s.first()).copied().unwrap_or(1))
+        let each = self.inner.first().map(|p| p.cost()).unwrap_or_default();
+        let batch = self.shapes.first().and_then(|s| s.first()).copied().unwrap_or(1);
+        let held = PlanCost { flops: 0, bytes: each.bytes.saturating_mul(self.inner.len().saturating_sub(1)) };
+        each.runs(batch).and(held)
     }
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let batch = self.shapes[0][0];
@@ -194,19 +204,39 @@ impl Plan for PerFramePlan<Box<dyn Plan>> {
                 });
             }
         }
-        let mut per_out: Vec<Vec<Tensor>> = Vec::new();
-        for b in 0..batch {
-            let frame: Vec<Tensor> = inputs.iter().map(|t| slice_batch(t, b)).collect();
-            let outs = self.inner.run(&frame)?;
-            if per_out.is_empty() {
-                per_out = outs.iter().map(|_| Vec::with_capacity(batch)).collect();
-            }
-            for (acc, o) in per_out.iter_mut().zip(outs) {
-                acc.push(o);
-            }
-        }
-        Ok(per_out.into_iter().map(|parts| concat_batch(&parts)).collect())
+        run_frames_on(&mut self.inner, batch, |b| inputs.iter().map(|t| slice_batch(t, b)).collect())
     }
+}
+
+/// Runs frames `0..batch` (inputs made by `frame(b)`) on per-frame plans, frame `b` on
+/// plan `b % plans.len()`, the plans at once when there are several, and concatenates each
+/// output over the batch in frame order.
+pub(crate) fn run_frames_on<F>(plans: &mut [Box<dyn Plan>], batch: usize, frame: F) -> Result<Vec<Tensor>>
+where
+    F: Fn(usize) -> Vec<Tensor> + Sync,
+{
+    use rayon::prelude::*;
+    let workers = plans.len().max(1);
+    let run_worker = |(w, plan): (usize, &mut Box<dyn Plan>)| -> Result<Vec<(usize, Vec<Tensor>)>> {
+        (w..batch).step_by(workers).map(|b| Ok((b, plan.run(&frame(b))?))).collect()
+    };
+    let parts: Vec<Vec<(usize, Vec<Tensor>)>> = if workers > 1 {
+        plans.par_iter_mut().enumerate().map(run_worker).collect::<Result<_>>()?
+    } else {
+        plans.iter_mut().enumerate().map(run_worker).collect::<Result<_>>()?
+    };
+    let mut done: Vec<(usize, Vec<Tensor>)> = parts.into_iter().flatten().collect();
+    done.sort_by_key(|(b, _)| *b);
+    let mut per_out: Vec<Vec<Tensor>> = Vec::new();
+    for (_, outs) in done {
+        if per_out.is_empty() {
+            per_out = outs.iter().map(|_| Vec::with_capacity(batch)).collect();
+        }
+        for (acc, o) in per_out.iter_mut().zip(outs) {
+            acc.push(o);
+        }
+    }
+    Ok(per_out.into_iter().map(|parts| concat_batch(&parts)).collect())
 }
 
 /// Frame `b` of a batched tensor, keeping a leading dim of 1.
@@ -242,7 +272,8 @@ pub fn concat_batch(parts: &[Tensor]) -> Tensor {
 
 /// Compiles a plan for `batch` frames of the given per-frame input shapes (each with a
 /// leading batch dim of 1). Models with a dynamic batch dim get one batched plan; models
-/// that fix it at 1 get a per-frame plan run `batch` times.
+/// that fix it at 1 get per-frame plans run side by side on executors with several frame
+/// workers (the CPU), or a batched prefix and a per-frame suffix (`batch::split`).
 pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<usize>], batch: usize) -> Result<Box<dyn Plan>> {
     let batched: Vec<Vec<usize>> = frame_shapes
         .iter()
@@ -267,10 +298,16 @@ pub fn compile_batched(exec: &dyn Executor, graph: &Graph, frame_shapes: &[Vec<u
             msg: format!("the model fixes its batch at {b}; it runs batches of exactly {b}, not {batch} frames of 1"),
         });
     }
-    if let Some(p) = batch::split(exec, graph, frame_shapes, batch)? {
-        return Ok(Box::new(p));
+    // executors that run frames side by side (the CPU, one per core) do better with whole
+    // frames at once than with a batched prefix: a frame keeps its core's cache, and the
+    // small ops of one frame no longer leave the other cores idle
+    let workers = exec.frame_workers().clamp(1, batch);
+    if workers == 1 {
+        if let Some(p) = batch::split(exec, graph, frame_shapes, batch)? {
+            return Ok(Box::new(p));
+        }
     }
-    let inner = exec.compile(graph, frame_shapes)?;
+    let inner = (0..workers).map(|_| exec.compile(graph, frame_shapes)).collect::<Result<Vec<_>>>()?;
     Ok(Box::new(PerFramePlan { inner, shapes: batched }))
 }
 

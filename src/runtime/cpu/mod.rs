@@ -6,6 +6,7 @@
 //! reference kernels in `graph::eval`.
 
 mod arena;
+mod fused;
 mod kernels;
 pub mod simd;
 
@@ -62,6 +63,9 @@ impl Executor for CpuExecutor {
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
         Ok(Box::new(CpuPlan::new(graph, input_shapes, self.isa)?))
     }
+    fn frame_workers(&self) -> usize {
+        rayon::current_num_threads().max(1)
+    }
 }
 
 /// How one node runs.
@@ -92,6 +96,15 @@ enum Step {
     UnaryF32(graph::UnOp),
     /// Any op, through the reference kernels on host tensors.
     Generic,
+    /// An inverted-residual block (`fused`): reads `x` (and the residual), writes the
+    /// project conv's output.
+    Block {
+        block: Box<fused::Block>,
+        x: ValueId,
+        residual: Option<ValueId>,
+    },
+    /// A node run as part of a block.
+    Fused,
 }
 
 #[derive(Debug)]
@@ -154,15 +167,21 @@ impl CpuPlan {
         for n in &g.nodes {
             steps.push(plan_step(&g, n, isa)?);
         }
-        // liveness
+        let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
+        fuse_blocks(&g, &mut steps, &outputs);
+        // liveness, on what each step reads
         let mut last = vec![usize::MAX; g.values.len()];
         for (i, n) in g.nodes.iter().enumerate() {
-            for &v in &n.inputs {
+            let reads: Vec<ValueId> = match &steps[i] {
+                Step::Block { x, residual, .. } => std::iter::once(*x).chain(*residual).collect(),
+                Step::Fused => Vec::new(),
+                _ => n.inputs.clone(),
+            };
+            for v in reads {
                 last[v] = i;
             }
         }
         let mut frees = vec![Vec::new(); g.nodes.len()];
-        let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
         for (v, &l) in last.iter().enumerate() {
             if l != usize::MAX && !outputs.contains(&v) && !g.consts.contains_key(&v) {
                 frees[l].push(v);
@@ -234,6 +253,76 @@ fn run_conv(
         pool.give(Val::F(std::sync::Arc::new(b), Vec::new()));
     }
     Ok(Val::F(std::sync::Arc::new(back), out_shape))
+}
+
+/// Output pixels under which a block is not fused.
+const MIN_FUSED_PIXELS: usize = 64 * 64;
+
+/// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
+/// intermediates nothing else reads by one `Step::Block` at the project conv
+/// (`WALKOUT_CPU_FUSE=0` turns this off, to compare).
+fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
+    if std::env::var("WALKOUT_CPU_FUSE").is_ok_and(|v| v.trim() == "0") {
+        return;
+    }
+    let mut readers = vec![Vec::new(); g.values.len()];
+    let mut producer = vec![usize::MAX; g.values.len()];
+    for (i, n) in g.nodes.iter().enumerate() {
+        for &v in &n.inputs {
+            readers[v].push(i);
+        }
+        for &v in &n.outputs {
+            producer[v] = i;
+        }
+    }
+    let private = |v: ValueId, reader: usize| readers[v] == [reader] && !outputs.contains(&v);
+    for i in 0..steps.len() {
+        // small maps gain little (their activations stay in cache anyway) and pay for the
+        // rows that neighbouring ranges both expand
+        let Step::Depthwise { attrs: da, geo: dg, .. } = &steps[i] else { continue };
+        if dg.oh * dg.ow < MIN_FUSED_PIXELS {
+            continue;
+        }
+        let dn = &g.nodes[i];
+        let (d_in, d_out) = (dn.inputs[0], dn.outputs[0]);
+        if !fused::fusable(da, false) || readers[d_out].len() != 1 || !private(d_out, readers[d_out][0]) {
+            continue;
+        }
+        let k = readers[d_out][0];
+        let pointwise = |st: &Step, residual_ok: bool| matches!(st, Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && fused::fusable(attrs, residual_ok));
+        if !pointwise(&steps[k], true) || g.nodes[k].inputs[0] != d_out {
+            continue;
+        }
+        let j = producer[d_in];
+        let with_expand = j != usize::MAX && pointwise(&steps[j], false) && private(d_in, i);
+        let x = if with_expand { g.nodes[j].inputs[0] } else { d_in };
+        let (residual, residual_at) = match &steps[k] {
+            Step::Conv { attrs, .. } if attrs.residual.is_some() => (g.nodes[k].inputs.last().copied(), attrs.residual),
+            _ => (None, None),
+        };
+        let take = |st: &mut Step| match std::mem::replace(st, Step::Fused) {
+            Step::Conv { attrs, packed, .. } => {
+                Some(fused::Pointwise { packed, clamp: fused::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) })
+            }
+            _ => None,
+        };
+        let (Some(project), Step::Depthwise { attrs, packed, geo }) = (take(&mut steps[k]), std::mem::replace(&mut steps[i], Step::Fused))
+        else {
+            continue;
+        };
+        let expand = if with_expand { take(&mut steps[j]) } else { None };
+        let nodes = [with_expand.then_some(j), Some(i), Some(k)].into_iter().flatten().collect();
+        let block = fused::Block {
+            expand,
+            dw: packed,
+            dw_clamp: fused::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
+            geo: fused::dw_geo(&geo),
+            project,
+            residual: residual_at,
+            nodes,
+        };
+        steps[k] = Step::Block { block: Box::new(block), x, residual };
+    }
 }
 
 fn is_cmp(b: graph::BinOp) -> bool {
@@ -318,10 +407,16 @@ impl Plan for CpuPlan {
                 kernel: match st {
                     Step::Conv { geo, .. } => format!("conv{}x{}_gemm", geo.kh, geo.kw),
                     Step::Depthwise { .. } => "depthwise".into(),
+                    Step::Block { .. } => "block_1x1_dw_1x1".into(),
+                    Step::Fused => "fused".into(),
                     _ => n.op.name(),
                 },
                 ms: t * 1e3,
-                flops: super::node_flops(&self.graph, n),
+                flops: match st {
+                    Step::Block { block, .. } => block.nodes.iter().map(|&j| super::node_flops(&self.graph, &self.graph.nodes[j])).sum(),
+                    Step::Fused => 0,
+                    _ => super::node_flops(&self.graph, n),
+                },
             })
             .collect();
         Ok(Some(super::Profile { method: "host timer per step".into(), kernels, untimed: Vec::new() }))
@@ -406,6 +501,21 @@ impl Plan for CpuPlan {
                         _ => x.with_f32(|s| graph::eval::unary_f32_into(*op, s, &mut out))?,
                     }
                     vec![Val::F(std::sync::Arc::new(out), x.dims().to_vec())]
+                }
+                Step::Fused => Vec::new(),
+                Step::Block { block, x, residual } => {
+                    let geo = &block.geo;
+                    let mut out = self.pool.take(geo.n * geo.oh * geo.ow * block.project.packed.n());
+                    let xv = val(*x)?;
+                    let r = match residual {
+                        Some(rv) => {
+                            let rv = val(*rv)?;
+                            xv.with_f32(|xs| rv.with_f32(|rs| block.run(xs, Some(rs), &mut out)))??
+                        }
+                        None => xv.with_f32(|xs| block.run(xs, None, &mut out))?,
+                    };
+                    r.map_err(node_err)?;
+                    vec![Val::F(std::sync::Arc::new(out), out_shape())]
                 }
                 Step::Generic => {
                     let hosts: Vec<Tensor> = node.inputs.iter().map(|&v| val(v)?.host(g.values[v].dtype)).collect::<Result<_>>()?;

@@ -103,27 +103,44 @@ pub fn depthwise(pd: &PackedDw, g: &Geo, x: &[f32], out: &mut [f32], ep: &Epilog
 
 #[allow(clippy::too_many_arguments)]
 unsafe fn run(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
+    // the filter rows that land inside the image for this output row
+    let iy0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
+    let rows: Vec<(usize, *const f32)> = (0..g.kh)
+        .filter_map(|ky| {
+            let iy = iy0 + (ky * g.dil[0]) as isize;
+            (iy >= 0 && (iy as usize) < g.h).then(|| (ky, x.add((b * g.h + iy as usize) * g.w * g.c)))
+        })
+        .collect();
+    row_from(pd, g, &rows, o, res, ep)
+}
+
+/// One output row from the input rows its filter rows land on (`(ky, row start)`, each row
+/// `w * c` values), into `o` (`ow * c`), with the residual row `res` (or null).
+///
+/// # Safety
+/// Every pointer must be valid for a whole row of its geometry.
+pub unsafe fn row_from(pd: &PackedDw, g: &Geo, rows: &[(usize, *const f32)], o: *mut f32, res: *const f32, ep: &Epilogue) {
     match pd.isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => row_avx512(pd, g, x, b, oy, o, res, ep),
+        Isa::Avx512 => row_avx512(pd, g, rows, o, res, ep),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => row_avx2(pd, g, x, b, oy, o, res, ep),
-        _ => row::<Portable>(pd, g, x, b, oy, o, res, ep),
+        Isa::Avx2 => row_avx2(pd, g, rows, o, res, ep),
+        _ => row::<Portable>(pd, g, rows, o, res, ep),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn row_avx512(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
-    row::<Avx512>(pd, g, x, b, oy, o, res, ep)
+unsafe fn row_avx512(pd: &PackedDw, g: &Geo, rows: &[(usize, *const f32)], o: *mut f32, res: *const f32, ep: &Epilogue) {
+    row::<Avx512>(pd, g, rows, o, res, ep)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn row_avx2(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
-    row::<Avx2>(pd, g, x, b, oy, o, res, ep)
+unsafe fn row_avx2(pd: &PackedDw, g: &Geo, rows: &[(usize, *const f32)], o: *mut f32, res: *const f32, ep: &Epilogue) {
+    row::<Avx2>(pd, g, rows, o, res, ep)
 }
 
 /// Output pixels computed together in the interior.
@@ -141,17 +158,9 @@ fn interior(g: &Geo) -> (usize, usize) {
 /// One output row `(b, oy)`, block of channels by block.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usize, o: *mut f32, res: *const f32, ep: &Epilogue) {
+unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, ky_ok: &[(usize, *const f32)], o: *mut f32, res: *const f32, ep: &Epilogue) {
     let c = g.c;
     let clamp = (ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY).then(|| (S::splat(ep.lo), S::splat(ep.hi)));
-    // the filter rows that land inside the image for this output row
-    let iy0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
-    let ky_ok: Vec<(usize, usize)> = (0..g.kh)
-        .filter_map(|ky| {
-            let iy = iy0 + (ky * g.dil[0]) as isize;
-            (iy >= 0 && (iy as usize) < g.h).then(|| (ky, ((b * g.h + iy as usize) * g.w) * c))
-        })
-        .collect();
     let in_regs = pd.taps <= 9;
     let mut cb = 0;
     while cb < c {
@@ -175,8 +184,8 @@ unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usiz
                 let mut acc = [bias; PX];
                 let (sx, dx) = (g.stride[1] * c, g.dil[1] * c);
                 let ix = ox * g.stride[1] - g.pad[1];
-                for &(ky, base) in &ky_ok {
-                    let p = x.add(base + ix * c + cb);
+                for &(ky, base) in ky_ok {
+                    let p = base.add(ix * c + cb);
                     let (w0, w1, w2) = (wr[ky * 3], wr[ky * 3 + 1], wr[ky * 3 + 2]);
                     if px == PX {
                         for (j, a) in acc.iter_mut().enumerate() {
@@ -204,13 +213,13 @@ unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, x: *const f32, b: usize, oy: usiz
             }
             let mut acc = bias;
             let ix0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
-            for &(ky, base) in &ky_ok {
+            for &(ky, base) in ky_ok {
                 for kx in 0..g.kw {
                     let ix = ix0 + (kx * g.dil[1]) as isize;
                     if ix < 0 || ix as usize >= g.w {
                         continue;
                     }
-                    let p = x.add(base + ix as usize * c + cb);
+                    let p = base.add(ix as usize * c + cb);
                     let xv = if n == S::L { S::load(p) } else { S::load_part(p, n) };
                     let t = ky * g.kw + kx;
                     let wv = if in_regs { wr[t] } else { S::load(pd.w.as_ptr().add(t * pd.cp + cb)) };

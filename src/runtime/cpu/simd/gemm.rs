@@ -107,6 +107,15 @@ fn row_block(m: usize, panels: usize, threads: usize) -> usize {
 /// `out[m x n] = epilogue(a[m x k] (row stride lda) x B)`, on `threads` rayon workers
 /// (the pool's; 1 runs on the caller).
 pub fn gemm(pb: &PackedB, m: usize, a: &[f32], lda: usize, out: &mut [f32], ep: &Epilogue) -> Result<(), String> {
+    gemm_on(pb, m, a, lda, out, ep, true)
+}
+
+/// [`gemm`] on the calling thread only (for callers already split across the cores).
+pub fn gemm_seq(pb: &PackedB, m: usize, a: &[f32], lda: usize, out: &mut [f32], ep: &Epilogue) -> Result<(), String> {
+    gemm_on(pb, m, a, lda, out, ep, false)
+}
+
+fn gemm_on(pb: &PackedB, m: usize, a: &[f32], lda: usize, out: &mut [f32], ep: &Epilogue, parallel: bool) -> Result<(), String> {
     let n = pb.n;
     if m == 0 || n == 0 {
         return Ok(());
@@ -117,7 +126,7 @@ pub fn gemm(pb: &PackedB, m: usize, a: &[f32], lda: usize, out: &mut [f32], ep: 
     if ep.residual.is_some_and(|r| r.len() < m * n) {
         return Err("gemm residual too small".into());
     }
-    let threads = rayon::current_num_threads().max(1);
+    let threads = if parallel { rayon::current_num_threads().max(1) } else { 1 };
     let np = pb.panels.len();
     let mc = row_block(m, np, threads);
     let blocks = m.div_ceil(mc);
