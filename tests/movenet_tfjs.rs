@@ -83,6 +83,26 @@ fn every_cpu_path_matches_tfjs_and_the_others() {
     }
 }
 
+/// With inverted-residual blocks fused (off by default), MoveNet still matches TF.js, and
+/// the unfused plan to 1e-5.
+#[test]
+fn fused_blocks_match_tfjs() {
+    let graph = tfjs::load(&common::movenet_json()).expect("load movenet");
+    let dir = common::fetched("data/reference");
+    let input = walkout::npy::read(&dir.join("bus_256x256.input.npy")).expect("input npy");
+    let want = walkout::npy::read(&dir.join("bus_256x256.output.npy")).expect("output npy");
+    let run = |fuse: bool| {
+        let exec = CpuExecutor::new().fusing(fuse);
+        let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).expect("compile");
+        plan.run(std::slice::from_ref(&input)).expect("run").remove(0)
+    };
+    let (fused, plain) = (run(true), run(false));
+    let d = fused.max_abs_diff(&want).expect("same shape");
+    assert!(d <= TOL, "fused: {d} > {TOL} from TF.js");
+    let d = fused.max_abs_diff(&plain).expect("same shape");
+    assert!(d <= 1e-5, "fused differs from unfused by {d}");
+}
+
 /// Person boxes in ultralytics' bus.jpg (810x1080), [x0, y0, x1, y1], as annotated by hand:
 /// the three pedestrians fully in view.
 use common::{iou, BUS_PEOPLE};

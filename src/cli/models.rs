@@ -319,12 +319,21 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     }
     let mut rows: Vec<_> = fam.into_iter().collect();
     rows.sort_by(|x, y| y.1 .1.total_cmp(&x.1 .1));
-    println!("{:<22} {:>6} {:>10} {:>10}", "kernel", "calls", "ms", "GFLOP/s");
+    // on the CPU, kernels against the measured FMA peak of the same threads
+    let peak = (a.device == runtime::Device::Cpu).then(|| {
+        let isa = runtime::cpu::Isa::detect();
+        let p = (0..3).map(|_| runtime::cpu::simd::peak::fma_peak_gflops(isa, 20_000_000)).fold(0.0, f64::max);
+        println!("FP32 peak, measured: {p:.1} GFLOP/s ({} FMA chains on {} threads, best of 3)", isa.name(), rayon::current_num_threads());
+        p
+    });
+    println!("{:<22} {:>6} {:>10} {:>10} {:>8}", "kernel", "calls", "ms", "GFLOP/s", if peak.is_some() { "of peak" } else { "" });
     let (mut tot_ms, mut tot_fl) = (0.0, 0u64);
     for (k, (n, ms, fl)) in &rows {
         tot_ms += ms;
         tot_fl += fl;
-        println!("{k:<22} {n:>6} {ms:>10.3} {:>10.2}", *fl as f64 / (ms / 1e3).max(1e-12) / 1e9);
+        let gf = *fl as f64 / (ms / 1e3).max(1e-12) / 1e9;
+        let share = peak.map(|p| format!("{:>7.1}%", 100.0 * gf / p)).unwrap_or_default();
+        println!("{k:<22} {n:>6} {ms:>10.3} {gf:>10.2} {share}");
     }
     println!(
         "{:<22} {:>6} {:>10.3} {:>10.2}",

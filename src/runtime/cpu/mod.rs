@@ -26,6 +26,8 @@ pub(crate) fn backend_err(e: impl std::fmt::Display) -> RuntimeError {
 #[derive(Debug)]
 pub struct CpuExecutor {
     isa: Isa,
+    /// Fuse inverted-residual blocks (`fused`); off by default: it did not pay on MoveNet.
+    fuse: bool,
 }
 
 impl Default for CpuExecutor {
@@ -36,8 +38,9 @@ impl Default for CpuExecutor {
 
 impl CpuExecutor {
     /// On the best vector path of this CPU (or `WALKOUT_CPU_ISA`'s).
+    /// `WALKOUT_CPU_FUSE=1` turns block fusion on.
     pub fn new() -> Self {
-        CpuExecutor { isa: Isa::detect() }
+        CpuExecutor { isa: Isa::detect(), fuse: std::env::var("WALKOUT_CPU_FUSE").is_ok_and(|v| v.trim() == "1") }
     }
 
     /// On a given vector path; one this CPU does not run is an error.
@@ -45,7 +48,13 @@ impl CpuExecutor {
         if !isa.supported() {
             return Err(RuntimeError::Backend { backend: "cpu", msg: format!("this CPU does not run the {} path", isa.name()) });
         }
-        Ok(CpuExecutor { isa })
+        Ok(CpuExecutor { isa, fuse: false })
+    }
+
+    /// With inverted-residual blocks fused row by row (`fused`), or not.
+    pub fn fusing(mut self, fuse: bool) -> Self {
+        self.fuse = fuse;
+        self
     }
 
     pub fn isa(&self) -> Isa {
@@ -61,7 +70,7 @@ impl Executor for CpuExecutor {
         format!("CPU {}, {} threads", self.isa.name(), rayon::current_num_threads())
     }
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
-        Ok(Box::new(CpuPlan::new(graph, input_shapes, self.isa)?))
+        Ok(Box::new(CpuPlan::new(graph, input_shapes, self.isa, self.fuse)?))
     }
     fn frame_workers(&self) -> usize {
         rayon::current_num_threads().max(1)
@@ -161,14 +170,16 @@ pub(crate) fn to_host(t: &CTensor, dtype: DType) -> Result<Tensor> {
 }
 
 impl CpuPlan {
-    fn new(graph: &Graph, shapes: &[Vec<usize>], isa: Isa) -> Result<Self> {
+    fn new(graph: &Graph, shapes: &[Vec<usize>], isa: Isa, fuse: bool) -> Result<Self> {
         let g = optimize::specialize(graph, shapes)?;
         let mut steps = Vec::with_capacity(g.nodes.len());
         for n in &g.nodes {
             steps.push(plan_step(&g, n, isa)?);
         }
         let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
-        fuse_blocks(&g, &mut steps, &outputs);
+        if fuse {
+            fuse_blocks(&g, &mut steps, &outputs);
+        }
         // liveness, on what each step reads
         let mut last = vec![usize::MAX; g.values.len()];
         for (i, n) in g.nodes.iter().enumerate() {
@@ -259,12 +270,8 @@ fn run_conv(
 const MIN_FUSED_PIXELS: usize = 64 * 64;
 
 /// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
-/// intermediates nothing else reads by one `Step::Block` at the project conv
-/// (`WALKOUT_CPU_FUSE=0` turns this off, to compare).
+/// intermediates nothing else reads by one `Step::Block` at the project conv.
 fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
-    if std::env::var("WALKOUT_CPU_FUSE").is_ok_and(|v| v.trim() == "0") {
-        return;
-    }
     let mut readers = vec![Vec::new(); g.values.len()];
     let mut producer = vec![usize::MAX; g.values.len()];
     for (i, n) in g.nodes.iter().enumerate() {

@@ -14,6 +14,7 @@
 pub mod dw;
 pub mod gemm;
 pub mod math;
+pub mod peak;
 mod vec;
 
 /// An instruction-set path of the CPU kernels.
