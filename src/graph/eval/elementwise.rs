@@ -160,7 +160,7 @@ where
     let contiguous = |st: &[usize]| (0..r).all(|d| st[d] == dims[d + 1..].iter().product::<usize>());
     let vector = |st: &[usize]| st[r - 1] == 1 && st[..r - 1].iter().all(|&x| x == 0);
     if inner < 64 && r >= 2 && ((vector(&db) && contiguous(&da)) || (vector(&da) && contiguous(&db))) {
-        let k = (1..=(2048 / inner).min(rows)).rev().find(|k| rows % k == 0).unwrap_or(1);
+        let k = (1..=(2048 / inner).min(rows)).rev().find(|k| rows.is_multiple_of(*k)).unwrap_or(1);
         let row_b = vector(&db);
         let tile: Vec<f32> = (if row_b { &b[..inner] } else { &a[..inner] }).iter().copied().cycle().take(k * inner).collect();
         let full = if row_b { a } else { b };
