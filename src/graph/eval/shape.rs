@@ -227,6 +227,31 @@ pub(crate) fn gather_slice<T: Copy>(x: &[T], shape: &[usize], dims: &[(i64, i64,
         return out;
     }
     let rank = dims.len();
+    if rank >= 1 && dims[rank - 1].1 == 1 {
+        // unit stride innermost: copy runs of the last dim
+        let (b0, _, n0) = dims[rank - 1];
+        let outer = rank - 1;
+        let mut idx = vec![0usize; outer];
+        loop {
+            let mut off = b0;
+            for k in 0..outer {
+                off += (dims[k].0 + dims[k].1 * idx[k] as i64) * st[k] as i64;
+            }
+            out.extend_from_slice(&x[off as usize..off as usize + n0]);
+            let mut k = outer;
+            loop {
+                if k == 0 {
+                    return out;
+                }
+                k -= 1;
+                idx[k] += 1;
+                if idx[k] < sizes[k] {
+                    break;
+                }
+                idx[k] = 0;
+            }
+        }
+    }
     let mut idx = vec![0usize; rank];
     loop {
         let mut off = 0i64;
