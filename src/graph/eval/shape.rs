@@ -226,40 +226,24 @@ pub(crate) fn gather_slice<T: Copy>(x: &[T], shape: &[usize], dims: &[(i64, i64,
     if n == 0 {
         return out;
     }
-    let rank = dims.len();
-    if rank >= 1 && dims[rank - 1].1 == 1 {
-        // unit stride innermost: copy runs of the last dim
-        let (b0, _, n0) = dims[rank - 1];
-        let outer = rank - 1;
-        let mut idx = vec![0usize; outer];
-        loop {
-            let mut off = b0;
-            for k in 0..outer {
-                off += (dims[k].0 + dims[k].1 * idx[k] as i64) * st[k] as i64;
-            }
-            out.extend_from_slice(&x[off as usize..off as usize + n0]);
-            let mut k = outer;
-            loop {
-                if k == 0 {
-                    return out;
-                }
-                k -= 1;
-                idx[k] += 1;
-                if idx[k] < sizes[k] {
-                    break;
-                }
-                idx[k] = 0;
-            }
-        }
-    }
-    let mut idx = vec![0usize; rank];
+    let Some(&(b0, s0, n0)) = dims.last() else {
+        out.push(x[0]);
+        return out;
+    };
+    // an odometer over the outer dims; the last dim is copied as a run when its stride is 1
+    let outer = dims.len() - 1;
+    let mut idx = vec![0usize; outer];
     loop {
-        let mut off = 0i64;
-        for k in 0..rank {
+        let mut off = b0;
+        for k in 0..outer {
             off += (dims[k].0 + dims[k].1 * idx[k] as i64) * st[k] as i64;
         }
-        out.push(x[off as usize]);
-        let mut k = rank;
+        if s0 == 1 {
+            out.extend_from_slice(&x[off as usize..off as usize + n0]);
+        } else {
+            out.extend((0..n0 as i64).map(|j| x[(off + j * s0) as usize]));
+        }
+        let mut k = outer;
         loop {
             if k == 0 {
                 return out;

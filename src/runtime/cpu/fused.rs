@@ -8,21 +8,10 @@
 //! with its residual. Unfused, MoveNet's largest expanded activation (128x128x144) makes a
 //! 9.4 MB round trip through memory twice.
 
-use super::kernels::ConvGeo;
+use super::kernels::{clamp_of, ConvGeo};
 use super::simd::{self, dw, gemm::PackedB, Epilogue};
-use crate::graph::{Activation, ConvAttrs, Layout, ResidualAt};
+use crate::graph::{ConvAttrs, Layout, ResidualAt};
 use rayon::prelude::*;
-
-/// A clamp activation as bounds, or `None` for one the vector kernels do not fuse.
-pub(super) fn clamp_of(act: Activation) -> Option<(f32, f32)> {
-    match act {
-        Activation::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
-        Activation::Relu => Some((0.0, f32::INFINITY)),
-        Activation::Relu6 => Some((0.0, 6.0)),
-        Activation::Clip(lo, hi) => Some((lo, hi)),
-        _ => None,
-    }
-}
 
 /// Whether a conv can be part of a block: NHWC, a clamp activation, and no residual
 /// unless `residual_ok`.

@@ -53,14 +53,7 @@ pub fn with_f32<T>(t: &CTensor, f: impl FnOnce(&[f32]) -> T) -> R<T> {
 /// How a conv's epilogue splits between the vector kernel (bias, clamp-like activations
 /// and the residual) and a scalar pass after it (any other activation, with the residual).
 fn split_epilogue(act: Activation, residual: Option<(&[f32], ResidualAt)>) -> (simd::Epilogue<'_>, Option<Activation>) {
-    let clamp = match act {
-        Activation::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
-        Activation::Relu => Some((0.0, f32::INFINITY)),
-        Activation::Relu6 => Some((0.0, 6.0)),
-        Activation::Clip(lo, hi) => Some((lo, hi)),
-        _ => None,
-    };
-    match clamp {
+    match clamp_of(act) {
         Some((lo, hi)) => (
             simd::Epilogue {
                 lo,
@@ -71,6 +64,17 @@ fn split_epilogue(act: Activation, residual: Option<(&[f32], ResidualAt)>) -> (s
             None,
         ),
         None => (simd::Epilogue::none(), Some(act)),
+    }
+}
+
+/// A clamp activation as bounds, or `None` for one the vector kernels do not fuse.
+pub(super) fn clamp_of(act: Activation) -> Option<(f32, f32)> {
+    match act {
+        Activation::None => Some((f32::NEG_INFINITY, f32::INFINITY)),
+        Activation::Relu => Some((0.0, f32::INFINITY)),
+        Activation::Relu6 => Some((0.0, 6.0)),
+        Activation::Clip(lo, hi) => Some((lo, hi)),
+        _ => None,
     }
 }
 

@@ -309,7 +309,7 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
         };
         let take = |st: &mut Step| match std::mem::replace(st, Step::Fused) {
             Step::Conv { attrs, packed, .. } => {
-                Some(fused::Pointwise { packed, clamp: fused::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) })
+                Some(fused::Pointwise { packed, clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) })
             }
             _ => None,
         };
@@ -322,7 +322,7 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
         let block = fused::Block {
             expand,
             dw: packed,
-            dw_clamp: fused::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
+            dw_clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
             geo: fused::dw_geo(&geo),
             project,
             residual: residual_at,

@@ -5,7 +5,8 @@
 
 use super::Isa;
 
-/// Measured GFLOP/s of fused multiply-adds on `threads` rayon workers (the pool's, at most).
+/// Measured GFLOP/s of fused multiply-adds, `iters` rounds of the chains on every thread of
+/// the rayon pool at once.
 pub fn fma_peak_gflops(isa: Isa, iters: usize) -> f64 {
     let t0 = std::time::Instant::now();
     let flops: f64 = rayon::broadcast(|_| chains(isa, iters)).into_iter().sum();
