@@ -14,22 +14,13 @@ const TOL: f64 = 1e-3;
 #[test]
 fn cpu_matches_tfjs_on_every_reference_input() {
     let graph = tfjs::load(&common::movenet_json()).expect("load movenet");
-    let dir = common::fetched("data/reference");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .expect("read reference dir")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".input.npy"))
-        .collect();
-    cases.sort();
-    assert!(cases.len() >= 7, "expected at least 7 reference cases, found {}", cases.len());
+    let names = reference_names();
+    assert!(names.len() >= 7, "expected at least 7 reference cases, found {}", names.len());
     let exec = CpuExecutor::new();
     let mut worst = 0.0f64;
     let mut non_square = 0;
-    for input_path in cases {
-        let name = input_path.file_name().unwrap().to_string_lossy().replace(".input.npy", "");
-        let input = walkout::npy::read(&input_path).expect("input npy");
-        let want = walkout::npy::read(&dir.join(format!("{name}.output.npy"))).expect("output npy");
+    for name in names {
+        let (input, want) = reference(&name);
         if input.shape[1] != input.shape[2] {
             non_square += 1;
         }
@@ -51,21 +42,13 @@ fn cpu_matches_tfjs_on_every_reference_input() {
 fn every_cpu_path_matches_tfjs_and_the_others() {
     use walkout::runtime::cpu::Isa;
     let graph = tfjs::load(&common::movenet_json()).expect("load movenet");
-    let dir = common::fetched("data/reference");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("read reference dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter_map(|n| n.strip_suffix(".input.npy").map(str::to_owned))
-        .collect();
-    names.sort();
+    let mut names = reference_names();
     names.truncate(3);
     let paths: Vec<CpuExecutor> =
         [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter_map(|i| CpuExecutor::with_isa(i).ok()).collect();
     assert!(!paths.is_empty());
     for name in names {
-        let input = walkout::npy::read(&dir.join(format!("{name}.input.npy"))).expect("input npy");
-        let want = walkout::npy::read(&dir.join(format!("{name}.output.npy"))).expect("output npy");
+        let (input, want) = reference(&name);
         let mut outs = Vec::new();
         for exec in &paths {
             let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).expect("compile");
@@ -138,6 +121,48 @@ fn bus_persons_lie_on_the_people() {
         let (nose, la, ra) = (p.keypoints[0], p.keypoints[15], p.keypoints[16]);
         if nose.score > 0.3 && la.score > 0.3 && ra.score > 0.3 {
             assert!(nose.y < la.y && nose.y < ra.y, "person {:?}: nose below ankles", p.bbox);
+        }
+    }
+}
+
+/// The TF.js reference cases in data/reference, by name, sorted.
+fn reference_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(common::fetched("data/reference"))
+        .expect("read reference dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".input.npy").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// MoveNet exported to ONNX by tf2onnx, as users export it (scripts/export/movenet-onnx),
+/// imported and run by walkout on the CPU and GPU executors: every reference input matches
+/// TF.js. The export's Resize sizes come from shape arithmetic that folds once the input
+/// shape is fixed.
+#[test]
+fn tf2onnx_export_matches_tfjs_on_cpu_and_gpu() {
+    let out = std::process::Command::new(common::root().join("scripts/export/movenet-onnx")).output().unwrap();
+    assert!(out.status.success(), "scripts/export/movenet-onnx failed: {}", String::from_utf8_lossy(&out.stderr));
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let graph = walkout::graph::onnx::load(&path).expect("import the tf2onnx export");
+    let gpu = walkout::runtime::gpu::GpuExecutor::new().expect("a wgpu adapter");
+    let execs: [(&str, &dyn Executor); 2] = [("cpu", &CpuExecutor::new()), ("gpu", &gpu)];
+    let names = reference_names();
+    assert!(names.len() >= 7);
+    for (exec_name, exec) in execs {
+        for name in &names {
+            let (input, want) = reference(name);
+            let specialised = walkout::graph::optimize::specialize(&graph, std::slice::from_ref(&input.shape)).unwrap();
+            let left: Vec<String> =
+                specialised.nodes.iter().filter(|n| matches!(n.op, walkout::graph::Op::Shape)).map(|n| n.name.clone()).collect();
+            assert!(left.is_empty(), "{name}: shape arithmetic left after specialisation: {left:?}");
+            let mut plan = exec.compile(&graph, std::slice::from_ref(&input.shape)).expect("compile");
+            let got = plan.run(&[input]).expect("run").remove(0);
+            let d = got.max_abs_diff(&want).expect("same shape");
+            println!("{name} on {exec_name}: tf2onnx export vs TF.js max abs diff {d:.3e}");
+            assert!(d <= TOL, "{name} on {exec_name}: {d} > {TOL}");
         }
     }
 }

@@ -46,6 +46,9 @@ fn run_case(dir: &Path, exec: &dyn Executor) -> Result<f64, String> {
     let g = onnx::load(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
     let inputs: Vec<Tensor> = (0..n_in).map(|i| walkout::npy::read(&dir.join(format!("in{i}.npy"))).unwrap()).collect();
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
+    if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shapearith_")) {
+        all_shapes_fold(&g, &shapes)?;
+    }
     let mut plan = exec.compile(&g, &shapes).map_err(|e| format!("compile: {e}"))?;
     let outs = plan.run(&inputs).map_err(|e| format!("run: {e}"))?;
     if outs.len() != n_out {
@@ -78,6 +81,68 @@ fn every_case_matches_onnxruntime(exec: &dyn Executor) {
 
 test_executors!(every_case_matches_onnxruntime_on, super::every_case_matches_onnxruntime);
 
+/// Once the input shapes are fixed, no shape arithmetic is left for run time: every value
+/// has a shape and no Shape node remains.
+fn all_shapes_fold(g: &walkout::graph::Graph, shapes: &[Vec<usize>]) -> Result<(), String> {
+    let s = walkout::graph::optimize::specialize(g, shapes).map_err(|e| format!("specialise: {e}"))?;
+    match s.nodes.iter().find(|n| matches!(n.op, walkout::graph::Op::Shape) || n.outputs.iter().any(|&o| s.values[o].shape.is_none())) {
+        Some(n) => Err(format!("node '{}' ({}) is left to run time", n.name, n.op.name())),
+        None => Ok(()),
+    }
+}
+
+/// Runs one exported model (scripts/export/cases) on each of its input sets, one plan per
+/// set of shapes, as a user with dynamic axes would.
+fn run_export(dir: &Path, exec: &dyn Executor) -> Result<Vec<f64>, String> {
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let get = |k: &str| meta[k].as_u64().unwrap() as usize;
+    let (n_in, n_out, sets) = (get("inputs"), get("outputs"), get("sets"));
+    let (atol, rtol) = (meta["atol"].as_f64().unwrap(), meta["rtol"].as_f64().unwrap());
+    let g = onnx::load(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
+    let mut worst = Vec::new();
+    for s in 0..sets {
+        let inputs: Vec<Tensor> = (0..n_in).map(|i| walkout::npy::read(&dir.join(format!("in{s}_{i}.npy"))).unwrap()).collect();
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
+        all_shapes_fold(&g, &shapes).map_err(|e| format!("set {s} {shapes:?}: {e}"))?;
+        let mut plan = exec.compile(&g, &shapes).map_err(|e| format!("set {s} {shapes:?}: compile: {e}"))?;
+        let outs = plan.run(&inputs).map_err(|e| format!("set {s} {shapes:?}: run: {e}"))?;
+        if outs.len() != n_out {
+            return Err(format!("set {s}: {} outputs, expected {n_out}", outs.len()));
+        }
+        let mut w = 0.0f64;
+        for (i, o) in outs.iter().enumerate() {
+            let want = walkout::npy::read(&dir.join(format!("out{s}_{i}.npy"))).unwrap();
+            w = w.max(compare(o, &want, atol, rtol).map_err(|e| format!("set {s} {shapes:?}: output {i}: {e}"))?);
+        }
+        worst.push(w);
+    }
+    Ok(worst)
+}
+
+/// Models from real exporters (tf2onnx from Keras, torch.onnx.export of torchvision models),
+/// with dynamic batch and spatial axes, each at several input sizes, against onnxruntime.
+fn every_export_matches_onnxruntime(exec: &dyn Executor) {
+    let dir = common::fetched("data/onnx-exports");
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("meta.json").is_file()).collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "expected every export, found {}", cases.len());
+    let mut failures = Vec::new();
+    for dir in &cases {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        match run_export(dir, exec) {
+            Ok(d) => println!("{name:<36} ok   max abs diff per input set {:?}", d.iter().map(|x| format!("{x:.2e}")).collect::<Vec<_>>()),
+            Err(e) => {
+                println!("{name:<36} FAIL {e}");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} exports failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+test_executors!(every_export_matches_onnxruntime_on, super::every_export_matches_onnxruntime);
+
 #[test]
 fn unsupported_ops_are_listed_together_with_node_names() {
     let p = common::fetched("data/onnx-conformance/_bad/unsupported.onnx");
@@ -89,6 +154,13 @@ fn unsupported_ops_are_listed_together_with_node_names() {
         }
         other => panic!("expected UnsupportedOps, got {other:?}"),
     }
+}
+
+#[test]
+fn an_axis_computed_from_data_is_named_with_what_computes_it() {
+    let p = common::fetched("data/onnx-conformance/_bad/axes_from_data.onnx");
+    let msg = onnx::load(&p).unwrap_err().to_string();
+    assert!(msg.contains("'unsq'") && msg.contains("'ti'") && msg.contains("'axes_from_t' (Cast)"), "{msg}");
 }
 
 #[test]

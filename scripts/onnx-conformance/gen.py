@@ -197,6 +197,46 @@ case("range_float", [N("Range", ["s0", "l", "d"], ["y"])], [("s0", np.array(0.5,
 case("constantofshape", [N("Shape", ["x"], ["sh"]), N("ConstantOfShape", ["sh"], ["c"], value=numpy_helper.from_array(np.array([2.5], np.float32))), N("Add", ["x", "c"], ["y"])], [("x", r(2, 3))], ["y"])
 case("constant", [N("Constant", [], ["k"], value=numpy_helper.from_array(r(2, 3))), N("Mul", ["x", "k"], ["y"])], [("x", r(2, 3))], ["y"])
 
+# ---- shape arithmetic: exporters compute sizes from Shape() of dynamic inputs; once the input
+# shapes are fixed it all folds (Cast, arithmetic, Gather, Slice, Concat, Unsqueeze, Squeeze,
+# Range, Where, ReduceProd) into the Resize, Reshape, Expand, Tile, Slice, Range and
+# ConstantOfShape it feeds.
+i64 = lambda *v: np.array(v, np.int64)
+dyn = {"x": ["N", "C", "H", "W"]}
+xs = r(1, 2, 5, 7)
+case("shapearith_resize_sizes", [
+    N("Shape", ["x"], ["sh"]), N("Slice", ["sh", "s2", "s4"], ["hw"]), N("Cast", ["hw"], ["hwf"], to=F),
+    N("Mul", ["hwf", "k"], ["hw2"]), N("Floor", ["hw2"], ["hw2f"]), N("Cast", ["hw2f"], ["hw2i"], to=I64),
+    N("Slice", ["sh", "s0", "s2"], ["nc"]), N("Concat", ["nc", "hw2i"], ["sizes"], axis=0),
+    N("Resize", ["x", "", "", "sizes"], ["y"], mode="linear", coordinate_transformation_mode="half_pixel")],
+    [("x", xs)], ["y"], {"s0": i64(0), "s2": i64(2), "s4": i64(4), "k": np.array([2.0, 1.5], np.float32)}, dims=dyn)
+case("shapearith_resize_scales", [
+    N("Shape", ["x"], ["sh"]), N("Slice", ["sh", "s2", "s4"], ["hw"]), N("Cast", ["hw"], ["hwf"], to=F),
+    N("Div", ["want", "hwf"], ["sc"]), N("Concat", ["ones", "sc"], ["scales"], axis=0),
+    N("Resize", ["x", "", "scales"], ["y"], mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")],
+    [("x", xs)], ["y"], {"s2": i64(2), "s4": i64(4), "want": np.array([10.0, 14.0], np.float32), "ones": np.ones(2, np.float32)}, dims=dyn)
+case("shapearith_reshape_reduceprod", [
+    N("Shape", ["x"], ["sh"]), N("Gather", ["sh", "g0"], ["n"], axis=0), N("Gather", ["sh", "g1"], ["c"], axis=0),
+    N("Slice", ["sh", "s2", "s4"], ["hw"]), N("ReduceProd", ["hw"], ["p"], keepdims=1),
+    N("Unsqueeze", ["n", "a0"], ["n1"]), N("Unsqueeze", ["c", "a0"], ["c1"]), N("Concat", ["c1", "n1", "p"], ["t"], axis=0),
+    N("Reshape", ["x", "t"], ["y"])],
+    [("x", r(2, 3, 4, 5))], ["y"], {"g0": i64(0).reshape(()), "g1": i64(1).reshape(()), "s2": i64(2), "s4": i64(4), "a0": i64(0)}, dims=dyn)
+case("shapearith_expand_tile_where", [
+    N("Shape", ["x"], ["sh"]), N("Equal", ["sh", "one"], ["is1"]), N("Where", ["is1", "reps_if1", "one"], ["reps"]),
+    N("Tile", ["x", "reps"], ["tiled"]), N("Where", ["is1", "four", "one"], ["m"]), N("Mul", ["sh", "m"], ["big"]),
+    N("Expand", ["x", "big"], ["y1"]), N("Squeeze", ["x", "a0"], ["y2"]), N("Identity", ["tiled"], ["y0"])],
+    [("x", r(1, 3, 1, 2))], ["y0", "y1", "y2"], {"one": i64(1), "reps_if1": i64(2, 2, 3, 3), "four": i64(4), "a0": i64(0)}, dims=dyn)
+case("shapearith_range_slice", [
+    N("Shape", ["x"], ["sh"]), N("Gather", ["sh", "g3"], ["w"], axis=0), N("Range", ["z", "w", "d"], ["rg"]),
+    N("Cast", ["rg"], ["rgf"], to=F), N("Add", ["x", "rgf"], ["xr"]), N("Gather", ["sh", "g2"], ["h"], axis=0),
+    N("Div", ["h", "two"], ["half"]), N("Unsqueeze", ["half", "a0"], ["end"]), N("Slice", ["xr", "st", "end", "ax2"], ["y"])],
+    [("x", r(1, 2, 7, 6))], ["y"], {"g3": i64(3).reshape(()), "g2": i64(2).reshape(()), "z": i64(0).reshape(()), "d": i64(1).reshape(()),
+                                   "two": i64(2).reshape(()), "a0": i64(0), "st": i64(0), "ax2": i64(2)}, dims=dyn)
+case("shapearith_constantofshape", [
+    N("Shape", ["x"], ["sh"]), N("Slice", ["sh", "s0", "s2"], ["nc"]), N("Concat", ["nc", "ones"], ["t"], axis=0),
+    N("ConstantOfShape", ["t"], ["c"], value=numpy_helper.from_array(np.array([0.5], np.float32))), N("Add", ["x", "c"], ["y"])],
+    [("x", xs)], ["y"], {"s0": i64(0), "s2": i64(2), "ones": i64(1, 1)}, dims=dyn)
+
 # ---- logic
 ia = np.array([[1, 5, 3], [4, 2, 6]], np.int64)
 ib = np.array([[1, 2, 3]], np.int64)
@@ -391,5 +431,10 @@ mb_ = helper.make_model(gb, opset_imports=[helper.make_opsetid("", 13)])
 onnx.save(mb_, os.path.join(bad, "unsupported.onnx"))
 go = helper.make_graph([N("Relu", ["x"], ["y"])], "future", [helper.make_tensor_value_info("x", F, [2])], [helper.make_tensor_value_info("y", F, [2])])
 onnx.save(helper.make_model(go, opset_imports=[helper.make_opsetid("", 30)]), os.path.join(bad, "opset30.onnx"))
+
+# Unsqueeze axes computed from the data: they must be known when the model loads
+gd = helper.make_graph([N("Cast", ["t"], ["ti"], to=I64, name="axes_from_t"), N("Unsqueeze", ["x", "ti"], ["y"], name="unsq")], "axes_from_data",
+                       [helper.make_tensor_value_info("x", F, [2]), helper.make_tensor_value_info("t", F, [1])], [helper.make_tensor_value_info("y", F, None)])
+onnx.save(helper.make_model(gd, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(bad, "axes_from_data.onnx"))
 
 print(f"onnx-conformance: {count} cases in {OUT}", file=sys.stderr)

@@ -47,6 +47,7 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
     let nodes = std::mem::take(&mut g.nodes);
     let mut kept = Vec::with_capacity(nodes.len());
     for node in nodes {
+        let node = settle_resize(g, node)?;
         // Data-dependent shapes (NonMaxSuppression and what it feeds) stay unknown until run
         // time; such nodes are evaluated by the executor's reference path.
         let all_const = node.inputs.iter().all(|v| g.consts.contains_key(v));
@@ -126,6 +127,31 @@ fn fold_and_infer(g: &mut Graph) -> Result<()> {
     }
     g.nodes = kept;
     Ok(())
+}
+
+/// A resize whose sizes or scales became constant: scales move into the op, sizes become
+/// the `[height, width]` the executors read.
+fn settle_resize(g: &mut Graph, mut node: Node) -> Result<Node> {
+    let Op::Resize { layout, scales: None, .. } = node.op else {
+        return Ok(node);
+    };
+    let (Some(&x), Some(t)) = (node.inputs.first(), node.inputs.get(1).and_then(|v| g.consts.get(v))) else {
+        return Ok(node);
+    };
+    let Some(xs) = g.values[x].shape.clone() else {
+        return Ok(node);
+    };
+    match eval::resize_target(t, Some((&xs, layout))).map_err(|e| node.err(e))? {
+        eval::ResizeTarget::Scales(sc) => {
+            node.op = eval::resized_with(&node.op, sc);
+            node.inputs.truncate(1);
+        }
+        eval::ResizeTarget::Size(s) if t.numel() != 2 || t.dtype() != DType::I64 => {
+            node.inputs[1] = g.add_const(format!("{}/hw", node.name), Tensor::i64(vec![2], vec![s[0] as i64, s[1] as i64]));
+        }
+        eval::ResizeTarget::Size(_) => {}
+    }
+    Ok(node)
 }
 
 /// Inputs whose values (not just shapes) decide an op's output shape. When one of them is

@@ -83,12 +83,16 @@ pub(crate) fn infer_inner(node: &Node, ins: &[(DType, Vec<usize>)], consts: &[Op
         }
         Op::Resize { layout, .. } => {
             want(ins, 2)?;
-            let [n, ch, _, _] = nchw_dims(&ins[0].1, *layout)?;
-            let size = const_ints(c(1), "resize size")?;
-            if size.len() != 2 || size.iter().any(|&s| s <= 0) {
-                return Err(format!("resize size must be 2 positive values, got {size:?}"));
+            let [n, ch, h, w] = nchw_dims(&ins[0].1, *layout)?;
+            let t = c(1).ok_or("resize sizes (or scales) must be a constant once input shapes are fixed")?;
+            let [oh, ow] = match resize_target(t, Some((&ins[0].1, *layout)))? {
+                ResizeTarget::Size(s) => s,
+                ResizeTarget::Scales(sc) => [(h as f32 * sc[0]).floor() as usize, (w as f32 * sc[1]).floor() as usize],
+            };
+            if oh == 0 || ow == 0 {
+                return Err("resize gives an empty output".into());
             }
-            one(ins[0].0, make_4d(n, ch, size[0] as usize, size[1] as usize, *layout))
+            one(ins[0].0, make_4d(n, ch, oh, ow, *layout))
         }
         Op::Binary(b) => {
             want(ins, 2)?;

@@ -51,8 +51,13 @@ pub(crate) fn eval_inner(node: &Node, ins: &[&Tensor]) -> R<Vec<Tensor>> {
             let x = f32_of(ins[0]);
             one(Tensor::f32(out_shape.clone(), pool_f32(p, &x, &ins[0].shape, &out_shape)?).cast(ins[0].dtype()))
         }
-        op @ Op::Resize { .. } => {
+        op @ Op::Resize { layout, .. } => {
             let x = f32_of(ins[0]);
+            // run-time scales: the coordinate transform uses the scale itself
+            let op = match ins.get(1).map(|t| resize_target(t, Some((&ins[0].shape, *layout)))).transpose()? {
+                Some(ResizeTarget::Scales(sc)) => &resized_with(op, sc),
+                _ => op,
+            };
             let y = resize_f32(&x, &ins[0].shape, &out_shape, op)?;
             one(Tensor::f32(out_shape, y).cast(ins[0].dtype()))
         }

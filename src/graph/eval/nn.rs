@@ -428,6 +428,47 @@ pub fn resize_taps(
         .collect()
 }
 
+/// What a resize's second input asks for: output sizes (integers) or scales (floats).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ResizeTarget {
+    /// Output height and width.
+    Size([usize; 2]),
+    /// Height and width scales; the output is `floor(in * scale)`.
+    Scales([f32; 2]),
+}
+
+/// Reads a resize's second input: 2 values (height, width), or one per dimension of a 4-D
+/// input in `layout` (batch and channels must then be kept: sizes equal to the input's, when
+/// `x` gives its shape, or scales of 1).
+pub fn resize_target(t: &Tensor, x: Option<(&[usize], Layout)>) -> R<ResizeTarget> {
+    let v = t.to_f64_vec();
+    let layout = x.map_or(Layout::Nchw, |(_, l)| l);
+    let (hw, kept) = match (v.len(), layout) {
+        (2, _) => ([v[0], v[1]], [None, None]),
+        (4, Layout::Nchw) => ([v[2], v[3]], [Some((0, v[0])), Some((1, v[1]))]),
+        (4, Layout::Nhwc) => ([v[1], v[2]], [Some((0, v[0])), Some((3, v[3]))]),
+        (k, _) => return Err(format!("resize needs 2 or 4 sizes or scales, got {k}")),
+    };
+    if t.dtype().is_float() {
+        if kept.iter().flatten().any(|&(_, s)| s != 1.0) {
+            return Err(format!("only spatial scales are supported, got {v:?}"));
+        }
+        if hw.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+            return Err(format!("resize scales must be positive, got {v:?}"));
+        }
+        return Ok(ResizeTarget::Scales([hw[0] as f32, hw[1] as f32]));
+    }
+    if let Some((shape, _)) = x {
+        if let Some(&(i, s)) = kept.iter().flatten().find(|&&(i, s)| shape.get(i).is_none_or(|&d| d as f64 != s)) {
+            return Err(format!("resize sizes {v:?} change dimension {i} ({:?} to {s})", shape.get(i)));
+        }
+    }
+    if hw.iter().any(|&s| !(s >= 1.0 && s <= (1u64 << 30) as f64)) {
+        return Err(format!("resize sizes must be positive, got {v:?}"));
+    }
+    Ok(ResizeTarget::Size([hw[0] as usize, hw[1] as usize]))
+}
+
 /// Resize on f32 data; `op` must be an [`Op::Resize`].
 pub fn resize_f32(x: &[f32], in_shape: &[usize], out_shape: &[usize], op: &Op) -> R<Vec<f32>> {
     let &Op::Resize { layout, mode, coord, nearest, scales } = op else {
@@ -458,4 +499,12 @@ pub fn resize_f32(x: &[f32], in_shape: &[usize], out_shape: &[usize], op: &Op) -
         }
     }
     Ok(out)
+}
+
+/// The resize `op` with fixed scales.
+pub fn resized_with(op: &Op, sc: [f32; 2]) -> Op {
+    match op {
+        &Op::Resize { layout, mode, coord, nearest, .. } => Op::Resize { layout, mode, coord, nearest, scales: Some(sc) },
+        other => other.clone(),
+    }
 }

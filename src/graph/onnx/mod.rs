@@ -94,8 +94,9 @@ pub fn from_bytes(bytes: &[u8], dir: &Path, path: &str) -> Result<Graph> {
             b.placeholder_outputs(node);
             continue;
         }
+        let first = b.g.nodes.len();
         match b.node(node) {
-            Ok(true) => {}
+            Ok(true) => b.fold_new_nodes(first)?,
             Ok(false) => {
                 unsupported.push(format!("{} (node '{name}')", node.op_type()));
                 b.placeholder_outputs(node);
@@ -290,12 +291,52 @@ impl Builder<'_> {
     pub(super) fn const_ints(&self, n: &NodeProto, i: usize, what: &str) -> Result<Option<Vec<i64>>> {
         match self.input(n, i)? {
             None => Ok(None),
-            Some(v) => self
-                .const_of(v)
-                .and_then(|t| t.to_i64_vec())
-                .map(Some)
-                .ok_or_else(|| self.err(n, format!("{what} must be a constant integer tensor"))),
+            Some(v) => self.const_of(v).and_then(|t| t.to_i64_vec()).map(Some).ok_or_else(|| self.not_known(n, v, what)),
         }
+    }
+    /// Folds the IR nodes from `first` on whose inputs are all small constants (exporters
+    /// write `Constant -> Cast -> Unsqueeze` chains for axes, splits and scales), so that what
+    /// later nodes need at load time is known. Larger constant subgraphs, and everything that
+    /// depends on input shapes, fold in `optimize::specialize`.
+    fn fold_new_nodes(&mut self, first: usize) -> Result<()> {
+        const SMALL: usize = 1 << 12;
+        let mut i = first;
+        while i < self.g.nodes.len() {
+            let n = &self.g.nodes[i];
+            let args: Option<Vec<&Tensor>> = n.inputs.iter().map(|v| self.g.consts.get(v).filter(|t| t.numel() <= SMALL)).collect();
+            let foldable = !n.inputs.is_empty() && !matches!(n.op, Op::NonMaxSuppression { .. });
+            match args {
+                Some(args) if foldable => {
+                    // a small constant may still expand (ConstantOfShape, Tile): check first
+                    let shapes: Vec<(DType, Vec<usize>)> = args.iter().map(|t| (t.dtype(), t.shape.clone())).collect();
+                    let consts: Vec<Option<&Tensor>> = args.iter().map(|&t| Some(t)).collect();
+                    if eval::infer(n, &shapes, &consts)?.iter().any(|(_, s)| numel(s) > SMALL) {
+                        i += 1;
+                        continue;
+                    }
+                    let outs = eval::eval(n, &args)?;
+                    let n = self.g.nodes.remove(i);
+                    for (o, t) in n.outputs.into_iter().zip(outs) {
+                        self.g.values[o].dtype = t.dtype();
+                        self.g.values[o].shape = Some(t.shape.clone());
+                        self.g.consts.insert(o, t);
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        Ok(())
+    }
+    /// The error for an input that must be known when the model loads but is computed from
+    /// the data: it names the node, the value and what computes it.
+    pub(super) fn not_known(&self, n: &NodeProto, v: ValueId, what: &str) -> GraphError {
+        let value = &self.g.values[v].name;
+        let by = match self.g.nodes.iter().find(|p| p.outputs.contains(&v)) {
+            Some(p) => format!("computed by node '{}' ({})", p.name, p.op.name()),
+            None if self.g.inputs.iter().any(|i| i.value == v) => "a model input".to_string(),
+            None => "not a constant".to_string(),
+        };
+        self.err(n, format!("{what} must be a constant integer tensor known when the model loads; '{value}' is {by}"))
     }
     pub(super) fn konst(&mut self, name: String, t: Tensor) -> ValueId {
         self.g.add_const(name, t)

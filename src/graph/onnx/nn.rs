@@ -383,37 +383,34 @@ impl Builder<'_> {
             (coord, nearest)
         };
         // scales: an attribute before opset 9, then input 1 (Upsample, Resize 10), then input 2
+        // with sizes as input 3. Either may come from shape arithmetic that only folds once the
+        // input shapes are fixed: then the raw tensor is the node's second input, and
+        // `optimize::specialize` turns it into sizes or scales.
         let (scales_i, sizes_i) = if op == "Upsample" || self.opset < 11 { (1, usize::MAX) } else { (2, 3) };
-        let f = |b: &Self, i: usize| -> Result<Option<Vec<f64>>> {
-            match b.input(n, i)? {
-                None => Ok(None),
-                Some(v) => match b.const_of(v) {
-                    Some(t) if t.numel() == 0 => Ok(None),
-                    Some(t) => Ok(Some(t.to_f64_vec())),
-                    None => Err(b.err(n, "scales and sizes must be constants")),
-                },
+        // an input that is absent, or constant and empty, is not given
+        let given = |b: &Self, i: usize| -> Result<Option<ValueId>> {
+            if i == usize::MAX {
+                return Ok(None);
             }
+            Ok(b.input(n, i)?.filter(|&v| b.const_of(v).is_none_or(|t| t.numel() > 0)))
         };
-        let sizes = if sizes_i == usize::MAX { None } else { f(self, sizes_i)? };
+        let sizes = given(self, sizes_i)?;
         let scales = match find_attr(n, "scales") {
-            Some(a) if self.opset < 9 => Some(a.floats.iter().map(|&v| v as f64).collect()),
-            _ => f(self, scales_i)?,
+            Some(a) if self.opset < 9 => {
+                let t = Tensor::f32(vec![a.floats.len()], a.floats.clone());
+                Some(self.konst(format!("{name}/scales"), t))
+            }
+            _ => given(self, scales_i)?,
         };
         let base = Op::Resize { layout: Layout::Nchw, mode, coord, nearest, scales: None };
-        if let Some(s) = sizes {
-            if s.len() != 4 {
-                return Err(self.err(n, "only 4-D NCHW resize is supported"));
+        match sizes.or(scales) {
+            Some(target) => {
+                if let Some(t) = self.const_of(target) {
+                    eval::resize_target(&t.clone(), None).map_err(|e| self.err(n, e))?;
+                }
+                self.emit_final(n, base, vec![x, target]);
             }
-            let sz = self.ints_const(n, "hw", &[s[2] as i64, s[3] as i64]);
-            self.emit_final(n, base, vec![x, sz]);
-        } else if let Some(s) = scales {
-            if s.len() != 4 || s[0] != 1.0 || s[1] != 1.0 {
-                return Err(self.err(n, format!("only spatial scales on 4-D NCHW are supported, got {s:?}")));
-            }
-            let op = Op::Resize { layout: Layout::Nchw, mode, coord, nearest, scales: Some([s[2] as f32, s[3] as f32]) };
-            self.emit_final(n, op, vec![x]);
-        } else {
-            return Err(self.err(n, format!("{name}: needs scales or sizes")));
+            None => return Err(self.err(n, format!("{name}: needs scales or sizes"))),
         }
         Ok(())
     }
