@@ -113,7 +113,10 @@ pub fn http_role(path: &str) -> Option<Role> {
     match path {
         "/healthz" | "/readyz" | "/v2/health/ready" | "/v2/health/live" => None,
         "/metrics" => Some(Role::Infer),
-        p if p.starts_with("/v2/models/") && p.ends_with("/ready") => Some(Role::Infer),
+        // KServe v2 REST: metadata, config, readiness, statistics, inference and the index
+        // need `infer`; loading and unloading models need `admin`
+        "/v2" | "/v2/repository/index" => Some(Role::Infer),
+        p if p.starts_with("/v2/models/") => Some(Role::Infer),
         _ => Some(Role::Admin),
     }
 }

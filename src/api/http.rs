@@ -1,6 +1,7 @@
 //! HTTP edge: `/metrics` (Prometheus text, `infer` role), `/healthz` (live) and `/readyz`
 //! (models loaded, not draining; models that failed to load are named), the probes open to
-//! all; per model, KServe v2's `/v2/models/{name}[/versions/{version}]/ready` (`infer` role).
+//! all; per model, KServe v2's `/v2/models/{name}[/versions/{version}]/ready` (`infer` role),
+//! and the rest of KServe v2 over REST (`kserve_http`).
 
 use crate::serve::Server;
 use axum::extract::{Path, State};
@@ -84,6 +85,7 @@ pub fn router(server: Arc<Server>, auth: Arc<super::auth::Auth>) -> Router {
         .route("/v2/health/live", get(healthz))
         .route("/v2/models/{name}/ready", get(model_readyz))
         .route("/v2/models/{name}/versions/{version}/ready", get(model_version_readyz))
+        .merge(super::kserve_http::routes(server.config.max_frame_bytes + (1 << 20)))
         .with_state(server)
         .layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }

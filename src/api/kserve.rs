@@ -203,7 +203,7 @@ impl GrpcInferenceService for KserveApi {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: "walkout".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            extensions: vec!["model_repository".into(), "walkout_vision".into()],
+            extensions: vec!["model_repository".into(), "statistics".into(), "binary_tensor_data".into(), "walkout_vision".into()],
         }))
     }
 
@@ -270,6 +270,11 @@ impl GrpcInferenceService for KserveApi {
         Ok(Response::new(pb::RepositoryModelUnloadResponse { model_name: name, is_unloaded: true }))
     }
 
+    async fn model_statistics(&self, r: Request<pb::ModelStatisticsRequest>) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        let r = r.into_inner();
+        statistics(&self.server, &r.name, &r.version).map(Response::new)
+    }
+
     async fn repository_index(&self, r: Request<pb::RepositoryIndexRequest>) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
         let r = r.into_inner();
         let entries = self.server.repo.list().map_err(|e| Status::internal(e.to_string()))?;
@@ -294,6 +299,59 @@ impl GrpcInferenceService for KserveApi {
         }
         Ok(Response::new(pb::RepositoryIndexResponse { models }))
     }
+}
+
+/// The statistics of `name` (all models when empty) and `version` (all when empty) in the
+/// protocol's messages. Unknown models and versions are NOT_FOUND.
+pub fn statistics(server: &Server, name: &str, version: &str) -> Result<pb::ModelStatisticsResponse, Status> {
+    let ver = if version.is_empty() {
+        None
+    } else {
+        Some(version.parse::<u64>().map_err(|_| Status::invalid_argument(format!("version '{version}' is not a number")))?)
+    };
+    if !name.is_empty() {
+        server.model(name).map_err(status)?;
+    }
+    let d = |t: crate::serve::stats::Tally| Some(pb::StatisticDuration { count: t.count, ns: t.ns });
+    let mut model_stats: Vec<pb::ModelStatistics> = server
+        .metrics
+        .stats
+        .snapshot((!name.is_empty()).then_some(name), ver)
+        .into_iter()
+        .map(|(n, v, s)| pb::ModelStatistics {
+            name: n,
+            version: v.to_string(),
+            last_inference: s.last_inference_ms,
+            inference_count: s.inference_count,
+            execution_count: s.execution_count,
+            inference_stats: Some(pb::InferStatistics {
+                success: d(s.success),
+                fail: d(s.fail),
+                queue: d(s.queue),
+                compute_input: d(s.compute_input),
+                compute_infer: d(s.compute_infer),
+                compute_output: d(s.compute_output),
+                cache_hit: d(Default::default()),
+                cache_miss: d(Default::default()),
+            }),
+            batch_stats: s
+                .batches
+                .iter()
+                .map(|(&b, t)| pb::InferBatchStatistics {
+                    batch_size: b,
+                    compute_input: d(t.compute_input),
+                    compute_infer: d(t.compute_infer),
+                    compute_output: d(t.compute_output),
+                })
+                .collect(),
+        })
+        .collect();
+    // a loaded model that has not run yet reports zeros, as Triton does
+    if !name.is_empty() && model_stats.is_empty() {
+        let (_, m) = server.model_version(name, version).map_err(status)?;
+        model_stats.push(pb::ModelStatistics { name: name.into(), version: m.version.to_string(), ..Default::default() });
+    }
+    Ok(pb::ModelStatisticsResponse { model_stats })
 }
 
 impl KserveApi {

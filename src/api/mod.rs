@@ -7,6 +7,7 @@ pub mod conn;
 pub mod grpc;
 pub mod http;
 pub mod kserve;
+pub mod kserve_http;
 pub mod proto;
 pub mod tls;
 

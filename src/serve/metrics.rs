@@ -26,6 +26,8 @@ pub struct Metrics {
     pub reid_crops: IntCounterVec,
     pub auth_failures: IntCounterVec,
     pub memory: IntGaugeVec,
+    /// Triton-style per model version statistics (`ModelStatistics`).
+    pub stats: super::stats::StatsBook,
 }
 
 /// Every reason a queued frame is dropped (`walkout_frames_dropped_total{reason}`).
@@ -126,6 +128,7 @@ impl Metrics {
                 "Bytes held by the bounded pools: queued (frames and requests waiting, against max_queued_bytes) and plans (compiled plans of every model, each against max_plan_cache_bytes).",
                 &["pool"],
             ),
+            stats: super::stats::StatsBook::default(),
             registry,
         }
     }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 mod result;
 pub mod stages;
+pub mod stats;
 pub mod store;
 
 pub use error::ServeError;
@@ -326,6 +327,7 @@ impl Server {
         let slot = slot.ok_or_else(|| ServeError::ModelNotFound(name.into()))?;
         slot.batcher.close();
         slot.handle.clear("unloaded");
+        self.metrics.stats.forget(name);
         tracing::info!(model = name, "unloaded");
         Ok(())
     }

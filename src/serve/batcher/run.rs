@@ -8,12 +8,13 @@ use crate::models::heads::{self, FrameCtx};
 use crate::runtime::{self, Letterbox};
 use crate::serve::model::LoadedModel;
 use crate::serve::result::FrameResult;
+use crate::serve::stats::Phases;
 use crate::serve::ServeError;
 use crate::vision::crop::Crop;
 use crate::vision::letterbox::letterbox_batch;
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A batch taken from the queue, for the prepare thread.
 pub(super) struct Formed {
@@ -27,6 +28,8 @@ pub(super) struct Prepared {
     model: Option<Arc<LoadedModel>>,
     items: Vec<Item>,
     kind: PreparedKind,
+    /// How long preparing took (the statistics' compute input).
+    prep: Duration,
 }
 
 enum PreparedKind {
@@ -65,9 +68,10 @@ pub(super) fn run_batches(sh: Arc<Shared>, prepared: Receiver<Prepared>, done: S
 }
 
 fn prepare(sh: &Shared, model: Option<Arc<LoadedModel>>, items: Vec<Item>, tensors: bool) -> Prepared {
+    let began = Instant::now();
     let Some(model) = model else {
         let kind = PreparedKind::Failed(ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name)));
-        return Prepared { model: None, items, kind };
+        return Prepared { model: None, items, kind, prep: Duration::ZERO };
     };
     let kind = if tensors {
         prepare_tensors(&model, &items)
@@ -76,7 +80,7 @@ fn prepare(sh: &Shared, model: Option<Arc<LoadedModel>>, items: Vec<Item>, tenso
     } else {
         prepare_frames(&model, &items)
     };
-    Prepared { model: Some(model), items, kind }
+    Prepared { model: Some(model), items, kind, prep: began.elapsed() }
 }
 
 fn prepare_tensors(model: &LoadedModel, items: &[Item]) -> PreparedKind {
@@ -148,8 +152,9 @@ fn cpu_letterbox(model: &LoadedModel, frames: &[&image::RgbImage]) -> Result<(Te
     Ok(letterbox_batch(frames, &spec))
 }
 
-fn fail(items: Vec<Item>, e: &ServeError) {
+fn fail(sh: &Shared, version: u64, items: Vec<Item>, e: &ServeError) {
     for it in items {
+        sh.metrics.stats.finished(&sh.model_name, version, false, it.arrived.elapsed());
         let _in_span = it.span.enter();
         match it.work {
             Work::Frame { reply: Some(r), .. } => {
@@ -164,13 +169,13 @@ fn fail(items: Vec<Item>, e: &ServeError) {
 }
 
 fn run_one(sh: &Shared, p: Prepared) {
-    let Prepared { model, items, kind } = p;
+    let Prepared { model, items, kind, prep } = p;
     // queue time: arrival to the start of its batch's run (waiting in a lane, being
     // letterboxed, waiting behind the running batch); compute: the run and decoding
     let started = Instant::now();
     let model = match (model, kind) {
-        (_, PreparedKind::Failed(e)) => return fail(items, &e),
-        (None, _) => return fail(items, &ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name))),
+        (m, PreparedKind::Failed(e)) => return fail(sh, m.map_or(0, |m| m.version), items, &e),
+        (None, _) => return fail(sh, 0, items, &ServeError::Unavailable(format!("model '{}' is not loaded", sh.model_name))),
         (Some(m), k) => (m, k),
     };
     let (model, kind) = model;
@@ -186,8 +191,10 @@ fn run_one(sh: &Shared, p: Prepared) {
     for it in &items {
         m.queue_latency.with_label_values(&[name]).observe(started.saturating_duration_since(it.arrived).as_secs_f64());
     }
+    // the statistics' queue time: arrival to this run, less the batch's preparing
+    let queued: Vec<Duration> = items.iter().map(|it| started.saturating_duration_since(it.arrived).saturating_sub(prep)).collect();
     match kind {
-        PreparedKind::Failed(e) => fail(items, &e),
+        PreparedKind::Failed(e) => fail(sh, model.version, items, &e),
         PreparedKind::Tensors { inputs, frame_shapes, batch } => {
             let out = model.run(&frame_shapes, batch, &inputs);
             let compute = started.elapsed();
@@ -195,8 +202,9 @@ fn run_one(sh: &Shared, p: Prepared) {
             m.batch_size.with_label_values(&[name]).observe(batch as f64);
             let outs = match out {
                 Ok(o) => o,
-                Err(e) => return fail(items, &e),
+                Err(e) => return fail(sh, model.version, items, &e),
             };
+            let extracting = Instant::now();
             m.inferences.with_label_values(&[name, &version]).inc_by(batch as u64);
             let single = items.len() == 1;
             let mut offset = 0;
@@ -206,17 +214,20 @@ fn run_one(sh: &Shared, p: Prepared) {
                     let outputs = if single { outs.clone() } else { outs.iter().map(|o| slice_rows(o, offset, k)).collect() };
                     offset += k;
                     m.e2e_latency.with_label_values(&[name]).observe(it.arrived.elapsed().as_secs_f64());
+                    m.stats.finished(name, model.version, true, it.arrived.elapsed());
                     let _ = reply.send(Ok(TensorReply { outputs, version: model.version }));
                 }
             }
+            let phases = Phases { input: prep, infer: compute, output: extracting.elapsed() };
+            m.stats.executed(name, model.version, batch as u64, &queued, phases);
         }
-        kind => run_frames(sh, &model, items, kind, started),
+        kind => run_frames(sh, &model, items, kind, started, (queued, prep)),
     }
 }
 
 /// Runs a batch of frames (letterboxed on the CPU, or on the device by the plan), decodes
 /// each with the model's head, and answers or publishes its result.
-fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: PreparedKind, started: Instant) {
+fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: PreparedKind, started: Instant, stats: (Vec<Duration>, Duration)) {
     let (m, name, n) = (&sh.metrics, sh.model_name.as_str(), items.len());
     let out = match kind {
         PreparedKind::Frames { input, boxes } => model.run(&model.frame_shapes(), n, &[input]).map(|o| (o, boxes)),
@@ -233,12 +244,13 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
     };
     let (outs, boxes) = match out {
         Ok(o) => o,
-        Err(e) => return fail(items, &e),
+        Err(e) => return fail(sh, model.version, items, &e),
     };
     let Some(cfg) = model.config.as_ref() else {
-        return fail(items, &ServeError::Internal(format!("model '{}' has no config to decode with", model.name)));
+        return fail(sh, model.version, items, &ServeError::Internal(format!("model '{}' has no config to decode with", model.name)));
     };
     let compute = started.elapsed();
+    let decoding = Instant::now();
     m.compute_latency.with_label_values(&[name]).observe(compute.as_secs_f64());
     m.batch_size.with_label_values(&[name]).observe(n as f64);
     m.inferences.with_label_values(&[name, &model.version.to_string()]).inc_by(n as u64);
@@ -252,7 +264,8 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
             Ok(o) => o,
             Err(e) => {
                 drop(_in_span);
-                fail(vec![Item { work: Work::Frame { frame, reply }, arrived, span, _charge }], &ServeError::Internal(e.to_string()));
+                let e = ServeError::Internal(e.to_string());
+                fail(sh, model.version, vec![Item { work: Work::Frame { frame, reply }, arrived, span, _charge }], &e);
                 continue;
             }
         };
@@ -279,7 +292,10 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
         done.push((result, reply, span));
     }
     embed_persons(sh, &mut done);
+    let (queued, prep) = stats;
+    m.stats.executed(name, model.version, n as u64, &queued, Phases { input: prep, infer: compute, output: decoding.elapsed() });
     for (mut result, reply, span) in done {
+        m.stats.finished(name, model.version, true, std::time::Duration::from_secs_f64(result.e2e_s));
         let _in_span = span.enter();
         if !(sh.keep_frames && reply.is_none()) {
             result.image = None;
