@@ -73,6 +73,7 @@ fn binary_f32(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgro
         case 14u: { cmp = select(0u, 1u, a >= b); }
         case 15u: { cmp = select(0u, 1u, a != 0.0 && b != 0.0); }
         case 16u: { cmp = select(0u, 1u, a != 0.0 || b != 0.0); }
+        case 17u: { r = a - floor(a / b) * b; }
         default: { r = a; }
     }
     if (cmp != 2u) {
@@ -116,6 +117,13 @@ fn binary_i32(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgro
         case 14u: { cmp = select(0u, 1u, a >= b); }
         case 15u: { cmp = select(0u, 1u, a != 0 && b != 0); }
         case 16u: { cmp = select(0u, 1u, a != 0 || b != 0); }
+        case 17u: {
+            if (b == 0) { r = 0; } else {
+                var m = a % b;
+                if ((m != 0) && ((m < 0) != (b < 0))) { m = m + b; }
+                r = m;
+            }
+        }
         default: { r = a; }
     }
     if (cmp != 2u) {

@@ -117,6 +117,8 @@ for op in ["Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil"]:
 case("min3", [N("Min", ["a", "b", "c"], ["y"])], [("a", p), ("b", q), ("c", r(4))], ["y"])
 case("max2", [N("Max", ["a", "b"], ["y"])], [("a", p), ("b", q)], ["y"])
 case("sum3", [N("Sum", ["a", "b", "c"], ["y"])], [("a", p), ("b", q), ("c", r(4))], ["y"])
+case("mod_int64", [N("Mod", ["a", "b"], ["y"])], [("a", np.array([[7, -7, 7, -7, 0, 9]], np.int64)), ("b", np.array([[3], [-3]], np.int64))], ["y"])
+case("mod_int32", [N("Mod", ["a", "b"], ["y"])], [("a", np.array([7, -7, 7, -7, 5, -12], np.int32)), ("b", np.array([3, 3, -3, -3, 7, 5], np.int32))], ["y"])
 case("add_int64", [N("Add", ["a", "b"], ["y"])], [("a", np.array([[1, -2, 3]], np.int64)), ("b", np.array([[10], [20]], np.int64))], ["y"])
 case("div_int64_truncates", [N("Div", ["a", "b"], ["y"])], [("a", np.array([7, -7, 7, -7], np.int64)), ("b", np.array([2, 2, -2, -2], np.int64))], ["y"])
 

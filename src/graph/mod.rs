@@ -284,6 +284,8 @@ pub enum BinOp {
     Mul,
     Div,
     FloorDiv,
+    /// Remainder with the sign of the divisor (TF FloorMod, ONNX Mod with fmod = 0).
+    FloorMod,
     Max,
     Min,
     Pow,

@@ -349,7 +349,8 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
             }
             return Err(malformed(format!("node '{}' reads unknown tensor '{s}'", n.name)));
         }
-        let op = match map_op(n, &a, &mut g, &mut inputs) {
+        let mut post = Vec::new();
+        let op = match map_op(n, &a, &mut g, &mut inputs, &mut post) {
             Ok(Some(op)) => op,
             Ok(None) => {
                 unsupported.push(format!("{} (node '{}')", n.op, n.name));
@@ -359,6 +360,16 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
             }
             Err(msg) => return Err(malformed(msg)),
         };
+        // an op that TF fuses (or lays out differently) becomes a chain: the main node, then
+        // each `post` op on the previous value (and its extra inputs); the last one is the node
+        let (mut op, mut inputs, mut step) = (op, inputs, 0);
+        for (next, extra) in post {
+            let v = g.add_value(format!("{}/{step}", n.name), DType::F32);
+            g.nodes.push(Node { name: format!("{}/{step}", n.name), op, inputs, outputs: vec![v] });
+            op = next;
+            inputs = std::iter::once(v).chain(extra).collect();
+            step += 1;
+        }
         let count = output_count(n);
         let ids: Vec<ValueId> =
             (0..count).map(|i| g.add_value(if i == 0 { n.name.clone() } else { format!("{}:{i}", n.name) }, DType::F32)).collect();
@@ -406,8 +417,34 @@ fn build_graph(m: ModelJson, mut weights: HashMap<String, Tensor>, path: &str) -
     Ok(g)
 }
 
-/// Maps one TF node to an IR op. `Ok(None)` means unsupported.
-fn map_op(n: &TfNode, a: &Attrs, g: &mut Graph, inputs: &mut Vec<ValueId>) -> std::result::Result<Option<Op>, String> {
+/// The activation a fused TF op names.
+fn fused_act(f: &str, a: &Attrs) -> Option<Activation> {
+    Some(match f {
+        "Relu" => Activation::Relu,
+        "Relu6" => Activation::Relu6,
+        "Sigmoid" => Activation::Sigmoid,
+        "LeakyRelu" => Activation::LeakyRelu(a.float("leakyrelu_alpha").unwrap_or(0.2)),
+        _ => return None,
+    })
+}
+
+/// A constant input, or an error naming the node and the value that is not constant.
+fn const_input<'g>(g: &'g Graph, n: &TfNode, v: ValueId, what: &str) -> std::result::Result<&'g Tensor, String> {
+    g.consts
+        .get(&v)
+        .ok_or_else(|| format!("node '{}' ({}): {what} must be constant, but '{}' is computed at run time", n.name, n.op, g.values[v].name))
+}
+
+/// Maps one TF node to an IR op. `Ok(None)` means unsupported. Ops that TF fuses or lays out
+/// differently push the ops that finish them onto `post` (each applied to the previous
+/// value, with its extra inputs).
+fn map_op(
+    n: &TfNode,
+    a: &Attrs,
+    g: &mut Graph,
+    inputs: &mut Vec<ValueId>,
+    post: &mut Vec<(Op, Vec<ValueId>)>,
+) -> std::result::Result<Option<Op>, String> {
     let need = |k: usize| -> std::result::Result<(), String> {
         if inputs.len() < k {
             Err(format!("node '{}' ({}) needs {k} inputs, has {}", n.name, n.op, inputs.len()))
@@ -423,6 +460,7 @@ fn map_op(n: &TfNode, a: &Attrs, g: &mut Graph, inputs: &mut Vec<ValueId>) -> st
         "Mul" => bin(BinOp::Mul),
         "RealDiv" | "Div" => bin(BinOp::Div),
         "FloorDiv" => bin(BinOp::FloorDiv),
+        "FloorMod" => bin(BinOp::FloorMod),
         "Maximum" => bin(BinOp::Max),
         "Minimum" => bin(BinOp::Min),
         "Pow" => bin(BinOp::Pow),
@@ -486,6 +524,99 @@ fn map_op(n: &TfNode, a: &Attrs, g: &mut Graph, inputs: &mut Vec<ValueId>) -> st
         }),
         "ArgMax" => Some(Op::ArgMax { dtype: a.dtype("output_type").unwrap_or(DType::I64), keep_dims: false, select_last: false }),
         "MatMul" => Some(Op::MatMul { transpose_a: a.bool("transpose_a"), transpose_b: a.bool("transpose_b") }),
+        "_FusedMatMul" => {
+            // MatMul, then BiasAdd, then an activation
+            need(2)?;
+            for f in a.strings("fused_ops") {
+                match f.as_str() {
+                    "BiasAdd" => {
+                        need(3)?;
+                        post.push((Op::Binary(BinOp::Add), vec![inputs[2]]));
+                    }
+                    other => post.push((
+                        Op::Unary(UnOp::Act(match fused_act(other, a) {
+                            Some(act) => act,
+                            None => return Ok(None),
+                        })),
+                        vec![],
+                    )),
+                }
+            }
+            inputs.truncate(2);
+            Some(Op::MatMul { transpose_a: a.bool("transpose_a"), transpose_b: a.bool("transpose_b") })
+        }
+        "Pad" | "PadV2" | "MirrorPad" => {
+            // paddings [rank, 2] -> all begins, then all ends
+            need(2)?;
+            let p = const_input(g, n, inputs[1], "paddings")?;
+            let v = p.to_i64_vec().ok_or_else(|| format!("node '{}': paddings must be integers", n.name))?;
+            if p.shape.len() != 2 || p.shape[1] != 2 {
+                return Err(format!("node '{}': paddings must be [rank, 2], got {:?}", n.name, p.shape));
+            }
+            let pads: Vec<i64> = v.iter().step_by(2).chain(v.iter().skip(1).step_by(2)).copied().collect();
+            inputs[1] = g.add_const(format!("{}/pads", n.name), Tensor::i64(vec![pads.len()], pads));
+            let mode = match (n.op.as_str(), a.string("mode").as_deref()) {
+                ("MirrorPad", Some("REFLECT")) => PadMode::Reflect,
+                ("MirrorPad", _) => return Ok(None),
+                _ => PadMode::Constant,
+            };
+            inputs.truncate(if n.op == "PadV2" { 3 } else { 2 });
+            Some(Op::Pad { mode })
+        }
+        "GatherV2" => {
+            need(3)?;
+            if a.int("batch_dims").unwrap_or(0) != 0 {
+                return Ok(None);
+            }
+            let axis = const_input(g, n, inputs[2], "axis")?.to_i64_vec().and_then(|v| v.first().copied()).unwrap_or(0);
+            inputs.truncate(2);
+            Some(Op::Gather { axis })
+        }
+        "Conv2DBackpropInput" => {
+            // inputs: output shape, filter [kh, kw, cout, cin], x (NHWC). walkout's transposed
+            // convolution is NCHW with ONNX's [cin, cout, kh, kw] weight: transpose in and out.
+            need(3)?;
+            if a.string("data_format").as_deref().unwrap_or("NHWC") != "NHWC" {
+                return Err(format!("node '{}': only NHWC is supported", n.name));
+            }
+            let w = const_input(g, n, inputs[1], "filter")?;
+            if w.shape.len() != 4 {
+                return Err(format!("node '{}': filter must be 4-D, got {:?}", n.name, w.shape));
+            }
+            let k = [w.shape[0], w.shape[1]];
+            let wt = crate::graph::eval::transpose(&w.cast(DType::F32), &[3, 2, 0, 1]);
+            let wid = g.add_const(format!("{}/filter_iohw", n.name), wt);
+            let strides = hw_pair(&a.ints("strides"), 1);
+            let dilations = hw_pair(&a.ints("dilations"), 1);
+            // TF sizes the output in * stride (SAME) or (in - 1) * stride + k (VALID): the
+            // pads and output padding that give that follow from k and the stride alone
+            let same = matches!(a.string("padding").as_deref(), Some("SAME"));
+            let (mut pads, mut out_pad) = ([0usize; 4], [0usize; 2]);
+            for i in 0..2 {
+                let ke = dilations[i] * (k[i] - 1) + 1;
+                let total = if same { ke as i64 - strides[i] as i64 } else { 0 };
+                if total >= 0 {
+                    pads[i] = total as usize / 2;
+                    pads[i + 2] = total as usize - total as usize / 2;
+                } else {
+                    out_pad[i] = (-total) as usize;
+                }
+                if !same && ke < strides[i] {
+                    out_pad[i] = strides[i] - ke;
+                }
+            }
+            let x = inputs[2];
+            let xt = g.add_value(format!("{}/nchw", n.name), DType::F32);
+            g.nodes.push(Node {
+                name: format!("{}/nchw", n.name),
+                op: Op::Transpose { perm: vec![0, 3, 1, 2] },
+                inputs: vec![x],
+                outputs: vec![xt],
+            });
+            *inputs = vec![xt, wid];
+            post.push((Op::Transpose { perm: vec![0, 2, 3, 1] }, vec![]));
+            Some(Op::ConvTranspose2d(ConvTransposeAttrs { strides, dilations, pads, output_padding: out_pad, groups: 1 }))
+        }
         "BatchMatMul" | "BatchMatMulV2" => Some(Op::MatMul { transpose_a: a.bool("adj_x"), transpose_b: a.bool("adj_y") }),
         "Transpose" => {
             need(2)?;

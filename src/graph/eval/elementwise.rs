@@ -239,6 +239,7 @@ pub fn bin_f32(op: BinOp, p: f32, q: f32) -> f32 {
         Mul => p * q,
         Div => p / q,
         FloorDiv => (p / q).floor(),
+        FloorMod => p - (p / q).floor() * q,
         Max => p.max(q),
         Min => p.min(q),
         Pow => p.powf(q),
@@ -274,6 +275,18 @@ pub(crate) fn bin_i64(op: BinOp, p: i64, q: i64) -> i64 {
                 0
             } else {
                 p.div_euclid(q) - if q < 0 && p.rem_euclid(q) != 0 { 1 } else { 0 }
+            }
+        }
+        FloorMod => {
+            if q == 0 {
+                0
+            } else {
+                let r = p.wrapping_rem(q);
+                if r != 0 && ((r < 0) != (q < 0)) {
+                    r + q
+                } else {
+                    r
+                }
             }
         }
         Max => p.max(q),

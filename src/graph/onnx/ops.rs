@@ -20,6 +20,8 @@ impl Builder<'_> {
             "Mul" => Some(bin(BinOp::Mul)),
             "Div" => Some(bin(BinOp::Div)),
             "Pow" => Some(bin(BinOp::Pow)),
+            // integer Mod takes the divisor's sign (fmod = 1, C's fmod, is not supported)
+            "Mod" if ai(n, "fmod", 0) == 0 => Some(bin(BinOp::FloorMod)),
             "PRelu" => Some(bin(BinOp::PRelu)),
             "Equal" => Some(bin(BinOp::Equal)),
             "Less" => Some(bin(BinOp::Less)),

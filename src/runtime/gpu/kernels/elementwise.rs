@@ -58,6 +58,7 @@ pub(super) fn bin_code(b: BinOp) -> u32 {
         GreaterEqual => 14,
         And => 15,
         Or => 16,
+        FloorMod => 17,
     }
 }
 
