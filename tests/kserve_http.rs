@@ -139,6 +139,10 @@ fn curl_speaks_kserve_rest_with_json_and_binary_tensors() {
     assert!(c == 400 && b.contains("input 'input'") && b.contains("12"), "{c} {b}");
     let (b, c) = bad(r#"{"inputs":[{"name":"input","datatype":"INT32","shape":[1,16777216,16777216,3],"data":[]}]}"#);
     assert!(c == 400 && b.contains("too large"), "{c} {b}");
+    // a shape that claims a billion values with almost no data is refused before anything
+    // is sized by it
+    let (b, c) = bad(r#"{"inputs":[{"name":"input","datatype":"INT32","shape":[1,16384,16384,3],"data":[1]}]}"#);
+    assert!(c == 400 && b.contains("more than the"), "{c} {b}");
     let (b, c) = bad("not json");
     assert!(c == 400 && b.contains("request JSON"), "{c} {b}");
     let (b, c) = bad(r#"{"inputs":[{"name":"nope","datatype":"INT32","shape":[1],"data":[1]}]}"#);

@@ -188,7 +188,12 @@ fn elem_size(datatype: &str) -> Option<usize> {
 }
 
 /// Flattens JSON `data` (flat or nested as the shape) into little-endian bytes.
-fn json_to_raw(name: &str, datatype: &str, data: &Value, count: usize) -> Result<Vec<u8>, String> {
+fn json_to_raw(name: &str, datatype: &str, data: &Value, count: usize, body_len: usize) -> Result<Vec<u8>, String> {
+    // each JSON value takes at least two bytes of the (bounded) body: a shape that claims
+    // more is refused before anything is sized by it
+    if count > body_len / 2 + 1 {
+        return Err(format!("input '{name}': the shape claims {count} values, more than the {body_len}-byte request holds"));
+    }
     let mut flat = Vec::with_capacity(count);
     fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>, limit: usize) -> Result<(), String> {
         match v {
@@ -294,7 +299,7 @@ fn parse_infer(
                 binary = rest;
                 chunk.to_vec()
             }
-            None => json_to_raw(&name, &datatype, inp.get("data").ok_or(format!("input '{name}' has no data"))?, count)?,
+            None => json_to_raw(&name, &datatype, inp.get("data").ok_or(format!("input '{name}' has no data"))?, count, head.len())?,
         };
         r.inputs.push(pb::model_infer_request::InferInputTensor { name, datatype, shape, ..Default::default() });
         r.raw_input_contents.push(raw);
