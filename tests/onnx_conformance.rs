@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use walkout::graph::{onnx, DType, GraphError, Tensor};
 use walkout::runtime::Executor;
 
-fn cases() -> Vec<PathBuf> {
-    let dir = common::fetched("data/onnx-conformance");
+/// The cases in `rel` (a folder per case with meta.json), sorted.
+fn cases_in(rel: &str) -> Vec<PathBuf> {
+    let dir = common::fetched(rel);
     let mut v: Vec<PathBuf> =
         std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("meta.json").is_file()).collect();
     v.sort();
@@ -38,49 +39,6 @@ fn compare(got: &Tensor, want: &Tensor, atol: f64, rtol: f64) -> Result<f64, Str
     Ok(worst)
 }
 
-fn run_case(dir: &Path, exec: &dyn Executor) -> Result<f64, String> {
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-    let n_in = meta["inputs"].as_u64().unwrap() as usize;
-    let n_out = meta["outputs"].as_u64().unwrap() as usize;
-    let (atol, rtol) = (meta["atol"].as_f64().unwrap(), meta["rtol"].as_f64().unwrap());
-    let g = onnx::load(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
-    let inputs: Vec<Tensor> = (0..n_in).map(|i| walkout::npy::read(&dir.join(format!("in{i}.npy"))).unwrap()).collect();
-    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
-    if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shapearith_")) {
-        all_shapes_fold(&g, &shapes)?;
-    }
-    let mut plan = exec.compile(&g, &shapes).map_err(|e| format!("compile: {e}"))?;
-    let outs = plan.run(&inputs).map_err(|e| format!("run: {e}"))?;
-    if outs.len() != n_out {
-        return Err(format!("{} outputs, expected {n_out}", outs.len()));
-    }
-    let mut worst = 0.0f64;
-    for (i, o) in outs.iter().enumerate() {
-        let want = walkout::npy::read(&dir.join(format!("out{i}.npy"))).unwrap();
-        worst = worst.max(compare(o, &want, atol, rtol).map_err(|e| format!("output {i}: {e}"))?);
-    }
-    Ok(worst)
-}
-
-fn every_case_matches_onnxruntime(exec: &dyn Executor) {
-    let cases = cases();
-    assert!(cases.len() >= 120, "expected the whole suite, found {} cases", cases.len());
-    let mut failures = Vec::new();
-    for dir in &cases {
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        match run_case(dir, exec) {
-            Ok(d) => println!("{name:<36} ok   max abs diff {d:.2e}"),
-            Err(e) => {
-                println!("{name:<36} FAIL {e}");
-                failures.push(format!("{name}: {e}"));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
-}
-
-test_executors!(every_case_matches_onnxruntime_on, super::every_case_matches_onnxruntime);
-
 /// Once the input shapes are fixed, no shape arithmetic is left for run time: every value
 /// has a shape and no Shape node remains.
 fn all_shapes_fold(g: &walkout::graph::Graph, shapes: &[Vec<usize>]) -> Result<(), String> {
@@ -91,54 +49,74 @@ fn all_shapes_fold(g: &walkout::graph::Graph, shapes: &[Vec<usize>]) -> Result<(
     }
 }
 
-/// Runs one exported model (scripts/export/cases) on each of its input sets, one plan per
-/// set of shapes, as a user with dynamic axes would.
-fn run_export(dir: &Path, exec: &dyn Executor) -> Result<Vec<f64>, String> {
+/// Runs one case on each of its input sets, one plan per set of shapes, as a user with
+/// dynamic axes would: gen.py's cases have one set (`in<i>.npy`, `out<i>.npy`), the exports
+/// of scripts/export/cases several (`meta.sets`; `in<s>_<i>.npy`). Exports and the
+/// `shapearith_` cases must also fold all their shape arithmetic. Returns the worst
+/// difference per set.
+fn run_case(dir: &Path, exec: &dyn Executor) -> Result<Vec<f64>, String> {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let get = |k: &str| meta[k].as_u64().unwrap() as usize;
-    let (n_in, n_out, sets) = (get("inputs"), get("outputs"), get("sets"));
+    let (n_in, n_out, sets) = (get("inputs"), get("outputs"), meta["sets"].as_u64());
     let (atol, rtol) = (meta["atol"].as_f64().unwrap(), meta["rtol"].as_f64().unwrap());
+    let file = |kind: &str, s: u64, i: usize| match sets {
+        Some(_) => dir.join(format!("{kind}{s}_{i}.npy")),
+        None => dir.join(format!("{kind}{i}.npy")),
+    };
+    let must_fold = sets.is_some() || dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shapearith_"));
     let g = onnx::load(&dir.join("model.onnx")).map_err(|e| format!("import: {e}"))?;
     let mut worst = Vec::new();
-    for s in 0..sets {
-        let inputs: Vec<Tensor> = (0..n_in).map(|i| walkout::npy::read(&dir.join(format!("in{s}_{i}.npy"))).unwrap()).collect();
+    for s in 0..sets.unwrap_or(1) {
+        let inputs: Vec<Tensor> = (0..n_in).map(|i| walkout::npy::read(&file("in", s, i)).unwrap()).collect();
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
-        all_shapes_fold(&g, &shapes).map_err(|e| format!("set {s} {shapes:?}: {e}"))?;
-        let mut plan = exec.compile(&g, &shapes).map_err(|e| format!("set {s} {shapes:?}: compile: {e}"))?;
-        let outs = plan.run(&inputs).map_err(|e| format!("set {s} {shapes:?}: run: {e}"))?;
+        let at = |e: String| format!("set {s} {shapes:?}: {e}");
+        if must_fold {
+            all_shapes_fold(&g, &shapes).map_err(at)?;
+        }
+        let mut plan = exec.compile(&g, &shapes).map_err(|e| at(format!("compile: {e}")))?;
+        let outs = plan.run(&inputs).map_err(|e| at(format!("run: {e}")))?;
         if outs.len() != n_out {
-            return Err(format!("set {s}: {} outputs, expected {n_out}", outs.len()));
+            return Err(at(format!("{} outputs, expected {n_out}", outs.len())));
         }
         let mut w = 0.0f64;
         for (i, o) in outs.iter().enumerate() {
-            let want = walkout::npy::read(&dir.join(format!("out{s}_{i}.npy"))).unwrap();
-            w = w.max(compare(o, &want, atol, rtol).map_err(|e| format!("set {s} {shapes:?}: output {i}: {e}"))?);
+            let want = walkout::npy::read(&file("out", s, i)).unwrap();
+            w = w.max(compare(o, &want, atol, rtol).map_err(|e| at(format!("output {i}: {e}")))?);
         }
         worst.push(w);
     }
     Ok(worst)
 }
 
-/// Models from real exporters (tf2onnx from Keras, torch.onnx.export of torchvision models),
-/// with dynamic batch and spatial axes, each at several input sizes, against onnxruntime.
-fn every_export_matches_onnxruntime(exec: &dyn Executor) {
-    let dir = common::fetched("data/onnx-exports");
-    let mut cases: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("meta.json").is_file()).collect();
-    cases.sort();
-    assert!(cases.len() >= 4, "expected every export, found {}", cases.len());
+/// Runs every case in `rel` (at least `min` of them) and fails with all the failures.
+fn every_case_in(rel: &str, min: usize, exec: &dyn Executor) {
+    let cases = cases_in(rel);
+    assert!(cases.len() >= min, "expected the whole suite in {rel}, found {} cases", cases.len());
     let mut failures = Vec::new();
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        match run_export(dir, exec) {
-            Ok(d) => println!("{name:<36} ok   max abs diff per input set {:?}", d.iter().map(|x| format!("{x:.2e}")).collect::<Vec<_>>()),
+        match run_case(dir, exec) {
+            Ok(d) => println!("{name:<36} ok   max abs diff {:?}", d.iter().map(|x| format!("{x:.2e}")).collect::<Vec<_>>()),
             Err(e) => {
                 println!("{name:<36} FAIL {e}");
                 failures.push(format!("{name}: {e}"));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} exports failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// gen.py's suite: one small model per op and attribute variant, and whole nets.
+fn every_case_matches_onnxruntime(exec: &dyn Executor) {
+    every_case_in("data/onnx-conformance", 120, exec);
+}
+
+test_executors!(every_case_matches_onnxruntime_on, super::every_case_matches_onnxruntime);
+
+/// Models from real exporters (tf2onnx from Keras, torch.onnx.export of torchvision models),
+/// with dynamic batch and spatial axes, each at several input sizes.
+fn every_export_matches_onnxruntime(exec: &dyn Executor) {
+    every_case_in("data/onnx-exports", 4, exec);
 }
 
 test_executors!(every_export_matches_onnxruntime_on, super::every_export_matches_onnxruntime);

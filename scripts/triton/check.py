@@ -10,19 +10,9 @@ import sys
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from tritonclient.utils import InferenceServerException
+from checks import expect_error
 
 MODEL = "movenet-multipose"
-
-
-def expect_error(fn, status, contains):
-    try:
-        fn()
-    except InferenceServerException as e:
-        assert status in str(e.status()), f"expected {status}, got {e.status()}: {e.message()}"
-        assert contains in e.message(), f"'{contains}' not in '{e.message()}'"
-        return
-    raise AssertionError(f"expected {status}")
 
 
 def main():
