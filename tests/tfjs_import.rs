@@ -117,11 +117,8 @@ fn centernet_finds_the_people_and_the_bus_in_bus_jpg() {
     let d = det.as_f32().unwrap();
     // the photo (810 x 1080) was stretched to 512 x 512
     let (sx, sy) = (810.0 / 512.0, 1080.0 / 512.0);
-    let found: Vec<(usize, f32, [f32; 4])> = d
-        .chunks_exact(6)
-        .filter(|r| r[4] >= 0.3)
-        .map(|r| (r[5] as usize, r[4], [r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy]))
-        .collect();
+    let found: Vec<(usize, f32, [f32; 4])> =
+        d.chunks_exact(6).filter(|r| r[4] >= 0.3).map(|r| (r[5] as usize, r[4], [r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy])).collect();
     println!("{found:?}");
     for want in common::BUS_PEOPLE {
         let best = found.iter().filter(|f| f.0 == 0).map(|f| common::iou(&f.2, &want)).fold(0.0, f32::max);
