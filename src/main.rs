@@ -25,6 +25,8 @@ enum Cmd {
     Models(ModelsCmd),
     /// Find people and their poses in images.
     Pose(cli::pose::PoseArgs),
+    /// Find objects (COCO classes) in images.
+    Detect(cli::detect::DetectArgs),
     /// Serve the sample cameras (video, photos, synthetic store) on embedded defaults and
     /// print live frames/s per camera.
     Demo(cli::serve::DemoArgs),
@@ -75,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Models(ModelsCmd::Inspect(a)) => cli::models::inspect(&repo, a),
         Cmd::Models(ModelsCmd::Profile(a)) => cli::models::profile(&repo, a),
         Cmd::Pose(a) => cli::pose::run(&repo, a),
+        Cmd::Detect(a) => cli::detect::run(&repo, a),
         Cmd::Demo(a) => cli::serve::demo(repo_dir, a),
         Cmd::Sim(a) => cli::sim::sim(a),
         Cmd::Eval(a) => cli::sim::eval(a),

@@ -17,12 +17,10 @@ pub enum PipelineError {
     Runtime(#[from] runtime::RuntimeError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    #[error("model '{0}' has no config.toml with an input spec; pose needs one")]
+    #[error("model '{0}' has no config.toml with an input spec; the pipeline needs one")]
     NoConfig(String),
-    #[error("model '{0}': task '{1}' is not pose")]
-    NotPose(String, Task),
-    #[error("model '{0}': task '{1}' is not reid")]
-    NotReid(String, Task),
+    #[error("model '{0}': task '{1}' is not {2}")]
+    WrongTask(String, Task, Task),
     #[error("model input size {0}x{1} is not a multiple of {2}")]
     Size(usize, usize, usize),
 }
@@ -55,10 +53,15 @@ impl std::fmt::Debug for PosePipeline {
 
 impl PosePipeline {
     pub fn new(repo: &Repository, model: &str, device: Device, size: Option<InputSize>) -> Result<Self, PipelineError> {
+        Self::for_task(repo, model, device, size, Task::Pose)
+    }
+
+    /// An image model of `task` (pose or detect): letterbox, model, the config's head.
+    pub fn for_task(repo: &Repository, model: &str, device: Device, size: Option<InputSize>, task: Task) -> Result<Self, PipelineError> {
         let m = repo.resolve(model)?;
         let config = m.config.clone().ok_or_else(|| PipelineError::NoConfig(model.to_string()))?;
-        if config.task != Task::Pose {
-            return Err(PipelineError::NotPose(model.into(), config.task));
+        if config.task != task {
+            return Err(PipelineError::WrongTask(model.into(), config.task, task));
         }
         let size = size.unwrap_or(InputSize::Fixed(config.input.default_size));
         let graph = m.load_graph()?;
@@ -122,14 +125,19 @@ impl PosePipeline {
 
     /// Runs one image with an explicit input-size rule (per camera, say).
     pub fn run_with(&mut self, img: &RgbImage, size: InputSize) -> Result<Vec<Person>, PipelineError> {
+        match self.run_output(img, size)? {
+            heads::HeadOutput::Poses(p) => Ok(p),
+            _ => Err(PipelineError::WrongTask(self.config.name.clone(), self.config.task, Task::Pose)),
+        }
+    }
+
+    /// Runs one image and returns what the config's head made of it.
+    pub fn run_output(&mut self, img: &RgbImage, size: InputSize) -> Result<heads::HeadOutput, PipelineError> {
         let size = self.input_size_with(size, img.width(), img.height());
         let (t, lb) = self.preprocess_at(img, size);
         let out = self.plan_for(size)?.run(&[t])?;
         let f = FrameCtx { index: 0, letterbox: &lb, width: img.width(), height: img.height(), min_score: self.min_score };
-        match heads::decode(self.config.output.decoder, &out, f)? {
-            heads::HeadOutput::Poses(p) => Ok(p),
-            heads::HeadOutput::Embedding(_) => Err(PipelineError::NotPose(String::new(), Task::Reid)),
-        }
+        Ok(heads::decode(self.config.output.decoder, &out, f)?)
     }
 }
 
@@ -152,7 +160,7 @@ impl ReidPipeline {
         let m = repo.resolve(model)?;
         let config = m.config.clone().ok_or_else(|| PipelineError::NoConfig(model.to_string()))?;
         if config.task != Task::Reid {
-            return Err(PipelineError::NotReid(model.into(), config.task));
+            return Err(PipelineError::WrongTask(model.into(), config.task, Task::Reid));
         }
         let graph = m.load_graph()?;
         let exec = runtime::executor_for(device)?;

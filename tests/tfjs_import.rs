@@ -126,3 +126,41 @@ fn centernet_finds_the_people_and_the_bus_in_bus_jpg() {
     }
     assert!(found.iter().any(|f| f.0 == 5 && f.2[2] - f.2[0] > 500.0), "no bus across the photo: {found:?}");
 }
+
+/// `walkout detect` with the repository's CenterNet (models/centernet/config.toml) on the CPU
+/// and GPU executors: the three annotated people of bus.jpg and the bus, one box each, in
+/// source pixels; `--draw` writes the picture.
+#[test]
+fn walkout_detect_finds_the_people_and_the_bus_on_cpu_and_gpu() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("walkout-detect-{}.png", std::process::id()));
+    for device in ["cpu", "gpu"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+            .args(["detect", "data/bus.jpg", "--json", "--device", device, "--draw", out.to_str().unwrap()])
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let found = v[0]["detections"].as_array().unwrap();
+        let boxes = |label: &str| -> Vec<[f32; 4]> {
+            found
+                .iter()
+                .filter(|d| d["label"] == label)
+                .map(|d| {
+                    let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                    [b[0], b[1], b[2], b[3]]
+                })
+                .collect()
+        };
+        let people = boxes("person");
+        assert_eq!(people.len(), 3, "{device}: one box per person: {found:?}");
+        for want in common::BUS_PEOPLE {
+            let best = people.iter().map(|b| common::iou(b, &want)).fold(0.0, f32::max);
+            assert!(best >= 0.5, "{device}: no person box on {want:?}: {people:?}");
+        }
+        assert_eq!(boxes("bus").len(), 1, "{device}: {found:?}");
+        assert!(image::open(&out).unwrap().width() == 810, "{device}: the drawing keeps the photo's size");
+    }
+    let _ = std::fs::remove_file(&out);
+}

@@ -12,6 +12,8 @@ pub enum Task {
     Pose,
     /// Person re-identification (person crops in, one embedding per crop out).
     Reid,
+    /// Objects and their classes (images in, boxes out).
+    Detect,
 }
 
 impl Task {
@@ -19,6 +21,7 @@ impl Task {
         match self {
             Task::Pose => "pose",
             Task::Reid => "reid",
+            Task::Detect => "detect",
         }
     }
 }
@@ -55,6 +58,8 @@ pub enum Decoder {
     MovenetMultipose,
     /// Re-identification: `[N, D]` features, L2-normalised per crop.
     Embedding,
+    /// CenterNet's built-in detections: `[N, K, 6]` rows of box, score and COCO class.
+    CenternetDetections,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

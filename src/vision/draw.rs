@@ -63,6 +63,20 @@ pub fn draw_labelled(img: &mut RgbImage, persons: &[Person], labels: &[(u64, Str
     }
 }
 
+/// Draws each detection's box with its class label, coloured by class.
+pub fn draw_detections(img: &mut RgbImage, found: &[crate::models::heads::Detection]) {
+    let thick = ((img.width().max(img.height()) as f32 / 400.0).ceil() as i32).max(1);
+    for d in found {
+        let c = COLORS[d.class % COLORS.len()];
+        let scale = thick.max(2);
+        text(img, d.bbox[0] as i32, (d.bbox[1] as i32 - 6 * scale).max(0), &d.label.to_uppercase(), scale, c);
+        let [x0, y0, x1, y1] = d.bbox;
+        for (a, b) in [((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))] {
+            line(img, a, b, (thick / 2).max(1), c);
+        }
+    }
+}
+
 /// A thin line between pixel positions (for plots).
 pub fn segment(img: &mut RgbImage, a: (i32, i32), b: (i32, i32), c: [u8; 3]) {
     line(img, (a.0 as f32, a.1 as f32), (b.0 as f32, b.1 as f32), 1, c);

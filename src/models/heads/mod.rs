@@ -1,9 +1,11 @@
 //! Heads: a decoder per model family that turns raw output tensors into typed results
 //! mapped back to source pixels. The config's `output.decoder` picks one (`Decoder`).
 
+pub mod detect;
 pub mod movenet;
 pub mod pose;
 
+pub use detect::{Detection, COCO_CLASSES};
 pub use pose::{Keypoint, Person, KEYPOINT_NAMES, SKELETON};
 
 use super::config::Decoder;
@@ -24,6 +26,8 @@ pub enum HeadOutput {
     Poses(Vec<Person>),
     /// A re-identification embedding of one crop, L2-normalised.
     Embedding(Vec<f32>),
+    /// Objects with their classes.
+    Detections(Vec<Detection>),
 }
 
 impl HeadOutput {
@@ -31,7 +35,7 @@ impl HeadOutput {
     pub fn persons(&self) -> &[Person] {
         match self {
             HeadOutput::Poses(p) => p,
-            HeadOutput::Embedding(_) => &[],
+            HeadOutput::Embedding(_) | HeadOutput::Detections(_) => &[],
         }
     }
 }
@@ -55,6 +59,9 @@ pub fn decode(decoder: Decoder, outputs: &[Tensor], f: FrameCtx<'_>) -> Result<H
             Ok(HeadOutput::Poses(movenet::decode_movenet(first, f.index, f.letterbox, f.width, f.height, f.min_score)?))
         }
         Decoder::Embedding => Ok(HeadOutput::Embedding(embedding(first, f.index)?)),
+        Decoder::CenternetDetections => {
+            Ok(HeadOutput::Detections(detect::decode_centernet(first, f.index, f.letterbox, f.width, f.height, f.min_score)?))
+        }
     }
 }
 
