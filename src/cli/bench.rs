@@ -144,6 +144,8 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
     };
     let mut samples = Vec::new();
     let mut measuring = false;
+    // when the sent count was read: frames that arrived before it are not in the window
+    let mut before_at = end;
     running.runtime().block_on(async {
         loop {
             let now = Instant::now();
@@ -153,11 +155,14 @@ fn in_process(o: &BenchOptions) -> Result<(BenchReport, Vec<Sample>)> {
             if !measuring && now >= begin {
                 measuring = true;
                 before = counts(&server);
+                before_at = Instant::now();
             }
             match tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
                 Ok(Ok(r)) => {
                     let now = Instant::now();
-                    if now >= begin && now < end {
+                    // frames that arrived in the window (the sent count's window), done in it
+                    let arrived = now.checked_sub(Duration::from_secs_f64(r.e2e_s)).unwrap_or(now);
+                    if arrived >= before_at && now < end {
                         samples.push(Sample { t: (now - begin).as_secs_f64(), e2e_ms: r.e2e_s * 1e3, batch: r.batch_size });
                     }
                 }

@@ -77,11 +77,16 @@ impl StatsBook {
         f(m.entry((model.to_string(), version)).or_default());
     }
 
-    /// One execution of `batch` items for `requests` requests that waited `queued` each;
-    /// each request is charged the execution's phases, as Triton does.
-    pub fn executed(&self, model: &str, version: u64, batch: u64, queued: &[Duration], p: Phases) {
+    /// One execution of `batch` items for the requests that waited `queued` each, and the
+    /// successful answers among them (`done`: each request's time from arrival), recorded at
+    /// once so that a reader never sees one without the other. Each request is charged the
+    /// execution's phases, as Triton does.
+    pub fn executed(&self, model: &str, version: u64, batch: u64, queued: &[Duration], p: Phases, done: &[Duration]) {
         let n = queued.len() as u64;
         self.with(model, version, |s| {
+            for &d in done {
+                s.success.add(1, d);
+            }
             s.last_inference_ms = now_ms();
             s.inference_count += batch;
             s.execution_count += 1;
@@ -98,9 +103,9 @@ impl StatsBook {
         });
     }
 
-    /// A request answered (`ok`) or failed, `total` after it arrived.
-    pub fn finished(&self, model: &str, version: u64, ok: bool, total: Duration) {
-        self.with(model, version, |s| if ok { s.success.add(1, total) } else { s.fail.add(1, total) });
+    /// A request that failed, `total` after it arrived.
+    pub fn failed(&self, model: &str, version: u64, total: Duration) {
+        self.with(model, version, |s| s.fail.add(1, total));
     }
 
     /// The statistics of `model` (all when `None`) and `version` (all when `None`), sorted by
@@ -131,10 +136,9 @@ mod tests {
         let book = StatsBook::default();
         let ms = Duration::from_millis;
         let p = Phases { input: ms(1), infer: ms(10), output: ms(2) };
-        book.executed("m", 1, 3, &[ms(5), ms(7)], p);
-        book.executed("m", 1, 1, &[ms(1)], p);
-        book.finished("m", 1, true, ms(20));
-        book.finished("m", 1, false, ms(3));
+        book.executed("m", 1, 3, &[ms(5), ms(7)], p, &[ms(20)]);
+        book.executed("m", 1, 1, &[ms(1)], p, &[]);
+        book.failed("m", 1, ms(3));
         let s = &book.snapshot(Some("m"), None)[0].2;
         assert_eq!((s.inference_count, s.execution_count), (4, 2));
         assert_eq!(s.queue, Tally { count: 3, ns: 13_000_000 });

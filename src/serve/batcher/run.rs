@@ -154,7 +154,7 @@ fn cpu_letterbox(model: &LoadedModel, frames: &[&image::RgbImage]) -> Result<(Te
 
 fn fail(sh: &Shared, version: u64, items: Vec<Item>, e: &ServeError) {
     for it in items {
-        sh.metrics.stats.finished(&sh.model_name, version, false, it.arrived.elapsed());
+        sh.metrics.stats.failed(&sh.model_name, version, it.arrived.elapsed());
         let _in_span = it.span.enter();
         match it.work {
             Work::Frame { reply: Some(r), .. } => {
@@ -208,18 +208,24 @@ fn run_one(sh: &Shared, p: Prepared) {
             m.inferences.with_label_values(&[name, &version]).inc_by(batch as u64);
             let single = items.len() == 1;
             let mut offset = 0;
+            let mut replies = Vec::with_capacity(items.len());
             for it in items {
                 let k = lead(&it);
                 if let Work::Tensors { reply, .. } = it.work {
                     let outputs = if single { outs.clone() } else { outs.iter().map(|o| slice_rows(o, offset, k)).collect() };
                     offset += k;
-                    m.e2e_latency.with_label_values(&[name]).observe(it.arrived.elapsed().as_secs_f64());
-                    m.stats.finished(name, model.version, true, it.arrived.elapsed());
-                    let _ = reply.send(Ok(TensorReply { outputs, version: model.version }));
+                    replies.push((reply, outputs, it.arrived.elapsed()));
                 }
             }
+            // the statistics count the execution and its answers at once, before any answer
+            // leaves: a client never sees its answer missing from them
             let phases = Phases { input: prep, infer: compute, output: extracting.elapsed() };
-            m.stats.executed(name, model.version, batch as u64, &queued, phases);
+            let totals: Vec<Duration> = replies.iter().map(|r| r.2).collect();
+            m.stats.executed(name, model.version, batch as u64, &queued, phases, &totals);
+            for (reply, outputs, total) in replies {
+                m.e2e_latency.with_label_values(&[name]).observe(total.as_secs_f64());
+                let _ = reply.send(Ok(TensorReply { outputs, version: model.version }));
+            }
         }
         kind => run_frames(sh, &model, items, kind, started, (queued, prep)),
     }
@@ -293,9 +299,9 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
     }
     embed_persons(sh, &mut done);
     let (queued, prep) = stats;
-    m.stats.executed(name, model.version, n as u64, &queued, Phases { input: prep, infer: compute, output: decoding.elapsed() });
+    let totals: Vec<Duration> = done.iter().map(|d| Duration::from_secs_f64(d.0.e2e_s)).collect();
+    m.stats.executed(name, model.version, n as u64, &queued, Phases { input: prep, infer: compute, output: decoding.elapsed() }, &totals);
     for (mut result, reply, span) in done {
-        m.stats.finished(name, model.version, true, std::time::Duration::from_secs_f64(result.e2e_s));
         let _in_span = span.enter();
         if !(sh.keep_frames && reply.is_none()) {
             result.image = None;
