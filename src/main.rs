@@ -27,6 +27,8 @@ enum Cmd {
     Pose(cli::pose::PoseArgs),
     /// Find objects (COCO classes) in images.
     Detect(cli::detect::DetectArgs),
+    /// Find hands and their 21 landmarks in images (palm detector, then hand landmarks).
+    Hands(cli::hands::HandsArgs),
     /// Serve the sample cameras (video, photos, synthetic store) on embedded defaults and
     /// print live frames/s per camera.
     Demo(cli::serve::DemoArgs),
@@ -78,6 +80,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Models(ModelsCmd::Profile(a)) => cli::models::profile(&repo, a),
         Cmd::Pose(a) => cli::pose::run(&repo, a),
         Cmd::Detect(a) => cli::detect::run(&repo, a),
+        Cmd::Hands(a) => cli::hands::run(&repo, a),
         Cmd::Demo(a) => cli::serve::demo(repo_dir, a),
         Cmd::Sim(a) => cli::sim::sim(a),
         Cmd::Eval(a) => cli::sim::eval(a),

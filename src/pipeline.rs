@@ -1,5 +1,6 @@
-//! Image -> letterbox -> model -> decoded persons, on any executor; and person crops ->
-//! ReID model -> L2-normalised embeddings.
+//! Image -> letterbox -> model -> decoded persons (or the head's other results), on any
+//! executor; person crops -> ReID model -> L2-normalised embeddings; and hands: palms, then
+//! landmarks on each palm's upright crop.
 
 use crate::graph::Tensor;
 use crate::models::heads::{self, DecodeError, FrameCtx, Person};
@@ -197,5 +198,64 @@ impl ReidPipeline {
         };
         let first = out.first().ok_or(DecodeError { shape: Vec::new(), expected: "an embedding output" })?;
         (0..crops.len()).map(|i| Ok(heads::embedding(first, i)?)).collect()
+    }
+}
+
+/// Hands whose landmark boxes overlap by more than this are one hand.
+pub const HAND_IOU: f32 = 0.5;
+
+/// One hand of an image: the palm that found it, the rectangle its crop was cut from, and its
+/// landmarks in source pixels.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FoundHand {
+    pub palm: heads::Palm,
+    pub rect: heads::HandRect,
+    pub hand: heads::Hand,
+}
+
+/// MediaPipe's two-stage hands on any executor: the palm detector on the letterboxed image,
+/// then for each palm (best first, at most `max_hands`) the landmark model on the palm's
+/// hand rectangle, cut upright from the source image. Hands whose presence is below the
+/// landmark model's `min_score` are dropped, and so is a hand whose landmarks' box overlaps a
+/// better palm's hand by more than half (two palms of one hand: the detector's suppression
+/// works on palm boxes, which can overlap little where the landmarks coincide).
+#[derive(Debug)]
+pub struct HandsPipeline {
+    pub palms: PosePipeline,
+    pub landmarks: PosePipeline,
+    pub max_hands: usize,
+}
+
+impl HandsPipeline {
+    pub fn new(repo: &Repository, palm_model: &str, landmark_model: &str, device: Device) -> Result<Self, PipelineError> {
+        let palms = PosePipeline::for_task(repo, palm_model, device, None, Task::Palms)?;
+        let landmarks = PosePipeline::for_task(repo, landmark_model, device, None, Task::HandLandmarks)?;
+        Ok(HandsPipeline { palms, landmarks, max_hands: 8 })
+    }
+
+    pub fn run(&mut self, img: &RgbImage) -> Result<Vec<FoundHand>, PipelineError> {
+        let heads::HeadOutput::Palms(mut palms) = self.palms.run_output(img, self.palms.size)? else {
+            return Err(PipelineError::WrongTask(self.palms.config.name.clone(), self.palms.config.task, Task::Palms));
+        };
+        palms.truncate(self.max_hands);
+        let [h, w] = self.landmarks.config.input.default_size;
+        let side = h.min(w);
+        let mut found = Vec::with_capacity(palms.len());
+        for palm in palms {
+            let rect = palm.hand_rect();
+            let crop = crate::vision::crop::rotated_crop(img, &rect, side);
+            let heads::HeadOutput::Hand(hand) = self.landmarks.run_output(&crop, InputSize::Fixed([side, side]))? else {
+                return Err(PipelineError::WrongTask(self.landmarks.config.name.clone(), self.landmarks.config.task, Task::HandLandmarks));
+            };
+            if hand.presence < self.landmarks.min_score {
+                continue;
+            }
+            let hand = hand.mapped(|x, y| rect.to_source(x, y, side as f32), rect.side / side as f32);
+            let b = hand.bbox();
+            if !found.iter().any(|f: &FoundHand| heads::detect::iou(&f.hand.bbox(), &b) > HAND_IOU) {
+                found.push(FoundHand { palm, rect, hand });
+            }
+        }
+        Ok(found)
     }
 }

@@ -76,7 +76,9 @@ fn the_packages_other_tfjs_models_match_tfjs_on_real_photos() {
     let mut checked = 0;
     for model in ["handlandmark-lite", "handlandmark-full", "handdetect", "centernet", "blazepose-lite"] {
         let g = tfjs::load(&zoo.join(model).join("model.json")).unwrap_or_else(|e| panic!("{model}: {e}"));
-        for photo in ["bus", "zidane"] {
+        // the landmark models also on an upright crop of a hand (scripts/reference/tfjs-zoo.mjs)
+        let photos: &[&str] = if model.starts_with("handlandmark") { &["bus", "zidane", "zidane-hand"] } else { &["bus", "zidane"] };
+        for photo in photos {
             let base = refs.join(format!("{model}__{photo}"));
             let input = walkout::npy::read(&base.with_extension("input.npy")).unwrap();
             for (exec_name, exec) in execs {
@@ -101,7 +103,7 @@ fn the_packages_other_tfjs_models_match_tfjs_on_real_photos() {
             }
         }
     }
-    assert_eq!(checked, 2 * 2 * (4 + 4 + 1 + 3 + 5));
+    assert_eq!(checked, 2 * (3 * 4 + 3 * 4 + 2 * (1 + 3 + 5)));
 }
 
 /// CenterNet's built-in detections (`[x0, y0, x1, y1, score, COCO class]` in input pixels)
@@ -163,4 +165,54 @@ fn walkout_detect_finds_the_people_and_the_bus_on_cpu_and_gpu() {
         assert!(image::open(&out).unwrap().width() == 810, "{device}: the drawing keeps the photo's size");
     }
     let _ = std::fs::remove_file(&out);
+}
+
+/// `walkout hands` with the repository's palm detector and full landmark model on the CPU
+/// and GPU executors finds Zidane's pointing hand in zidane.jpg: one hand, his right (the
+/// side he shows the camera; TF.js's handedness on an upright crop of that hand, recorded by
+/// scripts/reference, says right too), wrist and index fingertip where they are in the photo
+/// (read off it by eye: wrist near (1010, 450), fingertip near (1140, 412)), the fingertip the
+/// rightmost of the 21 points. `--draw` writes the picture. On the photo mirrored, the same
+/// hand comes out mirrored: a left hand, its wrist at 1280 - x.
+/// The landmark models' own numbers are checked against TF.js on that hand above.
+#[test]
+fn walkout_hands_finds_zidanes_pointing_hand_on_cpu_and_gpu() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = std::env::temp_dir();
+    let out = tmp.join(format!("walkout-hands-{}.png", std::process::id()));
+    let mirrored = tmp.join(format!("walkout-hands-mirrored-{}.png", std::process::id()));
+    image::imageops::flip_horizontal(&image::open(root.join("data/zidane.jpg")).unwrap().to_rgb8()).save(&mirrored).unwrap();
+    let point = |h: &serde_json::Value, i: usize| {
+        let p = &h["hand"]["points"][i];
+        (p["x"].as_f64().unwrap() as f32, p["y"].as_f64().unwrap() as f32)
+    };
+    for device in ["cpu", "gpu"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+            .args(["hands", "data/zidane.jpg", mirrored.to_str().unwrap(), "--json", "--device", device, "--draw"])
+            .arg(&out)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let hands = v[0]["hands"].as_array().unwrap();
+        assert_eq!(hands.len(), 1, "{device}: {hands:?}");
+        let h = &hands[0];
+        assert_eq!(h["hand"]["handedness"], "right", "{device}");
+        assert!(h["hand"]["presence"].as_f64().unwrap() > 0.9, "{device}: {h}");
+        let (wrist, tip) = (point(h, 0), point(h, 8));
+        println!("{device}: wrist {wrist:?}, index tip {tip:?}");
+        assert!((wrist.0 - 1010.0).abs() < 25.0 && (wrist.1 - 450.0).abs() < 25.0, "{device}: wrist at {wrist:?}");
+        assert!((tip.0 - 1140.0).abs() < 15.0 && (tip.1 - 412.0).abs() < 15.0, "{device}: index tip at {tip:?}");
+        assert!((0..21).all(|i| point(h, i).0 <= tip.0), "{device}: the index tip is not the rightmost point");
+        let m = v[1]["hands"].as_array().unwrap();
+        assert_eq!(m.len(), 1, "{device}, mirrored: {m:?}");
+        assert_eq!(m[0]["hand"]["handedness"], "left", "{device}, mirrored");
+        let mw = point(&m[0], 0);
+        // the networks are not exactly mirror-symmetric: within 8% of the 157-pixel crop
+        assert!((mw.0 - (1280.0 - wrist.0)).abs() < 12.0 && (mw.1 - wrist.1).abs() < 12.0, "{device}: mirrored wrist {mw:?} vs {wrist:?}");
+        assert_eq!(image::open(out.join("zidane.png")).unwrap().width(), 1280, "{device}: the drawing keeps the photo's size");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_file(&mirrored);
 }

@@ -5,7 +5,7 @@ use crate::models::heads::HeadOutput;
 use crate::models::{Repository, Task};
 use crate::pipeline::PosePipeline;
 use crate::runtime::Device;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -34,37 +34,23 @@ pub fn run(repo: &Repository, a: DetectArgs) -> Result<()> {
     if let Some(s) = a.min_score {
         pipe.min_score = s;
     }
-    let many = a.images.len() > 1;
-    if let (Some(dir), true) = (&a.draw, many) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut all = Vec::new();
-    for path in &a.images {
-        let img = crate::vision::image_io::load(path)?;
-        let HeadOutput::Detections(found) = pipe.run_output(&img, pipe.size)? else {
+    super::each_image(&a.images, a.draw.as_deref(), a.json, |img| {
+        let HeadOutput::Detections(found) = pipe.run_output(img, pipe.size)? else {
             anyhow::bail!("model '{}' does not decode to detections", a.model)
         };
-        if let Some(d) = &a.draw {
-            let out = if many { d.join(format!("{}.png", path.file_stem().unwrap_or_default().to_string_lossy())) } else { d.clone() };
-            let mut canvas = img.clone();
-            crate::vision::draw::draw_detections(&mut canvas, &found);
-            canvas.save(&out).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
-        }
-        if a.json {
-            all.push(
-                serde_json::json!({"image": path.display().to_string(), "width": img.width(), "height": img.height(), "detections": found}),
-            );
-        } else {
-            println!("{} ({}x{}): {} object(s)", path.display(), img.width(), img.height(), found.len());
-            for d in &found {
+        let lines = found
+            .iter()
+            .map(|d| {
                 let [x0, y0, x1, y1] = d.bbox;
-                println!("  {:<14} score {:.3} box [{x0:.0},{y0:.0} - {x1:.0},{y1:.0}]", d.label, d.score);
-            }
-        }
-    }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-    }
-    Ok(())
+                format!("{:<14} score {:.3} box [{x0:.0},{y0:.0} - {x1:.0},{y1:.0}]", d.label, d.score)
+            })
+            .collect();
+        Ok(super::Report {
+            noun: "detections",
+            items: serde_json::to_value(&found)?,
+            count: found.len(),
+            lines,
+            draw: Box::new(move |c| crate::vision::draw::draw_detections(c, &found)),
+        })
+    })
 }

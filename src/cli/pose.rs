@@ -4,7 +4,7 @@ use super::parse_size;
 use crate::models::Repository;
 use crate::pipeline::{InputSize, PosePipeline};
 use crate::runtime::Device;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -46,36 +46,23 @@ pub fn run(repo: &Repository, a: PoseArgs) -> Result<()> {
     if let Some(s) = a.min_score {
         pipe.min_score = s;
     }
-    let many = a.images.len() > 1;
-    if let (Some(dir), true) = (&a.draw, many) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut all = Vec::new();
-    for path in &a.images {
-        let img = crate::vision::image_io::load(path)?;
-        let persons = pipe.run(&img)?;
-        if let Some(d) = &a.draw {
-            let out = if many { d.join(format!("{}.png", path.file_stem().unwrap_or_default().to_string_lossy())) } else { d.clone() };
-            let mut canvas = img.clone();
-            crate::vision::draw::draw_persons(&mut canvas, &persons, 0.2);
-            canvas.save(&out).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
-        }
-        if a.json {
-            all.push(
-                serde_json::json!({"image": path.display().to_string(), "width": img.width(), "height": img.height(), "persons": persons}),
-            );
-        } else {
-            println!("{} ({}x{}): {} person(s)", path.display(), img.width(), img.height(), persons.len());
-            for (i, p) in persons.iter().enumerate() {
+    super::each_image(&a.images, a.draw.as_deref(), a.json, |img| {
+        let persons = pipe.run(img)?;
+        let lines = persons
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
                 let [x0, y0, x1, y1] = p.bbox;
                 let visible = p.keypoints.iter().filter(|k| k.score >= 0.3).count();
-                println!("  #{i} score {:.3} box [{x0:.0},{y0:.0} - {x1:.0},{y1:.0}] keypoints {visible}/17 visible", p.score);
-            }
-        }
-    }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-    }
-    Ok(())
+                format!("#{i} score {:.3} box [{x0:.0},{y0:.0} - {x1:.0},{y1:.0}] keypoints {visible}/17 visible", p.score)
+            })
+            .collect();
+        Ok(super::Report {
+            noun: "persons",
+            items: serde_json::to_value(&persons)?,
+            count: persons.len(),
+            lines,
+            draw: Box::new(move |c| crate::vision::draw::draw_persons(c, &persons, 0.2)),
+        })
+    })
 }

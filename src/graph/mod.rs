@@ -522,6 +522,29 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Keeps only the outputs named, in that order (a model config's output list). A name
+    /// that is not an output is an error that lists the outputs there are.
+    pub fn select_outputs(&mut self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut picked = Vec::with_capacity(names.len());
+        for n in names {
+            let found =
+                self.outputs.iter().copied().find(|&v| self.values[v].name == *n || self.values[v].name.strip_suffix(":0") == Some(n));
+            let Some(v) = found else {
+                let have: Vec<&str> = self.outputs.iter().map(|&v| self.values[v].name.as_str()).collect();
+                return Err(GraphError::Malformed {
+                    path: self.source.clone(),
+                    msg: format!("the config names output '{n}', but the graph's outputs are {have:?}"),
+                });
+            };
+            picked.push(v);
+        }
+        self.outputs = picked;
+        Ok(())
+    }
+
     pub fn add_value(&mut self, name: impl Into<String>, dtype: DType) -> ValueId {
         self.values.push(ValueInfo { name: name.into(), dtype, shape: None });
         self.values.len() - 1

@@ -14,6 +14,11 @@ pub enum Task {
     Reid,
     /// Objects and their classes (images in, boxes out).
     Detect,
+    /// Palms (images in, palm boxes with keypoints out): the first of the hand models.
+    Palms,
+    /// Hand landmarks (hand crops in, 21 points and handedness out).
+    #[serde(rename = "hand-landmarks")]
+    HandLandmarks,
 }
 
 impl Task {
@@ -22,6 +27,8 @@ impl Task {
             Task::Pose => "pose",
             Task::Reid => "reid",
             Task::Detect => "detect",
+            Task::Palms => "palms",
+            Task::HandLandmarks => "hand-landmarks",
         }
     }
 }
@@ -60,6 +67,12 @@ pub enum Decoder {
     Embedding,
     /// CenterNet's built-in detections: `[N, K, 6]` rows of box, score and COCO class.
     CenternetDetections,
+    /// MediaPipe's palm detector: `[N, 2944, 19]` rows of score, box and 7 keypoints per SSD
+    /// anchor.
+    MediapipePalms,
+    /// MediaPipe's hand landmarks: `[N, 63]` points, `[N, 1]` presence, `[N, 1]` handedness
+    /// (the three outputs named in that order in `output.outputs`).
+    HandLandmarks,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -116,6 +129,10 @@ pub struct OutputConfig {
     pub decoder: Decoder,
     #[serde(default = "default_min_score")]
     pub min_score: f32,
+    /// The graph outputs the model exposes, in the order its head reads them (Triton's
+    /// `output` list); empty: all of them, in the graph's order. Unknown names fail the load.
+    #[serde(default)]
+    pub outputs: Vec<String>,
 }
 
 fn default_min_score() -> f32 {
@@ -169,6 +186,9 @@ impl ModelConfig {
         }
         if i.std.iter().chain(&i.mean).any(|v| !v.is_finite()) || i.std.contains(&0.0) {
             return Err("input.mean and input.std must be finite and std non-zero".into());
+        }
+        if c.output.outputs.len() > 64 || c.output.outputs.iter().any(|n| n.is_empty() || n.len() > 256) {
+            return Err("output.outputs: at most 64 names of 1 to 256 characters".into());
         }
         if !(0.0..=1.0).contains(&c.output.min_score) {
             return Err(format!("output.min_score {} is not in 0..=1", c.output.min_score));

@@ -38,11 +38,16 @@ pub struct ResolvedModel {
 }
 
 impl ResolvedModel {
+    /// The model's graph, with the outputs its config names (all when it names none).
     pub fn load_graph(&self) -> Result<Graph, RepoError> {
-        match self.format {
-            Format::Tfjs => Ok(graph::tfjs::load(&self.path)?),
-            Format::Onnx => Ok(graph::onnx::load(&self.path)?),
+        let mut g = match self.format {
+            Format::Tfjs => graph::tfjs::load(&self.path)?,
+            Format::Onnx => graph::onnx::load(&self.path)?,
+        };
+        if let Some(c) = &self.config {
+            g.select_outputs(&c.output.outputs)?;
         }
+        Ok(g)
     }
 }
 
@@ -156,5 +161,27 @@ impl Repository {
             });
         }
         Err(RepoError::NotFound(spec.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{DType, Graph};
+
+    #[test]
+    fn a_config_picks_and_orders_the_outputs_and_an_unknown_one_names_those_there_are() {
+        let mut g = Graph::default();
+        let a = g.add_value("Identity_3:0", DType::F32);
+        let b = g.add_value("Identity", DType::F32);
+        let c = g.add_value("Identity_1", DType::F32);
+        g.outputs = vec![a, b, c];
+        let mut picked = g.clone();
+        picked.select_outputs(&["Identity_1".into(), "Identity_3".into()]).unwrap();
+        assert_eq!(picked.outputs, vec![c, a]);
+        let mut all = g.clone();
+        all.select_outputs(&[]).unwrap();
+        assert_eq!(all.outputs, vec![a, b, c]);
+        let e = g.select_outputs(&["Identity_9".into()]).unwrap_err().to_string();
+        assert!(e.contains("Identity_9") && e.contains("Identity_3:0"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 //! computes the same, on the frame already on the GPU.
 
 use crate::graph::{DType, Layout, Tensor};
+use crate::models::heads::HandRect;
 use crate::runtime::FrameSpec;
 use image::RgbImage;
 
@@ -62,6 +63,24 @@ pub fn crop_with(img: &RgbImage, bbox: [f32; 4], out_w: usize, out_h: usize, mut
     }
 }
 
+/// A turned square of `img` (a hand's rectangle) resampled to `side x side`, upright: the
+/// crop's y axis runs along the rectangle's. Samples outside the image repeat its edge.
+pub fn rotated_crop(img: &RgbImage, rect: &HandRect, side: usize) -> RgbImage {
+    let (sw, sh) = (img.width() as usize, img.height() as usize);
+    let src = img.as_raw();
+    let n = side as f32;
+    RgbImage::from_fn(side as u32, side as u32, |ox, oy| {
+        let mut rgb = [0f32; 3];
+        for (dx, dy) in [(0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)] {
+            let (x, y) = rect.to_source(ox as f32 + dx, oy as f32 + dy, n);
+            for (c, v) in rgb.iter_mut().enumerate() {
+                *v += bilinear(src, sw, sh, x, y, c) / 4.0;
+            }
+        }
+        image::Rgb(rgb.map(|v| v.round().clamp(0.0, 255.0) as u8))
+    })
+}
+
 /// Crops of `frames` as one model input batch per `spec` (layout, dtype, normalisation).
 pub fn crop_batch(frames: &[&RgbImage], crops: &[Crop], spec: &FrameSpec) -> Tensor {
     let (h, w) = (spec.height, spec.width);
@@ -111,5 +130,17 @@ mod tests {
         crop_with(&img, [40.0, 40.0, 60.0, 60.0], 4, 8, |y, x, rgb| got[y * 4 + x] = rgb);
         assert_eq!(got[4 * 4 + 1], [255.0, 0.0, 0.0], "centre");
         assert_eq!(got[0], [0.0, 0.0, 255.0], "above the box");
+    }
+
+    #[test]
+    fn a_rotated_crop_turns_its_rectangle_upright() {
+        // left half red, right half blue; a square turned a quarter clockwise about the
+        // centre: the crop's top (its -y axis) looks at the image's right, so blue is on top
+        let img = RgbImage::from_fn(64, 64, |x, _| if x < 32 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+        let rect = HandRect { cx: 32.0, cy: 32.0, side: 32.0, angle: std::f32::consts::FRAC_PI_2 };
+        let c = rotated_crop(&img, &rect, 16);
+        assert_eq!(c.get_pixel(8, 1).0, [0, 0, 255], "top");
+        assert_eq!(c.get_pixel(8, 14).0, [255, 0, 0], "bottom");
+        assert_eq!(c.get_pixel(1, 1).0, c.get_pixel(14, 1).0, "left and right of one row");
     }
 }

@@ -77,6 +77,33 @@ pub fn draw_detections(img: &mut RgbImage, found: &[crate::models::heads::Detect
     }
 }
 
+/// Draws each hand: its crop rectangle, its bones and landmarks, and its handedness.
+pub fn draw_hands(img: &mut RgbImage, hands: &[(crate::models::heads::HandRect, crate::models::heads::Hand)]) {
+    use crate::models::heads::{Handedness, HAND_SKELETON};
+    let thick = ((img.width().max(img.height()) as f32 / 600.0).ceil() as i32).max(1);
+    for (rect, h) in hands {
+        let c = if h.handedness == Handedness::Left { COLORS[3] } else { COLORS[5] };
+        // bones and joints in proportion to the hand, so that small hands stay readable
+        let t = ((rect.side / 120.0).ceil() as i32).clamp(1, thick);
+        let k = rect.corners();
+        for i in 0..4 {
+            line(img, k[i], k[(i + 1) % 4], (thick / 2).max(1), c);
+        }
+        let scale = thick.max(2);
+        let top = k.iter().fold((f32::MAX, f32::MAX), |m, p| if p.1 < m.1 { *p } else { m });
+        let label = if h.handedness == Handedness::Left { "LEFT" } else { "RIGHT" };
+        text(img, top.0 as i32, (top.1 as i32 - 6 * scale).max(0), label, scale, c);
+        for &(a, b) in &HAND_SKELETON {
+            let (pa, pb) = (h.points[a], h.points[b]);
+            line(img, (pa.x, pa.y), (pb.x, pb.y), (t / 2).max(1), c);
+        }
+        for p in &h.points {
+            dot(img, p.x, p.y, t + 1, [255, 255, 255]);
+            dot(img, p.x, p.y, t, COLORS[0]);
+        }
+    }
+}
+
 /// A thin line between pixel positions (for plots).
 pub fn segment(img: &mut RgbImage, a: (i32, i32), b: (i32, i32), c: [u8; 3]) {
     line(img, (a.0 as f32, a.1 as f32), (b.0 as f32, b.1 as f32), 1, c);

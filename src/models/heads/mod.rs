@@ -2,10 +2,12 @@
 //! mapped back to source pixels. The config's `output.decoder` picks one (`Decoder`).
 
 pub mod detect;
+pub mod hands;
 pub mod movenet;
 pub mod pose;
 
 pub use detect::{Detection, COCO_CLASSES};
+pub use hands::{Hand, HandPoint, HandRect, Handedness, Palm, HAND_LANDMARK_NAMES, HAND_SKELETON};
 pub use pose::{Keypoint, Person, KEYPOINT_NAMES, SKELETON};
 
 use super::config::Decoder;
@@ -28,6 +30,10 @@ pub enum HeadOutput {
     Embedding(Vec<f32>),
     /// Objects with their classes.
     Detections(Vec<Detection>),
+    /// Palms, with the keypoints a hand crop is turned by.
+    Palms(Vec<Palm>),
+    /// The 21 landmarks of the hand a crop holds, with its presence and handedness.
+    Hand(Hand),
 }
 
 impl HeadOutput {
@@ -35,7 +41,7 @@ impl HeadOutput {
     pub fn persons(&self) -> &[Person] {
         match self {
             HeadOutput::Poses(p) => p,
-            HeadOutput::Embedding(_) | HeadOutput::Detections(_) => &[],
+            HeadOutput::Embedding(_) | HeadOutput::Detections(_) | HeadOutput::Palms(_) | HeadOutput::Hand(_) => &[],
         }
     }
 }
@@ -62,6 +68,8 @@ pub fn decode(decoder: Decoder, outputs: &[Tensor], f: FrameCtx<'_>) -> Result<H
         Decoder::CenternetDetections => {
             Ok(HeadOutput::Detections(detect::decode_centernet(first, f.index, f.letterbox, f.width, f.height, f.min_score)?))
         }
+        Decoder::MediapipePalms => Ok(HeadOutput::Palms(hands::decode_palms(first, f.index, f.letterbox, f.width, f.height, f.min_score)?)),
+        Decoder::HandLandmarks => Ok(HeadOutput::Hand(hands::decode_hand(outputs, f.index, f.letterbox)?)),
     }
 }
 
