@@ -200,3 +200,13 @@ fn cli_exits_non_zero_with_a_message() {
     assert!(err.contains("TopKV9") && err.contains("TopKV2'"), "{err}");
     let _ = Path::new("");
 }
+
+/// An ONNX initializer whose dims multiply past usize (found by the fuzz pass) is a typed
+/// error, not an overflow panic; and the byte count check says no for any such shape.
+#[test]
+fn an_initializer_too_large_to_count_is_an_error() {
+    let crash = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus/onnx/regress-tensor-bytes-overflow");
+    let bytes = std::fs::read(crash).unwrap();
+    assert!(walkout::graph::onnx::from_bytes(&bytes, Path::new("."), "crash.onnx").is_err());
+    assert!(Tensor::from_le_bytes(walkout::graph::DType::F32, vec![usize::MAX / 2, 3], &[0; 12]).is_none());
+}

@@ -242,8 +242,8 @@ impl Tensor {
     }
     /// Builds a tensor from little-endian bytes; `None` when the byte count is wrong.
     pub fn from_le_bytes(dtype: DType, shape: Vec<usize>, bytes: &[u8]) -> Option<Tensor> {
-        let n = numel(&shape);
-        if bytes.len() != n * dtype.size() {
+        // a shape whose byte count does not fit in usize cannot match any byte string
+        if numel(&shape).checked_mul(dtype.size()) != Some(bytes.len()) {
             return None;
         }
         let data = match dtype {
