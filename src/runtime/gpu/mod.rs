@@ -341,7 +341,8 @@ impl GpuPlan {
                 kernels::Kind::View => Step::View,
                 kernels::Kind::Gpu(spec) => {
                     gpu_nodes += 1;
-                    Step::Gpu(kernels::build(&ctx, &g, n, spec, fused.get(&idx).copied(), &buf_of, &buffers)?)
+                    let launch = kernels::build(&g, n, spec, fused.get(&idx).copied())?;
+                    Step::Gpu(kernels::Dispatch::realize(&ctx, &g, &launch, &buf_of, &buffers)?)
                 }
             });
         }

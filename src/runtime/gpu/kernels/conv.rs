@@ -40,13 +40,7 @@ pub(crate) struct ConvP {
     pub(crate) pad: u32,
 }
 
-pub(super) fn conv<'a>(
-    ctx: &GpuContext,
-    g: &Graph,
-    n: &Node,
-    a: &ConvAttrs,
-    buf: &dyn Fn(usize) -> Result<&'a wgpu::Buffer>,
-) -> Result<Dispatch> {
+pub(super) fn conv(g: &Graph, n: &Node, a: &ConvAttrs) -> Result<Launch> {
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
     let (x, w) = (n.inputs[0], n.inputs[1]);
     let in_shape = sh(x);
@@ -101,18 +95,8 @@ pub(super) fn conv<'a>(
     };
     p.set_strides(is, os);
     let depthwise = ws[2] == 1 && a.groups == cout && cout == cin;
-    let u = uniform(ctx, &p);
-    let dummy = storage(ctx, &[0]);
-    let bias_b = match bias {
-        Some(b) => buf(b)?,
-        None => &dummy,
-    };
-    let res_b = match res {
-        Some(r) => buf(r)?,
-        None => &dummy,
-    };
     let which = if depthwise { Which::Depthwise } else { Which::ConvGemm };
-    let bg = bind(ctx, which, &[(0, &u), (1, buf(x)?), (2, buf(w)?), (3, bias_b), (4, res_b), (5, buf(n.outputs[0])?)]);
+    let args = vec![(1, Arg::Value(x)), (2, Arg::Value(w)), (3, Arg::value_or_dummy(bias)), (4, Arg::value_or_dummy(res)), (5, Arg::Value(n.outputs[0]))];
     let groups = if depthwise {
         groups_1d(numel(&out_shape))
     } else {
@@ -120,5 +104,5 @@ pub(super) fn conv<'a>(
         let opg = cout / a.groups.max(1);
         [opg.div_ceil(64) as u32, m.div_ceil(64) as u32, a.groups as u32]
     };
-    Ok(Dispatch { which, bind: bg, groups, more: Vec::new() })
+    Ok(Launch::one(which, &p, args, groups))
 }

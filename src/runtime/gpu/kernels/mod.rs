@@ -21,7 +21,7 @@ use spatial::*;
 
 use super::{gpu_dtype, gpu_err, GpuContext};
 use crate::graph::eval::{conv_out_dim, nchw_dims, resize_taps};
-use crate::graph::{numel, strides, Activation, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding, PoolKind, ResidualAt, UnOp};
+use crate::graph::{numel, strides, Activation, ValueId, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding, PoolKind, ResidualAt, UnOp};
 use crate::runtime::Result;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
@@ -309,7 +309,7 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
         Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
         Op::TopK { .. } | Op::GatherNd | Op::ArgMax { .. } | Op::Select | Op::AddN
-            if index_params(g, n).is_some_and(|(w, _, _)| !disabled(Dispatch::name_of(w))) =>
+            if index_params(g, n).is_some_and(|(w, _, _)| !disabled(name_of(w))) =>
         {
             Kind::Gpu(Spec::Index)
         }
@@ -337,14 +337,64 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
     }
 }
 
-/// A recorded dispatch: pipeline, bind group and workgroup counts.
+/// A kernel launch, as any backend realises it: the kernel, and for each launch of it (a copy
+/// has one per input or output) its parameter block (binding 0), the values or constant words
+/// at its other bindings, and its workgroup counts.
+#[derive(Debug)]
+pub(crate) struct Launch {
+    pub which: Which,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub params: Vec<u8>,
+    pub args: Vec<(u32, Arg)>,
+    pub groups: [u32; 3],
+}
+
+/// What a binding holds: a graph value's buffer, or words the launch carries itself.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Value(ValueId),
+    Words(Vec<u32>),
+}
+
+impl Arg {
+    /// The value, or one zero word where a kernel's optional operand is absent.
+    fn value_or_dummy(v: Option<ValueId>) -> Arg {
+        v.map(Arg::Value).unwrap_or(Arg::Words(vec![0]))
+    }
+}
+
+impl Launch {
+    fn one<T: Pod>(which: Which, p: &T, args: Vec<(u32, Arg)>, groups: [u32; 3]) -> Launch {
+        Launch { which, parts: vec![Part { params: bytes(p), args, groups }] }
+    }
+
+    pub fn kernel_name(&self) -> &'static str {
+        name_of(self.which)
+    }
+}
+
+pub(super) fn bytes<T: Pod>(p: &T) -> Vec<u8> {
+    bytemuck::bytes_of(p).to_vec()
+}
+
+/// A launch recorded for wgpu: pipeline, and a bind group and workgroup counts per part.
 #[derive(Debug)]
 pub(crate) struct Dispatch {
     which: Which,
-    bind: wgpu::BindGroup,
-    groups: [u32; 3],
-    /// Further launches of the same pipeline (one per input or output of a copy).
-    more: Vec<(wgpu::BindGroup, [u32; 3])>,
+    binds: Vec<(wgpu::BindGroup, [u32; 3])>,
+}
+
+fn name_of(which: Which) -> &'static str {
+    match which {
+        Which::Cast => "cast",
+        Which::Copy => "copy",
+        Which::Select => "select",
+        w => w.entry(),
+    }
 }
 
 /// Kernels listed in `WALKOUT_GPU_DISABLE` (comma-separated names) are left to the CPU; a
@@ -355,24 +405,40 @@ pub(super) fn disabled(name: &str) -> bool {
 
 impl Dispatch {
     pub fn kernel_name(&self) -> &'static str {
-        Self::name_of(self.which)
+        name_of(self.which)
     }
 
-    fn name_of(which: Which) -> &'static str {
-        match which {
-            Which::Cast => "cast",
-            Which::Copy => "copy",
-            Which::Select => "select",
-            w => w.entry(),
+    /// Buffers and bind groups for a launch: the parameter block as a uniform buffer, carried
+    /// words as storage buffers, values as their buffers in the plan.
+    pub fn realize(ctx: &GpuContext, g: &Graph, launch: &Launch, buf_of: &[Option<usize>], buffers: &[wgpu::Buffer]) -> Result<Dispatch> {
+        let mut binds = Vec::with_capacity(launch.parts.len());
+        for part in &launch.parts {
+            let u = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: &part.params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let carried: Vec<Option<wgpu::Buffer>> =
+                part.args.iter().map(|(_, a)| if let Arg::Words(w) = a { Some(storage(ctx, w)) } else { None }).collect();
+            let mut entries: Vec<(u32, &wgpu::Buffer)> = vec![(0, &u)];
+            for ((i, a), c) in part.args.iter().zip(&carried) {
+                let b = match (a, c) {
+                    (Arg::Value(v), _) => buf_of[*v]
+                        .map(|b| &buffers[b])
+                        .ok_or_else(|| gpu_err(format!("value '{}' has no GPU buffer (this is a bug)", g.values[*v].name)))?,
+                    (Arg::Words(_), Some(c)) => c,
+                    (Arg::Words(_), None) => unreachable!("carried words have a buffer"),
+                };
+                entries.push((*i, b));
+            }
+            binds.push((bind(ctx, launch.which, &entries), part.groups));
         }
+        Ok(Dispatch { which: launch.which, binds })
     }
 
     pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
-        let pipe = ctx.pipes.get(self.which);
-        pass.set_pipeline(pipe);
-        pass.set_bind_group(0, &self.bind, &[]);
-        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
-        for (bg, gr) in &self.more {
+        pass.set_pipeline(ctx.pipes.get(self.which));
+        for (bg, gr) in &self.binds {
             pass.set_bind_group(0, bg, &[]);
             pass.dispatch_workgroups(gr[0], gr[1], gr[2]);
         }
@@ -418,14 +484,6 @@ pub(super) fn bind(ctx: &GpuContext, which: Which, entries: &[(u32, &wgpu::Buffe
     ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &e })
 }
 
-pub(super) fn uniform<T: Pod>(ctx: &GpuContext, v: &T) -> wgpu::Buffer {
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("params"),
-        contents: bytemuck::bytes_of(v),
-        usage: wgpu::BufferUsages::UNIFORM,
-    })
-}
-
 pub(super) fn storage(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
     let data: Vec<u32> = if words.is_empty() { vec![0] } else { words.to_vec() };
     ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -435,19 +493,8 @@ pub(super) fn storage(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
     })
 }
 
-/// Builds the uniform buffer and bind group of a GPU node.
-pub(crate) fn build(
-    ctx: &GpuContext,
-    g: &Graph,
-    n: &Node,
-    spec: Spec,
-    fused: Option<Activation>,
-    buf_of: &[Option<usize>],
-    buffers: &[wgpu::Buffer],
-) -> Result<Dispatch> {
-    let buf = |v: usize| -> Result<&wgpu::Buffer> {
-        buf_of[v].map(|b| &buffers[b]).ok_or_else(|| gpu_err(format!("value '{}' has no GPU buffer (this is a bug)", g.values[v].name)))
-    };
+/// The launch of a device node: its kernel, parameters and operands.
+pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) -> Result<Launch> {
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
     let out = n.outputs[0];
     let out_shape = sh(out);
@@ -477,9 +524,8 @@ pub(crate) fn build(
                 sb: bstrides(&sb, rank),
             };
             let which = if g.values[n.inputs[0]].dtype == DType::F32 { Which::BinaryF32 } else { Which::BinaryI32 };
-            let u = uniform(ctx, &p);
-            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+            let args = vec![(1, Arg::Value(n.inputs[0])), (2, Arg::Value(n.inputs[1])), (3, Arg::Value(out))];
+            Ok(Launch::one(which, &p, args, groups_1d(total)))
         }
         Spec::Unary | Spec::Cast => {
             let (which, op, flags, p0, p1) = match n.op {
@@ -491,49 +537,33 @@ pub(crate) fn build(
                 _ => return Err(gpu_err("not a unary op")),
             };
             let p = ElemP { n: total as u32, rank: 1, op, flags, p0, p1, pad0: 0, pad1: 0, shape: [0; 8], sa: [0; 8], sb: [0; 8] };
-            let u = uniform(ctx, &p);
-            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+            Ok(Launch::one(which, &p, vec![(1, Arg::Value(n.inputs[0])), (3, Arg::Value(out))], groups_1d(total)))
         }
-        Spec::Misc => misc(ctx, g, n, &buf),
+        Spec::Misc => misc(g, n),
         Spec::Index => {
             let (which, p, extra) = index_params(g, n).ok_or_else(|| gpu_err("index op layout (this is a bug)"))?;
-            let u = uniform(ctx, &p);
-            let ex = storage(ctx, &extra);
-            let dummy = storage(ctx, &[0]);
-            let (bg, groups) = match which {
-                Which::TopK => (
-                    bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(n.outputs[0])?), (4, buf(n.outputs[1])?)]),
-                    [p.a.div_ceil(64).max(1), 1, 1],
-                ),
-                Which::GatherNd => {
-                    (bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)]), groups_1d(total))
+            let x = |i: usize| Arg::Value(n.inputs[i]);
+            let (args, groups) = match which {
+                Which::TopK => {
+                    (vec![(1, x(0)), (3, Arg::Value(n.outputs[0])), (4, Arg::Value(n.outputs[1]))], [p.a.div_ceil(64).max(1), 1, 1])
                 }
-                Which::ArgMax => (bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]), groups_1d(total)),
-                Which::Select => (
-                    bind(
-                        ctx,
-                        which,
-                        &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?), (5, buf(n.inputs[2])?), (6, &ex)],
-                    ),
+                Which::GatherNd => (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out))], groups_1d(total)),
+                Which::ArgMax => (vec![(1, x(0)), (3, Arg::Value(out))], groups_1d(total)),
+                Which::Select => {
+                    (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out)), (5, x(2)), (6, Arg::Words(extra))], groups_1d(total))
+                }
+                _ => (
+                    vec![
+                        (1, x(0)),
+                        (2, x(1)),
+                        (3, Arg::Value(out)),
+                        (5, Arg::value_or_dummy(n.inputs.get(2).copied())),
+                        (6, Arg::value_or_dummy(n.inputs.get(3).copied())),
+                    ],
                     groups_1d(total),
                 ),
-                _ => {
-                    let z = match n.inputs.get(2) {
-                        Some(&v) => buf(v)?,
-                        None => &dummy,
-                    };
-                    let w = match n.inputs.get(3) {
-                        Some(&v) => buf(v)?,
-                        None => &dummy,
-                    };
-                    (
-                        bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?), (5, z), (6, w)]),
-                        groups_1d(total),
-                    )
-                }
             };
-            Ok(Dispatch { which, bind: bg, groups, more: Vec::new() })
+            Ok(Launch::one(which, &p, args, groups))
         }
         Spec::ConvTranspose => {
             let Op::ConvTranspose2d(a) = &n.op else {
@@ -566,52 +596,44 @@ pub(crate) fn build(
                 ..Default::default()
             };
             p.set_strides(is, os);
-            let u = uniform(ctx, &p);
-            let dummy = storage(ctx, &[0]);
-            let bias_b = match n.inputs.get(2) {
-                Some(&b) => buf(b)?,
-                None => &dummy,
-            };
-            let which = Which::ConvTranspose;
-            let bg = bind(ctx, which, &[(0, &u), (1, buf(x)?), (2, buf(w)?), (3, bias_b), (5, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+            let args =
+                vec![(1, Arg::Value(x)), (2, Arg::Value(w)), (3, Arg::value_or_dummy(n.inputs.get(2).copied())), (5, Arg::Value(out))];
+            Ok(Launch::one(Which::ConvTranspose, &p, args, groups_1d(total)))
         }
         Spec::Copy => {
             let parts = copy_parts(g, n).ok_or_else(|| gpu_err("copy layout (this is a bug)"))?;
-            let mut all = Vec::with_capacity(parts.len());
-            for (src, dst, p) in parts {
-                let u = uniform(ctx, &p);
-                let bg = bind(ctx, Which::Copy, &[(0, &u), (1, buf(src)?), (2, buf(dst)?)]);
-                all.push((bg, groups_1d(p.n as usize)));
+            if parts.is_empty() {
+                return Err(gpu_err("copy with no parts"));
             }
-            let mut it = all.into_iter();
-            let (bind0, g0) = it.next().ok_or_else(|| gpu_err("copy with no parts"))?;
-            Ok(Dispatch { which: Which::Copy, bind: bind0, groups: g0, more: it.collect() })
+            let parts = parts
+                .into_iter()
+                .map(|(src, dst, p)| Part {
+                    params: bytes(&p),
+                    args: vec![(1, Arg::Value(src)), (2, Arg::Value(dst))],
+                    groups: groups_1d(p.n as usize),
+                })
+                .collect();
+            Ok(Launch { which: Which::Copy, parts })
         }
         Spec::Reduce => {
             let (outer, r, inner, op) = reduce_layout(g, n).ok_or_else(|| gpu_err("reduce layout (this is a bug)"))?;
             let which = if matches!(n.op, Op::Softmax { .. }) { Which::Softmax } else { Which::Reduce };
-            let u = uniform(ctx, &RdP { outer: outer as u32, r: r as u32, inner: inner as u32, op });
-            let bg = bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(out)?)]);
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(outer * inner), more: Vec::new() })
+            let p = RdP { outer: outer as u32, r: r as u32, inner: inner as u32, op };
+            Ok(Launch::one(which, &p, vec![(1, Arg::Value(n.inputs[0])), (2, Arg::Value(out))], groups_1d(outer * inner)))
         }
         Spec::MatMul => {
             let p = matmul_layout(g, n).ok_or_else(|| gpu_err("matmul layout (this is a bug)"))?;
             let v4 = p.b_cs == 1 && p.b_rs == p.n && p.n % 4 == 0 && p.b_bs % 4 == 0;
             let which = if v4 { Which::MatMulV4 } else { Which::MatMul };
-            let u = uniform(ctx, &p);
-            let bg = if v4 {
-                bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?), (4, buf(n.inputs[1])?)])
-            } else {
-                bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(n.inputs[1])?), (3, buf(out)?)])
-            };
-            Ok(Dispatch { which, bind: bg, groups: [p.n.div_ceil(64), p.m.div_ceil(64), p.batch], more: Vec::new() })
+            let b_at = if v4 { 4 } else { 2 };
+            let args = vec![(1, Arg::Value(n.inputs[0])), (b_at, Arg::Value(n.inputs[1])), (3, Arg::Value(out))];
+            Ok(Launch::one(which, &p, args, [p.n.div_ceil(64), p.m.div_ceil(64), p.batch]))
         }
         Spec::Conv => {
             let Op::Conv2d(a) = &n.op else {
                 return Err(gpu_err("not a conv"));
             };
-            conv(ctx, g, n, a, &buf)
+            conv(g, n, a)
         }
         Spec::Pool | Spec::Resize => {
             let in_shape = sh(n.inputs[0]);
@@ -649,13 +671,11 @@ pub(crate) fn build(
                 }
                 _ => vec![0],
             };
-            let u = uniform(ctx, &p);
-            let t = storage(ctx, &taps);
-            let bg = match which {
-                Which::Pool => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]),
-                _ => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, &t), (3, buf(out)?)]),
+            let args = match which {
+                Which::Pool => vec![(1, Arg::Value(n.inputs[0])), (3, Arg::Value(out))],
+                _ => vec![(1, Arg::Value(n.inputs[0])), (2, Arg::Words(taps)), (3, Arg::Value(out))],
             };
-            Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+            Ok(Launch::one(which, &p, args, groups_1d(total)))
         }
     }
 }

@@ -28,13 +28,13 @@ pub(crate) struct PadP {
     pub(crate) istride: [u32; 8],
 }
 
-pub(super) fn misc<'a>(ctx: &GpuContext, g: &Graph, n: &Node, buf: &dyn Fn(usize) -> Result<&'a wgpu::Buffer>) -> Result<Dispatch> {
+pub(super) fn misc(g: &Graph, n: &Node) -> Result<Launch> {
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
     let out = n.outputs[0];
     let out_shape = sh(out);
     let total = numel(&out_shape);
     let konst = |i: usize| g.consts.get(&n.inputs[i]).ok_or_else(|| gpu_err("constant side input expected (this is a bug)"));
-    let (which, u, aux): (Which, wgpu::Buffer, Option<wgpu::Buffer>) = match &n.op {
+    let (which, u, aux): (Which, Vec<u8>, Option<Vec<u32>>) = match &n.op {
         Op::Unary(UnOp::Not) => {
             let p = ElemP {
                 n: total as u32,
@@ -49,7 +49,7 @@ pub(super) fn misc<'a>(ctx: &GpuContext, g: &Graph, n: &Node, buf: &dyn Fn(usize
                 sa: [0; 8],
                 sb: [0; 8],
             };
-            (Which::NotBool, uniform(ctx, &p), None)
+            (Which::NotBool, bytes(&p), None)
         }
         Op::ChannelAffine => {
             let x = sh(n.inputs[0]);
@@ -71,7 +71,7 @@ pub(super) fn misc<'a>(ctx: &GpuContext, g: &Graph, n: &Node, buf: &dyn Fn(usize
                 sa: [0; 8],
                 sb: [0; 8],
             };
-            (Which::ChannelAffine, uniform(ctx, &p), Some(storage(ctx, &words)))
+            (Which::ChannelAffine, bytes(&p), Some(words))
         }
         Op::Pad { mode } => {
             let x = sh(n.inputs[0]);
@@ -94,7 +94,7 @@ pub(super) fn misc<'a>(ctx: &GpuContext, g: &Graph, n: &Node, buf: &dyn Fn(usize
                 p.before[d] = pads[d] as i32;
                 p.istride[d] = ist[d] as u32;
             }
-            (Which::Pad, uniform(ctx, &p), None)
+            (Which::Pad, bytes(&p), None)
         }
         Op::Gather { axis } => {
             let x = sh(n.inputs[0]);
@@ -109,15 +109,15 @@ pub(super) fn misc<'a>(ctx: &GpuContext, g: &Graph, n: &Node, buf: &dyn Fn(usize
                 d: d as u32,
                 ..Default::default()
             };
-            (Which::GatherAxis, uniform(ctx, &p), Some(storage(ctx, &words)))
+            (Which::GatherAxis, bytes(&p), Some(words))
         }
         _ => return Err(gpu_err("not a misc op")),
     };
-    let bg = match which {
-        Which::ChannelAffine => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, aux.as_ref().unwrap_or(&u)), (3, buf(out)?)]),
-        Which::GatherAxis => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, aux.as_ref().unwrap_or(&u)), (3, buf(out)?)]),
-        Which::Pad => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (2, buf(out)?)]),
-        _ => bind(ctx, which, &[(0, &u), (1, buf(n.inputs[0])?), (3, buf(out)?)]),
+    let x = Arg::Value(n.inputs[0]);
+    let args = match (which, aux) {
+        (Which::ChannelAffine | Which::GatherAxis, Some(words)) => vec![(1, x), (2, Arg::Words(words)), (3, Arg::Value(out))],
+        (Which::Pad, _) => vec![(1, x), (2, Arg::Value(out))],
+        _ => vec![(1, x), (3, Arg::Value(out))],
     };
-    Ok(Dispatch { which, bind: bg, groups: groups_1d(total), more: Vec::new() })
+    Ok(Launch { which, parts: vec![Part { params: u, args, groups: groups_1d(total) }] })
 }
