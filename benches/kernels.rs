@@ -1,12 +1,13 @@
-//! GEMM, conv and depthwise kernels on both executors, reported as GFLOP/s (criterion's
-//! element throughput is set to the FLOP count, so "Gelem/s" reads as GFLOP/s).
-//! GPU times come from timestamp queries (kernel time only) where the adapter has them.
+//! GEMM, conv and depthwise kernels on every executor (CPU, GPU, OpenCL), reported as GFLOP/s
+//! (criterion's element throughput is set to the FLOP count, so "Gelem/s" reads as GFLOP/s).
+//! GPU times come from timestamp queries (kernel time only) where the adapter has them,
+//! OpenCL times from profiling events.
 //! `WALKOUT_BENCH_SMALL=1` shrinks the workloads (for lavapipe).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 use walkout::graph::*;
-use walkout::runtime::{cpu::CpuExecutor, gpu::GpuExecutor, Executor, Plan};
+use walkout::runtime::{cpu::CpuExecutor, gpu::GpuExecutor, opencl::OpenClExecutor, Executor, Plan};
 
 fn small() -> bool {
     std::env::var_os("WALKOUT_BENCH_SMALL").is_some()
@@ -91,6 +92,10 @@ fn kernels(c: &mut Criterion) {
     match GpuExecutor::new() {
         Ok(g) => execs.push(Box::new(g)),
         Err(e) => eprintln!("no GPU executor: {e}"),
+    }
+    match OpenClExecutor::new() {
+        Ok(o) => execs.push(Box::new(o)),
+        Err(e) => eprintln!("no OpenCL executor: {e}"),
     }
     let n = 1024 / s;
     let gemm = {

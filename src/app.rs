@@ -29,6 +29,9 @@ impl Running {
             .build()
             .context("starting the async runtime")?;
         let mut config = config;
+        if let Some(b) = &config.opencl_binary {
+            crate::runtime::opencl::use_binary(b)?;
+        }
         if config.admin_token.is_none() && config.infer_token.is_none() {
             // no credentials: nobody off this host may reach the server
             config.grpc_addr = loopback_only(&config.grpc_addr)?;

@@ -196,42 +196,7 @@ fn movenet_batch_on_gpu_matches_tfjs_per_frame() {
 /// kernel into one batch; the pedestrians of bus.jpg are found in a mixed batch.
 #[test]
 fn served_batch_of_mixed_sizes_on_gpu() {
-    use walkout::serve::config::{BatchingParams, ModelServeConfig, ServerConfig};
-    common::movenet_json();
-    let config = ServerConfig {
-        grpc_addr: "127.0.0.1:0".into(),
-        http_addr: "127.0.0.1:0".into(),
-        model_repository: common::root().join("models"),
-        device: walkout::runtime::Device::Gpu,
-        models: vec![ModelServeConfig {
-            name: "movenet-multipose".into(),
-            device: None,
-            input_size: None,
-            batching: Some(BatchingParams {
-                max_batch_size: 2,
-                max_queue_delay_us: 2_000_000,
-                preferred_batch_sizes: vec![2],
-                max_queue_size: 4,
-            }),
-        }],
-        ..ServerConfig::default()
-    };
-    let r = walkout::app::Running::start(config).expect("server on the GPU");
-    let bus = walkout::vision::image_io::load(&common::fetched("data/bus.jpg")).expect("bus");
-    let zidane = walkout::vision::image_io::load(&common::fetched("data/zidane.jpg")).expect("zidane");
-    let s = r.server.clone();
-    let (a, b) = r.runtime().block_on(async { tokio::join!(s.analyze("", bus), s.analyze("", zidane)) });
-    let (a, b) = (a.expect("bus result"), b.expect("zidane result"));
-    assert_eq!((a.batch_size, b.batch_size), (2, 2), "both images ran as one batch");
-    assert_eq!((b.width, b.height), (1280, 720));
-    // the two main pedestrians (the GPU letterbox does not antialias; see the #4 note)
-    for gt in &common::BUS_PEOPLE[..2] {
-        let best = a.persons().iter().map(|p| common::iou(&p.bbox, gt)).fold(0.0, f32::max);
-        assert!(best >= 0.5, "pedestrian {gt:?} not found on the GPU path (best IoU {best:.2})");
-    }
-    assert!(b.persons().iter().filter(|p| p.score > 0.3).count() >= 2, "zidane.jpg: {} persons", b.persons().len());
-    assert!(r.server.metrics.render().contains("walkout_adapter_info{adapter="));
-    r.shutdown().expect("shutdown");
+    common::served_batch_of_mixed_sizes(walkout::runtime::Device::Gpu);
 }
 
 /// Frames letterboxed by the GPU kernel straight into a plan's input buffer (no host round

@@ -11,12 +11,12 @@ use walkout::runtime::{cpu::CpuExecutor, Executor};
 
 const TOL: f64 = 1e-3;
 
-#[test]
-fn cpu_matches_tfjs_on_every_reference_input() {
+/// Every executor (`test_executors!`: the CPU and its forced vector paths, the GPU, OpenCL)
+/// matches TF.js on every reference input, square and not.
+fn matches_tfjs_on_every_reference_input(exec: &dyn Executor) {
     let graph = tfjs::load(&common::movenet_json()).expect("load movenet");
     let names = reference_names();
     assert!(names.len() >= 7, "expected at least 7 reference cases, found {}", names.len());
-    let exec = CpuExecutor::new();
     let mut worst = 0.0f64;
     let mut non_square = 0;
     for name in names {
@@ -28,13 +28,15 @@ fn cpu_matches_tfjs_on_every_reference_input() {
         let got = plan.run(&[input]).expect("run");
         assert_eq!(got[0].shape, vec![1, 6, 56]);
         let d = got[0].max_abs_diff(&want).expect("same shape");
-        println!("{name}: max abs diff vs TF.js = {d:.3e}");
+        println!("{} {name}: max abs diff vs TF.js = {d:.3e}", exec.name());
         assert!(d <= TOL, "{name}: max abs diff {d} > {TOL}");
         worst = worst.max(d);
     }
     assert!(non_square >= 1, "at least one non-square input");
-    println!("worst max abs diff = {worst:.3e}");
+    println!("{} on {}: worst max abs diff = {worst:.3e}", exec.name(), exec.adapter());
 }
+
+test_executors!(movenet_matches_tfjs_on_every_reference_input_on, super::matches_tfjs_on_every_reference_input);
 
 /// Each vector path of the CPU executor (AVX-512, AVX2 + FMA, portable), forced, matches
 /// TF.js to 1e-3 and the other paths to 1e-5.

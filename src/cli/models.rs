@@ -20,6 +20,23 @@ pub enum ModelsCmd {
     Inspect(InspectArgs),
     /// Time every kernel of one run and report GFLOP/s per kernel family.
     Profile(ProfileArgs),
+    /// Build kernels/*.cl for the OpenCL device and write the program binary, to load later
+    /// with the server config's `opencl_binary` (or WALKOUT_OPENCL_BINARY).
+    OpenclBinary(OpenclBinaryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OpenclBinaryArgs {
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+pub fn opencl_binary(a: OpenclBinaryArgs) -> Result<()> {
+    let ctx = crate::runtime::opencl::ClContext::get()?;
+    let bin = ctx.binary()?;
+    std::fs::write(&a.out, &bin).with_context(|| format!("writing {}", a.out.display()))?;
+    println!("{}: {} bytes for {}", a.out.display(), bin.len(), ctx.description);
+    Ok(())
 }
 
 #[derive(Args, Debug)]

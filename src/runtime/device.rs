@@ -1,6 +1,6 @@
 //! Device choice: the one place that maps a device name to an executor.
 
-use super::{cpu, gpu, Executor, Result, RuntimeError};
+use super::{cpu, gpu, opencl, Executor, Result, RuntimeError};
 use serde::{Deserialize, Serialize};
 
 /// Where a model runs.
@@ -11,6 +11,9 @@ pub enum Device {
     Cpu,
     /// The wgpu executor on any adapter, software ones (lavapipe) included.
     Gpu,
+    /// The OpenCL executor (kernels/*.cl) on an OpenCL device: an FPGA board, a GPU, or PoCL
+    /// on the CPU.
+    Opencl,
     /// A hardware GPU when there is one, otherwise the CPU executor.
     #[default]
     Auto,
@@ -21,6 +24,7 @@ impl Device {
         match self {
             Device::Cpu => "cpu",
             Device::Gpu => "gpu",
+            Device::Opencl => "opencl",
             Device::Auto => "auto",
         }
     }
@@ -38,6 +42,7 @@ impl std::str::FromStr for Device {
         match s {
             "cpu" => Ok(Device::Cpu),
             "gpu" => Ok(Device::Gpu),
+            "opencl" => Ok(Device::Opencl),
             "auto" => Ok(Device::Auto),
             other => Err(RuntimeError::UnknownDevice(other.to_string())),
         }
@@ -51,6 +56,11 @@ pub fn executor_for(device: Device) -> Result<Box<dyn Executor>> {
     let exec: Box<dyn Executor> = match device {
         Device::Cpu => Box::new(cpu::CpuExecutor::new()),
         Device::Gpu => Box::new(gpu::GpuExecutor::new()?),
+        Device::Opencl => {
+            let e = opencl::OpenClExecutor::new()?;
+            tracing::info!("opencl executor on {}", e.adapter());
+            Box::new(e)
+        }
         Device::Auto => match gpu::GpuExecutor::new() {
             Ok(g) if g.context().is_hardware() => Box::new(g),
             Ok(g) => {
@@ -76,7 +86,7 @@ mod tests {
 
     #[test]
     fn device_names_round_trip() {
-        for d in [Device::Cpu, Device::Gpu, Device::Auto] {
+        for d in [Device::Cpu, Device::Gpu, Device::Opencl, Device::Auto] {
             assert_eq!(d.as_str().parse::<Device>().expect("parses"), d);
         }
         assert!(matches!("tpu".parse::<Device>(), Err(RuntimeError::UnknownDevice(_))));

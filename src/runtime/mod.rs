@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod device;
 pub mod frames;
 pub mod gpu;
+pub mod opencl;
 
 pub use device::{executor_for, Device};
 pub use frames::{CropRect, FrameSpec, FramesOutput, Letterbox};

@@ -130,9 +130,13 @@ pub struct ServerConfig {
     pub http_addr: String,
     #[serde(default = "d_repo")]
     pub model_repository: PathBuf,
-    /// Default device for models: `cpu`, `gpu` or `auto`.
+    /// Default device for models: `cpu`, `gpu`, `opencl` or `auto`.
     #[serde(default)]
     pub device: Device,
+    /// A precompiled program for the OpenCL executor (an FPGA board's .aocx or .xclbin, or
+    /// what `walkout models opencl-binary` wrote), loaded instead of building kernels/*.cl.
+    #[serde(default)]
+    pub opencl_binary: Option<PathBuf>,
     /// Models to load at start; every model in the repository when empty.
     #[serde(default)]
     pub models: Vec<ModelServeConfig>,

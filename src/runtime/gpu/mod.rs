@@ -6,6 +6,7 @@
 //! counted in the timings.
 
 pub mod kernels;
+pub(crate) mod place;
 pub mod preprocess;
 
 use super::{check_run_inputs, Executor, KernelTime, Plan, Profile, Result, RuntimeError};
@@ -172,130 +173,13 @@ impl GpuPlan {
     fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>]) -> Result<Self> {
         let g = optimize::specialize(graph, shapes)?;
         let nv = g.values.len();
-        // placement
-        let mut on_gpu = vec![false; nv]; // value resident on the GPU
-        let mut cpu_made = vec![false; nv]; // value produced by a CPU node
-        let mut kinds = Vec::with_capacity(g.nodes.len());
-        for n in &g.nodes {
-            let k = kernels::classify(&g, n, &cpu_made);
-            match k {
-                kernels::Kind::Cpu => {
-                    for &o in &n.outputs {
-                        cpu_made[o] = true;
-                    }
-                }
-                _ => {
-                    for &o in &n.outputs {
-                        on_gpu[o] = true;
-                    }
-                    for &i in &n.inputs {
-                        on_gpu[i] = true;
-                    }
-                }
-            }
-            kinds.push(k);
-        }
-        // fuse `act(binary(a, b))` chains: the binary kernel applies the activation and the
-        // activation node becomes a view of its result
-        let mut fused: HashMap<usize, crate::graph::Activation> = HashMap::new();
-        {
-            let uses = g.use_counts();
-            let producer: HashMap<ValueId, usize> =
-                g.nodes.iter().enumerate().flat_map(|(i, n)| n.outputs.iter().map(move |&o| (o, i))).collect();
-            for j in 0..g.nodes.len() {
-                let n = &g.nodes[j];
-                let (crate::graph::Op::Unary(crate::graph::UnOp::Act(a)), kernels::Kind::Gpu(_)) = (&n.op, &kinds[j]) else { continue };
-                let x = n.inputs[0];
-                let Some(&i) = producer.get(&x) else { continue };
-                let arith = matches!(g.nodes[i].op, crate::graph::Op::Binary(b) if !matches!(b, crate::graph::BinOp::Equal | crate::graph::BinOp::Less | crate::graph::BinOp::LessEqual | crate::graph::BinOp::Greater | crate::graph::BinOp::GreaterEqual | crate::graph::BinOp::And | crate::graph::BinOp::Or));
-                if arith
-                    && matches!(kinds[i], kernels::Kind::Gpu(_))
-                    && uses[x] == 1
-                    && g.values[x].dtype == DType::F32
-                    && !fused.contains_key(&i)
-                {
-                    fused.insert(i, *a);
-                    kinds[j] = kernels::Kind::View;
-                }
-            }
-        }
-        // views alias their input's storage
-        let mut storage: Vec<usize> = (0..nv).collect();
-        for (n, k) in g.nodes.iter().zip(&kinds) {
-            if matches!(k, kernels::Kind::View) {
-                storage[n.outputs[0]] = storage[n.inputs[0]];
-            }
-        }
-        // lifetimes per storage (node index of first def and last use); consts, inputs and
-        // outputs get their own buffers for the whole run
-        let pinned = |v: usize| g.consts.contains_key(&v) || g.inputs.iter().any(|i| i.value == v) || g.outputs.contains(&v);
-        let mut first = vec![usize::MAX; nv];
-        let mut last = vec![0usize; nv];
-        // values read back for the CPU tail must survive the whole GPU prefix
-        let mut read_back = vec![false; nv];
-        for (n, k) in g.nodes.iter().zip(&kinds) {
-            if matches!(k, kernels::Kind::Cpu) {
-                for &i in &n.inputs {
-                    read_back[i] = true;
-                }
-            }
-        }
-        let mut pin = vec![false; nv];
-        for v in 0..nv {
-            if on_gpu[v] && (pinned(v) || read_back[v]) {
-                pin[storage[v]] = true;
-            }
-        }
-        for (i, n) in g.nodes.iter().enumerate() {
-            for &v in n.inputs.iter().chain(&n.outputs) {
-                if on_gpu[v] {
-                    let s = storage[v];
-                    first[s] = first[s].min(i);
-                    last[s] = last[s].max(i);
-                }
-            }
-        }
-        let size_of = |v: usize| g.values[v].shape.as_ref().map(|s| crate::graph::numel(s)).unwrap_or(0).max(1) as u64 * 4;
-        let mut need_size = vec![0u64; nv];
-        for v in 0..nv {
-            if on_gpu[v] {
-                let s = storage[v];
-                need_size[s] = need_size[s].max(size_of(v));
-            }
-        }
-        // greedy interval assignment with reuse
+        let place::Placement { kinds, fused, buf_of, sizes, need_host } = place::place(&g, &|_| true);
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-        let mut buffers: Vec<wgpu::Buffer> = Vec::new();
-        let mut sizes: Vec<u64> = Vec::new();
-        let mut buf_of_storage: Vec<Option<usize>> = vec![None; nv];
-        let mut free_at: Vec<usize> = Vec::new(); // node index after which the buffer is free
-        let mut order: Vec<usize> = (0..nv).filter(|&s| storage[s] == s && first[s] != usize::MAX).collect();
-        order.sort_by_key(|&s| first[s]);
-        for s in order {
-            let want = need_size[s];
-            let pick = if pin[s] {
-                None
-            } else {
-                (0..buffers.len()).filter(|&b| free_at[b] < first[s] && sizes[b] >= want).min_by_key(|&b| sizes[b])
-            };
-            let b = match pick {
-                Some(b) => b,
-                None => {
-                    buffers.push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(&g.values[s].name),
-                        size: want.max(4),
-                        usage,
-                        mapped_at_creation: false,
-                    }));
-                    sizes.push(want.max(4));
-                    free_at.push(0);
-                    buffers.len() - 1
-                }
-            };
-            free_at[b] = if pin[s] { usize::MAX } else { last[s] };
-            buf_of_storage[s] = Some(b);
-        }
-        let buf_of: Vec<Option<usize>> = (0..nv).map(|v| if on_gpu[v] { buf_of_storage[storage[v]] } else { None }).collect();
+        let buffers: Vec<wgpu::Buffer> = sizes
+            .iter()
+            .map(|&size| ctx.device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false }))
+            .collect();
+        let size_of = |v: usize| g.values[v].shape.as_ref().map(|s| crate::graph::numel(s)).unwrap_or(0).max(1) as u64 * 4;
         // constants used on the GPU are uploaded once
         for (v, t) in &g.consts {
             if let (Some(b), Some(words)) = (buf_of[*v], to_words(t)) {
@@ -303,18 +187,6 @@ impl GpuPlan {
                     ctx.queue.write_buffer(&buffers[b], 0, bytemuck::cast_slice(&words));
                 }
             }
-        }
-        // values the host needs
-        let mut need_host = vec![false; nv];
-        for (n, k) in g.nodes.iter().zip(&kinds) {
-            if matches!(k, kernels::Kind::Cpu) {
-                for &i in &n.inputs {
-                    need_host[i] = true;
-                }
-            }
-        }
-        for &o in &g.outputs {
-            need_host[o] = true;
         }
         let mut staging = HashMap::new();
         for v in 0..nv {
@@ -608,28 +480,7 @@ impl GpuPlan {
         let wanted: Vec<ValueId> = (0..nv).filter(|&v| self.need_host[v] && host[v].is_none() && self.staging.contains_key(&v)).collect();
         self.download(enc, &wanted, &mut host)?;
         // CPU tail (nothing on the GPU depends on it)
-        for (node, step) in self.graph.nodes.iter().zip(&self.steps) {
-            if !matches!(step, Step::Cpu) {
-                continue;
-            }
-            let args: Vec<&Tensor> = node
-                .inputs
-                .iter()
-                .map(|&v| {
-                    host[v]
-                        .as_ref()
-                        .ok_or_else(|| gpu_err(format!("value '{}' missing on the host (this is a bug)", self.graph.values[v].name)))
-                })
-                .collect::<Result<_>>()?;
-            let outs = crate::graph::eval::eval(node, &args)?;
-            for (&o, t) in node.outputs.iter().zip(outs) {
-                host[o] = Some(t);
-            }
-        }
-        self.graph
-            .outputs
-            .iter()
-            .map(|&o| host[o].clone().ok_or_else(|| gpu_err(format!("output '{}' was not computed", self.graph.values[o].name))))
-            .collect()
+        let on_host: Vec<bool> = self.steps.iter().map(|s| matches!(s, Step::Cpu)).collect();
+        place::host_tail(&self.graph, &on_host, &mut host, gpu_err)
     }
 }

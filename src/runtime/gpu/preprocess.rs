@@ -83,19 +83,7 @@ impl GpuPreprocessor {
     /// least batch x height x width x 3 words, such as a plan's input buffer); later
     /// submissions on the queue see the result.
     pub fn encode_into(&self, frames: &[&RgbImage], spec: &PreSpec, out: &wgpu::Buffer) -> Result<Vec<Letterbox>> {
-        if frames.is_empty() || !matches!(spec.dtype, DType::F32 | DType::I32) {
-            return Err(gpu_err("preprocess needs at least one frame and an f32 or i32 model input"));
-        }
-        let (words, offsets) = pack(frames);
-        let mut meta: Vec<u32> = Vec::with_capacity(frames.len() * 8);
-        let mut boxes = Vec::with_capacity(frames.len());
-        for (f, off) in frames.iter().zip(offsets) {
-            let lb = Letterbox::new(f.width(), f.height(), spec.width, spec.height);
-            let rw = ((f.width() as f32 * lb.scale).round() as u32).clamp(1, spec.width as u32);
-            let rh = ((f.height() as f32 * lb.scale).round() as u32).clamp(1, spec.height as u32);
-            meta.extend_from_slice(&[off, f.width(), f.height(), rw, rh, lb.pad_x as u32, lb.pad_y as u32, 0]);
-            boxes.push(lb);
-        }
+        let (words, meta, boxes) = letterbox_args(frames, spec)?;
         self.dispatch(&self.pipeline, frames.len(), spec, &words, &meta, out)?;
         Ok(boxes)
     }
@@ -104,20 +92,7 @@ impl GpuPreprocessor {
     /// `frames` and resampled into item `k` of `out` (a storage buffer of at least
     /// crops x height x width x 3 words, such as a ReID plan's input buffer).
     pub fn crop_into(&self, frames: &[&RgbImage], rects: &[CropRect], spec: &PreSpec, out: &wgpu::Buffer) -> Result<()> {
-        if rects.is_empty() || !matches!(spec.dtype, DType::F32 | DType::I32) {
-            return Err(gpu_err("cropping needs at least one crop and an f32 or i32 model input"));
-        }
-        let (words, offsets) = pack(frames);
-        let mut meta: Vec<u32> = Vec::with_capacity(rects.len() * 8);
-        for (frame, r) in rects {
-            match frame.and_then(|i| Some((frames.get(i)?, offsets[i]))) {
-                Some((f, off)) => {
-                    meta.extend_from_slice(&[off, f.width(), f.height(), 1]);
-                    meta.extend(r.iter().map(|v| v.to_bits()));
-                }
-                None => meta.extend_from_slice(&[0; 8]),
-            }
-        }
+        let (words, meta) = crop_args(frames, rects, spec)?;
         self.dispatch(&self.crop, rects.len(), spec, &words, &meta, out)
     }
 
@@ -152,18 +127,7 @@ impl GpuPreprocessor {
         if out.size() < (total * 4) as u64 {
             return Err(gpu_err(format!("preprocess output buffer holds {} bytes, the batch needs {}", out.size(), total * 4)));
         }
-        let p = PreP {
-            b: n as u32,
-            h: spec.height as u32,
-            w: spec.width as u32,
-            nchw: (spec.layout == Layout::Nchw) as u32,
-            dtype: (spec.dtype == DType::I32) as u32,
-            pad0: 0,
-            pad1: 0,
-            pad2: 0,
-            mean: [spec.mean[0], spec.mean[1], spec.mean[2], 0.0],
-            inv_std: [1.0 / spec.std[0], 1.0 / spec.std[1], 1.0 / spec.std[2], 1.0],
-        };
+        let p = params(n, spec);
         let d = &self.ctx.device;
         let init =
             |contents: &[u8], usage| d.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some("preprocess"), contents, usage });
@@ -226,6 +190,61 @@ impl GpuPreprocessor {
         };
         read.unmap();
         Ok(t)
+    }
+}
+
+/// The letterbox kernel's operands for a batch (any backend): the frames' packed bytes, and
+/// per frame its first word, size, resized size and bars; and where each frame lands.
+pub(crate) fn letterbox_args(frames: &[&RgbImage], spec: &PreSpec) -> Result<(Vec<u32>, Vec<u32>, Vec<Letterbox>)> {
+    if frames.is_empty() || !matches!(spec.dtype, DType::F32 | DType::I32) {
+        return Err(gpu_err("preprocess needs at least one frame and an f32 or i32 model input"));
+    }
+    let (words, offsets) = pack(frames);
+    let mut meta: Vec<u32> = Vec::with_capacity(frames.len() * 8);
+    let mut boxes = Vec::with_capacity(frames.len());
+    for (f, off) in frames.iter().zip(offsets) {
+        let lb = Letterbox::new(f.width(), f.height(), spec.width, spec.height);
+        let rw = ((f.width() as f32 * lb.scale).round() as u32).clamp(1, spec.width as u32);
+        let rh = ((f.height() as f32 * lb.scale).round() as u32).clamp(1, spec.height as u32);
+        meta.extend_from_slice(&[off, f.width(), f.height(), rw, rh, lb.pad_x as u32, lb.pad_y as u32, 0]);
+        boxes.push(lb);
+    }
+    Ok((words, meta, boxes))
+}
+
+/// The crop kernel's operands (any backend): the frames' packed bytes, and per crop its
+/// frame's first word, size and validity, then its rectangle as f32 bits.
+pub(crate) fn crop_args(frames: &[&RgbImage], rects: &[CropRect], spec: &PreSpec) -> Result<(Vec<u32>, Vec<u32>)> {
+    if rects.is_empty() || !matches!(spec.dtype, DType::F32 | DType::I32) {
+        return Err(gpu_err("cropping needs at least one crop and an f32 or i32 model input"));
+    }
+    let (words, offsets) = pack(frames);
+    let mut meta: Vec<u32> = Vec::with_capacity(rects.len() * 8);
+    for (frame, r) in rects {
+        match frame.and_then(|i| Some((frames.get(i)?, offsets[i]))) {
+            Some((f, off)) => {
+                meta.extend_from_slice(&[off, f.width(), f.height(), 1]);
+                meta.extend(r.iter().map(|v| v.to_bits()));
+            }
+            None => meta.extend_from_slice(&[0; 8]),
+        }
+    }
+    Ok((words, meta))
+}
+
+/// The parameter block of either kernel for `n` model inputs of `spec`.
+pub(crate) fn params(n: usize, spec: &PreSpec) -> PreP {
+    PreP {
+        b: n as u32,
+        h: spec.height as u32,
+        w: spec.width as u32,
+        nchw: (spec.layout == Layout::Nchw) as u32,
+        dtype: (spec.dtype == DType::I32) as u32,
+        pad0: 0,
+        pad1: 0,
+        pad2: 0,
+        mean: [spec.mean[0], spec.mean[1], spec.mean[2], 0.0],
+        inv_std: [1.0 / spec.std[0], 1.0 / spec.std[1], 1.0 / spec.std[2], 1.0],
     }
 }
 

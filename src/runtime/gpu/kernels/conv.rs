@@ -96,7 +96,13 @@ pub(super) fn conv(g: &Graph, n: &Node, a: &ConvAttrs) -> Result<Launch> {
     p.set_strides(is, os);
     let depthwise = ws[2] == 1 && a.groups == cout && cout == cin;
     let which = if depthwise { Which::Depthwise } else { Which::ConvGemm };
-    let args = vec![(1, Arg::Value(x)), (2, Arg::Value(w)), (3, Arg::value_or_dummy(bias)), (4, Arg::value_or_dummy(res)), (5, Arg::Value(n.outputs[0]))];
+    let args = vec![
+        (1, Arg::Value(x)),
+        (2, Arg::Value(w)),
+        (3, Arg::value_or_dummy(bias)),
+        (4, Arg::value_or_dummy(res)),
+        (5, Arg::Value(n.outputs[0])),
+    ];
     let groups = if depthwise {
         groups_1d(numel(&out_shape))
     } else {

@@ -21,7 +21,9 @@ use spatial::*;
 
 use super::{gpu_dtype, gpu_err, GpuContext};
 use crate::graph::eval::{conv_out_dim, nchw_dims, resize_taps};
-use crate::graph::{numel, strides, Activation, ValueId, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding, PoolKind, ResidualAt, UnOp};
+use crate::graph::{
+    numel, strides, Activation, BinOp, ConvAttrs, DType, Graph, Layout, Node, Op, Padding, PoolKind, ResidualAt, UnOp, ValueId,
+};
 use crate::runtime::Result;
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
@@ -41,7 +43,7 @@ macro_rules! kernels {
                     $(Which::$which => $file,)*
                 }
             }
-            fn entry(self) -> &'static str {
+            pub(crate) fn entry(self) -> &'static str {
                 match self {
                     $(Which::$which => $entry,)*
                 }
@@ -205,7 +207,7 @@ pub(crate) enum Kind {
     Cpu,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Spec {
     Binary,
     Unary,
@@ -231,9 +233,9 @@ pub(super) fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
 /// Decides where a node runs. `cpu_made[v]`: the value is produced by a CPU node. Nothing
 /// on the GPU depends on a CPU node, so a plan is a GPU prefix (one submit) followed by a
 /// CPU tail (after one readback).
-pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
+pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool], avail: &dyn Fn(Spec) -> bool) -> Kind {
     match classify_inner(g, n, cpu_made) {
-        Kind::Gpu(spec) if disabled(&format!("{spec:?}").to_lowercase()) => Kind::Cpu,
+        Kind::Gpu(spec) if disabled(&format!("{spec:?}").to_lowercase()) || !avail(spec) => Kind::Cpu,
         k => k,
     }
 }
@@ -446,7 +448,7 @@ impl Dispatch {
 }
 
 /// 1-D launch of `n` threads in workgroups of 256, folded into 2-D past the dimension limit.
-pub(super) fn groups_1d(n: usize) -> [u32; 3] {
+pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
     let g = n.div_ceil(256).max(1);
     let x = g.min(4096);
     [x as u32, g.div_ceil(x) as u32, 1]
@@ -549,9 +551,7 @@ pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) 
                 }
                 Which::GatherNd => (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out))], groups_1d(total)),
                 Which::ArgMax => (vec![(1, x(0)), (3, Arg::Value(out))], groups_1d(total)),
-                Which::Select => {
-                    (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out)), (5, x(2)), (6, Arg::Words(extra))], groups_1d(total))
-                }
+                Which::Select => (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out)), (5, x(2)), (6, Arg::Words(extra))], groups_1d(total)),
                 _ => (
                     vec![
                         (1, x(0)),
