@@ -7,19 +7,11 @@ use crate::pipeline::PosePipeline;
 use crate::runtime::Device;
 use anyhow::Result;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct DetectArgs {
-    /// Image files (JPEG, PNG).
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the image with labelled boxes (a directory when several images are given).
-    #[arg(long)]
-    pub draw: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: super::ImageIo,
     #[arg(long, default_value = "centernet")]
     pub model: String,
     #[arg(long, default_value = "cpu")]
@@ -34,7 +26,7 @@ pub fn run(repo: &Repository, a: DetectArgs) -> Result<()> {
     if let Some(s) = a.min_score {
         pipe.min_score = s;
     }
-    super::each_image(&a.images, a.draw.as_deref(), a.json, |img| {
+    super::each_image(&a.io, |img| {
         let HeadOutput::Detections(found) = pipe.run_output(img, pipe.size)? else {
             anyhow::bail!("model '{}' does not decode to detections", a.model)
         };

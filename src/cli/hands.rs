@@ -6,20 +6,11 @@ use crate::pipeline::HandsPipeline;
 use crate::runtime::Device;
 use anyhow::Result;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct HandsArgs {
-    /// Image files (JPEG, PNG).
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the image with each hand's crop, bones and handedness (a directory when several
-    /// images are given).
-    #[arg(long)]
-    pub draw: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: super::ImageIo,
     /// The palm detector.
     #[arg(long, default_value = "handdetect")]
     pub palm_model: String,
@@ -48,7 +39,7 @@ pub fn run(repo: &Repository, a: HandsArgs) -> Result<()> {
     if let Some(s) = a.min_presence {
         pipe.landmarks.min_score = s;
     }
-    super::each_image(&a.images, a.draw.as_deref(), a.json, |img| {
+    super::each_image(&a.io, |img| {
         let hands = pipe.run(img)?;
         let lines = hands
             .iter()

@@ -14,7 +14,7 @@ pub mod train;
 
 use anyhow::{Context, Result};
 use image::RgbImage;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Parses `HxW`.
 pub fn parse_size(s: &str) -> Result<[usize; 2]> {
@@ -22,7 +22,23 @@ pub fn parse_size(s: &str) -> Result<[usize; 2]> {
     Ok([h.trim().parse().context("size height")?, w.trim().parse().context("size width")?])
 }
 
-/// What an image command (`pose`, `detect`, `hands`) found in one image.
+/// The images an image command (`pose`, `detect`, `hands`) reads, and where what it found
+/// goes.
+#[derive(clap::Args, Debug)]
+pub struct ImageIo {
+    /// Image files (JPEG, PNG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the image with what was found drawn on it (a directory when several images are
+    /// given).
+    #[arg(long)]
+    pub draw: Option<PathBuf>,
+}
+
+/// What an image command found in one image.
 #[allow(missing_debug_implementations)]
 pub struct Report {
     /// The JSON field and the plural noun for what was found ("persons").
@@ -35,9 +51,10 @@ pub struct Report {
     pub draw: Box<dyn FnOnce(&mut RgbImage)>,
 }
 
-/// Runs `find` on each image, draws into `draw` (a file, or a folder when there are several
-/// images) and prints text or, with `json`, one JSON array at the end.
-pub fn each_image(images: &[PathBuf], draw: Option<&Path>, json: bool, mut find: impl FnMut(&RgbImage) -> Result<Report>) -> Result<()> {
+/// Runs `find` on each image, draws into `--draw` (a file, or a folder when there are several
+/// images) and prints text or, with `--json`, one JSON array at the end.
+pub fn each_image(io: &ImageIo, mut find: impl FnMut(&RgbImage) -> Result<Report>) -> Result<()> {
+    let (images, draw, json) = (&io.images, io.draw.as_deref(), io.json);
     let many = images.len() > 1;
     if let (Some(dir), true) = (draw, many) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

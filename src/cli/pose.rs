@@ -6,19 +6,11 @@ use crate::pipeline::{InputSize, PosePipeline};
 use crate::runtime::Device;
 use anyhow::Result;
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct PoseArgs {
-    /// Image files (JPEG, PNG).
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Write the image with skeletons and boxes (a directory when several images are given).
-    #[arg(long)]
-    pub draw: Option<PathBuf>,
+    #[command(flatten)]
+    pub io: super::ImageIo,
     #[arg(long, default_value = "movenet-multipose")]
     pub model: String,
     #[arg(long, default_value = "cpu")]
@@ -46,7 +38,7 @@ pub fn run(repo: &Repository, a: PoseArgs) -> Result<()> {
     if let Some(s) = a.min_score {
         pipe.min_score = s;
     }
-    super::each_image(&a.images, a.draw.as_deref(), a.json, |img| {
+    super::each_image(&a.io, |img| {
         let persons = pipe.run(img)?;
         let lines = persons
             .iter()
