@@ -239,7 +239,7 @@ pub fn decode_palms(out: &Tensor, frame: usize, lb: &Letterbox, src_w: u32, src_
 /// not mirror, the score of the person's left hand). Points map back through the letterbox.
 pub fn decode_hand(outputs: &[Tensor], frame: usize, lb: &Letterbox) -> Result<Hand, DecodeError> {
     let [marks, presence, handed] = outputs else {
-        let shape = outputs.iter().map(|t| t.shape.len()).collect();
+        let shape = outputs.first().map(|t| t.shape.clone()).unwrap_or_default();
         return Err(DecodeError { shape, expected: "three outputs (landmarks, presence, handedness): name them in output.outputs" });
     };
     fn row<'a>(t: &'a Tensor, frame: usize, d: usize, what: &'static str) -> Result<&'a [f32], DecodeError> {

@@ -429,7 +429,8 @@ impl Plan for ClPlan {
         };
         let mut go = || {
             let (words, meta, boxes) = super::gpu::preprocess::letterbox_args(frames, spec)?;
-            self.preprocess("letterbox", frames.len(), spec, &words, &meta, b)?;
+            // the letterbox and the model on one queue, one wait (in run_inner)
+            let _pending = self.preprocess("letterbox", frames.len(), spec, &words, &meta, b)?;
             Ok((self.run_inner(None)?, boxes))
         };
         Some(go())
@@ -447,7 +448,7 @@ impl Plan for ClPlan {
         };
         let mut go = || {
             let (words, meta) = super::gpu::preprocess::crop_args(frames, rects, spec)?;
-            self.preprocess("crop", rects.len(), spec, &words, &meta, b)?;
+            let _pending = self.preprocess("crop", rects.len(), spec, &words, &meta, b)?;
             self.run_inner(None)
         };
         Some(go())
@@ -481,22 +482,30 @@ impl ClPlan {
 
     /// Enqueues a preprocessing kernel that writes `n` model inputs into buffer `out`; only
     /// the packed u8 frames and their placements cross to the device.
-    fn preprocess(&self, name: &str, n: usize, spec: &super::FrameSpec, words: &[u32], meta: &[u32], out: usize) -> Result<()> {
+    /// Returns what the enqueued kernel reads, to be kept until the run's one wait.
+    fn preprocess(
+        &self,
+        name: &str,
+        n: usize,
+        spec: &super::FrameSpec,
+        words: &[u32],
+        meta: &[u32],
+        out: usize,
+    ) -> Result<(ClKernel, [Buffer<u8>; 3])> {
         let p = super::gpu::preprocess::params(n, spec);
         let params = buffer_from(&self.ctx, bytemuck::bytes_of(&p), true)?;
         let pix = buffer_from(&self.ctx, bytemuck::cast_slice(words), true)?;
         let mb = buffer_from(&self.ctx, bytemuck::cast_slice(meta), true)?;
         let kernel = Kernel::create(&self.ctx.program, name).map_err(cl_err)?;
         for (i, m) in [params.get(), pix.get(), mb.get(), self.buffers[out].get()].iter().enumerate() {
-            // SAFETY: the buffers outlive the enqueued kernel (the queue is waited on below)
+            // SAFETY: the caller keeps the buffers until the queue has been waited on
             unsafe { kernel.set_arg(i as u32, m) }.map_err(cl_err)?;
         }
         let total = n * spec.height * spec.width * 3;
         let groups = kernels::groups_1d(total);
         let k = ClKernel { kernel, global: [groups[0] as usize * 256, groups[1] as usize, 1], local: [256, 1, 1] };
         self.enqueue(&k)?;
-        // the small buffers must live until the kernel has read them
-        self.ctx.queue.finish().map_err(cl_err)
+        Ok((k, [params, pix, mb]))
     }
 
     /// Runs the plan; `inputs` None means the input buffer was filled on the device.
