@@ -65,7 +65,7 @@ impl Val {
     }
 }
 
-/// Free f32 buffers of one plan, reused best-fit.
+/// Free f32 buffers of one plan, in the order they were given back.
 #[derive(Debug, Default)]
 pub(super) struct Pool {
     free: Vec<Vec<f32>>,
@@ -74,11 +74,13 @@ pub(super) struct Pool {
 impl Pool {
     /// A buffer of `len` values, not zeroed: every kernel that takes one writes it whole.
     pub fn take(&mut self, len: usize) -> Vec<f32> {
-        // the smallest free buffer that holds len, unless it is far larger
-        let best = self.free.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity()).map(|(i, _)| i);
-        let mut v = match best {
-            Some(i) if self.free[i].capacity() <= 2 * len + 1024 => self.free.swap_remove(i),
-            _ => Vec::with_capacity(len),
+        // the most recently freed buffer that holds len and is not far larger: its lines
+        // are the likeliest to be in cache still, so the kernel's stores do not first
+        // fetch them from memory
+        let fits = |b: &Vec<f32>| b.capacity() >= len && b.capacity() <= 2 * len + 1024;
+        let mut v = match self.free.iter().rposition(fits) {
+            Some(i) => self.free.remove(i),
+            None => Vec::with_capacity(len),
         };
         // SAFETY: capacity >= len; f32 has no invalid bit patterns, and the kernels that
         // take a pooled buffer store every element before anything reads it.

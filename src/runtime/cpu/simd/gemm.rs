@@ -292,9 +292,23 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
     for (r, x) in ap.iter_mut().enumerate() {
         *x = a.add(r.min(h - 1) * lda);
     }
+    // the tile's output lines, so that their fetch for ownership overlaps the FMAs
+    for r in 0..h {
+        let mut col = 0;
+        while col < p.cols {
+            S::prefetch_w(c.add(r * ldc + col));
+            col += 16;
+        }
+    }
     let mut acc = [[S::zero(); NV]; MR];
     let mut bp = p.data.as_ptr();
     for kk in 0..k {
+        if kk % 16 == 0 {
+            // the next tile's rows of A
+            for x in &ap {
+                S::prefetch(x.add(MR * lda + kk));
+            }
+        }
         let mut bv = [S::zero(); NV];
         for (v, b) in bv.iter_mut().enumerate() {
             *b = S::load(bp.add(v * S::L));
