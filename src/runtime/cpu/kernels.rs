@@ -78,6 +78,15 @@ pub(super) fn clamp_of(act: Activation) -> Option<(f32, f32)> {
     }
 }
 
+/// The part of an epilogue the conv kernel could not take: a sigmoid without a residual
+/// (the heads' last convs) on the vector `exp`, anything else in the scalar pass.
+fn rest_epilogue(isa: Isa, out: &mut [f32], c: usize, act: Activation, residual: Option<(&[f32], ResidualAt)>) {
+    match (act, residual) {
+        (Activation::Sigmoid, None) => simd::math::sigmoid_in_place(isa, out),
+        _ => scalar_epilogue(out, c, act, residual),
+    }
+}
+
 /// The scalar part of an epilogue the vector kernel could not take: activation, then or
 /// before it the residual, on `[m, c]` rows.
 fn scalar_epilogue(out: &mut [f32], c: usize, act: Activation, residual: Option<(&[f32], ResidualAt)>) {
@@ -111,6 +120,22 @@ fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32])
         for ky in 0..g.kh {
             let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
             if iy < 0 || iy >= g.h as isize {
+                continue;
+            }
+            // a window row wholly inside the input is one run of kw * cin values
+            let ix0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+            if g.dil[1] == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
+                let src = ((b * g.h + iy as usize) * g.w + ix0 as usize) * g.cin;
+                let d = ky * g.kw * g.cin;
+                let len = g.kw * g.cin;
+                if len <= 32 {
+                    // short runs (the 3-channel stem's 9 values): no call to memcpy
+                    for (o, &v) in dst[d..d + len].iter_mut().zip(&x[src..src + len]) {
+                        *o = v;
+                    }
+                } else {
+                    dst[d..d + len].copy_from_slice(&x[src..src + len]);
+                }
                 continue;
             }
             for kx in 0..g.kw {
@@ -156,7 +181,7 @@ pub fn conv_gemm(a: &ConvAttrs, g: &ConvGeo, xs: &[f32], pw: &PackedB, rs: Optio
         simd::gemm::gemm_with(pw, m, |r0, rows, cols: &mut [f32]| im2col_rows(xs, g, r0, rows, cols), out, &ep)?;
     }
     if let Some(act) = rest {
-        scalar_epilogue(&mut out[..m * n], n, act, rs.zip(a.residual));
+        rest_epilogue(pw.isa(), &mut out[..m * n], n, act, rs.zip(a.residual));
     }
     Ok(())
 }
@@ -169,7 +194,7 @@ pub fn depthwise(a: &ConvAttrs, g: &ConvGeo, xs: &[f32], pw: &dw::PackedDw, rs: 
     let (ep, rest) = split_epilogue(a.act, rs.zip(a.residual));
     dw::depthwise(pw, &geo, xs, out, &ep)?;
     if let Some(act) = rest {
-        scalar_epilogue(&mut out[..g.n * g.oh * g.ow * c], c, act, rs.zip(a.residual));
+        rest_epilogue(pw.isa(), &mut out[..g.n * g.oh * g.ow * c], c, act, rs.zip(a.residual));
     }
     Ok(())
 }

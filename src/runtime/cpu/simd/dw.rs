@@ -68,6 +68,10 @@ impl PackedDw {
     pub fn bytes(&self) -> usize {
         (self.w.len() + self.bias.len()) * 4
     }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
 }
 
 /// `out = epilogue(depthwise(x))`, NHWC; rows spread over the cores.

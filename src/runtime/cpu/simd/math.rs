@@ -26,6 +26,24 @@ pub fn exp_into(isa: Isa, src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// `x = 1 / (1 + exp(-x))` in place (the logistic sigmoid, as `Activation::Sigmoid`
+/// computes it), split across the cores when large.
+pub fn sigmoid_in_place(isa: Isa, x: &mut [f32]) {
+    const CHUNK: usize = 1 << 12;
+    let f = |c: &mut [f32]| {
+        let mut t = [0f32; CHUNK];
+        let t = &mut t[..c.len()];
+        t.iter_mut().zip(c.iter()).for_each(|(t, &v)| *t = -v);
+        exp_chunk(isa, t, c);
+        c.iter_mut().for_each(|v| *v = 1.0 / (1.0 + *v));
+    };
+    if x.len() > 8 * CHUNK && rayon::current_num_threads() > 1 {
+        x.par_chunks_mut(CHUNK).for_each(f);
+    } else {
+        x.chunks_mut(CHUNK).for_each(f);
+    }
+}
+
 fn exp_chunk(isa: Isa, src: &[f32], dst: &mut [f32]) {
     match isa {
         // SAFETY: the path is only chosen when the CPU has the feature (Isa::supported).
@@ -147,6 +165,24 @@ mod tests {
                     assert!(y == 0.0 && want < 5e-38, "{isa:?} exp({x}) = {y}");
                 } else {
                     assert!(y == want || ((y - want) / want).abs() < 3e-7, "{isa:?} exp({x}) = {y}, libm {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sigmoid_matches_the_formula_on_every_path() {
+        // long enough to take the chunked and the parallel paths
+        let xs: Vec<f32> = (-20000..20000).map(|i| i as f32 * 0.0031).chain([f32::NAN, 100.0, -100.0, 0.0]).collect();
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()) {
+            let mut out = xs.clone();
+            sigmoid_in_place(isa, &mut out);
+            for (&x, &y) in xs.iter().zip(&out) {
+                let want = 1.0 / (1.0 + (-x).exp());
+                if x.is_nan() {
+                    assert!(y.is_nan(), "{isa:?} sigmoid(NaN) = {y}");
+                } else {
+                    assert!((y - want).abs() <= 1e-6 * want.max(1e-30), "{isa:?} sigmoid({x}) = {y}, want {want}");
                 }
             }
         }
