@@ -178,6 +178,46 @@ where
         }
         return;
     }
+    // short contiguous rows where one input repeats its row along the next dimension
+    // (MoveNet's `[64,64,1,17] x [64,64,6,17]`): that input's row is tiled into a block
+    // as long as the other's, and each block is one loop instead of many short ones
+    if r >= 2 && ia == 1 && ib == 1 && inner < 64 {
+        let (d2, a2, b2) = (dims[r - 2], da[r - 2], db[r - 2]);
+        let a_rep = a2 == 0 && b2 == inner;
+        if a_rep || (b2 == 0 && a2 == inner) {
+            let block = d2 * inner;
+            let blocks = |b0: usize, dst: &mut [T]| {
+                let mut tile = vec![0f32; block];
+                for (i, out) in dst.chunks_mut(block).enumerate() {
+                    let (mut rem, mut oa, mut ob) = (b0 + i, 0, 0);
+                    for d in (0..r - 2).rev() {
+                        let x = rem % dims[d];
+                        rem /= dims[d];
+                        oa += x * da[d];
+                        ob += x * db[d];
+                    }
+                    let (rep, o) = if a_rep { (&a[oa..oa + inner], ob) } else { (&b[ob..ob + inner], oa) };
+                    for t in tile.chunks_mut(inner) {
+                        t.copy_from_slice(rep);
+                    }
+                    let full = if a_rep { &b[o..o + block] } else { &a[o..o + block] };
+                    if a_rep {
+                        out.iter_mut().zip(&tile).zip(full).for_each(|((o, &p), &q)| *o = f(p, q));
+                    } else {
+                        out.iter_mut().zip(full).zip(&tile).for_each(|((o, &p), &q)| *o = f(p, q));
+                    }
+                }
+            };
+            let count = n / block;
+            if n > PAR_MIN {
+                let per = count.div_ceil(rayon::current_num_threads().max(1) * 4).max(1);
+                dst.par_chunks_mut(per * block).enumerate().for_each(|(c, d)| blocks(c * per, d));
+            } else {
+                blocks(0, dst);
+            }
+            return;
+        }
+    }
     // rows r0.. into dst, odometer over the outer dims
     let run = |r0: usize, dst: &mut [T]| {
         let mut idx = vec![0usize; r - 1];
@@ -391,6 +431,8 @@ mod tests {
             (&[2, 5, 7, 3], &[1, 1, 1, 3]),
             (&[2, 5, 7, 3], &[3]),
             (&[64, 64, 6, 17], &[64, 64, 1, 17]),
+            (&[2, 3, 4, 5], &[2, 3, 1, 5]),
+            (&[7, 2, 9], &[7, 1, 9]),
             (&[4, 1, 6], &[1, 5, 1]),
             (&[3, 4], &[4]),
             (&[3, 4], &[3, 1]),
