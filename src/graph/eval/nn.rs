@@ -170,10 +170,18 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
     if inner == 0 {
         return out;
     }
+    // tasks of several outer rows each: MoveNet reduces [4096, 6, 17], where one task per
+    // 17-value row costs more than the reduction
+    let per = (PAR_MIN / (r * inner).max(1)).max(1);
+    let rows = |(t, accs): (usize, &mut [f32])| {
+        for (i, acc) in accs.chunks_mut(inner).enumerate() {
+            body(t * per + i, acc);
+        }
+    };
     if v.len() > PAR_MIN && outer > 1 {
-        out.par_chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+        out.par_chunks_mut(per * inner).enumerate().for_each(rows);
     } else {
-        out.chunks_mut(inner).enumerate().for_each(|(o, acc)| body(o, acc));
+        out.chunks_mut(per * inner).enumerate().for_each(rows);
     }
     out
 }
@@ -184,18 +192,44 @@ pub(crate) fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>, select_last
         let inner: usize = x.shape[axis + 1..].iter().product();
         let n = x.shape[axis];
         let mut idx = vec![0i64; outer * inner];
-        for o in 0..outer {
-            let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
-            let bi = &mut idx[o * inner..(o + 1) * inner];
-            for j in 1..n {
+        // the best of rows j0..j1 of one outer index, per inner position (the first on ties)
+        // (the first range starts from its first row, as a sequential scan does, so that a
+        // NaN there keeps index 0; later ranges start from -inf and index -1, for none)
+        let part = |o: usize, j0: usize, j1: usize| {
+            let (mut best, mut bi, from) = if j0 == 0 {
+                (v[o * n * inner..(o * n + 1) * inner].to_vec(), vec![0i64; inner], 1)
+            } else {
+                (vec![f32::NEG_INFINITY; inner], vec![-1i64; inner], j0)
+            };
+            for j in from..j1 {
                 let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
                 for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
-                    if x > *b {
+                    // branch-free, so the loop vectorises; NaN never wins, as before
+                    let gt = x > *b;
+                    *b = if gt { x } else { *b };
+                    *i = if gt { j as i64 } else { *i };
+                }
+            }
+            (best, bi)
+        };
+        use rayon::prelude::*;
+        for o in 0..outer {
+            // long axes (MoveNet's [4096, 102] over axis 0) in ranges across the cores,
+            // merged in order so that the first maximum still wins
+            let ranges = if n * inner > PAR_MIN { rayon::current_num_threads().max(1) * 2 } else { 1 }.min(n);
+            let step = n.div_ceil(ranges);
+            let parts: Vec<(Vec<f32>, Vec<i64>)> =
+                (0..n.div_ceil(step)).into_par_iter().map(|k| part(o, k * step, ((k + 1) * step).min(n))).collect();
+            let (mut best, mut bi) = (vec![f32::NEG_INFINITY; inner], vec![-1i64; inner]);
+            for (pb, pi) in parts {
+                for ((b, i), (&x, &xi)) in best.iter_mut().zip(bi.iter_mut()).zip(pb.iter().zip(&pi)) {
+                    if xi >= 0 && (*i < 0 || x > *b) {
                         *b = x;
-                        *i = j as i64;
+                        *i = xi;
                     }
                 }
             }
+            idx[o * inner..(o + 1) * inner].copy_from_slice(&bi);
         }
         return Tensor::i64(out_shape, idx);
     }
@@ -506,5 +540,70 @@ pub fn resized_with(op: &Op, sc: [f32; 2]) -> Op {
     match op {
         &Op::Resize { layout, mode, coord, nearest, .. } => Op::Resize { layout, mode, coord, nearest, scales: Some(sc) },
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain scan the f32 path must equal: first maximum wins, NaN never replaces the
+    /// running best.
+    fn scan(v: &[f32], outer: usize, n: usize, inner: usize) -> Vec<i64> {
+        let mut out = Vec::new();
+        for o in 0..outer {
+            for i in 0..inner {
+                let (mut b, mut bi) = (v[o * n * inner + i], 0);
+                for j in 1..n {
+                    let x = v[(o * n + j) * inner + i];
+                    if x > b {
+                        b = x;
+                        bi = j as i64;
+                    }
+                }
+                out.push(bi);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn argmax_over_a_long_axis_in_ranges_equals_the_plain_scan() {
+        // long enough (4096 x 102, as MoveNet's) to take the ranges across the cores, with
+        // ties across range boundaries, NaNs in the first row and later, and -inf columns
+        let (n, inner) = (4096, 102);
+        let mut v: Vec<f32> = (0..n * inner).map(|k| ((k * 7919) % 1000) as f32 / 10.0).collect();
+        for i in 0..inner {
+            v[i * 3 % (n * inner)] = 100.0; // ties between rows 0.. and later rows
+            v[(n - 1) * inner + i] = 100.0;
+        }
+        v[5] = f32::NAN;
+        v[(n / 2) * inner + 6] = f32::NAN;
+        for j in 0..n {
+            v[j * inner + 7] = f32::NEG_INFINITY;
+        }
+        let x = Tensor::f32(vec![n, inner], v.clone());
+        let got = argmax(&x, 0, vec![inner], false);
+        assert_eq!(got.to_i64_vec().unwrap(), scan(&v, 1, n, inner));
+        // and over the last axis of a batch of short rows
+        let x = Tensor::f32(vec![3, 5, 4], v[..60].to_vec());
+        let got = argmax(&x, 1, vec![3, 4], false);
+        assert_eq!(got.to_i64_vec().unwrap(), scan(&v[..60], 3, 5, 4));
+    }
+
+    #[test]
+    fn reduce_in_blocks_of_rows_equals_the_plain_loop() {
+        let (outer, r, inner) = (4096, 6, 17);
+        let v: Vec<f32> = (0..outer * r * inner).map(|k| ((k * 31) % 997) as f32 - 400.0).collect();
+        for op in [ReduceOp::Max, ReduceOp::Sum] {
+            let got = reduce_f32(&v, outer, r, inner, op);
+            for o in 0..outer {
+                for i in 0..inner {
+                    let xs = (0..r).map(|j| v[(o * r + j) * inner + i]);
+                    let want = if op == ReduceOp::Max { xs.fold(f32::NEG_INFINITY, f32::max) } else { xs.sum() };
+                    assert_eq!(got[o * inner + i], want, "{op:?} at {o},{i}");
+                }
+            }
+        }
     }
 }
