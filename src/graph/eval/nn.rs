@@ -192,44 +192,18 @@ pub(crate) fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>, select_last
         let inner: usize = x.shape[axis + 1..].iter().product();
         let n = x.shape[axis];
         let mut idx = vec![0i64; outer * inner];
-        // the best of rows j0..j1 of one outer index, per inner position (the first on ties)
-        // (the first range starts from its first row, as a sequential scan does, so that a
-        // NaN there keeps index 0; later ranges start from -inf and index -1, for none)
-        let part = |o: usize, j0: usize, j1: usize| {
-            let (mut best, mut bi, from) = if j0 == 0 {
-                (v[o * n * inner..(o * n + 1) * inner].to_vec(), vec![0i64; inner], 1)
-            } else {
-                (vec![f32::NEG_INFINITY; inner], vec![-1i64; inner], j0)
-            };
-            for j in from..j1 {
+        for o in 0..outer {
+            let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
+            let bi = &mut idx[o * inner..(o + 1) * inner];
+            for j in 1..n {
                 let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
                 for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
-                    // branch-free, so the loop vectorises; NaN never wins, as before
-                    let gt = x > *b;
-                    *b = if gt { x } else { *b };
-                    *i = if gt { j as i64 } else { *i };
-                }
-            }
-            (best, bi)
-        };
-        use rayon::prelude::*;
-        for o in 0..outer {
-            // long axes (MoveNet's [4096, 102] over axis 0) in ranges across the cores,
-            // merged in order so that the first maximum still wins
-            let ranges = if n * inner > PAR_MIN { rayon::current_num_threads().max(1) * 2 } else { 1 }.min(n);
-            let step = n.div_ceil(ranges);
-            let parts: Vec<(Vec<f32>, Vec<i64>)> =
-                (0..n.div_ceil(step)).into_par_iter().map(|k| part(o, k * step, ((k + 1) * step).min(n))).collect();
-            let (mut best, mut bi) = (vec![f32::NEG_INFINITY; inner], vec![-1i64; inner]);
-            for (pb, pi) in parts {
-                for ((b, i), (&x, &xi)) in best.iter_mut().zip(bi.iter_mut()).zip(pb.iter().zip(&pi)) {
-                    if xi >= 0 && (*i < 0 || x > *b) {
+                    if x > *b {
                         *b = x;
-                        *i = xi;
+                        *i = j as i64;
                     }
                 }
             }
-            idx[o * inner..(o + 1) * inner].copy_from_slice(&bi);
         }
         return Tensor::i64(out_shape, idx);
     }
@@ -568,9 +542,9 @@ mod tests {
     }
 
     #[test]
-    fn argmax_over_a_long_axis_in_ranges_equals_the_plain_scan() {
-        // long enough (4096 x 102, as MoveNet's) to take the ranges across the cores, with
-        // ties across range boundaries, NaNs in the first row and later, and -inf columns
+    fn argmax_on_f32_equals_the_plain_scan() {
+        // MoveNet's shape (4096 x 102), with ties, NaNs in the first row and later, and
+        // -inf columns
         let (n, inner) = (4096, 102);
         let mut v: Vec<f32> = (0..n * inner).map(|k| ((k * 7919) % 1000) as f32 / 10.0).collect();
         for i in 0..inner {
