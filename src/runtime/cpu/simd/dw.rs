@@ -182,28 +182,30 @@ unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, ky_ok: &[(usize, *const f32)], o:
         while ox < g.ow {
             let off = ox * c + cb;
             let rp = if res.is_null() { res } else { res.add(off) };
-            if ox >= lo && ox < hi && in_regs && n == S::L && g.kw == 3 {
+            if ox >= lo && ox < hi && in_regs && g.kw == 3 {
                 // up to 8 pixels at once: independent FMA chains hide the latency
                 let px = (hi - ox).min(PX);
                 let mut acc = [bias; PX];
                 let (sx, dx) = (g.stride[1] * c, g.dil[1] * c);
                 let ix = ox * g.stride[1] - g.pad[1];
+                // the last block of channels (24 = 16 + 8) loads only its own lanes
+                let ld = |q: *const f32| if n == S::L { S::load(q) } else { S::load_part(q, n) };
                 for &(ky, base) in ky_ok {
                     let p = base.add(ix * c + cb);
                     let (w0, w1, w2) = (wr[ky * 3], wr[ky * 3 + 1], wr[ky * 3 + 2]);
                     if px == PX {
                         for (j, a) in acc.iter_mut().enumerate() {
                             let q = p.add(j * sx);
-                            *a = S::fma(S::load(q), w0, *a);
-                            *a = S::fma(S::load(q.add(dx)), w1, *a);
-                            *a = S::fma(S::load(q.add(2 * dx)), w2, *a);
+                            *a = S::fma(ld(q), w0, *a);
+                            *a = S::fma(ld(q.add(dx)), w1, *a);
+                            *a = S::fma(ld(q.add(2 * dx)), w2, *a);
                         }
                     } else {
                         for (j, a) in acc.iter_mut().enumerate().take(px) {
                             let q = p.add(j * sx);
-                            *a = S::fma(S::load(q), w0, *a);
-                            *a = S::fma(S::load(q.add(dx)), w1, *a);
-                            *a = S::fma(S::load(q.add(2 * dx)), w2, *a);
+                            *a = S::fma(ld(q), w0, *a);
+                            *a = S::fma(ld(q.add(dx)), w1, *a);
+                            *a = S::fma(ld(q.add(2 * dx)), w2, *a);
                         }
                     }
                 }
