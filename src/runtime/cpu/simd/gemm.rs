@@ -297,7 +297,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
         let mut col = 0;
         while col < p.cols {
             S::prefetch_w(c.add(r * ldc + col));
-            col += 16;
+            col += 16; // one cache line of f32
         }
     }
     let mut acc = [[S::zero(); NV]; MR];
@@ -305,8 +305,10 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
     for kk in 0..k {
         if kk % 16 == 0 {
             // the next tile's rows of A
+            // (past the last tile this points beyond A: wrapping, as a prefetch never
+            // faults and the address is not dereferenced)
             for x in &ap {
-                S::prefetch(x.add(MR * lda + kk));
+                S::prefetch(x.wrapping_add(MR * lda + kk));
             }
         }
         let mut bv = [S::zero(); NV];

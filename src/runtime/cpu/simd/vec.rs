@@ -22,12 +22,22 @@ pub(crate) trait Simd {
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
-    /// Hints that the line at `p` will be read soon.
+    /// Hints that the line at `p` will be read soon (any address: a prefetch never faults).
     #[inline(always)]
-    unsafe fn prefetch(_p: *const f32) {}
+    unsafe fn prefetch(p: *const f32) {
+        #[cfg(target_arch = "x86_64")]
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
     /// Hints that the line at `p` will be written soon.
     #[inline(always)]
-    unsafe fn prefetch_w(_p: *const f32) {}
+    unsafe fn prefetch_w(p: *const f32) {
+        #[cfg(target_arch = "x86_64")]
+        _mm_prefetch::<_MM_HINT_ET0>(p as *const i8);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -76,14 +86,6 @@ impl Simd for Avx512 {
     #[inline(always)]
     unsafe fn max(a: __m512, b: __m512) -> __m512 {
         _mm512_max_ps(a, b)
-    }
-    #[inline(always)]
-    unsafe fn prefetch(p: *const f32) {
-        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
-    }
-    #[inline(always)]
-    unsafe fn prefetch_w(p: *const f32) {
-        _mm_prefetch::<_MM_HINT_ET0>(p as *const i8)
     }
 }
 
@@ -140,14 +142,6 @@ impl Simd for Avx2 {
     #[inline(always)]
     unsafe fn max(a: __m256, b: __m256) -> __m256 {
         _mm256_max_ps(a, b)
-    }
-    #[inline(always)]
-    unsafe fn prefetch(p: *const f32) {
-        _mm_prefetch::<_MM_HINT_T0>(p as *const i8)
-    }
-    #[inline(always)]
-    unsafe fn prefetch_w(p: *const f32) {
-        _mm_prefetch::<_MM_HINT_ET0>(p as *const i8)
     }
 }
 
