@@ -12,6 +12,7 @@
 //! path).
 
 use std::time::Instant;
+use walkout::graph::eval::conv_out_dim;
 use walkout::graph::{optimize, Op};
 use walkout::models::Repository;
 use walkout::runtime::cpu::simd::{dw, gemm, peak, Epilogue, Isa};
@@ -90,15 +91,13 @@ fn main() {
         let (oh, ow) = (ys[1], ys[2]);
         if a.groups == 1 && kh == 1 && kw == 1 && a.strides == [1, 1] {
             let m = oh * ow;
-            let wv: Vec<f32> = if std::env::var_os("XREALW").is_some() {
-                w.cast(walkout::graph::DType::F32).as_f32().expect("f32").to_vec()
-            } else {
-                rand(cin * cout, 1)
-            };
-            let pb = gemm::PackedB::new(isa, &wv, cin, cout, Some(&rand(cout, 2))).expect("pack");
+            let pb = gemm::PackedB::new(isa, &rand(cin * cout, 1), cin, cout, Some(&rand(cout, 2))).expect("pack");
             jobs.push(Job::Pointwise { m, k: cin, n: cout, pb, x: rand(m * cin, 3), out: vec![0f32; m * cout] });
         } else if a.groups == cin && cig == 1 && cout == cin {
-            let pad = |o: usize, s: usize, k: usize, i: usize| (((o - 1) * s + k).saturating_sub(i)) / 2;
+            // the leading pads as the executor resolves them (`ConvGeo::new`)
+            let pad = |i: usize, k: usize, axis: usize| {
+                conv_out_dim(i, k, a.strides[axis], a.dilations[axis], &a.padding, axis).expect("conv geometry").1
+            };
             let geo = dw::Geo {
                 n: 1,
                 h,
@@ -110,7 +109,7 @@ fn main() {
                 kw,
                 stride: a.strides,
                 dil: a.dilations,
-                pad: [pad(oh, a.strides[0], kh, h), pad(ow, a.strides[1], kw, wd)],
+                pad: [pad(h, kh, 0), pad(wd, kw, 1)],
             };
             let pd = dw::PackedDw::new(isa, &rand(kh * kw * cin, 1), kh * kw, cin, Some(&rand(cin, 2))).expect("pack");
             jobs.push(Job::Depthwise { geo, pd, x: rand(h * wd * cin, 3), out: vec![0f32; oh * ow * cin] });
