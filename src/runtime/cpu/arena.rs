@@ -100,19 +100,3 @@ impl Pool {
         }
     }
 }
-
-/// NCHW <-> NHWC copy of `[n, c, h*w]` and `[n, h*w, c]`.
-pub(super) fn transpose_channels(src: &[f32], n: usize, c: usize, hw: usize, to_nhwc: bool, dst: &mut [f32]) {
-    for b in 0..n {
-        let (s, d) = (&src[b * c * hw..(b + 1) * c * hw], &mut dst[b * c * hw..(b + 1) * c * hw]);
-        for ch in 0..c {
-            for p in 0..hw {
-                if to_nhwc {
-                    d[p * c + ch] = s[ch * hw + p];
-                } else {
-                    d[ch * hw + p] = s[p * c + ch];
-                }
-            }
-        }
-    }
-}

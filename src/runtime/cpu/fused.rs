@@ -10,13 +10,13 @@
 
 use super::kernels::{clamp_of, ConvGeo};
 use super::simd::{self, dw, gemm::PackedB, Epilogue};
-use crate::graph::{ConvAttrs, Layout, ResidualAt};
+use crate::graph::{ConvAttrs, ResidualAt};
 use rayon::prelude::*;
 
-/// Whether a conv can be part of a block: NHWC, a clamp activation, and no residual
-/// unless `residual_ok`.
+/// Whether a conv can be part of a block: a clamp activation, and no residual unless
+/// `residual_ok`. NCHW blocks run in NHWC like single convs (`layout::run_nhwc`).
 pub(super) fn fusable(a: &ConvAttrs, residual_ok: bool) -> bool {
-    a.layout == Layout::Nhwc && clamp_of(a.act).is_some() && (residual_ok || a.residual.is_none())
+    clamp_of(a.act).is_some() && (residual_ok || a.residual.is_none())
 }
 
 /// One pointwise conv of a block.

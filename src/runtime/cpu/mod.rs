@@ -8,6 +8,7 @@
 mod arena;
 mod fused;
 mod kernels;
+mod layout;
 pub mod simd;
 
 use arena::{Pool, Val};
@@ -117,6 +118,7 @@ enum Step {
         block: Box<fused::Block>,
         x: ValueId,
         residual: Option<ValueId>,
+        layout: Layout,
     },
     /// A node run as part of a block.
     Fused,
@@ -129,6 +131,8 @@ struct CpuPlan {
     steps: Vec<Step>,
     /// For each step, values whose last use is that step (freed after it).
     frees: Vec<Vec<ValueId>>,
+    /// Per value: held in NHWC between NCHW convs (`layout`).
+    resident: Vec<bool>,
     slots: Vec<Option<Val>>,
     consts: Vec<Option<Val>>,
     /// Recycled f32 buffers of the kernels' outputs.
@@ -187,17 +191,23 @@ impl CpuPlan {
             fuse_blocks(&g, &mut steps, &outputs);
         }
         // liveness, on what each step reads
-        let mut last = vec![usize::MAX; g.values.len()];
-        for (i, n) in g.nodes.iter().enumerate() {
-            let reads: Vec<ValueId> = match &steps[i] {
+        let reads: Vec<Vec<ValueId>> = g
+            .nodes
+            .iter()
+            .zip(&steps)
+            .map(|(n, st)| match st {
                 Step::Block { x, residual, .. } => std::iter::once(*x).chain(*residual).collect(),
                 Step::Fused => Vec::new(),
                 _ => n.inputs.clone(),
-            };
-            for v in reads {
+            })
+            .collect();
+        let mut last = vec![usize::MAX; g.values.len()];
+        for (i, r) in reads.iter().enumerate() {
+            for &v in r {
                 last[v] = i;
             }
         }
+        let resident = layout::resident(&g, &steps, &reads, &outputs);
         let mut frees = vec![Vec::new(); g.nodes.len()];
         for (v, &l) in last.iter().enumerate() {
             if l != usize::MAX && !outputs.contains(&v) && !g.consts.contains_key(&v) {
@@ -215,6 +225,7 @@ impl CpuPlan {
             shapes: shapes.to_vec(),
             steps,
             frees,
+            resident,
             consts,
             pool: Pool::default(),
             isa,
@@ -229,47 +240,6 @@ fn value<'a>(g: &Graph, slots: &'a [Option<Val>], consts: &'a [Option<Val>], v: 
         .as_ref()
         .or(consts[v].as_ref())
         .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", g.values[v].name)))
-}
-
-/// Runs an NHWC conv kernel on a value of either layout: NCHW input and residual are
-/// transposed into pooled buffers first, and the result back.
-fn run_conv(
-    pool: &mut Pool,
-    a: &ConvAttrs,
-    geo: &kernels::ConvGeo,
-    x: &Val,
-    res: Option<&Val>,
-    out_shape: Vec<usize>,
-    kernel: impl Fn(&[f32], Option<&[f32]>, &mut [f32]) -> std::result::Result<(), String>,
-) -> std::result::Result<Val, String> {
-    let e = |e: RuntimeError| e.to_string();
-    let out_len = geo.n * geo.oh * geo.ow * geo.cout;
-    let mut out = pool.take(out_len);
-    if a.layout == Layout::Nhwc {
-        let r = x.with_f32(|xs| match res {
-            Some(r) => r.with_f32(|rs| kernel(xs, Some(rs), &mut out)).map_err(e)?,
-            None => kernel(xs, None, &mut out),
-        });
-        r.map_err(e)??;
-        return Ok(Val::F(std::sync::Arc::new(out), out_shape));
-    }
-    let mut xt = pool.take(geo.n * geo.h * geo.w * geo.cin);
-    x.with_f32(|xs| arena::transpose_channels(xs, geo.n, geo.cin, geo.h * geo.w, true, &mut xt)).map_err(e)?;
-    let rt = match res {
-        Some(r) => {
-            let mut rt = pool.take(out_len);
-            r.with_f32(|rs| arena::transpose_channels(rs, geo.n, geo.cout, geo.oh * geo.ow, true, &mut rt)).map_err(e)?;
-            Some(rt)
-        }
-        None => None,
-    };
-    kernel(&xt, rt.as_deref(), &mut out)?;
-    let mut back = pool.take(out_len);
-    arena::transpose_channels(&out, geo.n, geo.cout, geo.oh * geo.ow, false, &mut back);
-    for b in [Some(xt), rt, Some(out)].into_iter().flatten() {
-        pool.give(Val::F(std::sync::Arc::new(b), Vec::new()));
-    }
-    Ok(Val::F(std::sync::Arc::new(back), out_shape))
 }
 
 /// Output pixels under which a block is not fused.
@@ -298,11 +268,12 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
         }
         let dn = &g.nodes[i];
         let (d_in, d_out) = (dn.inputs[0], dn.outputs[0]);
+        let dlayout = da.layout;
         if !fused::fusable(da, false) || readers[d_out].len() != 1 || !private(d_out, readers[d_out][0]) {
             continue;
         }
         let k = readers[d_out][0];
-        let pointwise = |st: &Step, residual_ok: bool| matches!(st, Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && fused::fusable(attrs, residual_ok));
+        let pointwise = |st: &Step, residual_ok: bool| matches!(st, Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && attrs.layout == dlayout && fused::fusable(attrs, residual_ok));
         if !pointwise(&steps[k], true) || g.nodes[k].inputs[0] != d_out {
             continue;
         }
@@ -334,7 +305,7 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
             residual: residual_at,
             nodes,
         };
-        steps[k] = Step::Block { block: Box::new(block), x, residual };
+        steps[k] = Step::Block { block: Box::new(block), x, residual, layout: dlayout };
     }
 }
 
@@ -447,17 +418,23 @@ impl Plan for CpuPlan {
             let (slots, consts) = (&self.slots, &self.consts);
             let val = |v: ValueId| value(g, slots, consts, v);
             let out_shape = || g.values[node.outputs[0]].shape.clone().unwrap_or_default();
+            // a value with whether it is held in NHWC (`layout`)
+            let held = |v: ValueId| val(v).map(|x| (x, self.resident[v]));
+            let opt = |v: Option<ValueId>| v.map(held).transpose();
+            let out_res = node.outputs.first().is_some_and(|&o| self.resident[o]);
             let node_err = |e: String| RuntimeError::Graph(node.err(e));
             let outs: Vec<Val> = match &self.steps[i] {
                 Step::Conv { attrs, packed, geo } => {
-                    let res = if attrs.residual.is_some() { Some(val(*node.inputs.last().unwrap_or(&0))?) } else { None };
                     let k = |xs: &[f32], rs: Option<&[f32]>, out: &mut [f32]| kernels::conv_gemm(attrs, geo, xs, packed, rs, out);
-                    vec![run_conv(&mut self.pool, attrs, geo, val(node.inputs[0])?, res, out_shape(), k).map_err(node_err)?]
+                    let r = attrs.residual.map(|_| *node.inputs.last().unwrap_or(&0));
+                    vec![layout::run_nhwc(&mut self.pool, attrs.layout, held(node.inputs[0])?, opt(r)?, out_shape(), out_res, k)
+                        .map_err(node_err)?]
                 }
                 Step::Depthwise { attrs, packed, geo } => {
-                    let res = if attrs.residual.is_some() { Some(val(*node.inputs.last().unwrap_or(&0))?) } else { None };
                     let k = |xs: &[f32], rs: Option<&[f32]>, out: &mut [f32]| kernels::depthwise(attrs, geo, xs, packed, rs, out);
-                    vec![run_conv(&mut self.pool, attrs, geo, val(node.inputs[0])?, res, out_shape(), k).map_err(node_err)?]
+                    let r = attrs.residual.map(|_| *node.inputs.last().unwrap_or(&0));
+                    vec![layout::run_nhwc(&mut self.pool, attrs.layout, held(node.inputs[0])?, opt(r)?, out_shape(), out_res, k)
+                        .map_err(node_err)?]
                 }
                 Step::MatMul { ta, tb } => {
                     let a = val(node.inputs[0])?.candle()?;
@@ -516,19 +493,9 @@ impl Plan for CpuPlan {
                     vec![Val::F(std::sync::Arc::new(out), x.dims().to_vec())]
                 }
                 Step::Fused => Vec::new(),
-                Step::Block { block, x, residual } => {
-                    let geo = &block.geo;
-                    let mut out = self.pool.take(geo.n * geo.oh * geo.ow * block.project.packed.n());
-                    let xv = val(*x)?;
-                    let r = match residual {
-                        Some(rv) => {
-                            let rv = val(*rv)?;
-                            xv.with_f32(|xs| rv.with_f32(|rs| block.run(xs, Some(rs), &mut out)))??
-                        }
-                        None => xv.with_f32(|xs| block.run(xs, None, &mut out))?,
-                    };
-                    r.map_err(node_err)?;
-                    vec![Val::F(std::sync::Arc::new(out), out_shape())]
+                Step::Block { block, x, residual, layout } => {
+                    let k = |xs: &[f32], rs: Option<&[f32]>, out: &mut [f32]| block.run(xs, rs, out);
+                    vec![layout::run_nhwc(&mut self.pool, *layout, held(*x)?, opt(*residual)?, out_shape(), out_res, k).map_err(node_err)?]
                 }
                 Step::Generic => {
                     let hosts: Vec<Tensor> = node.inputs.iter().map(|&v| val(v)?.host(g.values[v].dtype)).collect::<Result<_>>()?;
