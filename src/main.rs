@@ -86,6 +86,6 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Sim(a) => cli::sim::sim(a),
         Cmd::Eval(a) => cli::sim::eval(a),
         Cmd::Replay(a) => cli::replay::run(&repo, a),
-        Cmd::Train(c) => cli::train::run(c),
+        Cmd::Train(c) => cli::train::run(&repo, c),
     }
 }

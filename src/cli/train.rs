@@ -2,11 +2,18 @@
 //! ReID network with candle-nn, scores it against the colour-histogram baseline on stores
 //! it never saw (rank-1, mAP), and writes `DIR/model.onnx` and `DIR/report.json`. The same
 //! arguments give the same bytes.
+//!
+//! `walkout train score --model A --model B`: scores any repository ReID models (walkout's
+//! own, the deep-sort stand-in, an OSNet export) on the same crops of unseen stores, each run
+//! the way the store pipeline runs it (`pipeline::ReidPipeline` on the chosen executor).
 
+use crate::models::Repository;
+use crate::pipeline::ReidPipeline;
+use crate::runtime::Device;
 use crate::sim::{SimConfig, Simulator};
 use crate::train::data::{self, CropPlan, CropSet, Prng};
 use crate::train::{eval, reid};
-use crate::vision::crop::crop_with;
+use crate::vision::crop::{crop_with, Crop};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use image::RgbImage;
@@ -16,6 +23,29 @@ use std::path::PathBuf;
 pub enum TrainCmd {
     /// Train the person re-identification network on simulator crops; export ONNX.
     Reid(ReidArgs),
+    /// Score repository ReID models (rank-1, mAP) on crops of stores no model trained on.
+    Score(ScoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// Repository ReID models to score (task = "reid"), each on the same crops.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<String>,
+    /// Executor that runs the models (cpu, gpu, opencl, auto).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Stores whose shoppers are scored (the defaults are `train reid`'s scoring stores).
+    #[arg(long, value_delimiter = ',', default_value = "9101,9102")]
+    pub eval_seeds: Vec<u64>,
+    #[arg(long, default_value_t = 16)]
+    pub shoppers: usize,
+    #[arg(long, default_value_t = 8)]
+    pub cameras: usize,
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
 }
 
 #[derive(Args, Debug)]
@@ -51,21 +81,17 @@ pub struct ReidArgs {
 }
 
 fn plan(a: &ReidArgs, seeds: &[u64], jitter: f32) -> data::CropPlan {
-    data::CropPlan {
-        seeds: seeds.to_vec(),
-        shoppers: a.shoppers,
-        cameras: a.cameras,
-        seconds: a.seconds,
-        fps: a.fps,
-        min_visibility: 0.5,
-        min_height: 48.0,
-        jitter,
-    }
+    store_plan(seeds, a.shoppers, a.cameras, a.seconds, a.fps, jitter)
 }
 
-pub fn run(cmd: TrainCmd) -> Result<()> {
+fn store_plan(seeds: &[u64], shoppers: usize, cameras: usize, seconds: f64, fps: f64, jitter: f32) -> data::CropPlan {
+    data::CropPlan { seeds: seeds.to_vec(), shoppers, cameras, seconds, fps, min_visibility: 0.5, min_height: 48.0, jitter }
+}
+
+pub fn run(repo: &Repository, cmd: TrainCmd) -> Result<()> {
     match cmd {
         TrainCmd::Reid(a) => reid_run(a),
+        TrainCmd::Score(a) => score(repo, a),
     }
 }
 
@@ -141,47 +167,73 @@ fn reid_run(a: ReidArgs) -> Result<()> {
     Ok(())
 }
 
-/// Renders each seed's store and collects its crops at `height x width`.
-fn collect(plan: &CropPlan, height: usize, width: usize) -> Result<CropSet, String> {
-    let mut set = CropSet { height, width, ..Default::default() };
+/// One sampled time step of a rendered store: its cameras' frames and the crops of every
+/// shopper seen well enough, boxes jittered as a detector's would be.
+struct StepCrops {
+    frames: Vec<RgbImage>,
+    crops: Vec<Crop>,
+    /// Identity per crop, unique across the plan's stores (not dense).
+    labels: Vec<u32>,
+    /// Camera per crop, unique across the plan's stores.
+    cameras: Vec<u32>,
+}
+
+/// Renders each seed's store and hands every sampled step's crops to `visit`. The jitter
+/// draws follow the rows' order, so any visitor sees the same boxes.
+fn each_step(plan: &CropPlan, mut visit: impl FnMut(StepCrops) -> Result<(), String>) -> Result<(), String> {
     let mut rng = Prng(0x5EED ^ plan.seeds.first().copied().unwrap_or(0));
+    let mut base = 0u32;
     for (si, &seed) in plan.seeds.iter().enumerate() {
         let config =
             SimConfig { seed, shoppers: plan.shoppers, cameras: plan.cameras, seconds: plan.seconds, fps: plan.fps, ..Default::default() };
         let mut sim = Simulator::new(config).map_err(|e| e.to_string())?;
-        let base = set.identities as u32;
         let steps = (plan.seconds * plan.fps).round() as u64;
         let mut most = 0u32;
         for _ in 0..steps {
             sim.step();
-            let rows = sim.truth();
-            for r in rows {
+            let mut step = StepCrops { frames: Vec::new(), crops: Vec::new(), labels: Vec::new(), cameras: Vec::new() };
+            let mut frame_of = Vec::new();
+            for r in sim.truth() {
                 let b = r.bbox;
                 if r.visibility() < plan.min_visibility || b[3] - b[1] < plan.min_height {
                     continue;
                 }
                 let Some(cam) = sim.cams.iter().find(|c| c.cam.id == r.cam) else { continue };
-                let f = &cam.frame;
-                let Some(img) = RgbImage::from_raw(f.width as u32, f.height as u32, f.rgb.clone()) else { continue };
+                let frame = match frame_of.iter().position(|&c| c == r.cam) {
+                    Some(i) => i,
+                    None => {
+                        let f = &cam.frame;
+                        let Some(img) = RgbImage::from_raw(f.width as u32, f.height as u32, f.rgb.clone()) else { continue };
+                        step.frames.push(img);
+                        frame_of.push(r.cam);
+                        step.frames.len() - 1
+                    }
+                };
                 let (w, h) = (b[2] - b[0], b[3] - b[1]);
                 let j = plan.jitter;
-                let jb =
+                let bbox =
                     [b[0] + rng.signed() * j * w, b[1] + rng.signed() * j * h, b[2] + rng.signed() * j * w, b[3] + rng.signed() * j * h];
-                let start = set.pixels.len();
-                set.pixels.resize(start + height * width * 3, 0);
-                let out = &mut set.pixels[start..];
-                crop_with(&img, jb, width, height, |y, x, rgb| {
-                    for c in 0..3 {
-                        out[(y * width + x) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
-                    }
-                });
-                set.labels.push(base + r.id);
-                set.cameras.push((si * 1000 + r.cam) as u32);
+                step.crops.push(Crop { frame, bbox });
+                step.labels.push(base + r.id);
+                step.cameras.push((si * 1000 + r.cam) as u32);
                 most = most.max(r.id + 1);
             }
+            if !step.crops.is_empty() {
+                visit(step)?;
+            }
         }
-        set.identities = (base + most) as usize;
+        base += most;
     }
+    Ok(())
+}
+
+/// Renders each seed's store and collects its crops at `height x width`.
+fn collect(plan: &CropPlan, height: usize, width: usize) -> Result<CropSet, String> {
+    let mut set = CropSet { height, width, ..Default::default() };
+    each_step(plan, |step| {
+        add_crops(&mut set, &step);
+        Ok(())
+    })?;
     // identities never seen leave gaps: make labels dense
     let mut seen: Vec<u32> = set.labels.clone();
     seen.sort_unstable();
@@ -191,4 +243,76 @@ fn collect(plan: &CropPlan, height: usize, width: usize) -> Result<CropSet, Stri
     }
     set.identities = seen.len();
     Ok(set)
+}
+
+/// Appends a step's crops, resampled to the set's size, with their labels and cameras.
+fn add_crops(set: &mut CropSet, step: &StepCrops) {
+    let (height, width) = (set.height, set.width);
+    for (i, c) in step.crops.iter().enumerate() {
+        let start = set.pixels.len();
+        set.pixels.resize(start + height * width * 3, 0);
+        let out = &mut set.pixels[start..];
+        crop_with(&step.frames[c.frame], c.bbox, width, height, |y, x, rgb| {
+            for c in 0..3 {
+                out[(y * width + x) * 3 + c] = rgb[c].round().clamp(0.0, 255.0) as u8;
+            }
+        });
+        set.labels.push(step.labels[i]);
+        set.cameras.push(step.cameras[i]);
+    }
+}
+
+/// `walkout train score`: every model embeds the same crops through `ReidPipeline`, batched
+/// per time step as the store pipeline batches them; rank-1 and mAP per model, beside the
+/// colour-histogram baseline on the same crops.
+fn score(repo: &Repository, a: ScoreArgs) -> Result<()> {
+    let mut pipes = a
+        .models
+        .iter()
+        .map(|m| ReidPipeline::new(repo, m, a.device).with_context(|| format!("loading ReID model {m}")))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = store_plan(&a.eval_seeds, a.shoppers, a.cameras, a.seconds, a.fps, 0.05);
+    let mut set = CropSet { height: reid::CROP_H, width: reid::CROP_W, ..Default::default() };
+    let mut embeddings: Vec<Vec<Vec<f32>>> = vec![Vec::new(); pipes.len()];
+    let mut seconds = vec![0f64; pipes.len()];
+    let t0 = std::time::Instant::now();
+    each_step(&plan, |step| {
+        add_crops(&mut set, &step);
+        let frames: Vec<&RgbImage> = step.frames.iter().collect();
+        for (i, p) in pipes.iter_mut().enumerate() {
+            let t = std::time::Instant::now();
+            embeddings[i].extend(p.embed(&frames, &step.crops).map_err(|e| e.to_string())?);
+            seconds[i] += t.elapsed().as_secs_f64();
+        }
+        Ok(())
+    })
+    .map_err(anyhow::Error::msg)?;
+    if set.is_empty() {
+        bail!("no crops in stores {:?}", a.eval_seeds);
+    }
+    let mut ids = set.labels.clone();
+    ids.sort_unstable();
+    ids.dedup();
+    eprintln!("{} crops of {} identities in stores {:?} ({:.0} s)", set.len(), ids.len(), a.eval_seeds, t0.elapsed().as_secs_f64());
+    let mut rows = Vec::new();
+    println!("{:<24} {:>7} {:>7} {:>6} {:>9}", "model", "rank-1", "mAP", "dim", "crops/s");
+    for ((name, emb), s) in a.models.iter().zip(&embeddings).zip(&seconds) {
+        let (r1, map) = eval::rank1_map(emb, &set.labels, &set.cameras);
+        let dim = emb.first().map_or(0, Vec::len);
+        let rate = set.len() as f64 / s.max(1e-9);
+        println!("{name:<24} {:>6.1}% {:>6.1}% {dim:>6} {rate:>9.1}", r1 * 100.0, map * 100.0);
+        rows.push(serde_json::json!({"model": name, "rank1": r1, "map": map, "dim": dim, "crops_per_s": rate}));
+    }
+    let (h1, hmap) = eval::rank1_map(&eval::colour_histograms(&set), &set.labels, &set.cameras);
+    println!("{:<24} {:>6.1}% {:>6.1}% {:>6} {:>9}", "colour histograms", h1 * 100.0, hmap * 100.0, 128, "-");
+    let report = serde_json::json!({
+        "eval_seeds": a.eval_seeds,
+        "crops": set.len(),
+        "identities": ids.len(),
+        "device": pipes.first().map(|p| p.adapter()),
+        "models": rows,
+        "colour_histogram": {"rank1": h1, "map": hmap},
+    });
+    println!("{report}");
+    Ok(())
 }
