@@ -114,9 +114,13 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
         "none" => None,
         m => Some(ReidPipeline::new(repo, m, a.device)?),
     };
+    let tracker_cfg: TrackerConfig = match &a.tracker {
+        Some(j) => serde_json::from_str(j).context("--tracker")?,
+        None => TrackerConfig::default(),
+    };
     let mut pose = match &a.detections {
         Some(p) => PoseSource::recorded(p)?,
-        None => PoseSource::model(repo, &a)?,
+        None => PoseSource::model(repo, &a, tracker_cfg.low_score)?,
     };
     let frames_of = |c: &PathBuf| {
         std::fs::read_dir(c).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".png")).count()).unwrap_or(0)
@@ -137,10 +141,6 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     let p3_path = a.out.join("poses3d.jsonl");
     let mut p3_out = std::io::BufWriter::new(std::fs::File::create(&p3_path).with_context(|| format!("creating {}", p3_path.display()))?);
     let mut poses3d = 0usize;
-    let tracker_cfg: TrackerConfig = match &a.tracker {
-        Some(j) => serde_json::from_str(j).context("--tracker")?,
-        None => TrackerConfig::default(),
-    };
     let fusion_cfg: FusionConfig = match &a.fusion {
         Some(j) => serde_json::from_str(j).context("--fusion")?,
         None => FusionConfig::default(),
@@ -279,7 +279,9 @@ enum PoseSource {
 }
 
 impl PoseSource {
-    fn model(repo: &Repository, a: &ReplayArgs) -> Result<Self> {
+    /// The pose model, its persons decoded down to `floor` (the tracker's `low_score`) where
+    /// that is under the model's own `min_score`: ByteTrack's second stage is for them.
+    fn model(repo: &Repository, a: &ReplayArgs, floor: f32) -> Result<Self> {
         let model = repo.resolve(&a.model)?;
         let cfg = model.config.clone().with_context(|| format!("model '{}' has no config.toml", a.model))?;
         let graph = model.load_graph()?;
@@ -299,7 +301,7 @@ impl PoseSource {
             spec,
             frame_shape,
             decoder: cfg.output.decoder,
-            min_score: cfg.output.min_score,
+            min_score: cfg.output.min_score.min(floor),
         })
     }
 

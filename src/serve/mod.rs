@@ -312,8 +312,11 @@ impl Server {
             Some(s) => s.batcher.set_params(params),
             None => {
                 let reid = self.reid_for(name, &handle, device);
-                let batcher =
-                    Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.stages.sink(), self.config.keep_frames, reid)?;
+                let opts = batcher::BatcherOptions {
+                    keep_frames: self.config.keep_frames,
+                    track_floor: self.config.tracking.then_some(crate::perception::TrackerConfig::default().low_score),
+                };
+                let batcher = Batcher::start(name, handle.clone(), params, self.metrics.clone(), self.stages.sink(), opts, reid)?;
                 let slot = Arc::new(ModelSlot { name: name.into(), handle, batcher, device, input_size: cfg.input_size });
                 self.models.write().map_err(|_| ServeError::Internal("models lock poisoned".into()))?.insert(name.into(), slot);
             }

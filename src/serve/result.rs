@@ -15,6 +15,10 @@ pub struct FrameResult {
     pub height: u32,
     /// What the model's head made of the frame.
     pub output: HeadOutput,
+    /// The model's own `min_score`. With tracking on, a camera's persons are decoded lower,
+    /// for the tracker; the tracking stage keeps those under this score only where they
+    /// continue a track.
+    pub min_score: f32,
     /// Who each person is, in the order of `persons()`, once the tracking stages ran (empty
     /// before them).
     pub identities: Vec<Identity>,
@@ -60,6 +64,7 @@ impl FrameResult {
             width: 640,
             height: 480,
             output: HeadOutput::Poses(persons),
+            min_score: 0.0,
             identities: Vec::new(),
             embeddings: Vec::new(),
             queue_s: 0.0,

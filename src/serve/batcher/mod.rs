@@ -150,8 +150,21 @@ struct Shared {
     metrics: Metrics,
     results: ResultSink,
     keep_frames: bool,
+    /// With the tracking stage on: camera frames of pose models are decoded down to this
+    /// score (the tracker's `low_score`; ByteTrack's second stage wants the half-hidden
+    /// people the model scores low), not only to the model's `min_score`.
+    track_floor: Option<f32>,
     /// The ReID model that embeds each person's crop (pose models, when configured).
     reid: Option<Mutex<crate::pipeline::ReidPipeline>>,
+}
+
+/// What a batcher keeps and decodes beyond its model's config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatcherOptions {
+    /// Keep each frame in its result (a debug option).
+    pub keep_frames: bool,
+    /// See `Shared::track_floor`.
+    pub track_floor: Option<f32>,
 }
 
 impl Shared {
@@ -196,7 +209,7 @@ impl Batcher {
         params: BatchingParams,
         metrics: Metrics,
         results: ResultSink,
-        keep_frames: bool,
+        opts: BatcherOptions,
         reid: Option<crate::pipeline::ReidPipeline>,
     ) -> Result<Self, ServeError> {
         let shared = Arc::new(Shared {
@@ -205,7 +218,8 @@ impl Batcher {
             params: RwLock::new(params),
             metrics,
             results,
-            keep_frames,
+            keep_frames: opts.keep_frames,
+            track_floor: opts.track_floor,
             reid: reid.map(Mutex::new),
         });
         let (cmd_tx, cmd_rx) = bounded::<Cmd>(COMMAND_QUEUE);

@@ -265,7 +265,13 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
         let Item { work: Work::Frame { frame, reply }, arrived, span, _charge } = it else { continue };
         let _in_span = span.enter();
         let (width, height) = (frame.image.width(), frame.image.height());
-        let f = FrameCtx { index: b, letterbox: &lb, width, height, min_score: cfg.output.min_score };
+        // camera frames go on to the tracker, which wants low-score people too (the tracking
+        // stage drops those that continue no track); a request's reply gets the model's own
+        let min_score = match sh.track_floor {
+            Some(floor) if reply.is_none() && cfg.task == crate::models::config::Task::Pose => cfg.output.min_score.min(floor),
+            _ => cfg.output.min_score,
+        };
+        let f = FrameCtx { index: b, letterbox: &lb, width, height, min_score };
         let output = match heads::decode(cfg.output.decoder, &outs, f) {
             Ok(o) => o,
             Err(e) => {
@@ -286,6 +292,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
             width,
             height,
             output,
+            min_score: cfg.output.min_score,
             identities: Vec::new(),
             embeddings: Vec::new(),
             queue_s: started.saturating_duration_since(arrived).as_secs_f64(),

@@ -2,7 +2,7 @@
 //! `perception::CameraTracker`, and each result leaves with its persons' track ids.
 
 use super::Stage;
-use crate::models::heads::Person;
+use crate::models::heads::{HeadOutput, Person};
 use crate::perception::{CameraTracker, Detection, TrackerConfig};
 use crate::serve::result::{FrameResult, Identity};
 use std::collections::HashMap;
@@ -66,7 +66,21 @@ impl Stage for TrackStage {
         (*last, *seen) = (t, now);
         let ids = tracker.update(&detections_of(&r), t);
         let mut out = (*r).clone();
-        out.identities = ids.into_iter().map(|track| Identity { track, ..Default::default() }).collect();
+        // persons under the model's own threshold were decoded for the tracker: they stay
+        // only where they continue a track
+        let keep: Vec<bool> = r.persons().iter().zip(&ids).map(|(p, id)| p.score >= r.min_score || id.is_some()).collect();
+        if keep.contains(&false) {
+            if let HeadOutput::Poses(ps) = &mut out.output {
+                let mut k = keep.iter();
+                ps.retain(|_| k.next().copied().unwrap_or(true));
+            }
+            if out.embeddings.len() == keep.len() {
+                let mut k = keep.iter();
+                out.embeddings.retain(|_| k.next().copied().unwrap_or(true));
+            }
+        }
+        out.identities =
+            ids.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(track, _)| Identity { track, ..Default::default() }).collect();
         emit(Arc::new(out));
     }
 }
@@ -105,5 +119,36 @@ mod tests {
         // a clock that goes back restarts that camera's tracks: numbering starts over
         stage.on_frame(frame("a", 0, &[400.0]), &mut |r| out.push(r));
         assert_eq!(out.last().map(|r| r.identities[0].track), Some(Some(1)));
+    }
+
+    /// Persons decoded under the model's `min_score` (for the tracker) are published only
+    /// where they continue a track, with their embeddings kept in step.
+    #[test]
+    fn weak_persons_show_only_where_they_continue_a_track() {
+        let mut stage = TrackStage::default();
+        let weak = (stage.config.low_score + stage.config.high_score) / 2.0;
+        let with_scores = |seq: u64, xs: &[f32], scores: &[f32]| {
+            let mut r = (*frame("a", seq, xs)).clone();
+            r.min_score = 0.25;
+            if let HeadOutput::Poses(ps) = &mut r.output {
+                for (p, s) in ps.iter_mut().zip(scores) {
+                    p.score = *s;
+                }
+            }
+            r.embeddings = xs.iter().map(|x| vec![*x]).collect();
+            Arc::new(r)
+        };
+        let mut out = Vec::new();
+        // a confident person at 100 and a weak one at 400 that continues nothing: dropped
+        stage.on_frame(with_scores(0, &[100.0, 400.0], &[0.9, weak]), &mut |r| out.push(r));
+        let r = out.last().expect("a result");
+        assert_eq!(r.persons().len(), 1);
+        assert_eq!(r.embeddings, vec![vec![100.0]]);
+        assert_eq!(r.identities.iter().map(|i| i.track).collect::<Vec<_>>(), vec![Some(1)]);
+        // the first person, now half hidden and scored low, keeps its track and is shown
+        stage.on_frame(with_scores(1, &[104.0], &[weak]), &mut |r| out.push(r));
+        let r = out.last().expect("a result");
+        assert_eq!(r.persons().len(), 1);
+        assert_eq!(r.identities.iter().map(|i| i.track).collect::<Vec<_>>(), vec![Some(1)]);
     }
 }
