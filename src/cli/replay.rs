@@ -58,6 +58,10 @@ pub struct ReplayArgs {
     /// Only the first N time steps.
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Do not run the pose model again on two halves of a frame in which it found its most
+    /// people (MoveNet MultiPose stops at six; see `tile_persons`).
+    #[arg(long)]
+    pub no_tiles: bool,
 }
 
 /// A person as a row of the truth's track format.
@@ -274,6 +278,7 @@ enum PoseSource {
         frame_shape: Vec<usize>,
         decoder: crate::models::config::Decoder,
         min_score: f32,
+        tiles: bool,
     },
     Recorded(HashMap<(u64, usize), Vec<Person>>),
 }
@@ -302,6 +307,7 @@ impl PoseSource {
             frame_shape,
             decoder: cfg.output.decoder,
             min_score: cfg.output.min_score.min(floor),
+            tiles: !a.no_tiles,
         })
     }
 
@@ -323,16 +329,30 @@ impl PoseSource {
     fn persons(&mut self, images: &[image::RgbImage], cams: &[(usize, Camera, PathBuf)], k: u64) -> Result<Vec<Vec<Person>>> {
         match self {
             PoseSource::Recorded(m) => Ok(cams.iter().map(|c| m.remove(&(k, c.0)).unwrap_or_default()).collect()),
-            PoseSource::Model { name, graph, exec, plans, spec, frame_shape, decoder, min_score } => {
+            PoseSource::Model { name, graph, exec, plans, spec, frame_shape, decoder, min_score, tiles } => {
                 let refs: Vec<&image::RgbImage> = images.iter().collect();
-                let (input, boxes) = letterbox_batch(&refs, spec);
-                let plan = plans.get_or_compile(exec.as_ref(), name, graph, std::slice::from_ref(frame_shape), refs.len())?;
-                let outs = plan.run(&[input])?;
-                let mut per_cam = Vec::with_capacity(refs.len());
-                for (i, img) in images.iter().enumerate() {
-                    let f = FrameCtx { index: i, letterbox: &boxes[i], width: img.width(), height: img.height(), min_score: *min_score };
-                    let HeadOutput::Poses(p) = heads::decode(*decoder, &outs, f)? else { bail!("'{name}' is not a pose model") };
-                    per_cam.push(p);
+                let mut run = |refs: &[&image::RgbImage], spec: &FrameSpec, shape: &[usize]| -> Result<Vec<Vec<Person>>> {
+                    let (input, boxes) = letterbox_batch(refs, spec);
+                    let plan = plans.get_or_compile(exec.as_ref(), name, graph, &[shape.to_vec()], refs.len())?;
+                    let outs = plan.run(&[input])?;
+                    let mut per = Vec::with_capacity(refs.len());
+                    for (i, img) in refs.iter().enumerate() {
+                        let f =
+                            FrameCtx { index: i, letterbox: &boxes[i], width: img.width(), height: img.height(), min_score: *min_score };
+                        let HeadOutput::Poses(p) = heads::decode(*decoder, &outs, f)? else { bail!("'{name}' is not a pose model") };
+                        per.push(p);
+                    }
+                    Ok(per)
+                };
+                let mut per_cam = run(&refs, spec, frame_shape)?;
+                if *tiles {
+                    tile_persons(images, &mut per_cam, spec, |tiles, tspec| {
+                        let shape = match tspec.layout {
+                            Layout::Nhwc => vec![1, tspec.height, tspec.width, 3],
+                            Layout::Nchw => vec![1, 3, tspec.height, tspec.width],
+                        };
+                        run(tiles, tspec, &shape)
+                    })?;
                 }
                 Ok(per_cam)
             }
@@ -351,5 +371,118 @@ impl PoseSource {
             PoseSource::Model { spec, .. } => Some([spec.height, spec.width]),
             PoseSource::Recorded(_) => None,
         }
+    }
+}
+
+/// MoveNet MultiPose finds at most this many people in one input.
+const MOST_PERSONS: usize = 6;
+
+/// Crowded views: for each frame in which the pose model found `MOST_PERSONS` (its limit),
+/// the model runs again on two overlapping halves, left and right, each three fifths of the
+/// width (the middle fifth is in both, wider than a person), at the tile's own scale within
+/// the frame's pixel budget. A tile's person touching the tile's inner edge is dropped (the
+/// other tile sees them whole); the others join the frame's persons, replacing one they
+/// overlap (box IoU over 0.5) when they score higher. `run` runs the model on tiles at a
+/// spec. On the crowded stores this lifts the cap of six people per camera.
+fn tile_persons(
+    images: &[image::RgbImage],
+    per_cam: &mut [Vec<Person>],
+    spec: &FrameSpec,
+    mut run: impl FnMut(&[&image::RgbImage], &FrameSpec) -> Result<Vec<Vec<Person>>>,
+) -> Result<()> {
+    let capped: Vec<usize> = (0..per_cam.len()).filter(|&i| per_cam[i].len() >= MOST_PERSONS).collect();
+    // tiles of one size per batch: group the capped frames by their size
+    let mut sizes: Vec<(u32, u32)> = capped.iter().map(|&i| images[i].dimensions()).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    for (w, h) in sizes {
+        let tw = (w * 3).div_ceil(5);
+        if tw >= w || h == 0 {
+            continue;
+        }
+        let mut tiles = Vec::new();
+        let mut meta = Vec::new();
+        for &i in capped.iter().filter(|&&i| images[i].dimensions() == (w, h)) {
+            for (x0, left) in [(0, true), (w - tw, false)] {
+                tiles.push(image::imageops::crop_imm(&images[i], x0, 0, tw, h).to_image());
+                meta.push((i, x0 as f32, left));
+            }
+        }
+        let area = (spec.height * spec.width) as f64;
+        let s = (area / (tw as f64 * h as f64)).sqrt().min(1.0);
+        let r = |v: u32| (((v as f64 * s) / 32.0).floor() as usize).max(1) * 32;
+        let tspec = FrameSpec { height: r(h), width: r(tw), ..spec.clone() };
+        let refs: Vec<&image::RgbImage> = tiles.iter().collect();
+        for ((i, x0, left), found) in meta.into_iter().zip(run(&refs, &tspec)?) {
+            merge_tile(&mut per_cam[i], found, x0, tw as f32, left);
+        }
+    }
+    Ok(())
+}
+
+/// Adds a tile's persons (in tile pixels, the tile at `x0` of width `tw`) to a frame's.
+fn merge_tile(frame: &mut Vec<Person>, tile: Vec<Person>, x0: f32, tw: f32, left: bool) {
+    const EDGE: f32 = 2.0;
+    for mut p in tile {
+        let cut = if left { p.bbox[2] >= tw - EDGE } else { p.bbox[0] <= EDGE };
+        if cut {
+            continue;
+        }
+        p.bbox[0] += x0;
+        p.bbox[2] += x0;
+        for k in &mut p.keypoints {
+            k.x += x0;
+        }
+        match frame.iter().position(|q| crate::perception::iou(&q.bbox, &p.bbox) > 0.5) {
+            Some(j) if frame[j].score < p.score => frame[j] = p,
+            Some(_) => {}
+            None => frame.push(p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(x0: f32, score: f32) -> Person {
+        let keypoints = (0..17).map(|k| Keypoint { x: x0 + 10.0, y: 10.0 * k as f32, score: 0.5 }).collect();
+        Person { score, bbox: [x0, 0.0, x0 + 40.0, 160.0], keypoints }
+    }
+
+    #[test]
+    fn tile_persons_join_the_frame_unless_cut_or_already_there() {
+        // a frame of 640 with six people found; tiles of 384: the left at 0, the right at 256
+        let mut frame: Vec<Person> = (0..6).map(|k| person(20.0 + 100.0 * k as f32, 0.4)).collect();
+        let left = vec![
+            person(20.0, 0.6),  // the frame's first person, scored higher: replaces it
+            person(60.0, 0.3),  // someone new between the first two
+            person(350.0, 0.9), // touches the left tile's inner edge (384): the right tile's
+        ];
+        merge_tile(&mut frame, left, 0.0, 384.0, true);
+        assert_eq!(frame.len(), 7);
+        assert_eq!(frame[0].score, 0.6);
+        assert_eq!(frame[6].bbox[0], 60.0);
+        // the right tile: a person at 300 of the tile is at 556 of the frame, keypoints too
+        merge_tile(&mut frame, vec![person(300.0, 0.5), person(0.0, 0.9)], 256.0, 384.0, false);
+        assert_eq!(frame.len(), 8, "the one at the right tile's inner edge is dropped");
+        assert_eq!(frame[7].bbox, [556.0, 0.0, 596.0, 160.0]);
+        assert_eq!(frame[7].keypoints[0].x, 566.0);
+    }
+
+    #[test]
+    fn only_frames_at_the_limit_run_again_in_halves() {
+        let images: Vec<image::RgbImage> = (0..2).map(|_| image::RgbImage::new(640, 480)).collect();
+        let mut per_cam = vec![(0..MOST_PERSONS).map(|k| person(100.0 * k as f32, 0.5)).collect::<Vec<_>>(), vec![person(0.0, 0.5)]];
+        let spec =
+            FrameSpec { height: 384, width: 512, layout: Layout::Nhwc, dtype: crate::graph::DType::I32, mean: [0.0; 3], std: [1.0; 3] };
+        let mut calls = Vec::new();
+        tile_persons(&images, &mut per_cam, &spec, |tiles, tspec| {
+            calls.push((tiles.len(), tiles[0].dimensions(), tspec.height, tspec.width));
+            Ok(tiles.iter().map(|_| Vec::new()).collect())
+        })
+        .unwrap();
+        // one batch of the first frame's two halves, 384x480 each, at their own scale
+        assert_eq!(calls, vec![(2, (384, 480), 480, 384)]);
     }
 }
