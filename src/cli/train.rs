@@ -38,14 +38,38 @@ pub struct ScoreArgs {
     /// Stores whose shoppers are scored (the defaults are `train reid`'s scoring stores).
     #[arg(long, value_delimiter = ',', default_value = "9101,9102")]
     pub eval_seeds: Vec<u64>,
+    #[command(flatten)]
+    pub stores: StoreArgs,
+}
+
+/// The rendered stores crops come from (each seed one store).
+#[derive(Args, Debug)]
+pub struct StoreArgs {
     #[arg(long, default_value_t = 16)]
     pub shoppers: usize,
     #[arg(long, default_value_t = 8)]
     pub cameras: usize,
+    /// Seconds of each store to render.
     #[arg(long, default_value_t = 60.0)]
     pub seconds: f64,
+    /// Frames per second sampled for crops.
     #[arg(long, default_value_t = 1.0)]
     pub fps: f64,
+}
+
+impl StoreArgs {
+    fn plan(&self, seeds: &[u64], jitter: f32) -> data::CropPlan {
+        data::CropPlan {
+            seeds: seeds.to_vec(),
+            shoppers: self.shoppers,
+            cameras: self.cameras,
+            seconds: self.seconds,
+            fps: self.fps,
+            min_visibility: 0.5,
+            min_height: 48.0,
+            jitter,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -68,24 +92,8 @@ pub struct ReidArgs {
     /// Stores whose shoppers are only scored, never trained on.
     #[arg(long, value_delimiter = ',', default_value = "9101,9102")]
     pub eval_seeds: Vec<u64>,
-    #[arg(long, default_value_t = 16)]
-    pub shoppers: usize,
-    #[arg(long, default_value_t = 8)]
-    pub cameras: usize,
-    /// Seconds of each store to render.
-    #[arg(long, default_value_t = 60.0)]
-    pub seconds: f64,
-    /// Frames per second sampled for crops.
-    #[arg(long, default_value_t = 1.0)]
-    pub fps: f64,
-}
-
-fn plan(a: &ReidArgs, seeds: &[u64], jitter: f32) -> data::CropPlan {
-    store_plan(seeds, a.shoppers, a.cameras, a.seconds, a.fps, jitter)
-}
-
-fn store_plan(seeds: &[u64], shoppers: usize, cameras: usize, seconds: f64, fps: f64, jitter: f32) -> data::CropPlan {
-    data::CropPlan { seeds: seeds.to_vec(), shoppers, cameras, seconds, fps, min_visibility: 0.5, min_height: 48.0, jitter }
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 pub fn run(repo: &Repository, cmd: TrainCmd) -> Result<()> {
@@ -104,8 +112,8 @@ fn reid_run(a: ReidArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let t0 = std::time::Instant::now();
-    let train = collect(&plan(&a, &a.train_seeds, 0.08), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
-    let test = collect(&plan(&a, &a.eval_seeds, 0.05), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
+    let train = collect(&a.stores.plan(&a.train_seeds, 0.08), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
+    let test = collect(&a.stores.plan(&a.eval_seeds, 0.05), reid::CROP_H, reid::CROP_W).map_err(anyhow::Error::msg)?;
     if train.identities < 2 || test.is_empty() {
         bail!("too few crops: {} training identities, {} test crops", train.identities, test.len());
     }
@@ -151,7 +159,7 @@ fn reid_run(a: ReidArgs) -> Result<()> {
             a.seed, a.epochs, a.batch, a.lr,
             a.train_seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
             a.eval_seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
-            a.shoppers, a.cameras, a.seconds, a.fps
+            a.stores.shoppers, a.stores.cameras, a.stores.seconds, a.stores.fps
         ),
     });
     std::fs::write(a.out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
@@ -271,7 +279,7 @@ fn score(repo: &Repository, a: ScoreArgs) -> Result<()> {
         .iter()
         .map(|m| ReidPipeline::new(repo, m, a.device).with_context(|| format!("loading ReID model {m}")))
         .collect::<Result<Vec<_>>>()?;
-    let plan = store_plan(&a.eval_seeds, a.shoppers, a.cameras, a.seconds, a.fps, 0.05);
+    let plan = a.stores.plan(&a.eval_seeds, 0.05);
     let mut set = CropSet { height: reid::CROP_H, width: reid::CROP_W, ..Default::default() };
     let mut embeddings: Vec<Vec<Vec<f32>>> = vec![Vec::new(); pipes.len()];
     let mut seconds = vec![0f64; pipes.len()];
