@@ -275,7 +275,6 @@ enum PoseSource {
         exec: Box<dyn runtime::Executor>,
         plans: runtime::PlanCache,
         spec: FrameSpec,
-        frame_shape: Vec<usize>,
         decoder: crate::models::config::Decoder,
         min_score: f32,
         tiles: bool,
@@ -294,17 +293,12 @@ impl PoseSource {
         let [h, w] = parse_size(&a.size)?;
         let layout: Layout = cfg.input.layout.into();
         let spec = FrameSpec { height: h, width: w, layout, dtype: cfg.input.dtype, mean: cfg.input.mean, std: cfg.input.std };
-        let frame_shape = match layout {
-            Layout::Nhwc => vec![1, h, w, 3],
-            Layout::Nchw => vec![1, 3, h, w],
-        };
         Ok(PoseSource::Model {
             name: model.name.clone(),
             graph,
             exec,
             plans: runtime::PlanCache::new(),
             spec,
-            frame_shape,
             decoder: cfg.output.decoder,
             min_score: cfg.output.min_score.min(floor),
             tiles: !a.no_tiles,
@@ -329,11 +323,16 @@ impl PoseSource {
     fn persons(&mut self, images: &[image::RgbImage], cams: &[(usize, Camera, PathBuf)], k: u64) -> Result<Vec<Vec<Person>>> {
         match self {
             PoseSource::Recorded(m) => Ok(cams.iter().map(|c| m.remove(&(k, c.0)).unwrap_or_default()).collect()),
-            PoseSource::Model { name, graph, exec, plans, spec, frame_shape, decoder, min_score, tiles } => {
+            PoseSource::Model { name, graph, exec, plans, spec, decoder, min_score, tiles } => {
                 let refs: Vec<&image::RgbImage> = images.iter().collect();
-                let mut run = |refs: &[&image::RgbImage], spec: &FrameSpec, shape: &[usize]| -> Result<Vec<Vec<Person>>> {
+                // one frame's input shape is the plan's; a batch of them runs side by side
+                let mut run = |refs: &[&image::RgbImage], spec: &FrameSpec| -> Result<Vec<Vec<Person>>> {
                     let (input, boxes) = letterbox_batch(refs, spec);
-                    let plan = plans.get_or_compile(exec.as_ref(), name, graph, &[shape.to_vec()], refs.len())?;
+                    let shape = match spec.layout {
+                        Layout::Nhwc => vec![1, spec.height, spec.width, 3],
+                        Layout::Nchw => vec![1, 3, spec.height, spec.width],
+                    };
+                    let plan = plans.get_or_compile(exec.as_ref(), name, graph, &[shape], refs.len())?;
                     let outs = plan.run(&[input])?;
                     let mut per = Vec::with_capacity(refs.len());
                     for (i, img) in refs.iter().enumerate() {
@@ -344,15 +343,9 @@ impl PoseSource {
                     }
                     Ok(per)
                 };
-                let mut per_cam = run(&refs, spec, frame_shape)?;
+                let mut per_cam = run(&refs, spec)?;
                 if *tiles {
-                    tile_persons(images, &mut per_cam, spec, |tiles, tspec| {
-                        let shape = match tspec.layout {
-                            Layout::Nhwc => vec![1, tspec.height, tspec.width, 3],
-                            Layout::Nchw => vec![1, 3, tspec.height, tspec.width],
-                        };
-                        run(tiles, tspec, &shape)
-                    })?;
+                    tile_persons(images, &mut per_cam, spec, run)?;
                 }
                 Ok(per_cam)
             }
