@@ -149,11 +149,7 @@ struct Shared {
     params: RwLock<BatchingParams>,
     metrics: Metrics,
     results: ResultSink,
-    keep_frames: bool,
-    /// With the tracking stage on: camera frames of pose models are decoded down to this
-    /// score (the tracker's `low_score`; ByteTrack's second stage wants the half-hidden
-    /// people the model scores low), not only to the model's `min_score`.
-    track_floor: Option<f32>,
+    opts: BatcherOptions,
     /// The ReID model that embeds each person's crop (pose models, when configured).
     reid: Option<Mutex<crate::pipeline::ReidPipeline>>,
 }
@@ -163,7 +159,9 @@ struct Shared {
 pub struct BatcherOptions {
     /// Keep each frame in its result (a debug option).
     pub keep_frames: bool,
-    /// See `Shared::track_floor`.
+    /// With the tracking stage on: camera frames of pose models are decoded down to this
+    /// score (the tracker's `low_score`; ByteTrack's second stage wants the half-hidden
+    /// people the model scores low), not only to the model's `min_score`.
     pub track_floor: Option<f32>,
 }
 
@@ -218,8 +216,7 @@ impl Batcher {
             params: RwLock::new(params),
             metrics,
             results,
-            keep_frames: opts.keep_frames,
-            track_floor: opts.track_floor,
+            opts,
             reid: reid.map(Mutex::new),
         });
         let (cmd_tx, cmd_rx) = bounded::<Cmd>(COMMAND_QUEUE);

@@ -267,7 +267,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
         let (width, height) = (frame.image.width(), frame.image.height());
         // camera frames go on to the tracker, which wants low-score people too (the tracking
         // stage drops those that continue no track); a request's reply gets the model's own
-        let min_score = match sh.track_floor {
+        let min_score = match sh.opts.track_floor {
             Some(floor) if reply.is_none() && cfg.task == crate::models::config::Task::Pose => cfg.output.min_score.min(floor),
             _ => cfg.output.min_score,
         };
@@ -310,7 +310,7 @@ fn run_frames(sh: &Shared, model: &LoadedModel, items: Vec<Item>, kind: Prepared
     m.stats.executed(name, model.version, n as u64, &queued, Phases { input: prep, infer: compute, output: decoding.elapsed() }, &totals);
     for (mut result, reply, span) in done {
         let _in_span = span.enter();
-        if !(sh.keep_frames && reply.is_none()) {
+        if !(sh.opts.keep_frames && reply.is_none()) {
             result.image = None;
         }
         let result = Arc::new(result);
