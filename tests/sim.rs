@@ -268,6 +268,7 @@ fn gt_row(frame: u64, cam: usize, id: u32, full: [f32; 4], visibility: f32) -> T
         score: None,
         floor: None,
         keypoints: Vec::new(),
+        track: None,
     }
 }
 

@@ -79,6 +79,7 @@ fn person_row(frame: u64, t: f64, cam: usize, id: u32, session: &str, p: &Person
         score: Some(p.score),
         floor: None,
         keypoints: p.keypoints.iter().map(|q| [q.x, q.y, q.score]).collect(),
+        track: None,
     }
 }
 
@@ -208,7 +209,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
                     embedding: dets[pi].embedding.clone(),
                     keypoints: dets[pi].keypoints.clone(),
                 });
-                placed.push((ci, pi, whole_body_box(&cams[ci].1, at.floor, &dets[pi]), at.floor));
+                placed.push((ci, pi, whole_body_box(&cams[ci].1, at.floor, &dets[pi]), at.floor, track));
             }
         }
         let globals = fusion.update(t, &obs);
@@ -219,12 +220,13 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
             writeln!(p3_out, "{row}")?;
             poses3d += 1;
         }
-        for ((ci, pi, bbox, floor), g) in placed.into_iter().zip(globals) {
+        for ((ci, pi, bbox, floor, track), g) in placed.into_iter().zip(globals) {
             if g == 0 {
                 continue; // no one to be yet
             }
             let mut row = person_row(k, t, cams[ci].0, g as u32, fusion.session_of(g).unwrap_or(""), &per_cam[ci][pi], bbox);
             row.floor = Some(floor);
+            row.track = Some(track);
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
             rows += 1;
         }

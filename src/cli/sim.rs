@@ -191,6 +191,29 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "identity switches: {} (MOTA {:.3}: {} matched, {} missed, {} false; {} fragmentations), counted store-wide over camera-frames",
             c.idsw, c.mota, c.tp, c.fn_, c.fp, c.frag
         );
+        let b = crate::sim::budget::budget(&gt, &pr, &rule);
+        match b.tracklet_ceiling {
+            Some(tc) => println!(
+                "identity budget: IDF1 {:.3} with perfect identities on these detections, {:.3} with perfect fusion of these \
+                 camera tracks ({} tracklets, {} with two or more people, {} of {} matched rows in someone else's), {:.3} as is: \
+                 {:.3} lost to detection, {:.3} to camera tracking, {:.3} to fusion",
+                b.detection_ceiling,
+                tc,
+                b.tracklets,
+                b.impure_tracklets,
+                b.switched_rows,
+                b.matched_rows,
+                b.actual,
+                1.0 - b.detection_ceiling,
+                b.detection_ceiling - tc,
+                tc - b.actual
+            ),
+            None => println!(
+                "identity budget: IDF1 {:.3} with perfect identities on these detections, {:.3} as is (rows carry no camera track ids)",
+                b.detection_ceiling, b.actual
+            ),
+        }
+        out["budget"] = serde_json::to_value(&b)?;
         out["idf1"] = id.idf1.into();
         out["idsw"] = c.idsw.into();
         out["mota"] = c.mota.into();

@@ -112,6 +112,10 @@ pub struct TrackRow {
     /// pipeline's placement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<[f32; 2]>,
+    /// A tracker's output: the camera's own track id (which per-camera tracklet the row
+    /// belongs to), for `walkout eval`'s identity error budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<u64>,
 }
 
 impl TrackRow {

@@ -3,6 +3,7 @@
 //! `score` turns walkout's outputs into event, receipt and identity figures.
 
 pub mod body;
+pub mod budget;
 pub mod math;
 pub mod mot;
 pub mod render;
@@ -174,6 +175,7 @@ impl Simulator {
                     score: None,
                     floor: Some([(pose[15][0] + pose[16][0]) / 2.0, (pose[15][1] + pose[16][1]) / 2.0]),
                     keypoints,
+                    track: None,
                 });
             }
         }
