@@ -151,3 +151,29 @@ fn two_calibrated_views_lift_joints_to_3d() {
     assert_eq!(ids[0], ids[1], "{ids:?}");
     assert_eq!(f.tracks().len(), 1);
 }
+
+/// A new camera's sighting between two companions waits for `hold_s` before it takes either
+/// one's identity; one plainly beside one of them takes it at once.
+#[test]
+fn an_ambiguous_sighting_waits_before_it_links() {
+    let mut f = Fusion::new(FusionConfig { hold_margin: 0.3, hold_s: 1.0, ..FusionConfig::default() }, vec![], None);
+    let obs = |track: u64, cam: usize, floor: [f32; 2]| Observation { cam, track, floor, embedding: None, keypoints: Vec::new() };
+    // a and b stand 0.6 m apart, seen by camera 0
+    let ab = f.update(0.0, &[obs(1, 0, [3.0, 3.0]), obs(2, 0, [3.6, 3.0])]);
+    assert!(ab[0] != 0 && ab[1] != 0 && ab[0] != ab[1]);
+    let mut waited = 0;
+    for k in 1..=10 {
+        let t = k as f64 * 0.2;
+        // camera 1 sees someone just between them, and someone right beside a
+        let out = f.update(t, &[obs(1, 0, [3.0, 3.0]), obs(2, 0, [3.6, 3.0]), obs(5, 1, [3.3, 3.05]), obs(6, 2, [3.02, 3.0])]);
+        assert_eq!(&out[..2], &ab[..], "step {k}");
+        assert_eq!(out[3], ab[0], "the plain one links at once (step {k})");
+        if out[2] == 0 {
+            waited += 1;
+        } else {
+            assert!(out[2] == ab[0] || out[2] == ab[1]);
+        }
+    }
+    // it waited from t = 0.2 for a second (five steps), then linked
+    assert_eq!(waited, 5);
+}
