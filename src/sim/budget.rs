@@ -12,9 +12,8 @@
 //! 1 - detection ceiling is lost to detection (misses, false people, loose boxes), detection
 //! ceiling - tracklet ceiling to per-camera tracking, tracklet ceiling - actual to fusion.
 
-use super::score::{idf1, steps, DontCare, TrackData};
+use super::score::{idf1, matches, DontCare, TrackData};
 use crate::events::TrackRow;
-use crate::perception::{assign, iou};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -35,19 +34,23 @@ pub struct Budget {
 /// Identities far from any truth id (a prediction's own when it matches no one).
 const OWN: u32 = 1 << 30;
 
+/// One camera-frame's truth rows and the indices of its predictions.
+type Step<'a> = (Vec<&'a TrackRow>, Vec<usize>);
+
 /// For each predicted row, the truth identity it matches in its camera-frame, if any.
 pub fn truth_ids(truth: &[TrackRow], pred: &[TrackRow]) -> Vec<Option<u32>> {
-    let index: HashMap<*const TrackRow, usize> = pred.iter().enumerate().map(|(i, r)| (r as *const TrackRow, i)).collect();
+    let mut steps: HashMap<(u64, usize), Step> = HashMap::new();
+    for r in truth {
+        steps.entry((r.frame, r.cam)).or_default().0.push(r);
+    }
+    for (i, r) in pred.iter().enumerate() {
+        steps.entry((r.frame, r.cam)).or_default().1.push(i);
+    }
     let mut out = vec![None; pred.len()];
-    for (g, p) in steps(truth, pred).into_values() {
-        if g.is_empty() || p.is_empty() {
-            continue;
-        }
-        let cost: Vec<Vec<f64>> = g.iter().map(|a| p.iter().map(|b| -iou(&a.full_box(), &b.full_box())).collect()).collect();
-        for (r, c) in assign(&cost) {
-            if -cost[r][c] >= 0.5 {
-                out[index[&(p[c] as *const TrackRow)]] = Some(g[r].id);
-            }
+    for (g, idx) in steps.values() {
+        let p: Vec<&TrackRow> = idx.iter().map(|&i| &pred[i]).collect();
+        for (r, c) in matches(g, &p) {
+            out[idx[c]] = Some(g[r].id);
         }
     }
     out

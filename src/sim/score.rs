@@ -223,13 +223,19 @@ pub fn detection_recall(truth: &[TrackRow], dets: &[TrackRow], min_height: f32, 
         let want: Vec<&TrackRow> =
             g.into_iter().filter(|r| r.bbox[3] - r.bbox[1] >= min_height && r.visibility() >= min_visibility).collect();
         total += want.len();
-        if want.is_empty() || p.is_empty() {
-            continue;
-        }
-        let cost: Vec<Vec<f64>> = want.iter().map(|a| p.iter().map(|b| -iou(&a.full_box(), &b.full_box())).collect()).collect();
-        found += assign(&cost).into_iter().filter(|&(i, j)| -cost[i][j] >= 0.5).count();
+        found += matches(&want, &p).len();
     }
     (found, total)
+}
+
+/// One camera-frame's truth rows matched one-to-one to predictions: optimal assignment on
+/// full-body IoU, pairs at 0.5 or more; (truth index, prediction index).
+pub fn matches(truth: &[&TrackRow], pred: &[&TrackRow]) -> Vec<(usize, usize)> {
+    if truth.is_empty() || pred.is_empty() {
+        return Vec::new();
+    }
+    let cost: Vec<Vec<f64>> = truth.iter().map(|a| pred.iter().map(|b| -iou(&a.full_box(), &b.full_box())).collect()).collect();
+    assign(&cost).into_iter().filter(|&(i, j)| -cost[i][j] >= 0.5).collect()
 }
 
 /// What MOTChallenge's preprocessing removed.
