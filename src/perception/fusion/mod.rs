@@ -569,11 +569,9 @@ impl Fusion {
             if mine.is_empty() {
                 continue;
             }
-            let n: f32 = mine.iter().map(|o| placement_weight(o)).sum();
-            let m = [
-                mine.iter().map(|o| placement_weight(o) * o.floor[0]).sum::<f32>() / n,
-                mine.iter().map(|o| placement_weight(o) * o.floor[1]).sum::<f32>() / n,
-            ];
+            let w: Vec<f32> = mine.iter().map(|o| placement_weight(o)).collect();
+            let n: f32 = w.iter().sum();
+            let m = [0, 1].map(|a| mine.iter().zip(&w).map(|(o, w)| w * o.floor[a]).sum::<f32>() / n);
             let pred = preds.get(k).copied().unwrap_or(m);
             let gap = (t - g.last_seen) as f32;
             let fresh = gap == 0.0 || gap > 1.0;
