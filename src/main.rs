@@ -78,6 +78,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Models(ModelsCmd::Bench(a)) => cli::models::bench(&repo, a),
         Cmd::Models(ModelsCmd::Inspect(a)) => cli::models::inspect(&repo, a),
         Cmd::Models(ModelsCmd::Profile(a)) => cli::models::profile(&repo, a),
+        Cmd::Models(ModelsCmd::Kernels(a)) => cli::kernels::kernels(a),
         Cmd::Models(ModelsCmd::OpenclBinary(a)) => cli::models::opencl_binary(a),
         Cmd::Pose(a) => cli::pose::run(&repo, a),
         Cmd::Detect(a) => cli::detect::run(&repo, a),

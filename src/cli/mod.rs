@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod detect;
 pub mod hands;
+pub mod kernels;
 pub mod models;
 pub mod pose;
 pub mod replay;

@@ -20,6 +20,9 @@ pub enum ModelsCmd {
     Inspect(InspectArgs),
     /// Time every kernel of one run and report GFLOP/s per kernel family.
     Profile(ProfileArgs),
+    /// Time the GEMM, convolution and depthwise kernels on fixed shapes (on the GPU: the
+    /// portable kernel and every GEMM tile), against the measured peaks.
+    Kernels(super::kernels::KernelsArgs),
     /// Build kernels/*.cl for the OpenCL device and write the program binary, to load later
     /// with the server config's `opencl_binary` (or WALKOUT_OPENCL_BINARY).
     OpenclBinary(OpenclBinaryArgs),
@@ -327,30 +330,70 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
         bail!("this plan does not support profiling (batched per-frame plans do not; use --batch 1)");
     };
     println!("{} on {} ({}), batch {}; whole run {:.2} ms", model.name, exec.adapter(), p.method, a.batch, run_ms);
-    let mut fam: std::collections::BTreeMap<String, (usize, f64, u64)> = Default::default();
+    let mut fam: std::collections::BTreeMap<String, (usize, f64, u64, u64)> = Default::default();
     for k in &p.kernels {
         let e = fam.entry(k.kernel.clone()).or_default();
         e.0 += 1;
         e.1 += k.ms;
         e.2 += k.flops;
+        e.3 += k.bytes;
     }
     let mut rows: Vec<_> = fam.into_iter().collect();
     rows.sort_by(|x, y| y.1 .1.total_cmp(&x.1 .1));
-    // on the CPU, kernels against the measured FMA peak of the same threads
-    let peak = (a.device == runtime::Device::Cpu).then(|| {
-        let isa = runtime::cpu::Isa::detect();
-        let p = (0..3).map(|_| runtime::cpu::simd::peak::fma_peak_gflops(isa, 20_000_000)).fold(0.0, f64::max);
-        println!("FP32 peak, measured: {p:.1} GFLOP/s ({} FMA chains on {} threads, best of 3)", isa.name(), rayon::current_num_threads());
-        p
-    });
-    println!("{:<22} {:>6} {:>10} {:>10} {:>8}", "kernel", "calls", "ms", "GFLOP/s", if peak.is_some() { "of peak" } else { "" });
+    // kernels against measured peaks: the FMA peak of the same threads on the CPU; on the
+    // GPU the FMA and copy peaks of the adapter, as a roofline
+    let (peak, bw): (Option<f64>, Option<f64>) = match a.device {
+        runtime::Device::Cpu => {
+            let isa = runtime::cpu::Isa::detect();
+            let p = (0..3).map(|_| runtime::cpu::simd::peak::fma_peak_gflops(isa, 20_000_000)).fold(0.0, f64::max);
+            println!(
+                "FP32 peak, measured: {p:.1} GFLOP/s ({} FMA chains on {} threads, best of 3)",
+                isa.name(),
+                rayon::current_num_threads()
+            );
+            (Some(p), None)
+        }
+        runtime::Device::Gpu => {
+            let pk = runtime::gpu::peak::measure(runtime::gpu::GpuContext::get()?.as_ref())?;
+            println!("peaks, measured: FP32 {:.1} GFLOP/s, memory {:.1} GB/s ({})", pk.gflops, pk.gbps, pk.method);
+            (Some(pk.gflops), Some(pk.gbps))
+        }
+        _ => (None, None),
+    };
+    println!(
+        "{:<22} {:>6} {:>10} {:>10} {:>8} {:>9} {:>8} {:>8}",
+        "kernel",
+        "calls",
+        "ms",
+        "GFLOP/s",
+        if peak.is_some() { "of peak" } else { "" },
+        "GB/s",
+        if bw.is_some() { "of peak" } else { "" },
+        if bw.is_some() { "roofline" } else { "" }
+    );
     let (mut tot_ms, mut tot_fl) = (0.0, 0u64);
-    for (k, (n, ms, fl)) in &rows {
+    for (k, (n, ms, fl, by)) in &rows {
         tot_ms += ms;
         tot_fl += fl;
-        let gf = *fl as f64 / (ms / 1e3).max(1e-12) / 1e9;
+        let secs = (ms / 1e3).max(1e-12);
+        let gf = *fl as f64 / secs / 1e9;
+        let gb = *by as f64 / secs / 1e9;
         let share = peak.map(|p| format!("{:>7.1}%", 100.0 * gf / p)).unwrap_or_default();
-        println!("{k:<22} {n:>6} {ms:>10.3} {gf:>10.2} {share}");
+        // roofline: the share of what the kernel's arithmetic intensity allows
+        let roof = match (peak, bw) {
+            (Some(p), Some(b)) if *by > 0 => {
+                let attainable = p.min(b * *fl as f64 / *by as f64);
+                let bound = if b * (*fl as f64) / (*by as f64) < p { "mem" } else { "fp32" };
+                if *fl > 0 {
+                    format!("{:>5.1}% {bound}", 100.0 * gf / attainable)
+                } else {
+                    format!("{:>5.1}% mem", 100.0 * gb / b)
+                }
+            }
+            _ => String::new(),
+        };
+        let bshare = bw.map(|b| format!("{:>7.1}%", 100.0 * gb / b)).unwrap_or_default();
+        println!("{k:<22} {n:>6} {ms:>10.3} {gf:>10.2} {share:>8} {gb:>9.2} {bshare:>8} {roof}");
     }
     println!(
         "{:<22} {:>6} {:>10.3} {:>10.2}",

@@ -555,6 +555,21 @@ impl Graph {
         self.consts.insert(id, t);
         id
     }
+    /// A graph of one node: `x` (an f32 input of `x_shape`) -> `op(x, consts...)` -> `y`; for
+    /// kernel benches and tests.
+    pub fn one_node(op: Op, x_shape: &[usize], consts: Vec<Tensor>) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_value("x", DType::F32);
+        g.inputs.push(InputInfo { value: x, name: "x".into(), dtype: DType::F32, dims: x_shape.iter().map(|&d| Dim::Fixed(d)).collect() });
+        let mut inputs = vec![x];
+        for (i, c) in consts.into_iter().enumerate() {
+            inputs.push(g.add_const(format!("c{i}"), c));
+        }
+        let y = g.add_value("y", DType::F32);
+        g.nodes.push(Node { name: "k".into(), op, inputs, outputs: vec![y] });
+        g.outputs.push(y);
+        g
+    }
     /// Number of consumers of each value (graph outputs count as consumers).
     pub fn use_counts(&self) -> Vec<usize> {
         let mut c = vec![0usize; self.values.len()];

@@ -102,6 +102,8 @@ pub struct KernelTime {
     pub kernel: String,
     pub ms: f64,
     pub flops: u64,
+    /// Bytes the node reads and writes at least once (its operands and results).
+    pub bytes: u64,
 }
 
 /// Per-kernel timings of one run and how they were measured.
@@ -118,8 +120,23 @@ pub fn node_flops(g: &Graph, n: &graph::Node) -> u64 {
     let out = g.values[n.outputs[0]].shape.as_ref().map(|s| graph::numel(s) as u64).unwrap_or(0);
     match &n.op {
         graph::Op::Conv2d(_) => g.values[n.inputs[1]].shape.as_ref().map(|w| 2 * out * (w[0] * w[1] * w[2]) as u64).unwrap_or(0),
+        graph::Op::MatMul { transpose_a, .. } => g.values[n.inputs[0]]
+            .shape
+            .as_ref()
+            .filter(|a| a.len() >= 2)
+            .map(|a| 2 * out * a[a.len() - if *transpose_a { 2 } else { 1 }] as u64)
+            .unwrap_or(0),
         _ => out,
     }
+}
+
+/// Bytes a node reads and writes at least once: its operands and results.
+pub fn node_bytes(g: &Graph, n: &graph::Node) -> u64 {
+    n.inputs
+        .iter()
+        .chain(&n.outputs)
+        .map(|&v| g.values[v].shape.as_ref().map(|s| (graph::numel(s) * g.values[v].dtype.size()) as u64).unwrap_or(0))
+        .sum()
 }
 
 /// A backend that compiles graphs into plans.

@@ -401,6 +401,7 @@ impl Plan for CpuPlan {
                     Step::Fused => 0,
                     _ => super::node_flops(&self.graph, n),
                 },
+                bytes: super::node_bytes(&self.graph, n),
             })
             .collect();
         Ok(Some(super::Profile { method: "host timer per step".into(), kernels, untimed: Vec::new() }))

@@ -6,8 +6,10 @@
 //! counted in the timings.
 
 pub mod kernels;
+pub mod peak;
 pub(crate) mod place;
 pub mod preprocess;
+pub mod tiles;
 
 use super::{check_run_inputs, Executor, KernelTime, Plan, Profile, Result, RuntimeError};
 use crate::graph::{optimize, DType, Graph, Tensor, TensorData, ValueId};
@@ -24,6 +26,8 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub(crate) pipes: kernels::Pipelines,
+    /// Tuned GEMM specialisations and the adapter's tile table.
+    pub(crate) tiles: tiles::TileCache,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -64,6 +68,8 @@ impl GpuContext {
                 max_storage_buffers_per_shader_stage: 8.min(limits.max_storage_buffers_per_shader_stage),
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
+                // the larger GEMM tiles want more than WebGPU's default 16 KiB
+                max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
                 ..wgpu::Limits::default()
             },
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
@@ -79,7 +85,7 @@ impl GpuContext {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(format!("compiling the WGSL kernels on {}: {e}", describe(&info)));
         }
-        Ok(GpuContext { device, queue, info, pipes })
+        Ok(GpuContext { device, queue, info, pipes, tiles: Default::default() })
     }
 
     /// True for a real GPU, false for a software adapter such as lavapipe.
@@ -92,11 +98,18 @@ impl GpuContext {
 #[derive(Debug)]
 pub struct GpuExecutor {
     ctx: Arc<GpuContext>,
+    /// GEMM tiles forced for this executor's plans (else `WALKOUT_GPU_TILES`, the tuned
+    /// table, the default table).
+    tiles: Option<tiles::Forced>,
 }
 
 impl GpuExecutor {
     pub fn new() -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()? })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None })
+    }
+    /// An executor whose plans use the portable GEMM kernels or one tile everywhere it fits.
+    pub fn with_tiles(tiles: tiles::Forced) -> Result<Self> {
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles) })
     }
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
@@ -111,7 +124,7 @@ impl Executor for GpuExecutor {
         describe(&self.ctx.info)
     }
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
-        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes)?))
+        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes, self.tiles)?))
     }
 }
 
@@ -170,7 +183,7 @@ pub struct GpuPlan {
 }
 
 impl GpuPlan {
-    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>]) -> Result<Self> {
+    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>], forced: Option<tiles::Forced>) -> Result<Self> {
         let g = optimize::specialize(graph, shapes)?;
         let nv = g.values.len();
         let place::Placement { kinds, fused, buf_of, sizes, need_host } = place::place(&g, &|_| true);
@@ -214,7 +227,11 @@ impl GpuPlan {
                 kernels::Kind::Gpu(spec) => {
                     gpu_nodes += 1;
                     let launch = kernels::build(&g, n, spec, fused.get(&idx).copied())?;
-                    Step::Gpu(kernels::Dispatch::realize(&ctx, &g, &launch, &buf_of, &buffers)?)
+                    let tuned = tiles::upgrade(&ctx, forced, &g, &launch, &buf_of, &buffers)?;
+                    Step::Gpu(match tuned {
+                        Some(d) => d,
+                        None => kernels::Dispatch::realize(&ctx, &g, &launch, &buf_of, &buffers)?,
+                    })
                 }
             });
         }
@@ -347,6 +364,7 @@ impl Plan for GpuPlan {
                         kernel: name_of(i),
                         ms: ns / 1e6,
                         flops: super::node_flops(&self.graph, n),
+                        bytes: super::node_bytes(&self.graph, n),
                     });
                 }
             }
@@ -370,6 +388,7 @@ impl Plan for GpuPlan {
                     kernel: name_of(i),
                     ms: t0.elapsed().as_secs_f64() * 1e3,
                     flops: super::node_flops(&self.graph, n),
+                    bytes: super::node_bytes(&self.graph, n),
                 });
             }
         }

@@ -118,7 +118,8 @@ pub(crate) fn place(g: &Graph, avail: &dyn Fn(Spec) -> bool) -> Placement {
     let mut order: Vec<usize> = (0..nv).filter(|&s| storage[s] == s && first[s] != usize::MAX).collect();
     order.sort_by_key(|&s| first[s]);
     for s in order {
-        let want = need_size[s].max(4);
+        // whole vec4s, so the tuned kernels' vec4 views cover every element
+        let want = need_size[s].max(4).next_multiple_of(16);
         let pick =
             if pin[s] { None } else { (0..sizes.len()).filter(|&b| free_at[b] < first[s] && sizes[b] >= want).min_by_key(|&b| sizes[b]) };
         let b = pick.unwrap_or_else(|| {

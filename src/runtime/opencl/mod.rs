@@ -409,6 +409,7 @@ impl Plan for ClPlan {
                 kernel: l.name.to_string(),
                 ms: ns as f64 / 1e6,
                 flops: super::node_flops(&self.graph, n),
+                bytes: super::node_bytes(&self.graph, n),
             });
         }
         Ok(Some(Profile { method: "OpenCL profiling events".into(), kernels, untimed: self.host_node_names() }))

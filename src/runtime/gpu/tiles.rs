@@ -1,0 +1,499 @@
+//! Tuned GEMM tiles for the wgpu executor (`shaders/gemm.wgsl`): convolution as implicit
+//! GEMM and batched MatMul with a tile shape chosen per adapter and shape class, vec4 loads
+//! of both operands where the layout allows, and double-buffered workgroup memory.
+//!
+//! The backend-neutral launch (`kernels::build`) stays the portable 64x64 kernel, which the
+//! OpenCL executor runs; the GPU plan upgrades each ConvGemm and MatMul launch here. Which
+//! tile a node gets:
+//! - `WALKOUT_GPU_TILES=portable` keeps the portable kernels; `WALKOUT_GPU_TILES=BMxBN` or
+//!   `BMxBNkBK` (one of [`CANDIDATES`]) forces a tile everywhere it fits (tests, benches);
+//! - otherwise the adapter's tuned table, filled by a start-up autotune when
+//!   `WALKOUT_GPU_AUTOTUNE=1` (each candidate timed on the node's own buffers, the best kept
+//!   per shape class and cached in `~/.cache/walkout/gpu-tiles/<adapter>.json`);
+//! - otherwise [`default_tile`], a small table by shape class.
+//!
+//! Every tile sums over K in the same order, so results differ from the portable kernels'
+//! only by the compiler's contraction of multiply-adds.
+
+use super::kernels::{Arg, Dispatch, Launch, Which};
+use super::{gpu_err, GpuContext};
+use crate::runtime::Result;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A tile shape: a workgroup of `tx` x `ty` threads, each holding an `rm` x `rn` register
+/// block, stepping `bk` along K.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileConfig {
+    pub tx: u32,
+    pub ty: u32,
+    pub rm: u32,
+    pub rn: u32,
+    pub bk: u32,
+}
+
+impl TileConfig {
+    const fn new(tx: u32, ty: u32, rm: u32, rn: u32, bk: u32) -> TileConfig {
+        TileConfig { tx, ty, rm, rn, bk }
+    }
+    pub fn bm(&self) -> u32 {
+        self.ty * self.rm
+    }
+    pub fn bn(&self) -> u32 {
+        self.tx * self.rn
+    }
+    /// Workgroup memory of both stages of A and B.
+    pub fn smem_bytes(&self) -> u32 {
+        2 * self.bk * (self.bm() + self.bn()) * 4
+    }
+    /// "BMxBNkBK".
+    pub fn name(&self) -> String {
+        format!("{}x{}k{}", self.bm(), self.bn(), self.bk)
+    }
+}
+
+/// The tiles the executor compiles; every one uses 256 threads.
+pub const CANDIDATES: [TileConfig; 6] = [
+    TileConfig::new(16, 16, 4, 4, 16), // 64x64
+    TileConfig::new(16, 16, 8, 4, 16), // 128x64
+    TileConfig::new(16, 16, 4, 8, 16), // 64x128
+    TileConfig::new(16, 16, 8, 8, 8),  // 128x128, shallow
+    TileConfig::new(16, 16, 8, 8, 16), // 128x128 (32 KiB of workgroup memory)
+    TileConfig::new(8, 32, 4, 4, 16),  // 128x32, for narrow layers
+];
+
+/// Which tuned kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Conv,
+    MatMul,
+}
+
+impl Family {
+    fn entry(self) -> &'static str {
+        match self {
+            Family::Conv => "conv_tiled",
+            Family::MatMul => "matmul_tiled",
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            Family::Conv => "conv",
+            Family::MatMul => "matmul",
+        }
+    }
+}
+
+/// One GEMM as the tuned kernels see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gemm {
+    pub family: Family,
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    /// Groups (conv) or batch (MatMul).
+    pub z: u32,
+    pub a_vec: bool,
+    pub b_vec: bool,
+}
+
+impl Gemm {
+    /// The shape class a tuned choice is cached under: the family, the vector loads and the
+    /// power-of-two bucket of M, N and K.
+    pub fn class(&self) -> String {
+        let b = |x: u32| 32 - x.max(1).leading_zeros();
+        format!("{}:{}{}:m{}:n{}:k{}", self.family.key(), self.a_vec as u8, self.b_vec as u8, b(self.m), b(self.n), b(self.k))
+    }
+    /// Workgroups for a tile, numbered linearly and folded into 2-D.
+    pub fn groups(&self, t: &TileConfig) -> [u32; 3] {
+        let total = (self.n.div_ceil(t.bn()) as u64) * (self.m.div_ceil(t.bm()) as u64) * self.z.max(1) as u64;
+        let x = total.clamp(1, 65_535);
+        [x as u32, total.div_ceil(x) as u32, 1]
+    }
+}
+
+/// The built-in table: a tile by shape class, for adapters nobody has tuned.
+pub fn default_tile(g: &Gemm, max_smem: u32) -> TileConfig {
+    let pick = |bm: u32, bn: u32, bk: u32| {
+        CANDIDATES.iter().copied().find(|c| c.bm() == bm && c.bn() == bn && c.bk == bk && c.smem_bytes() <= max_smem)
+    };
+    // enough tiles to fill the machine, else smaller tiles
+    let enough = |t: &TileConfig| (g.m.div_ceil(t.bm()) as u64) * (g.n.div_ceil(t.bn()) as u64) * g.z.max(1) as u64 >= 64;
+    let wide = if g.m >= 8192 && g.n >= 128 { pick(128, 128, 16).or_else(|| pick(128, 128, 8)).filter(enough) } else { None };
+    let narrow = if g.n <= 32 && g.m >= 4096 { pick(128, 32, 16) } else { None };
+    let tall = if g.m >= 4096 { pick(128, 64, 16).filter(enough) } else { None };
+    narrow.or(wide).or(tall).unwrap_or(CANDIDATES[0])
+}
+
+/// What `WALKOUT_GPU_TILES` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forced {
+    Portable,
+    Tile(TileConfig),
+}
+
+/// Parses `WALKOUT_GPU_TILES`: "portable", "BMxBN" (the first candidate of that size) or
+/// "BMxBNkBK".
+pub fn parse_forced(s: &str) -> std::result::Result<Forced, String> {
+    let s = s.trim();
+    if s == "portable" {
+        return Ok(Forced::Portable);
+    }
+    CANDIDATES.iter().find(|c| c.name() == s || format!("{}x{}", c.bm(), c.bn()) == s).map(|c| Forced::Tile(*c)).ok_or_else(|| {
+        let names: Vec<String> = CANDIDATES.iter().map(|c| c.name()).collect();
+        format!("WALKOUT_GPU_TILES={s}: expected portable or one of {}", names.join(", "))
+    })
+}
+
+fn forced() -> Result<Option<Forced>> {
+    match std::env::var("WALKOUT_GPU_TILES") {
+        Ok(v) if !v.trim().is_empty() => parse_forced(&v).map(Some).map_err(gpu_err),
+        _ => Ok(None),
+    }
+}
+
+/// The WGSL of one specialisation: `gemm.wgsl` with its TILE block rewritten.
+pub fn source(t: &TileConfig, a_vec: bool, b_vec: bool) -> String {
+    let full = super::kernels::shader_source("gemm.wgsl").unwrap_or_default();
+    let (Some(s), Some(e)) = (full.find("// TILE begin"), full.find("// TILE end")) else {
+        return full;
+    };
+    let consts = format!(
+        "// TILE begin\nconst TX: u32 = {}u;\nconst TY: u32 = {}u;\nconst RM: u32 = {}u;\nconst RN: u32 = {}u;\nconst BK: u32 = {}u;\nconst A_VEC: bool = {a_vec};\nconst B_VEC: bool = {b_vec};\n",
+        t.tx, t.ty, t.rm, t.rn, t.bk
+    );
+    format!("{}{}{}", &full[..s], consts, &full[e..])
+}
+
+/// A compiled specialisation: its pipeline and bind group layout.
+#[derive(Debug)]
+pub(crate) struct Tuned {
+    pub pipe: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+type Key = (Family, TileConfig, bool, bool);
+
+/// The specialisations compiled so far and the tuned table, per context.
+#[derive(Debug, Default)]
+pub(crate) struct TileCache {
+    pipes: Mutex<HashMap<Key, Arc<Tuned>>>,
+    /// shape class -> tile, from the autotune (loaded from and saved to the cache file).
+    tuned: Mutex<HashMap<String, TileConfig>>,
+    loaded: std::sync::OnceLock<()>,
+}
+
+fn layout_entries(f: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
+    let (uniform, rw, ro): (u32, u32, &[u32]) = match f {
+        Family::Conv => (0, 5, &[1, 2, 3, 4, 6, 7]),
+        Family::MatMul => (8, 11, &[9, 10, 12, 13]),
+    };
+    let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+        count: None,
+    };
+    let mut v = vec![entry(uniform, wgpu::BufferBindingType::Uniform), entry(rw, wgpu::BufferBindingType::Storage { read_only: false })];
+    v.extend(ro.iter().map(|&b| entry(b, wgpu::BufferBindingType::Storage { read_only: true })));
+    v
+}
+
+impl TileCache {
+    /// The pipeline of a specialisation, compiled on first use.
+    pub(crate) fn get(&self, device: &wgpu::Device, f: Family, t: TileConfig, a_vec: bool, b_vec: bool) -> Result<Arc<Tuned>> {
+        let key = (f, t, a_vec, b_vec);
+        if let Some(p) = self.pipes.lock().map_err(gpu_err)?.get(&key) {
+            return Ok(p.clone());
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("gemm.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(source(&t, a_vec, b_vec).into()),
+        });
+        let layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(f.entry()), entries: &layout_entries(f) });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(f.entry()),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(f.entry()),
+            layout: Some(&pl),
+            module: &module,
+            entry_point: Some(f.entry()),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(gpu_err(format!("compiling {} {} (vec4 A {a_vec}, B {b_vec}): {e}", f.entry(), t.name())));
+        }
+        let tuned = Arc::new(Tuned { pipe, layout });
+        self.pipes.lock().map_err(gpu_err)?.insert(key, tuned.clone());
+        Ok(tuned)
+    }
+}
+
+/// The GEMM of a portable ConvGemm or MatMul launch, from its parameter block.
+pub(crate) fn gemm_of(launch: &Launch) -> Option<Gemm> {
+    let part = launch.parts.first()?;
+    let w: &[u32] = bytemuck::try_cast_slice(&part.params).ok()?;
+    match launch.which {
+        Which::ConvGemm => {
+            // ConvP: n cin h w cout oh ow kh | kw sy sx dy dx py px groups | isn isc isy isx osn ..
+            let (n, cout, oh, ow, kh, kw, groups) = (w[0], w[4], w[5], w[6], w[7], w[8], w[15]);
+            let (isn, isc, isy, isx, cpg, opg) = (w[16], w[17], w[18], w[19], w[27], w[30]);
+            Some(Gemm {
+                family: Family::Conv,
+                m: n * oh * ow,
+                n: opg,
+                k: kh * kw * cpg,
+                z: groups,
+                a_vec: isc == 1 && cpg % 4 == 0 && isx % 4 == 0 && isy % 4 == 0 && isn % 4 == 0,
+                b_vec: cout % 4 == 0 && opg % 4 == 0,
+            })
+        }
+        Which::MatMul | Which::MatMulV4 => {
+            // MmP: m n k batch a_rs a_cs b_rs b_cs a_bs b_bs c_bs pad
+            let (m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]);
+            Some(Gemm {
+                family: Family::MatMul,
+                m,
+                n,
+                k,
+                z: batch,
+                a_vec: a_cs == 1 && a_rs % 4 == 0 && a_bs % 4 == 0 && k % 4 == 0,
+                b_vec: b_cs == 1 && b_rs % 4 == 0 && b_bs % 4 == 0 && n % 4 == 0,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The tuned launch's bindings, from the portable launch's.
+pub(crate) fn tuned_args(launch: &Launch) -> Vec<(u32, Arg)> {
+    let Some(part) = launch.parts.first() else { return Vec::new() };
+    let at = |b: u32| part.args.iter().find(|(i, _)| *i == b).map(|(_, a)| a.clone());
+    let mut out = Vec::new();
+    match launch.which {
+        Which::ConvGemm => {
+            for (i, a) in &part.args {
+                out.push((*i, a.clone()));
+            }
+            if let Some(x) = at(1) {
+                out.push((6, x));
+            }
+            if let Some(w) = at(2) {
+                out.push((7, w));
+            }
+        }
+        _ => {
+            // MatMul binds B at 2, MatMulV4 at 4
+            let (a, b, c) = (at(1), at(2).or_else(|| at(4)), at(3));
+            for (i, v) in [(9, a.clone()), (12, a), (10, b.clone()), (13, b), (11, c)] {
+                if let Some(v) = v {
+                    out.push((i, v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The uniform binding of a family.
+pub(crate) fn uniform_binding(f: Family) -> u32 {
+    match f {
+        Family::Conv => 0,
+        Family::MatMul => 8,
+    }
+}
+
+/// The tile for a GEMM on this context, or None for the portable kernel.
+pub(crate) fn choose(ctx: &GpuContext, forced_here: Option<Forced>, g: &Gemm) -> Result<Option<TileConfig>> {
+    let max_smem = ctx.device.limits().max_compute_workgroup_storage_size;
+    let forced = match forced_here {
+        Some(f) => Some(f),
+        None => forced()?,
+    };
+    match forced {
+        Some(Forced::Portable) => return Ok(None),
+        Some(Forced::Tile(t)) => return Ok(Some(if t.smem_bytes() <= max_smem { t } else { CANDIDATES[0] })),
+        None => {}
+    }
+    ctx.tiles.load(ctx);
+    if let Some(t) = ctx.tiles.tuned.lock().map_err(gpu_err)?.get(&g.class()) {
+        return Ok(Some(*t));
+    }
+    Ok(Some(default_tile(g, max_smem)))
+}
+
+/// Whether this process tunes tiles on its first plans (`WALKOUT_GPU_AUTOTUNE=1`).
+pub(crate) fn autotune_on() -> bool {
+    std::env::var("WALKOUT_GPU_AUTOTUNE").is_ok_and(|v| v.trim() == "1") && forced().ok().flatten().is_none()
+}
+
+/// The cache file of an adapter's tuned table.
+fn cache_file(ctx: &GpuContext) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("WALKOUT_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/walkout")))?;
+    let name: String = format!("{}-{:?}-{}", ctx.info.name, ctx.info.backend, ctx.info.driver_info)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .collect();
+    Some(base.join("gpu-tiles").join(format!("{name}.json")))
+}
+
+impl TileCache {
+    fn load(&self, ctx: &GpuContext) {
+        self.loaded.get_or_init(|| {
+            let Some(path) = cache_file(ctx) else { return };
+            let Ok(text) = std::fs::read_to_string(&path) else { return };
+            let Ok(map) = serde_json::from_str::<HashMap<String, String>>(&text) else {
+                tracing::warn!("{}: not a tile table, ignored", path.display());
+                return;
+            };
+            if let Ok(mut t) = self.tuned.lock() {
+                for (class, name) in map {
+                    if let Ok(Forced::Tile(c)) = parse_forced(&name) {
+                        t.insert(class, c);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Records a tuned choice and rewrites the cache file.
+    pub(crate) fn remember(&self, ctx: &GpuContext, class: String, t: TileConfig) {
+        let snapshot: HashMap<String, String> = match self.tuned.lock() {
+            Ok(mut m) => {
+                m.insert(class, t);
+                m.iter().map(|(k, v)| (k.clone(), v.name())).collect()
+            }
+            Err(_) => return,
+        };
+        if let Some(path) = cache_file(ctx) {
+            let write = || -> std::io::Result<()> {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let tmp = path.with_extension("json.tmp");
+                std::fs::write(&tmp, serde_json::to_string_pretty(&snapshot).unwrap_or_default())?;
+                std::fs::rename(&tmp, &path)
+            };
+            if let Err(e) = write() {
+                tracing::warn!("could not save the tile table {}: {e}", path.display());
+            }
+        }
+    }
+
+    pub(crate) fn is_tuned(&self, class: &str) -> bool {
+        self.tuned.lock().map(|m| m.contains_key(class)).unwrap_or(false)
+    }
+}
+
+/// The tuned dispatch of a portable ConvGemm or MatMul launch, or None to keep the portable
+/// kernel (another kernel, or `WALKOUT_GPU_TILES=portable`). With `WALKOUT_GPU_AUTOTUNE=1`,
+/// a shape class met for the first time is tuned here, on the node's own buffers.
+pub(crate) fn upgrade(
+    ctx: &GpuContext,
+    forced: Option<Forced>,
+    g: &crate::graph::Graph,
+    launch: &Launch,
+    buf_of: &[Option<usize>],
+    buffers: &[wgpu::Buffer],
+) -> Result<Option<Dispatch>> {
+    let Some(gemm) = gemm_of(launch) else { return Ok(None) };
+    if launch.parts.len() != 1 {
+        return Ok(None);
+    }
+    let args = tuned_args(launch);
+    let make = |t: TileConfig| -> Result<Dispatch> {
+        let tuned = ctx.tiles.get(&ctx.device, gemm.family, t, gemm.a_vec, gemm.b_vec)?;
+        let name = match gemm.family {
+            Family::Conv => "conv_tiled",
+            Family::MatMul => "matmul_tiled",
+        };
+        Dispatch::realize_tuned(ctx, g, launch, (tuned, name), &args, uniform_binding(gemm.family), gemm.groups(&t), (buf_of, buffers))
+    };
+    if forced.is_none() && autotune_on() && !ctx.tiles.is_tuned(&gemm.class()) {
+        let best = autotune(ctx, &gemm, &make)?;
+        ctx.tiles.remember(ctx, gemm.class(), best);
+    }
+    match choose(ctx, forced, &gemm)? {
+        Some(t) => make(t).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Times every candidate that fits (one warm-up, then the median of five timed runs, each
+/// its own submit) and returns the fastest.
+fn autotune(ctx: &GpuContext, gemm: &Gemm, make: &dyn Fn(TileConfig) -> Result<Dispatch>) -> Result<TileConfig> {
+    let max_smem = ctx.device.limits().max_compute_workgroup_storage_size;
+    let mut best: Option<(f64, TileConfig)> = None;
+    for t in CANDIDATES.iter().copied().filter(|t| t.smem_bytes() <= max_smem) {
+        let d = make(t)?;
+        let mut times = Vec::with_capacity(5);
+        for rep in 0..6 {
+            let t0 = std::time::Instant::now();
+            let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("autotune") });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                d.record(ctx, &mut pass);
+            }
+            ctx.queue.submit([enc.finish()]);
+            ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;
+            if rep > 0 {
+                times.push(t0.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let med = times[times.len() / 2];
+        tracing::debug!("autotune {}: {} {:.3} ms", gemm.class(), t.name(), med * 1e3);
+        if best.is_none_or(|(b, _)| med < b) {
+            best = Some((med, t));
+        }
+    }
+    tracing::info!("autotune {}: {}", gemm.class(), best.map(|b| b.1.name()).unwrap_or_default());
+    Ok(best.map(|b| b.1).unwrap_or(CANDIDATES[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_candidate_fits_the_default_limit_or_says_so() {
+        for c in CANDIDATES {
+            assert_eq!(c.tx * c.ty, 256, "{}", c.name());
+            assert!(c.rm % 4 == 0 && c.rn % 4 == 0 && c.bk % 4 == 0, "{}", c.name());
+            assert!(c.smem_bytes() <= 32 * 1024, "{}", c.name());
+            assert_eq!(parse_forced(&c.name()), Ok(Forced::Tile(c)));
+        }
+        assert_eq!(parse_forced("portable"), Ok(Forced::Portable));
+        assert!(parse_forced("65x64").is_err());
+    }
+
+    #[test]
+    fn folded_groups_cover_every_tile_without_passing_the_limit() {
+        let g = Gemm { family: Family::Conv, m: 256 * 128 * 128, n: 24, k: 16, z: 1, a_vec: true, b_vec: true };
+        for c in CANDIDATES {
+            let [x, y, z] = g.groups(&c);
+            let tiles = (g.m.div_ceil(c.bm()) as u64) * (g.n.div_ceil(c.bn()) as u64);
+            assert!(x <= 65_535 && y <= 65_535 && z == 1);
+            assert!(x as u64 * y as u64 >= tiles && (x as u64 * (y as u64 - 1)) < tiles, "{}", c.name());
+        }
+    }
+
+    #[test]
+    fn the_default_table_keeps_small_layers_on_small_tiles() {
+        let small = Gemm { family: Family::MatMul, m: 17, n: 17, k: 64, z: 1, a_vec: true, b_vec: false };
+        assert_eq!(default_tile(&small, 16384), CANDIDATES[0]);
+        let big = Gemm { family: Family::Conv, m: 64 * 64 * 32, n: 256, k: 256, z: 1, a_vec: true, b_vec: true };
+        assert_eq!(default_tile(&big, 32768).name(), "128x128k16");
+        assert_eq!(default_tile(&big, 16384).name(), "128x128k8");
+        let narrow = Gemm { n: 24, ..big };
+        assert_eq!(default_tile(&narrow, 32768).name(), "128x32k16");
+    }
+}
