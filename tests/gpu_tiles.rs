@@ -171,3 +171,33 @@ fn movenet_matches_tfjs_on_every_tile() {
         assert!(d <= 1e-3, "{}: {d}", t.name());
     }
 }
+
+#[test]
+fn the_autotune_keeps_a_table_per_adapter_and_reuses_it() {
+    let cache = std::env::temp_dir().join(format!("walkout-autotune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let bench = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+            .args(["models", "bench", "reid-sim", "--device", "gpu", "--iters", "1", "--warmup", "0"])
+            .current_dir(common::root())
+            .env("WALKOUT_GPU_AUTOTUNE", "1")
+            .env("WALKOUT_CACHE", &cache)
+            .env_remove("WALKOUT_GPU_TILES")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    bench();
+    let files: Vec<_> = std::fs::read_dir(cache.join("gpu-tiles")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(files.len(), 1, "one table for the one adapter: {files:?}");
+    let table: std::collections::HashMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert!(table.keys().any(|k| k.starts_with("conv:")), "{table:?}");
+    for (class, tile) in &table {
+        assert!(matches!(tiles::parse_forced(tile), Ok(Forced::Tile(_))), "{class}: {tile}");
+    }
+    // a second process finds every class in the table and tunes nothing
+    let before = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    bench();
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), before, "the table was rewritten");
+    std::fs::remove_dir_all(&cache).unwrap();
+}

@@ -20,6 +20,9 @@ pub struct KernelsArgs {
     /// Print one JSON object per row as well.
     #[arg(long)]
     pub json: bool,
+    /// Print the adapter, what it offers and its peaks, and time nothing else.
+    #[arg(long)]
+    pub adapter_only: bool,
 }
 
 fn rand(n: usize, seed: u32) -> Vec<f32> {
@@ -83,13 +86,18 @@ pub fn kernels(a: KernelsArgs) -> Result<()> {
     ];
     let exec = runtime::executor_for(a.device)?;
     let (peak, bw) = if a.device == Device::Gpu {
-        let pk = gpu::peak::measure(gpu::GpuContext::get()?.as_ref())?;
-        println!("{}: peaks, measured: FP32 {:.1} GFLOP/s, memory {:.1} GB/s ({})", exec.adapter(), pk.gflops, pk.gbps, pk.method);
+        let ctx = gpu::GpuContext::get()?;
+        println!("{}: {}", exec.adapter(), ctx.capabilities());
+        let pk = gpu::peak::measure(ctx.as_ref())?;
+        println!("peaks, measured: FP32 {:.1} GFLOP/s, memory {:.1} GB/s ({})", pk.gflops, pk.gbps, pk.method);
         (Some(pk.gflops), Some(pk.gbps))
     } else {
         println!("{}", exec.adapter());
         (None, None)
     };
+    if a.adapter_only {
+        return Ok(());
+    }
     println!("{:<30} {:<14} {:>10} {:>10} {:>8} {:>9}  kernel", "shape", "variant", "ms", "GFLOP/s", "of peak", "GB/s");
     for (name, (g, shape)) in &shapes {
         let spec = optimize::specialize(g, std::slice::from_ref(shape))?;

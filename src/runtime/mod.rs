@@ -130,13 +130,13 @@ pub fn node_flops(g: &Graph, n: &graph::Node) -> u64 {
     }
 }
 
-/// Bytes a node reads and writes at least once: its operands and results.
+/// Bytes a node reads and writes at least once: its operands and results. Gathers and
+/// slices read only what they pick, so their first operand counts as much as their results.
 pub fn node_bytes(g: &Graph, n: &graph::Node) -> u64 {
-    n.inputs
-        .iter()
-        .chain(&n.outputs)
-        .map(|&v| g.values[v].shape.as_ref().map(|s| (graph::numel(s) * g.values[v].dtype.size()) as u64).unwrap_or(0))
-        .sum()
+    let size = |v: usize| g.values[v].shape.as_ref().map(|s| (graph::numel(s) * g.values[v].dtype.size()) as u64).unwrap_or(0);
+    let out: u64 = n.outputs.iter().map(|&v| size(v)).sum();
+    let picks = matches!(n.op, graph::Op::GatherNd | graph::Op::Gather { .. } | graph::Op::Slice);
+    n.inputs.iter().enumerate().map(|(i, &v)| if picks && i == 0 { size(v).min(out) } else { size(v) }).sum::<u64>() + out
 }
 
 /// A backend that compiles graphs into plans.

@@ -28,6 +28,10 @@ pub struct GpuContext {
     pub(crate) pipes: kernels::Pipelines,
     /// Tuned GEMM specialisations and the adapter's tile table.
     pub(crate) tiles: tiles::TileCache,
+    /// What the adapter offers (not all of it is requested).
+    pub offered: wgpu::Features,
+    /// The adapter's cooperative-matrix configurations, "MxNxK A/B -> C".
+    pub coop: Vec<String>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -60,6 +64,12 @@ impl GpuContext {
         .map_err(|e| format!("no GPU adapter ({e}); on Debian install mesa-vulkan-drivers for lavapipe"))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let offered = adapter.features();
+        let coop: Vec<String> = adapter
+            .cooperative_matrix_properties()
+            .iter()
+            .map(|c| format!("{}x{}x{} {:?} -> {:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type))
+            .collect();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("walkout"),
@@ -85,7 +95,22 @@ impl GpuContext {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(format!("compiling the WGSL kernels on {}: {e}", describe(&info)));
         }
-        Ok(GpuContext { device, queue, info, pipes, tiles: Default::default() })
+        Ok(GpuContext { device, queue, info, pipes, tiles: Default::default(), offered, coop })
+    }
+
+    /// What the adapter offers for the fast paths of #17: f16, subgroups, cooperative
+    /// matrices, and workgroup memory.
+    pub fn capabilities(&self) -> String {
+        let yes = |f: wgpu::Features| if self.offered.contains(f) { "yes" } else { "no" };
+        format!(
+            "shader-f16 {}, subgroups {} (size {}..{}), cooperative matrix {}, workgroup memory {} KiB",
+            yes(wgpu::Features::SHADER_F16),
+            yes(wgpu::Features::SUBGROUP),
+            self.info.subgroup_min_size,
+            self.info.subgroup_max_size,
+            if self.coop.is_empty() { "none".to_string() } else { self.coop.join(", ") },
+            self.device.limits().max_compute_workgroup_storage_size / 1024
+        )
     }
 
     /// True for a real GPU, false for a software adapter such as lavapipe.

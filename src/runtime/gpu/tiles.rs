@@ -388,7 +388,8 @@ impl TileCache {
         }
     }
 
-    pub(crate) fn is_tuned(&self, class: &str) -> bool {
+    pub(crate) fn is_tuned(&self, ctx: &GpuContext, class: &str) -> bool {
+        self.load(ctx);
         self.tuned.lock().map(|m| m.contains_key(class)).unwrap_or(false)
     }
 }
@@ -417,7 +418,7 @@ pub(crate) fn upgrade(
         };
         Dispatch::realize_tuned(ctx, g, launch, (tuned, name), &args, uniform_binding(gemm.family), gemm.groups(&t), (buf_of, buffers))
     };
-    if forced.is_none() && autotune_on() && !ctx.tiles.is_tuned(&gemm.class()) {
+    if forced.is_none() && autotune_on() && !ctx.tiles.is_tuned(ctx, &gemm.class()) {
         let best = autotune(ctx, &gemm, &make)?;
         ctx.tiles.remember(ctx, gemm.class(), best);
     }
