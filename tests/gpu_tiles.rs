@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used)]
-//! The tuned GEMM tiles of the wgpu executor (`runtime::gpu::tiles`, `shaders/gemm.wgsl`):
+//! The wgpu executor's tuned kernels. GEMM tiles (`runtime::gpu::tiles`, `shaders/gemm.wgsl`):
 //! every specialisation validates with naga, and on the adapter (lavapipe in CI) every tile,
 //! with scalar and vec4 loads, gives what the portable kernels and the CPU executor give on
-//! ragged convolutions and MatMuls, and MoveNet stays within 1e-3 of TF.js on each tile.
+//! ragged convolutions and MatMuls, MoveNet stays within 1e-3 of TF.js on each tile, and the
+//! autotune's table persists. Subgroup reductions (`runtime::gpu::subgroups`): long rows
+//! reduce and softmax as the CPU executor does.
 
 mod common;
 
@@ -200,4 +202,48 @@ fn the_autotune_keeps_a_table_per_adapter_and_reuses_it() {
     bench();
     assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), before, "the table was rewritten");
     std::fs::remove_dir_all(&cache).unwrap();
+}
+
+fn x_for(shape: &[usize], near_one: bool) -> Tensor {
+    let v = rand(numel(shape), 11);
+    Tensor::f32(shape.to_vec(), if near_one { v.iter().map(|x| 1.0 + x * 0.01).collect() } else { v })
+}
+
+#[test]
+fn long_rows_reduce_with_subgroups_as_the_cpu_does() {
+    let gpu = GpuExecutor::new().expect("a wgpu adapter (scripts/setup installs lavapipe)");
+    if !gpu.context().device.features().contains(wgpu::Features::SUBGROUP) {
+        println!("skipped: {} has no subgroups", gpu.adapter());
+        return;
+    }
+    let cpu = CpuExecutor::new();
+    let reduce = |op: ReduceOp, shape: Vec<usize>, axes: Vec<i64>| {
+        let a = Tensor::i64(vec![axes.len()], axes);
+        (Graph::one_node(Op::Reduce { op, keep_dims: false }, &shape, vec![a]), shape)
+    };
+    let softmax = |log: bool, shape: Vec<usize>| (Graph::one_node(Op::Softmax { axis: -1, legacy: false, log }, &shape, vec![]), shape);
+    let cases = vec![
+        ("sum", reduce(ReduceOp::Sum, vec![5, 1000], vec![1])),
+        ("mean", reduce(ReduceOp::Mean, vec![5, 1000], vec![1])),
+        ("max", reduce(ReduceOp::Max, vec![5, 1000], vec![1])),
+        ("min", reduce(ReduceOp::Min, vec![5, 1000], vec![1])),
+        ("prod", reduce(ReduceOp::Prod, vec![3, 300], vec![1])),
+        ("sum of everything", reduce(ReduceOp::Sum, vec![7, 9, 31], vec![0, 1, 2])),
+        ("global average pool", (Graph::one_node(Op::GlobalPool(PoolKind::Avg), &[2, 8, 33, 33], vec![]), vec![2, 8, 33, 33])),
+        ("global max pool", (Graph::one_node(Op::GlobalPool(PoolKind::Max), &[2, 8, 33, 33], vec![]), vec![2, 8, 33, 33])),
+        ("softmax", softmax(false, vec![3, 517])),
+        ("log-softmax", softmax(true, vec![3, 517])),
+    ];
+    for (name, (g, shape)) in cases {
+        let x = x_for(&shape, name == "prod");
+        let want = cpu.compile(&g, std::slice::from_ref(&shape)).unwrap().run(std::slice::from_ref(&x)).unwrap().remove(0);
+        let mut plan = gpu.compile(&g, std::slice::from_ref(&shape)).unwrap();
+        let got = plan.run(std::slice::from_ref(&x)).unwrap().remove(0);
+        let prof = plan.profile(&[x]).unwrap().unwrap();
+        assert!(prof.kernels.iter().any(|k| k.kernel.ends_with("_rows")), "{name}: {:?}", prof.kernels);
+        let scale = want.as_f32().unwrap().iter().fold(1f64, |m, v| m.max(v.abs() as f64));
+        let d = got.max_abs_diff(&want).unwrap();
+        println!("{name}: {d:.2e}");
+        assert!(d <= 1e-5 * scale, "{name}: {d:e} against the CPU");
+    }
 }

@@ -29,7 +29,15 @@ fn every_wgsl_file_validates() {
             assert!(SHADERS.iter().any(|(f, src)| *f == name && *src == on_disk), "{name} is not compiled from SHADERS");
             module(&name)
         };
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        // subgroup kernels are compiled only where the adapter offers them
+        let caps = if on_disk.contains("@builtin(subgroup_id)") {
+            naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SUBGROUP_BARRIER
+        } else {
+            naga::valid::Capabilities::empty()
+        };
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
             .validate(&module)
             .unwrap_or_else(|err| panic!("{}: {err:?}", p.display()));
         n += 1;

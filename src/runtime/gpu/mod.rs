@@ -9,6 +9,7 @@ pub mod kernels;
 pub mod peak;
 pub(crate) mod place;
 pub mod preprocess;
+pub mod subgroups;
 pub mod tiles;
 
 use super::{check_run_inputs, Executor, KernelTime, Plan, Profile, Result, RuntimeError};
@@ -28,6 +29,8 @@ pub struct GpuContext {
     pub(crate) pipes: kernels::Pipelines,
     /// Tuned GEMM specialisations and the adapter's tile table.
     pub(crate) tiles: tiles::TileCache,
+    /// The subgroup row kernels, where the device has SUBGROUP.
+    pub(crate) rows: Option<subgroups::RowKernels>,
     /// What the adapter offers (not all of it is requested).
     pub offered: wgpu::Features,
     /// The adapter's cooperative-matrix configurations, "MxNxK A/B -> C".
@@ -70,10 +73,10 @@ impl GpuContext {
             .iter()
             .map(|c| format!("{}x{}x{} {:?} -> {:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type))
             .collect();
-        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("walkout"),
-            required_features: if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
+            // timestamps for profiles, subgroups for the row reductions, where offered
+            required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
             required_limits: wgpu::Limits {
                 max_storage_buffers_per_shader_stage: 8.min(limits.max_storage_buffers_per_shader_stage),
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
@@ -95,7 +98,18 @@ impl GpuContext {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(format!("compiling the WGSL kernels on {}: {e}", describe(&info)));
         }
-        Ok(GpuContext { device, queue, info, pipes, tiles: Default::default(), offered, coop })
+        let rows = if device.features().contains(wgpu::Features::SUBGROUP) {
+            match subgroups::RowKernels::new(&device) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!("subgroup kernels unavailable on {}: {e}", describe(&info));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(GpuContext { device, queue, info, pipes, tiles: Default::default(), rows, offered, coop })
     }
 
     /// What the adapter offers for the fast paths of #17: f16, subgroups, cooperative
@@ -252,7 +266,10 @@ impl GpuPlan {
                 kernels::Kind::Gpu(spec) => {
                     gpu_nodes += 1;
                     let launch = kernels::build(&g, n, spec, fused.get(&idx).copied())?;
-                    let tuned = tiles::upgrade(&ctx, forced, &g, &launch, &buf_of, &buffers)?;
+                    let tuned = match tiles::upgrade(&ctx, forced, &g, &launch, &buf_of, &buffers)? {
+                        Some(d) => Some(d),
+                        None => subgroups::upgrade(&ctx, &g, &launch, &buf_of, &buffers)?,
+                    };
                     Step::Gpu(match tuned {
                         Some(d) => d,
                         None => kernels::Dispatch::realize(&ctx, &g, &launch, &buf_of, &buffers)?,

@@ -82,13 +82,14 @@ kernels! {
 pub const PREAMBLE: &str = include_str!("../../../../shaders/common.wgsl");
 
 /// WGSL sources, one file per kernel family beside its Rust file in this folder.
-pub const SHADERS: [(&str, &str); 11] = [
+pub const SHADERS: [(&str, &str); 12] = [
     ("elementwise.wgsl", include_str!("../../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../../shaders/spatial.wgsl")),
     ("matmul.wgsl", include_str!("../../../../shaders/matmul.wgsl")),
     ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
     ("peak.wgsl", include_str!("../../../../shaders/peak.wgsl")),
+    ("reduce_rows.wgsl", include_str!("../../../../shaders/reduce_rows.wgsl")),
     ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
     ("copy.wgsl", include_str!("../../../../shaders/copy.wgsl")),
     ("index.wgsl", include_str!("../../../../shaders/index.wgsl")),
@@ -190,6 +191,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             [n, c, h, w, oh, ow, kh, kw, sy, sx, py, px, kind, include_pad, dy, dx, isn, isc, isy, isx, osn, osc, osy, osx]
         ),
         layout!("reduce.wgsl", RdP, "RdP", [outer, r, inner, op]),
+        layout!("reduce_rows.wgsl", RdP, "RdP", [outer, r, inner, op]),
         layout!("copy.wgsl", CpP, "CpP", [n, rank, src_off, dst_off, shape, ss, ds, md]),
         layout!("index.wgsl", IxP, "IxP", [a, b, c, d, e, f, g, h, st]),
         layout!("pad.wgsl", PadP, "PadP", [n, rank, mode, fill, oshape, ishape, before, istride]),

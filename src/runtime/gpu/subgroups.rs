@@ -1,0 +1,84 @@
+//! Subgroup reductions for the wgpu executor (`shaders/reduce_rows.wgsl`): reductions, global
+//! pooling and softmax along a contiguous axis of at least [`MIN_ROW`] elements run one
+//! workgroup per row with subgroup operations, where the adapter offers SUBGROUP, instead of
+//! one thread per row (`reduce.wgsl`). `WALKOUT_GPU_SUBGROUPS=0` keeps the portable kernels.
+//! The OpenCL executor keeps the portable kernels.
+
+use super::kernels::{Arg, Dispatch, Launch, Which};
+use super::tiles::Tuned;
+use super::{gpu_err, GpuContext};
+use crate::runtime::Result;
+use std::sync::Arc;
+
+/// Rows shorter than this stay one thread per row.
+pub const MIN_ROW: u32 = 128;
+
+/// The two row kernels, compiled when the device has SUBGROUP.
+#[derive(Debug)]
+pub(crate) struct RowKernels {
+    reduce: Arc<Tuned>,
+    softmax: Arc<Tuned>,
+}
+
+impl RowKernels {
+    /// Compiles the row kernels on a device that has SUBGROUP.
+    pub(crate) fn new(device: &wgpu::Device) -> std::result::Result<RowKernels, String> {
+        let src = super::kernels::shader_source("reduce_rows.wgsl").ok_or("reduce_rows.wgsl is not in SHADERS")?;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("reduce_rows.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let make = |entry: &str| {
+            let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let layout = pipe.get_bind_group_layout(0);
+            Arc::new(Tuned { pipe, layout })
+        };
+        let (reduce, softmax) = (make("reduce_rows"), make("softmax_rows"));
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(format!("compiling reduce_rows.wgsl: {e}"));
+        }
+        Ok(RowKernels { reduce, softmax })
+    }
+}
+
+fn enabled() -> bool {
+    std::env::var("WALKOUT_GPU_SUBGROUPS").map(|v| v.trim() != "0").unwrap_or(true)
+}
+
+/// The subgroup dispatch of a portable Reduce or Softmax launch along a contiguous axis, or
+/// None to keep the portable kernel.
+pub(crate) fn upgrade(
+    ctx: &GpuContext,
+    g: &crate::graph::Graph,
+    launch: &Launch,
+    buf_of: &[Option<usize>],
+    buffers: &[wgpu::Buffer],
+) -> Result<Option<Dispatch>> {
+    let Some(rows) = ctx.rows.as_ref() else { return Ok(None) };
+    if !matches!(launch.which, Which::Reduce | Which::Softmax) || launch.parts.len() != 1 || !enabled() {
+        return Ok(None);
+    }
+    let part = &launch.parts[0];
+    let w: &[u32] = bytemuck::try_cast_slice(&part.params).map_err(gpu_err)?;
+    // RdP: outer r inner op
+    let (outer, r, inner) = (w[0], w[1], w[2]);
+    if inner != 1 || r < MIN_ROW {
+        return Ok(None);
+    }
+    let (k, name) = match launch.which {
+        Which::Softmax => (rows.softmax.clone(), "softmax_rows"),
+        _ => (rows.reduce.clone(), "reduce_rows"),
+    };
+    let x = outer.clamp(1, 65_535);
+    let groups = [x, outer.div_ceil(x).max(1), 1];
+    let args: Vec<(u32, Arg)> = part.args.clone();
+    Dispatch::realize_tuned(ctx, g, launch, (k, name), &args, 0, groups, (buf_of, buffers)).map(Some)
+}
