@@ -3,7 +3,7 @@
 //! every specialisation validates with naga, and on the adapter (lavapipe in CI) every tile,
 //! with scalar and vec4 loads, gives what the portable kernels and the CPU executor give on
 //! ragged convolutions and MatMuls, MoveNet stays within 1e-3 of TF.js on each tile, and the
-//! autotune's table persists. Subgroup reductions (`runtime::gpu::subgroups`): long rows
+//! autotune's table persists; the vec4 depthwise kernel matches the CPU. Subgroup reductions (`runtime::gpu::subgroups`): long rows
 //! reduce and softmax as the CPU executor does.
 
 mod common;
@@ -245,5 +245,44 @@ fn long_rows_reduce_with_subgroups_as_the_cpu_does() {
         let d = got.max_abs_diff(&want).unwrap();
         println!("{name}: {d:.2e}");
         assert!(d <= 1e-5 * scale, "{name}: {d:e} against the CPU");
+    }
+}
+
+#[test]
+fn nhwc_depthwise_runs_four_channels_a_thread_as_the_cpu_does() {
+    let cpu = CpuExecutor::new();
+    let gpu = GpuExecutor::new().expect("a wgpu adapter (scripts/setup installs lavapipe)");
+    let portable = GpuExecutor::with_tiles(Forced::Portable).unwrap();
+    let dw = |c: usize, hw: [usize; 2], stride: usize, dilation: usize, residual: bool, layout: Layout| ConvCase {
+        layout,
+        n: 2,
+        c,
+        hw,
+        k: 3,
+        stride,
+        dilation,
+        groups: c,
+        cout: c,
+        residual,
+    };
+    let cases = [
+        (dw(16, [13, 11], 1, 1, true, Layout::Nhwc), "depthwise_v4"),
+        (dw(24, [17, 19], 2, 1, false, Layout::Nhwc), "depthwise_v4"),
+        (dw(12, [7, 5], 1, 2, false, Layout::Nhwc), "depthwise_v4"),
+        // channels not a multiple of 4, and NCHW, stay on the portable kernel
+        (dw(6, [9, 9], 1, 1, false, Layout::Nhwc), "depthwise"),
+        (dw(16, [9, 9], 1, 1, false, Layout::Nchw), "depthwise"),
+    ];
+    for (i, (cc, kernel)) in cases.iter().enumerate() {
+        let (g, shape) = conv_graph(cc);
+        let x = Tensor::f32(shape.clone(), rand(numel(&shape), 3));
+        let want = run(&cpu, &g, &shape);
+        let base = run(&portable, &g, &shape);
+        let mut plan = gpu.compile(&g, std::slice::from_ref(&shape)).unwrap();
+        let got = plan.run(std::slice::from_ref(&x)).unwrap().remove(0);
+        let prof = plan.profile(&[x]).unwrap().unwrap();
+        assert_eq!(prof.kernels.iter().map(|k| k.kernel.as_str()).collect::<Vec<_>>(), [*kernel], "case {i}");
+        let (d, dc) = (got.max_abs_diff(&base).unwrap(), got.max_abs_diff(&want).unwrap());
+        assert!(d <= 1e-6 && dc <= 1e-5, "case {i}: {d:e} against the portable kernel, {dc:e} against the CPU");
     }
 }

@@ -5,7 +5,7 @@
 //! The OpenCL executor keeps the portable kernels.
 
 use super::kernels::{Arg, Dispatch, Launch, Which};
-use super::tiles::Tuned;
+use super::tiles::{compile, Tuned};
 use super::{gpu_err, GpuContext};
 use crate::runtime::Result;
 use std::sync::Arc;
@@ -24,27 +24,8 @@ impl RowKernels {
     /// Compiles the row kernels on a device that has SUBGROUP.
     pub(crate) fn new(device: &wgpu::Device) -> std::result::Result<RowKernels, String> {
         let src = super::kernels::shader_source("reduce_rows.wgsl").ok_or("reduce_rows.wgsl is not in SHADERS")?;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("reduce_rows.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
-        let make = |entry: &str| {
-            let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            let layout = pipe.get_bind_group_layout(0);
-            Arc::new(Tuned { pipe, layout })
-        };
-        let (reduce, softmax) = (make("reduce_rows"), make("softmax_rows"));
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(format!("compiling reduce_rows.wgsl: {e}"));
-        }
+        let reduce = compile(device, "reduce_rows.wgsl", "reduce_rows", &src)?;
+        let softmax = compile(device, "reduce_rows.wgsl", "softmax_rows", &src)?;
         Ok(RowKernels { reduce, softmax })
     }
 }

@@ -145,7 +145,7 @@ pub fn parse_forced(s: &str) -> std::result::Result<Forced, String> {
     })
 }
 
-fn forced() -> Result<Option<Forced>> {
+fn forced_env() -> Result<Option<Forced>> {
     match std::env::var("WALKOUT_GPU_TILES") {
         Ok(v) if !v.trim().is_empty() => parse_forced(&v).map(Some).map_err(gpu_err),
         _ => Ok(None),
@@ -181,6 +181,8 @@ pub(crate) struct TileCache {
     /// shape class -> tile, from the autotune (loaded from and saved to the cache file).
     tuned: Mutex<HashMap<String, TileConfig>>,
     loaded: std::sync::OnceLock<()>,
+    /// The vec4 depthwise kernel (`depthwise.wgsl`), compiled on first use.
+    depthwise: std::sync::OnceLock<std::result::Result<Arc<Tuned>, String>>,
 }
 
 fn layout_entries(f: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -314,7 +316,7 @@ pub(crate) fn choose(ctx: &GpuContext, forced_here: Option<Forced>, g: &Gemm) ->
     let max_smem = ctx.device.limits().max_compute_workgroup_storage_size;
     let forced = match forced_here {
         Some(f) => Some(f),
-        None => forced()?,
+        None => forced_env()?,
     };
     match forced {
         Some(Forced::Portable) => return Ok(None),
@@ -330,7 +332,7 @@ pub(crate) fn choose(ctx: &GpuContext, forced_here: Option<Forced>, g: &Gemm) ->
 
 /// Whether this process tunes tiles on its first plans (`WALKOUT_GPU_AUTOTUNE=1`).
 pub(crate) fn autotune_on() -> bool {
-    std::env::var("WALKOUT_GPU_AUTOTUNE").is_ok_and(|v| v.trim() == "1") && forced().ok().flatten().is_none()
+    std::env::var("WALKOUT_GPU_AUTOTUNE").is_ok_and(|v| v.trim() == "1") && forced_env().ok().flatten().is_none()
 }
 
 /// The cache file of an adapter's tuned table.
@@ -405,6 +407,9 @@ pub(crate) fn upgrade(
     buf_of: &[Option<usize>],
     buffers: &[wgpu::Buffer],
 ) -> Result<Option<Dispatch>> {
+    if launch.which == Which::Depthwise {
+        return depthwise(ctx, forced, g, launch, buf_of, buffers);
+    }
     let Some(gemm) = gemm_of(launch) else { return Ok(None) };
     if launch.parts.len() != 1 {
         return Ok(None);
@@ -426,6 +431,65 @@ pub(crate) fn upgrade(
         Some(t) => make(t).map(Some),
         None => Ok(None),
     }
+}
+
+/// The vec4 depthwise dispatch of a portable depthwise launch on NHWC tensors with channels
+/// a multiple of 4, or None to keep the portable kernel.
+fn depthwise(
+    ctx: &GpuContext,
+    forced: Option<Forced>,
+    g: &crate::graph::Graph,
+    launch: &Launch,
+    buf_of: &[Option<usize>],
+    buffers: &[wgpu::Buffer],
+) -> Result<Option<Dispatch>> {
+    let portable = match forced {
+        Some(f) => f == Forced::Portable,
+        None => forced_env()? == Some(Forced::Portable),
+    };
+    let Some(part) = launch.parts.first() else { return Ok(None) };
+    let Ok(w) = bytemuck::try_cast_slice::<u8, u32>(&part.params) else { return Ok(None) };
+    // ConvP: n cin h w cout oh ow kh | kw sy sx dy dx py px groups | isn isc isy isx | osn osc osy osx
+    let (n, cout, oh, ow) = (w[0], w[4], w[5], w[6]);
+    let (isn, isc, isy, isx, osn, osc, osy, osx) = (w[16], w[17], w[18], w[19], w[20], w[21], w[22], w[23]);
+    let fits = cout % 4 == 0 && isc == 1 && osc == 1 && [isn, isy, isx, osn, osy, osx].iter().all(|s| s % 4 == 0);
+    if portable || launch.parts.len() != 1 || !fits {
+        return Ok(None);
+    }
+    let tuned = ctx
+        .tiles
+        .depthwise
+        .get_or_init(|| {
+            compile(&ctx.device, "depthwise.wgsl", "depthwise_v4", &super::kernels::shader_source("depthwise.wgsl").unwrap_or_default())
+        })
+        .clone()
+        .map_err(gpu_err)?;
+    // an absent operand is one zero vec4, the smallest binding of a vec4 array
+    let args: Vec<(u32, Arg)> =
+        part.args.iter().map(|(i, a)| (*i, if matches!(a, Arg::Words(_)) { Arg::Words(vec![0; 4]) } else { a.clone() })).collect();
+    let threads = n as usize * oh as usize * ow.div_ceil(4) as usize * (cout / 4) as usize;
+    let groups = super::kernels::groups_1d(threads);
+    Dispatch::realize_tuned(ctx, g, launch, (tuned, "depthwise_v4"), &args, 0, groups, (buf_of, buffers)).map(Some)
+}
+
+/// A pipeline with the auto layout, compiled in an error scope.
+pub(crate) fn compile(device: &wgpu::Device, label: &str, entry: &str, src: &str) -> std::result::Result<Arc<Tuned>, String> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module =
+        device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: None,
+        module: &module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let layout = pipe.get_bind_group_layout(0);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(format!("compiling {label}: {e}"));
+    }
+    Ok(Arc::new(Tuned { pipe, layout }))
 }
 
 /// Times every candidate that fits (one warm-up, then the median of five timed runs, each

@@ -3,6 +3,7 @@
 
 mod conv;
 mod copy;
+mod dispatch;
 mod elementwise;
 mod index;
 mod matmul;
@@ -12,6 +13,7 @@ mod spatial;
 
 use conv::*;
 use copy::*;
+pub(crate) use dispatch::Dispatch;
 use elementwise::*;
 use index::*;
 use matmul::*;
@@ -82,12 +84,13 @@ kernels! {
 pub const PREAMBLE: &str = include_str!("../../../../shaders/common.wgsl");
 
 /// WGSL sources, one file per kernel family beside its Rust file in this folder.
-pub const SHADERS: [(&str, &str); 12] = [
+pub const SHADERS: [(&str, &str); 13] = [
     ("elementwise.wgsl", include_str!("../../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../../shaders/spatial.wgsl")),
     ("matmul.wgsl", include_str!("../../../../shaders/matmul.wgsl")),
     ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
+    ("depthwise.wgsl", include_str!("../../../../shaders/depthwise.wgsl")),
     ("peak.wgsl", include_str!("../../../../shaders/peak.wgsl")),
     ("reduce_rows.wgsl", include_str!("../../../../shaders/reduce_rows.wgsl")),
     ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
@@ -174,6 +177,15 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
             ]
         ),
         layout!("matmul.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
+        layout!(
+            "depthwise.wgsl",
+            ConvP,
+            "ConvP",
+            [
+                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
+                has_bias, cpg, p0, p1, opg, pad
+            ]
+        ),
         layout!("gemm.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
         layout!(
             "gemm.wgsl",
@@ -397,15 +409,6 @@ pub(super) fn bytes<T: Pod>(p: &T) -> Vec<u8> {
     bytemuck::bytes_of(p).to_vec()
 }
 
-/// A launch recorded for wgpu: pipeline, and a bind group and workgroup counts per part.
-#[derive(Debug)]
-pub(crate) struct Dispatch {
-    which: Which,
-    /// A tuned specialisation that replaces `which`'s pipeline, and its profile name.
-    tuned: Option<(std::sync::Arc<super::tiles::Tuned>, &'static str)>,
-    binds: Vec<(wgpu::BindGroup, [u32; 3])>,
-}
-
 fn name_of(which: Which) -> &'static str {
     match which {
         Which::Cast => "cast",
@@ -419,86 +422,6 @@ fn name_of(which: Which) -> &'static str {
 /// debugging aid for bisecting a kernel.
 pub(super) fn disabled(name: &str) -> bool {
     std::env::var("WALKOUT_GPU_DISABLE").is_ok_and(|v| v.split(',').any(|s| s.trim() == name))
-}
-
-impl Dispatch {
-    pub fn kernel_name(&self) -> &'static str {
-        self.tuned.as_ref().map(|t| t.1).unwrap_or_else(|| name_of(self.which))
-    }
-
-    /// Buffers and bind groups for a launch: the parameter block as a uniform buffer, carried
-    /// words as storage buffers, values as their buffers in the plan.
-    pub fn realize(ctx: &GpuContext, g: &Graph, launch: &Launch, buf_of: &[Option<usize>], buffers: &[wgpu::Buffer]) -> Result<Dispatch> {
-        let layout = ctx.pipes.get(launch.which).get_bind_group_layout(0);
-        let parts: Vec<PartRef<'_>> = launch.parts.iter().map(|p| (&p.params[..], &p.args[..], p.groups)).collect();
-        let binds = realize_parts(ctx, g, &parts, 0, &layout, buf_of, buffers)?;
-        Ok(Dispatch { which: launch.which, tuned: None, binds })
-    }
-
-    /// A launch realised on a tuned specialisation: `args` at its bindings, the parameter
-    /// block at `uniform_at`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn realize_tuned(
-        ctx: &GpuContext,
-        g: &Graph,
-        launch: &Launch,
-        tuned: (std::sync::Arc<super::tiles::Tuned>, &'static str),
-        args: &[(u32, Arg)],
-        uniform_at: u32,
-        groups: [u32; 3],
-        bufs: (&[Option<usize>], &[wgpu::Buffer]),
-    ) -> Result<Dispatch> {
-        let params = launch.parts.first().map(|p| &p.params[..]).unwrap_or_default();
-        let binds = realize_parts(ctx, g, &[(params, args, groups)], uniform_at, &tuned.0.layout, bufs.0, bufs.1)?;
-        Ok(Dispatch { which: launch.which, tuned: Some(tuned), binds })
-    }
-
-    pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
-        match &self.tuned {
-            Some((t, _)) => pass.set_pipeline(&t.pipe),
-            None => pass.set_pipeline(ctx.pipes.get(self.which)),
-        }
-        for (bg, gr) in &self.binds {
-            pass.set_bind_group(0, bg, &[]);
-            pass.dispatch_workgroups(gr[0], gr[1], gr[2]);
-        }
-    }
-}
-
-type PartRef<'a> = (&'a [u8], &'a [(u32, Arg)], [u32; 3]);
-
-fn realize_parts(
-    ctx: &GpuContext,
-    g: &Graph,
-    parts: &[PartRef<'_>],
-    uniform_at: u32,
-    layout: &wgpu::BindGroupLayout,
-    buf_of: &[Option<usize>],
-    buffers: &[wgpu::Buffer],
-) -> Result<Vec<(wgpu::BindGroup, [u32; 3])>> {
-    let mut binds = Vec::with_capacity(parts.len());
-    for (params, args, groups) in parts {
-        let u = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: params,
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let carried: Vec<Option<wgpu::Buffer>> =
-            args.iter().map(|(_, a)| if let Arg::Words(w) = a { Some(storage(ctx, w)) } else { None }).collect();
-        let mut entries: Vec<(u32, &wgpu::Buffer)> = vec![(uniform_at, &u)];
-        for ((i, a), c) in args.iter().zip(&carried) {
-            let b = match (a, c) {
-                (Arg::Value(v), _) => buf_of[*v]
-                    .map(|b| &buffers[b])
-                    .ok_or_else(|| gpu_err(format!("value '{}' has no GPU buffer (this is a bug)", g.values[*v].name)))?,
-                (Arg::Words(_), Some(c)) => c,
-                (Arg::Words(_), None) => unreachable!("carried words have a buffer"),
-            };
-            entries.push((*i, b));
-        }
-        binds.push((bind_layout(ctx, layout, &entries), *groups));
-    }
-    Ok(binds)
 }
 
 /// 1-D launch of `n` threads in workgroups of 256, folded into 2-D past the dimension limit.
@@ -530,23 +453,6 @@ pub(super) fn nchw_strides(shape: &[usize], layout: Layout) -> [u32; 4] {
     }
 }
 
-/// Bind group of `(binding, buffer)` entries; auto layouts only hold the bindings an entry
-/// point uses.
-fn bind_layout(ctx: &GpuContext, layout: &wgpu::BindGroupLayout, entries: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
-    let e: Vec<wgpu::BindGroupEntry> =
-        entries.iter().map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() }).collect();
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &e })
-}
-
-pub(super) fn storage(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
-    let data: Vec<u32> = if words.is_empty() { vec![0] } else { words.to_vec() };
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("aux"),
-        contents: bytemuck::cast_slice(&data),
-        usage: wgpu::BufferUsages::STORAGE,
-    })
-}
-
 /// The launch of a device node: its kernel, parameters and operands.
 pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) -> Result<Launch> {
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
@@ -558,12 +464,9 @@ pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) 
             let Op::Binary(b) = n.op else {
                 return Err(gpu_err("not a binary op"));
             };
-            let rank = out_shape.len().max(1);
-            let mut shape = [1u32; 8];
-            for (i, &d) in out_shape.iter().enumerate() {
-                shape[i] = d as u32;
-            }
             let (sa, sb) = (sh(n.inputs[0]), sh(n.inputs[1]));
+            let r0 = out_shape.len().max(1);
+            let (rank, shape, sa, sb) = coalesce(&out_shape, &bstrides(&sa, r0), &bstrides(&sb, r0));
             let p = ElemP {
                 n: total as u32,
                 rank: rank as u32,
@@ -574,8 +477,8 @@ pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) 
                 pad0: 0,
                 pad1: 0,
                 shape,
-                sa: bstrides(&sa, rank),
-                sb: bstrides(&sb, rank),
+                sa,
+                sb,
             };
             let which = if g.values[n.inputs[0]].dtype == DType::F32 { Which::BinaryF32 } else { Which::BinaryI32 };
             let args = vec![(1, Arg::Value(n.inputs[0])), (2, Arg::Value(n.inputs[1])), (3, Arg::Value(out))];
