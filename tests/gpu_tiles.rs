@@ -286,3 +286,41 @@ fn nhwc_depthwise_runs_four_channels_a_thread_as_the_cpu_does() {
         assert!(d <= 1e-6 && dc <= 1e-5, "case {i}: {d:e} against the portable kernel, {dc:e} against the CPU");
     }
 }
+
+#[test]
+fn the_cooperative_matrix_kernels_validate_and_compile_to_spirv() {
+    // naga: parse, validate with the capabilities the feature brings, and write SPIR-V for
+    // both entry points (what wgpu hands a Vulkan driver)
+    let src = walkout::runtime::gpu::kernels::shader_source("gemm_coop.wgsl").unwrap();
+    let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+    let caps = naga::valid::Capabilities::COOPERATIVE_MATRIX
+        | naga::valid::Capabilities::SHADER_FLOAT16
+        | naga::valid::Capabilities::SUBGROUP
+        | naga::valid::Capabilities::SUBGROUP_BARRIER;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+        .validate(&module)
+        .unwrap();
+    for entry in ["conv_coop", "matmul_coop"] {
+        let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: entry.into() };
+        let words = naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), Some(&pipeline)).unwrap();
+        assert!(words.len() > 100 && words[0] == 0x0723_0203, "{entry}: not SPIR-V");
+    }
+    // on an adapter with f16 cooperative matrices, the kernels against the CPU at f16 accuracy
+    let gpu = GpuExecutor::with_tiles(Forced::Coop).expect("a wgpu adapter (scripts/setup installs lavapipe)");
+    if !tiles::coop_offered(gpu.context()) {
+        println!("{}: no f16 cooperative matrices, the kernels are not run", gpu.adapter());
+        return;
+    }
+    let cpu = CpuExecutor::new();
+    let mut graphs: Vec<(Graph, Vec<usize>)> = conv_cases().iter().map(conv_graph).collect();
+    graphs.extend(matmul_cases());
+    for (i, (g, shape)) in graphs.iter().enumerate() {
+        let (want, got) = (run(&cpu, g, shape), run(&gpu, g, shape));
+        let scale = want.as_f32().unwrap().iter().fold(1f64, |m, v| m.max(v.abs() as f64));
+        let d = got.max_abs_diff(&want).unwrap();
+        println!("case {i}: {d:.2e} (scale {scale:.1})");
+        assert!(d <= 1e-2 * scale, "case {i}: {d:e}");
+    }
+}

@@ -30,11 +30,14 @@ fn every_wgsl_file_validates() {
             module(&name)
         };
         // subgroup kernels are compiled only where the adapter offers them
-        let caps = if on_disk.contains("@builtin(subgroup_id)") {
-            naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SUBGROUP_BARRIER
-        } else {
-            naga::valid::Capabilities::empty()
-        };
+        // and the cooperative-matrix kernels only where it offers those
+        let mut caps = naga::valid::Capabilities::empty();
+        if on_disk.contains("@builtin(subgroup_id)") {
+            caps |= naga::valid::Capabilities::SUBGROUP | naga::valid::Capabilities::SUBGROUP_BARRIER;
+        }
+        if on_disk.contains("enable wgpu_cooperative_matrix;") {
+            caps |= naga::valid::Capabilities::COOPERATIVE_MATRIX | naga::valid::Capabilities::SHADER_FLOAT16;
+        }
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
             .subgroup_operations(naga::valid::SubgroupOperationSet::all())

@@ -111,6 +111,9 @@ pub fn kernels(a: KernelsArgs) -> Result<()> {
             for t in gpu::tiles::CANDIDATES.iter().filter(|t| t.smem_bytes() <= max_smem) {
                 variants.push((t.name(), Box::new(gpu::GpuExecutor::with_tiles(gpu::tiles::Forced::Tile(*t))?)));
             }
+            if gpu::tiles::coop_offered(gpu::GpuContext::get()?.as_ref()) {
+                variants.push(("coop f16".into(), Box::new(gpu::GpuExecutor::with_tiles(gpu::tiles::Forced::Coop)?)));
+            }
         }
         for (v, e) in &variants {
             let (ms, kernel) = time(e.as_ref(), g, shape, a.iters)?;

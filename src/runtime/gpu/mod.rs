@@ -73,10 +73,19 @@ impl GpuContext {
             .iter()
             .map(|c| format!("{}x{}x{} {:?} -> {:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type))
             .collect();
+        let coop_f16 = offered.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16)
+            && adapter.cooperative_matrix_properties().iter().any(|c| {
+                (c.m_size, c.n_size, c.k_size) == (16, 16, 16)
+                    && matches!(c.ab_type, wgpu::CooperativeScalarType::F16)
+                    && matches!(c.cr_type, wgpu::CooperativeScalarType::F32)
+            });
+        let coop_features =
+            if coop_f16 { wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("walkout"),
-            // timestamps for profiles, subgroups for the row reductions, where offered
-            required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
+            // timestamps for profiles, subgroups for the row reductions, and f16 cooperative
+            // matrices for the tensor-core GEMM, where offered
+            required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP) | coop_features,
             required_limits: wgpu::Limits {
                 max_storage_buffers_per_shader_stage: 8.min(limits.max_storage_buffers_per_shader_stage),
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
@@ -85,7 +94,14 @@ impl GpuContext {
                 max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
                 ..wgpu::Limits::default()
             },
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: if coop_f16 {
+                // SAFETY: the experimental cooperative-matrix feature is requested only where the
+                // adapter offers a 16x16x16 f16 -> f32 configuration, and only gemm_coop.wgsl's
+                // pipelines (naga-validated, opt-in through WALKOUT_GPU_TILES=coop) use it.
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))

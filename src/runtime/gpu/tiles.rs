@@ -130,18 +130,23 @@ pub fn default_tile(g: &Gemm, max_smem: u32) -> TileConfig {
 pub enum Forced {
     Portable,
     Tile(TileConfig),
+    /// The f16 cooperative-matrix kernels (`gemm_coop.wgsl`) where the device has them, else
+    /// the table.
+    Coop,
 }
 
 /// Parses `WALKOUT_GPU_TILES`: "portable", "BMxBN" (the first candidate of that size) or
 /// "BMxBNkBK".
 pub fn parse_forced(s: &str) -> std::result::Result<Forced, String> {
     let s = s.trim();
-    if s == "portable" {
-        return Ok(Forced::Portable);
+    match s {
+        "portable" => return Ok(Forced::Portable),
+        "coop" => return Ok(Forced::Coop),
+        _ => {}
     }
     CANDIDATES.iter().find(|c| c.name() == s || format!("{}x{}", c.bm(), c.bn()) == s).map(|c| Forced::Tile(*c)).ok_or_else(|| {
         let names: Vec<String> = CANDIDATES.iter().map(|c| c.name()).collect();
-        format!("WALKOUT_GPU_TILES={s}: expected portable or one of {}", names.join(", "))
+        format!("WALKOUT_GPU_TILES={s}: expected portable, coop or one of {}", names.join(", "))
     })
 }
 
@@ -181,6 +186,8 @@ pub(crate) struct TileCache {
     /// shape class -> tile, from the autotune (loaded from and saved to the cache file).
     tuned: Mutex<HashMap<String, TileConfig>>,
     loaded: std::sync::OnceLock<()>,
+    /// The cooperative-matrix kernels (`gemm_coop.wgsl`), compiled on first use.
+    coop: Mutex<HashMap<Family, Arc<Tuned>>>,
     /// The vec4 depthwise kernel (`depthwise.wgsl`), compiled on first use.
     depthwise: std::sync::OnceLock<std::result::Result<Arc<Tuned>, String>>,
 }
@@ -201,37 +208,62 @@ fn layout_entries(f: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
     v
 }
 
+/// A pipeline of `entry` with the family's explicit layout (every binding of gemm.wgsl, used
+/// or not), compiled in an error scope.
+fn with_layout(device: &wgpu::Device, f: Family, entry: &str, src: &str) -> Result<Arc<Tuned>> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module =
+        device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(entry), source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &layout_entries(f) });
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pl),
+        module: &module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(gpu_err(format!("compiling {entry}: {e}")));
+    }
+    Ok(Arc::new(Tuned { pipe, layout }))
+}
+
+/// Whether the device runs the f16 cooperative-matrix kernels (the context requests the
+/// feature only where the adapter offers a 16x16x16 f16 -> f32 configuration).
+pub fn coop_offered(ctx: &GpuContext) -> bool {
+    ctx.device.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+}
+
 impl TileCache {
+    /// A cooperative-matrix kernel, compiled on first use.
+    fn coop_kernel(&self, device: &wgpu::Device, f: Family) -> Result<Arc<Tuned>> {
+        if let Some(k) = self.coop.lock().map_err(gpu_err)?.get(&f) {
+            return Ok(k.clone());
+        }
+        let src = super::kernels::shader_source("gemm_coop.wgsl").unwrap_or_default();
+        let entry = match f {
+            Family::Conv => "conv_coop",
+            Family::MatMul => "matmul_coop",
+        };
+        let k = with_layout(device, f, entry, &src)?;
+        self.coop.lock().map_err(gpu_err)?.insert(f, k.clone());
+        Ok(k)
+    }
+
     /// The pipeline of a specialisation, compiled on first use.
     pub(crate) fn get(&self, device: &wgpu::Device, f: Family, t: TileConfig, a_vec: bool, b_vec: bool) -> Result<Arc<Tuned>> {
         let key = (f, t, a_vec, b_vec);
         if let Some(p) = self.pipes.lock().map_err(gpu_err)?.get(&key) {
             return Ok(p.clone());
         }
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("gemm.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(source(&t, a_vec, b_vec).into()),
-        });
-        let layout =
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(f.entry()), entries: &layout_entries(f) });
-        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(f.entry()),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(f.entry()),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some(f.entry()),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(gpu_err(format!("compiling {} {} (vec4 A {a_vec}, B {b_vec}): {e}", f.entry(), t.name())));
-        }
-        let tuned = Arc::new(Tuned { pipe, layout });
+        let tuned = with_layout(device, f, f.entry(), &source(&t, a_vec, b_vec))
+            .map_err(|e| gpu_err(format!("{e} ({}, vec4 A {a_vec}, B {b_vec})", t.name())))?;
         self.pipes.lock().map_err(gpu_err)?.insert(key, tuned.clone());
         Ok(tuned)
     }
@@ -321,7 +353,7 @@ pub(crate) fn choose(ctx: &GpuContext, forced_here: Option<Forced>, g: &Gemm) ->
     match forced {
         Some(Forced::Portable) => return Ok(None),
         Some(Forced::Tile(t)) => return Ok(Some(if t.smem_bytes() <= max_smem { t } else { CANDIDATES[0] })),
-        None => {}
+        Some(Forced::Coop) | None => {}
     }
     ctx.tiles.load(ctx);
     if let Some(t) = ctx.tiles.tuned.lock().map_err(gpu_err)?.get(&g.class()) {
@@ -415,6 +447,20 @@ pub(crate) fn upgrade(
         return Ok(None);
     }
     let args = tuned_args(launch);
+    let wants_coop = match forced {
+        Some(f) => f == Forced::Coop,
+        None => forced_env()? == Some(Forced::Coop),
+    };
+    if wants_coop && coop_offered(ctx) {
+        let k = ctx.tiles.coop_kernel(&ctx.device, gemm.family)?;
+        let name = match gemm.family {
+            Family::Conv => "conv_coop",
+            Family::MatMul => "matmul_coop",
+        };
+        let groups = gemm.groups(&CANDIDATES[0]); // 64x64 tiles, as gemm_coop.wgsl's
+        return Dispatch::realize_tuned(ctx, g, launch, (k, name), &args, uniform_binding(gemm.family), groups, (buf_of, buffers))
+            .map(Some);
+    }
     let make = |t: TileConfig| -> Result<Dispatch> {
         let tuned = ctx.tiles.get(&ctx.device, gemm.family, t, gemm.a_vec, gemm.b_vec)?;
         let name = match gemm.family {

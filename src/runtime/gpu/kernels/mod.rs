@@ -84,13 +84,14 @@ kernels! {
 pub const PREAMBLE: &str = include_str!("../../../../shaders/common.wgsl");
 
 /// WGSL sources, one file per kernel family beside its Rust file in this folder.
-pub const SHADERS: [(&str, &str); 13] = [
+pub const SHADERS: [(&str, &str); 14] = [
     ("elementwise.wgsl", include_str!("../../../../shaders/elementwise.wgsl")),
     ("conv.wgsl", include_str!("../../../../shaders/conv.wgsl")),
     ("spatial.wgsl", include_str!("../../../../shaders/spatial.wgsl")),
     ("matmul.wgsl", include_str!("../../../../shaders/matmul.wgsl")),
     ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
     ("depthwise.wgsl", include_str!("../../../../shaders/depthwise.wgsl")),
+    ("gemm_coop.wgsl", include_str!("../../../../shaders/gemm_coop.wgsl")),
     ("peak.wgsl", include_str!("../../../../shaders/peak.wgsl")),
     ("reduce_rows.wgsl", include_str!("../../../../shaders/reduce_rows.wgsl")),
     ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
@@ -102,7 +103,11 @@ pub const SHADERS: [(&str, &str); 13] = [
 
 /// A kernel file with the shared preamble, as it is compiled.
 pub fn shader_source(file: &str) -> Option<String> {
-    SHADERS.iter().find(|(f, _)| *f == file).map(|(_, src)| format!("{PREAMBLE}\n{src}"))
+    SHADERS.iter().find(|(f, _)| *f == file).map(|(_, src)| {
+        // `enable` directives open the module, ahead of the preamble
+        let split = src.lines().take_while(|l| l.starts_with("enable ")).map(|l| l.len() + 1).sum::<usize>().min(src.len());
+        format!("{}{PREAMBLE}\n{}", &src[..split], &src[split..])
+    })
 }
 
 /// Every pipeline, created once per process, indexed by [`Which`].
@@ -179,6 +184,16 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         layout!("matmul.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
         layout!(
             "depthwise.wgsl",
+            ConvP,
+            "ConvP",
+            [
+                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
+                has_bias, cpg, p0, p1, opg, pad
+            ]
+        ),
+        layout!("gemm_coop.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
+        layout!(
+            "gemm_coop.wgsl",
             ConvP,
             "ConvP",
             [

@@ -1,0 +1,194 @@
+enable f16;
+enable wgpu_cooperative_matrix;
+
+// GEMM on cooperative matrices (`runtime::gpu::tiles`, wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX
+// on Vulkan's VK_KHR_cooperative_matrix, which is how NVIDIA tensor cores are reached):
+// convolution as implicit GEMM (`conv_coop`) and batched MatMul (`matmul_coop`) with f16
+// operands and f32 accumulation. Compiled only where the adapter offers a 16x16x16
+// f16 -> f32 configuration, and used only when asked for (`WALKOUT_GPU_COOP=1`): f16
+// operands change results at the 1e-3 level, which f32 models do not opt into.
+//
+// A workgroup of 128 invocations computes a 64x64 tile in K steps of 32: the operands are
+// converted to f16 into workgroup memory, each subgroup takes 32x32 quarters of the tile
+// (4 with 32-wide subgroups) and multiplies them as 2x2 16x16 cooperative matrices, adding
+// into an f32 tile in workgroup memory; the epilogue (bias, activation, residual) runs on
+// that tile. Bindings and parameter blocks are gemm.wgsl's.
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 32u;
+const WG: u32 = 128u;
+
+var<workgroup> Ah: array<f16, 2048>;  // BM x BK, row-major
+var<workgroup> Bh: array<f16, 2048>;  // BK x BN, row-major
+var<workgroup> Cs: array<f32, 4096>;  // BM x BN, row-major
+
+// The stage's quarters of the tile, on the subgroup's cooperative matrices.
+fn mma(sg: u32, nsg: u32) {
+    for (var s = sg; s < 4u; s = s + nsg) {
+        let r0 = s / 2u * 32u;
+        let c0 = s % 2u * 32u;
+        var c00 = coopLoadT<coop_mat16x16<f32, C>>(&Cs[r0 * BN + c0], BN);
+        var c01 = coopLoadT<coop_mat16x16<f32, C>>(&Cs[r0 * BN + c0 + 16u], BN);
+        var c10 = coopLoadT<coop_mat16x16<f32, C>>(&Cs[(r0 + 16u) * BN + c0], BN);
+        var c11 = coopLoadT<coop_mat16x16<f32, C>>(&Cs[(r0 + 16u) * BN + c0 + 16u], BN);
+        for (var kk = 0u; kk < BK; kk = kk + 16u) {
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&Ah[r0 * BK + kk], BK);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&Ah[(r0 + 16u) * BK + kk], BK);
+            let b0 = coopLoadT<coop_mat16x16<f16, B>>(&Bh[kk * BN + c0], BN);
+            let b1 = coopLoadT<coop_mat16x16<f16, B>>(&Bh[kk * BN + c0 + 16u], BN);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+        }
+        coopStoreT(c00, &Cs[r0 * BN + c0], BN);
+        coopStoreT(c01, &Cs[r0 * BN + c0 + 16u], BN);
+        coopStoreT(c10, &Cs[(r0 + 16u) * BN + c0], BN);
+        coopStoreT(c11, &Cs[(r0 + 16u) * BN + c0 + 16u], BN);
+    }
+}
+
+fn clear(li: u32) {
+    for (var i = li; i < BM * BN; i = i + WG) { Cs[i] = 0.0; }
+}
+
+struct Tile { m0: u32, n0: u32, z: u32 };
+
+fn tile_of(wg: vec3<u32>, nw: vec3<u32>, M: u32, N: u32) -> Tile {
+    let id = wg.y * nw.x + wg.x;
+    let nt = (N + BN - 1u) / BN;
+    let mt = (M + BM - 1u) / BM;
+    return Tile((id / nt) % mt * BM, id % nt * BN, id / (nt * mt));
+}
+
+// ---- convolution: gemm.wgsl's bindings 0-5 ----
+
+struct ConvP {
+    n: u32, cin: u32, h: u32, w: u32,
+    cout: u32, oh: u32, ow: u32, kh: u32,
+    kw: u32, sy: u32, sx: u32, dy: u32,
+    dx: u32, py: u32, px: u32, groups: u32,
+    isn: u32, isc: u32, isy: u32, isx: u32,
+    osn: u32, osc: u32, osy: u32, osx: u32,
+    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
+    p0: f32, p1: f32, opg: u32, pad: u32,
+};
+
+@group(0) @binding(0) var<uniform> P: ConvP;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Wt: array<f32>;
+@group(0) @binding(3) var<storage, read> Bias: array<f32>;
+@group(0) @binding(4) var<storage, read> Res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+
+fn conv_a(m: u32, k: u32, g: u32, M: u32, K: u32) -> f32 {
+    if (m >= M || k >= K) { return 0.0; }
+    let ox = m % P.ow;
+    let t = m / P.ow;
+    let oy = t % P.oh;
+    let b = t / P.oh;
+    let ci = k % P.cpg;
+    let t2 = k / P.cpg;
+    let kx = t2 % P.kw;
+    let ky = t2 / P.kw;
+    let iy = i32(oy * P.sy + ky * P.dy) - i32(P.py);
+    let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
+    if (iy < 0 || ix < 0 || iy >= i32(P.h) || ix >= i32(P.w)) { return 0.0; }
+    return X[b * P.isn + (g * P.cpg + ci) * P.isc + u32(iy) * P.isy + u32(ix) * P.isx];
+}
+
+@compute @workgroup_size(128)
+fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+             @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32,
+             @builtin(num_subgroups) nsg: u32) {
+    let M = P.n * P.oh * P.ow;
+    let K = P.kh * P.kw * P.cpg;
+    let tile = tile_of(wg, nw, M, P.opg);
+    if (tile.z >= P.groups) { return; }
+    clear(li);
+    for (var k0 = 0u; k0 < K; k0 = k0 + BK) {
+        for (var i = li; i < BM * BK; i = i + WG) {
+            Ah[i] = f16(conv_a(tile.m0 + i / BK, k0 + i % BK, tile.z, M, K));
+        }
+        for (var i = li; i < BK * BN; i = i + WG) {
+            let k = k0 + i / BN;
+            let nn = tile.n0 + i % BN;
+            var v = 0.0;
+            if (k < K && nn < P.opg) { v = Wt[k * P.cout + tile.z * P.opg + nn]; }
+            Bh[i] = f16(v);
+        }
+        workgroupBarrier();
+        mma(sg, nsg);
+        workgroupBarrier();
+    }
+    for (var i = li; i < BM * BN; i = i + WG) {
+        let m = tile.m0 + i / BN;
+        let nn = tile.n0 + i % BN;
+        if (m >= M || nn >= P.opg) { continue; }
+        let ox = m % P.ow;
+        let tt = m / P.ow;
+        let oy = tt % P.oh;
+        let b = tt / P.oh;
+        let oc = tile.z * P.opg + nn;
+        let oidx = b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx;
+        var v = Cs[i];
+        if (P.has_bias == 1u) { v = v + Bias[oc]; }
+        if (P.res_mode == 1u) {
+            O[oidx] = act_fn(v + Res[oidx], P.act, P.p0, P.p1);
+        } else if (P.res_mode == 2u) {
+            O[oidx] = act_fn(v, P.act, P.p0, P.p1) + Res[oidx];
+        } else {
+            O[oidx] = act_fn(v, P.act, P.p0, P.p1);
+        }
+    }
+}
+
+// ---- batched MatMul: gemm.wgsl's bindings 8-11 ----
+
+struct MmP {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
+    a_bs: u32, b_bs: u32, c_bs: u32, pad: u32,
+};
+
+@group(0) @binding(8) var<uniform> Q: MmP;
+@group(0) @binding(9) var<storage, read> MA: array<f32>;
+@group(0) @binding(10) var<storage, read> MB: array<f32>;
+@group(0) @binding(11) var<storage, read_write> MC: array<f32>;
+
+@compute @workgroup_size(128)
+fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+               @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32,
+               @builtin(num_subgroups) nsg: u32) {
+    let tile = tile_of(wg, nw, Q.m, Q.n);
+    if (tile.z >= Q.batch) { return; }
+    let ab = tile.z * Q.a_bs;
+    let bb = tile.z * Q.b_bs;
+    clear(li);
+    for (var k0 = 0u; k0 < Q.k; k0 = k0 + BK) {
+        for (var i = li; i < BM * BK; i = i + WG) {
+            let m = tile.m0 + i / BK;
+            let k = k0 + i % BK;
+            var v = 0.0;
+            if (m < Q.m && k < Q.k) { v = MA[ab + m * Q.a_rs + k * Q.a_cs]; }
+            Ah[i] = f16(v);
+        }
+        for (var i = li; i < BK * BN; i = i + WG) {
+            let k = k0 + i / BN;
+            let nn = tile.n0 + i % BN;
+            var v = 0.0;
+            if (k < Q.k && nn < Q.n) { v = MB[bb + k * Q.b_rs + nn * Q.b_cs]; }
+            Bh[i] = f16(v);
+        }
+        workgroupBarrier();
+        mma(sg, nsg);
+        workgroupBarrier();
+    }
+    let cb = tile.z * Q.c_bs;
+    for (var i = li; i < BM * BN; i = i + WG) {
+        let m = tile.m0 + i / BN;
+        let nn = tile.n0 + i % BN;
+        if (m < Q.m && nn < Q.n) { MC[cb + m * Q.n + nn] = Cs[i]; }
+    }
+}
