@@ -239,6 +239,7 @@ pub struct GpuPlan {
 
 impl GpuPlan {
     fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>], forced: Option<tiles::Forced>) -> Result<Self> {
+        tiles::check_env()?;
         let g = optimize::specialize(graph, shapes)?;
         let nv = g.values.len();
         let place::Placement { kinds, fused, buf_of, sizes, need_host } = place::place(&g, &|_| true);
@@ -282,9 +283,15 @@ impl GpuPlan {
                 kernels::Kind::Gpu(spec) => {
                     gpu_nodes += 1;
                     let launch = kernels::build(&g, n, spec, fused.get(&idx).copied())?;
-                    let tuned = match tiles::upgrade(&ctx, forced, &g, &launch, &buf_of, &buffers)? {
-                        Some(d) => Some(d),
-                        None => subgroups::upgrade(&ctx, &g, &launch, &buf_of, &buffers)?,
+                    // a tuned kernel the driver refuses leaves the node on the portable one
+                    let tuned = match tiles::upgrade(&ctx, forced, &g, &launch, &buf_of, &buffers)
+                        .and_then(|d| d.map_or_else(|| subgroups::upgrade(&ctx, &g, &launch, &buf_of, &buffers), |d| Ok(Some(d))))
+                    {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::warn!("{} ({}): the portable kernel runs: {e}", n.name, launch.kernel_name());
+                            None
+                        }
                     };
                     Step::Gpu(match tuned {
                         Some(d) => d,

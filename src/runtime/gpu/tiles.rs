@@ -150,6 +150,11 @@ pub fn parse_forced(s: &str) -> std::result::Result<Forced, String> {
     })
 }
 
+/// A clear error for a `WALKOUT_GPU_TILES` that names no tile.
+pub(crate) fn check_env() -> Result<()> {
+    forced_env().map(|_| ())
+}
+
 fn forced_env() -> Result<Option<Forced>> {
     match std::env::var("WALKOUT_GPU_TILES") {
         Ok(v) if !v.trim().is_empty() => parse_forced(&v).map(Some).map_err(gpu_err),

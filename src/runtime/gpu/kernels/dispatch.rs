@@ -69,7 +69,14 @@ fn realize_parts(
     buffers: &[wgpu::Buffer],
 ) -> Result<Vec<(wgpu::BindGroup, [u32; 3])>> {
     let mut binds = Vec::with_capacity(parts.len());
+    let most = ctx.device.limits().max_compute_workgroups_per_dimension;
     for (params, args, groups) in parts {
+        // wgpu would only log an oversized dispatch and leave the output unwritten
+        if groups.iter().any(|&n| n > most) {
+            return Err(gpu_err(format!(
+                "a launch of {groups:?} workgroups passes this adapter's {most} per dimension (a smaller batch fits)"
+            )));
+        }
         let u = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
             contents: params,
