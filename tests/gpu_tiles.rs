@@ -332,7 +332,7 @@ fn a_launch_past_the_dispatch_limit_is_an_error_and_the_tiles_fold_it() {
         ConvCase { layout: Layout::Nhwc, n: 1, c: 4, hw: [2048, 2049], k: 1, stride: 1, dilation: 1, groups: 1, cout: 4, residual: false };
     let (g, shape) = conv_graph(&cc);
     let portable = GpuExecutor::with_tiles(Forced::Portable).expect("a wgpu adapter (scripts/setup installs lavapipe)");
-    let err = portable.compile(&g, std::slice::from_ref(&shape)).err().expect("the portable launch is too large");
+    let Err(err) = portable.compile(&g, std::slice::from_ref(&shape)) else { panic!("the portable launch is too large") };
     assert!(err.to_string().contains("workgroups"), "{err}");
     let tiled = GpuExecutor::with_tiles(Forced::Tile(CANDIDATES[0])).unwrap();
     assert!(tiled.compile(&g, std::slice::from_ref(&shape)).is_ok());
