@@ -4,7 +4,7 @@
 //! one thread per row (`reduce.wgsl`). `WALKOUT_GPU_SUBGROUPS=0` keeps the portable kernels.
 //! The OpenCL executor keeps the portable kernels.
 
-use super::kernels::{Arg, Dispatch, Launch, Which};
+use super::kernels::{Arg, Dispatch, Launch, RdP, Which};
 use super::tiles::{compile, Tuned};
 use super::{gpu_err, GpuContext};
 use crate::runtime::Result;
@@ -48,9 +48,8 @@ pub(crate) fn upgrade(
         return Ok(None);
     }
     let part = &launch.parts[0];
-    let w: &[u32] = bytemuck::try_cast_slice(&part.params).map_err(gpu_err)?;
-    // RdP: outer r inner op
-    let (outer, r, inner) = (w[0], w[1], w[2]);
+    let p: RdP = bytemuck::try_pod_read_unaligned(&part.params).map_err(gpu_err)?;
+    let (outer, r, inner) = (p.outer, p.r, p.inner);
     if inner != 1 || r < MIN_ROW {
         return Ok(None);
     }

@@ -1,10 +1,12 @@
-//! Tuned GEMM tiles for the wgpu executor (`shaders/gemm.wgsl`): convolution as implicit
-//! GEMM and batched MatMul with a tile shape chosen per adapter and shape class, vec4 loads
-//! of both operands where the layout allows, and double-buffered workgroup memory.
+//! Tuned kernels for the wgpu executor. Mainly GEMM tiles (`shaders/gemm.wgsl`): convolution
+//! as implicit GEMM and batched MatMul with a tile shape chosen per adapter and shape class,
+//! vec4 loads of both operands where the layout allows, and double-buffered workgroup memory.
+//! Also the f16 cooperative-matrix GEMM (`shaders/gemm_coop.wgsl`, `WALKOUT_GPU_TILES=coop`
+//! where the device has it) and the vec4 NHWC depthwise (`shaders/depthwise.wgsl`).
 //!
-//! The backend-neutral launch (`kernels::build`) stays the portable 64x64 kernel, which the
-//! OpenCL executor runs; the GPU plan upgrades each ConvGemm and MatMul launch here. Which
-//! tile a node gets:
+//! The backend-neutral launches (`kernels::build`) stay the portable kernels, which the
+//! OpenCL executor runs; the GPU plan upgrades ConvGemm, MatMul and depthwise launches here.
+//! Which tile a GEMM gets:
 //! - `WALKOUT_GPU_TILES=portable` keeps the portable kernels; `WALKOUT_GPU_TILES=BMxBN` or
 //!   `BMxBNkBK` (one of [`CANDIDATES`]) forces a tile everywhere it fits (tests, benches);
 //! - otherwise the adapter's tuned table, filled by a start-up autotune when
@@ -12,10 +14,11 @@
 //!   per shape class and cached in `~/.cache/walkout/gpu-tiles/<adapter>.json`);
 //! - otherwise [`default_tile`], a small table by shape class.
 //!
-//! Every tile sums over K in the same order, so results differ from the portable kernels'
-//! only by the compiler's contraction of multiply-adds.
+//! Every f32 tile, and the depthwise kernel, sums in the portable kernels' order, so results
+//! differ only by the compiler's contraction of multiply-adds; the cooperative-matrix kernels
+//! round operands to f16.
 
-use super::kernels::{Arg, Dispatch, Launch, Which};
+use super::kernels::{Arg, ConvP, Dispatch, Launch, MmP, Which};
 use super::{gpu_err, GpuContext};
 use crate::runtime::Result;
 use std::collections::HashMap;
@@ -277,33 +280,33 @@ impl TileCache {
 /// The GEMM of a portable ConvGemm or MatMul launch, from its parameter block.
 pub(crate) fn gemm_of(launch: &Launch) -> Option<Gemm> {
     let part = launch.parts.first()?;
-    let w: &[u32] = bytemuck::try_cast_slice(&part.params).ok()?;
     match launch.which {
         Which::ConvGemm => {
-            // ConvP: n cin h w cout oh ow kh | kw sy sx dy dx py px groups | isn isc isy isx osn ..
-            let (n, cout, oh, ow, kh, kw, groups) = (w[0], w[4], w[5], w[6], w[7], w[8], w[15]);
-            let (isn, isc, isy, isx, cpg, opg) = (w[16], w[17], w[18], w[19], w[27], w[30]);
+            let p: ConvP = bytemuck::try_pod_read_unaligned(&part.params).ok()?;
             Some(Gemm {
                 family: Family::Conv,
-                m: n * oh * ow,
-                n: opg,
-                k: kh * kw * cpg,
-                z: groups,
-                a_vec: isc == 1 && cpg % 4 == 0 && isx % 4 == 0 && isy % 4 == 0 && isn % 4 == 0,
-                b_vec: cout % 4 == 0 && opg % 4 == 0,
+                m: p.n * p.oh * p.ow,
+                n: p.opg,
+                k: p.kh * p.kw * p.cpg,
+                z: p.groups,
+                a_vec: p.isc == 1
+                    && p.cpg.is_multiple_of(4)
+                    && p.isx.is_multiple_of(4)
+                    && p.isy.is_multiple_of(4)
+                    && p.isn.is_multiple_of(4),
+                b_vec: p.cout.is_multiple_of(4) && p.opg.is_multiple_of(4),
             })
         }
         Which::MatMul | Which::MatMulV4 => {
-            // MmP: m n k batch a_rs a_cs b_rs b_cs a_bs b_bs c_bs pad
-            let (m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]);
+            let p: MmP = bytemuck::try_pod_read_unaligned(&part.params).ok()?;
             Some(Gemm {
                 family: Family::MatMul,
-                m,
-                n,
-                k,
-                z: batch,
-                a_vec: a_cs == 1 && a_rs % 4 == 0 && a_bs % 4 == 0 && k % 4 == 0,
-                b_vec: b_cs == 1 && b_rs % 4 == 0 && b_bs % 4 == 0 && n % 4 == 0,
+                m: p.m,
+                n: p.n,
+                k: p.k,
+                z: p.batch,
+                a_vec: p.a_cs == 1 && p.a_rs.is_multiple_of(4) && p.a_bs.is_multiple_of(4) && p.k.is_multiple_of(4),
+                b_vec: p.b_cs == 1 && p.b_rs.is_multiple_of(4) && p.b_bs.is_multiple_of(4) && p.n.is_multiple_of(4),
             })
         }
         _ => None,
@@ -499,11 +502,9 @@ fn depthwise(
         None => forced_env()? == Some(Forced::Portable),
     };
     let Some(part) = launch.parts.first() else { return Ok(None) };
-    let Ok(w) = bytemuck::try_cast_slice::<u8, u32>(&part.params) else { return Ok(None) };
-    // ConvP: n cin h w cout oh ow kh | kw sy sx dy dx py px groups | isn isc isy isx | osn osc osy osx
-    let (n, cout, oh, ow) = (w[0], w[4], w[5], w[6]);
-    let (isn, isc, isy, isx, osn, osc, osy, osx) = (w[16], w[17], w[18], w[19], w[20], w[21], w[22], w[23]);
-    let fits = cout % 4 == 0 && isc == 1 && osc == 1 && [isn, isy, isx, osn, osy, osx].iter().all(|s| s % 4 == 0);
+    let Ok(p) = bytemuck::try_pod_read_unaligned::<ConvP>(&part.params) else { return Ok(None) };
+    let (n, cout, oh, ow) = (p.n, p.cout, p.oh, p.ow);
+    let fits = cout % 4 == 0 && p.isc == 1 && p.osc == 1 && [p.isn, p.isy, p.isx, p.osn, p.osy, p.osx].iter().all(|s| s % 4 == 0);
     if portable || launch.parts.len() != 1 || !fits {
         return Ok(None);
     }

@@ -14,10 +14,14 @@ mod spatial;
 use conv::*;
 use copy::*;
 pub(crate) use dispatch::Dispatch;
+// the parameter blocks the tuned kernels (`gpu::tiles`, `gpu::subgroups`) read back
+pub(crate) use conv::ConvP;
 use elementwise::*;
 use index::*;
+pub(crate) use matmul::MmP;
 use matmul::*;
 use pad::*;
+pub(crate) use reduce::RdP;
 use reduce::*;
 use spatial::*;
 
