@@ -17,37 +17,13 @@ fn rand(n: usize, seed: u32) -> Vec<f32> {
     (0..n).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 1000.0 - 0.5).collect()
 }
 
-/// A one-node graph: x (input) -> op(x, consts...) -> y.
 fn one_node(op: Op, x_shape: &[usize], consts: Vec<Tensor>) -> Graph {
-    let mut g = Graph::default();
-    let x = g.add_value("x", DType::F32);
-    g.inputs.push(InputInfo { value: x, name: "x".into(), dtype: DType::F32, dims: x_shape.iter().map(|&d| Dim::Fixed(d)).collect() });
-    let mut inputs = vec![x];
-    for (i, c) in consts.into_iter().enumerate() {
-        inputs.push(g.add_const(format!("c{i}"), c));
-    }
-    let y = g.add_value("y", DType::F32);
-    g.nodes.push(Node { name: "k".into(), op, inputs, outputs: vec![y] });
-    g.outputs.push(y);
-    g
+    Graph::one_node(op, x_shape, consts)
 }
 
+/// Batch 1, NHWC, SAME padding, bias and ReLU6 fused (`walkout models kernels`' shapes).
 fn conv(groups: usize, c: usize, hw: usize, k: usize, cout: usize) -> (Graph, Vec<usize>) {
-    let a = ConvAttrs {
-        layout: Layout::Nhwc,
-        strides: [1, 1],
-        dilations: [1, 1],
-        padding: Padding::SameUpper,
-        groups,
-        has_bias: true,
-        act: Activation::Relu6,
-        residual: None,
-    };
-    let cpg = c / groups;
-    let w = Tensor::f32(vec![k, k, cpg, cout], rand(k * k * cpg * cout, 1));
-    let b = Tensor::f32(vec![cout], rand(cout, 2));
-    let shape = vec![1, hw, hw, c];
-    (one_node(Op::Conv2d(a), &shape, vec![w, b]), shape)
+    walkout::cli::kernels::conv(1, hw, c, k, cout, groups)
 }
 
 fn bench_plan(c: &mut Criterion, group: &str, name: &str, exec: &dyn Executor, g: &Graph, shape: &[usize]) {

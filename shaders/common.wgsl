@@ -27,3 +27,50 @@ fn act_fn(x: f32, code: u32, p0: f32, p1: f32) -> f32 {
         default: { return x; }
     }
 }
+
+// The parameter blocks of the convolution and GEMM kernels (conv.wgsl, matmul.wgsl and the
+// tuned gemm.wgsl, gemm_coop.wgsl, depthwise.wgsl), shared so each is written once.
+struct ConvP {
+    n: u32, cin: u32, h: u32, w: u32,
+    cout: u32, oh: u32, ow: u32, kh: u32,
+    kw: u32, sy: u32, sx: u32, dy: u32,
+    dx: u32, py: u32, px: u32, groups: u32,
+    isn: u32, isc: u32, isy: u32, isx: u32,
+    osn: u32, osc: u32, osy: u32, osx: u32,
+    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
+    p0: f32, p1: f32, opg: u32, pad: u32,
+};
+
+struct MmP {
+    m: u32, n: u32, k: u32, batch: u32,
+    // element strides: A row, A col, B row, B col
+    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
+    // per-batch offsets (0 for a broadcast operand)
+    a_bs: u32, b_bs: u32, c_bs: u32, pad: u32,
+};
+
+// Element offset of input pixel (m, tap k) of group g of an implicit-GEMM convolution, or -1
+// where the tap falls in the padding.
+fn conv_tap(p: ConvP, m: u32, k: u32, g: u32) -> i32 {
+    let ox = m % p.ow;
+    let t = m / p.ow;
+    let oy = t % p.oh;
+    let b = t / p.oh;
+    let ci = k % p.cpg;
+    let t2 = k / p.cpg;
+    let kx = t2 % p.kw;
+    let ky = t2 / p.kw;
+    let iy = i32(oy * p.sy + ky * p.dy) - i32(p.py);
+    let ix = i32(ox * p.sx + kx * p.dx) - i32(p.px);
+    if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) { return -1; }
+    return i32(b * p.isn + (g * p.cpg + ci) * p.isc + u32(iy) * p.isy + u32(ix) * p.isx);
+}
+
+// (first row, first column, group or batch) of a GEMM tile of bm x bn for workgroups numbered
+// linearly (N tiles fastest, then M tiles) and folded into 2-D.
+fn tile_at(wg: vec3<u32>, nw: vec3<u32>, m: u32, n: u32, bm: u32, bn: u32) -> vec3<u32> {
+    let id = wg.y * nw.x + wg.x;
+    let nt = (n + bn - 1u) / bn;
+    let mt = (m + bm - 1u) / bm;
+    return vec3<u32>((id / nt) % mt * bm, id % nt * bn, id / (nt * mt));
+}

@@ -4,17 +4,6 @@
 // depthwise kernel. Tensors are addressed through (n, c, y, x) strides, so NHWC and NCHW
 // share the code. Weights are HWIO: index ((ky * KW + kx) * cpg + ci) * cout + oc.
 
-struct ConvP {
-    n: u32, cin: u32, h: u32, w: u32,
-    cout: u32, oh: u32, ow: u32, kh: u32,
-    kw: u32, sy: u32, sx: u32, dy: u32,
-    dx: u32, py: u32, px: u32, groups: u32,
-    isn: u32, isc: u32, isy: u32, isx: u32,
-    osn: u32, osc: u32, osy: u32, osx: u32,
-    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
-    p0: f32, p1: f32, opg: u32, pad: u32,
-};
-
 @group(0) @binding(0) var<uniform> P: ConvP;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Wt: array<f32>;
@@ -42,18 +31,9 @@ var<workgroup> Bs: array<f32, 1024>;
 
 fn a_val(m: u32, k: u32, g: u32, M: u32, K: u32) -> f32 {
     if (m >= M || k >= K) { return 0.0; }
-    let ox = m % P.ow;
-    let t = m / P.ow;
-    let oy = t % P.oh;
-    let b = t / P.oh;
-    let ci = k % P.cpg;
-    let t2 = k / P.cpg;
-    let kx = t2 % P.kw;
-    let ky = t2 / P.kw;
-    let iy = i32(oy * P.sy + ky * P.dy) - i32(P.py);
-    let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
-    if (iy < 0 || ix < 0 || iy >= i32(P.h) || ix >= i32(P.w)) { return 0.0; }
-    return X[b * P.isn + (g * P.cpg + ci) * P.isc + u32(iy) * P.isy + u32(ix) * P.isx];
+    let at = conv_tap(P, m, k, g);
+    if (at < 0) { return 0.0; }
+    return X[u32(at)];
 }
 
 @compute @workgroup_size(16, 16)

@@ -6,17 +6,6 @@
 
 const OX: u32 = 4u;
 
-struct ConvP {
-    n: u32, cin: u32, h: u32, w: u32,
-    cout: u32, oh: u32, ow: u32, kh: u32,
-    kw: u32, sy: u32, sx: u32, dy: u32,
-    dx: u32, py: u32, px: u32, groups: u32,
-    isn: u32, isc: u32, isy: u32, isx: u32,
-    osn: u32, osc: u32, osy: u32, osx: u32,
-    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
-    p0: f32, p1: f32, opg: u32, pad: u32,
-};
-
 @group(0) @binding(0) var<uniform> P: ConvP;
 @group(0) @binding(1) var<storage, read> X4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> W4: array<vec4<f32>>;

@@ -51,15 +51,6 @@ struct Regs {
     b4: array<vec4<f32>, B4>,
 };
 
-struct Tile { m0: u32, n0: u32, z: u32 };
-
-fn tile_of(wg: vec3<u32>, nw: vec3<u32>, M: u32, N: u32) -> Tile {
-    let id = wg.y * nw.x + wg.x;
-    let nt = (N + BN - 1u) / BN;
-    let mt = (M + BM - 1u) / BM;
-    return Tile((id / nt) % mt * BM, id % nt * BN, id / (nt * mt));
-}
-
 // Regs -> stage s of workgroup memory.
 fn stash(s: u32, t: u32, r: ptr<function, Regs>) {
     if (A_VEC) {
@@ -118,17 +109,6 @@ fn mul_stage(s: u32, lx: u32, ly: u32, acc: ptr<function, array<vec4<f32>, ACC>>
 
 // ---- convolution: bindings 0-7 ----
 
-struct ConvP {
-    n: u32, cin: u32, h: u32, w: u32,
-    cout: u32, oh: u32, ow: u32, kh: u32,
-    kw: u32, sy: u32, sx: u32, dy: u32,
-    dx: u32, py: u32, px: u32, groups: u32,
-    isn: u32, isc: u32, isy: u32, isx: u32,
-    osn: u32, osc: u32, osy: u32, osx: u32,
-    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
-    p0: f32, p1: f32, opg: u32, pad: u32,
-};
-
 @group(0) @binding(0) var<uniform> P: ConvP;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Wt: array<f32>;
@@ -138,22 +118,6 @@ struct ConvP {
 @group(0) @binding(6) var<storage, read> X4: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read> W4: array<vec4<f32>>;
 
-// Offset of input pixel (m, tap k) for channel ci0 of group g, or -1 outside the image.
-fn conv_at(m: u32, k: u32, g: u32) -> i32 {
-    let ox = m % P.ow;
-    let t = m / P.ow;
-    let oy = t % P.oh;
-    let b = t / P.oh;
-    let ci = k % P.cpg;
-    let t2 = k / P.cpg;
-    let kx = t2 % P.kw;
-    let ky = t2 / P.kw;
-    let iy = i32(oy * P.sy + ky * P.dy) - i32(P.py);
-    let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
-    if (iy < 0 || ix < 0 || iy >= i32(P.h) || ix >= i32(P.w)) { return -1; }
-    return i32(b * P.isn + (g * P.cpg + ci) * P.isc + u32(iy) * P.isy + u32(ix) * P.isx);
-}
-
 fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<function, Regs>) {
     if (A_VEC) {
         for (var i = 0u; i < A4; i = i + 1u) {
@@ -162,7 +126,7 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             let k = k0 + idx / BM * 4u;
             var v = vec4<f32>(0.0);
             if (idx < BK * BM / 4u && m < M && k < K) {
-                let at = conv_at(m, k, g);
+                let at = conv_tap(P, m, k, g);
                 if (at >= 0) { v = X4[u32(at) / 4u]; }
             }
             (*r).a4[i] = v;
@@ -174,7 +138,7 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             let k = k0 + idx / BM;
             var v = 0.0;
             if (idx < BK * BM && m < M && k < K) {
-                let at = conv_at(m, k, g);
+                let at = conv_tap(P, m, k, g);
                 if (at >= 0) { v = X[u32(at)]; }
             }
             (*r).a[i] = v;
@@ -214,26 +178,26 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
               @builtin(local_invocation_id) lid: vec3<u32>) {
     let M = P.n * P.oh * P.ow;
     let K = P.kh * P.kw * P.cpg;
-    let tile = tile_of(wg, nw, M, P.opg);
+    let tile = tile_at(wg, nw, M, P.opg, BM, BN);
     if (tile.z >= P.groups) { return; }
     let t = lid.y * TX + lid.x;
     var acc: array<vec4<f32>, ACC>;
     var r: Regs;
-    conv_fetch(0u, tile.m0, tile.n0, tile.z, M, K, t, &r);
+    conv_fetch(0u, tile.x, tile.y, tile.z, M, K, t, &r);
     stash(0u, t, &r);
     workgroupBarrier();
     let steps = (K + BK - 1u) / BK;
     for (var st = 0u; st < steps; st = st + 1u) {
         let s = st % 2u;
         let more = st + 1u < steps;
-        if (more) { conv_fetch((st + 1u) * BK, tile.m0, tile.n0, tile.z, M, K, t, &r); }
+        if (more) { conv_fetch((st + 1u) * BK, tile.x, tile.y, tile.z, M, K, t, &r); }
         mul_stage(s, lid.x, lid.y, &acc);
         if (more) { stash(1u - s, t, &r); }
         workgroupBarrier();
     }
     for (var p = 0u; p < QM; p = p + 1u) {
         for (var i = 0u; i < 4u; i = i + 1u) {
-            let m = tile.m0 + (p * TY + lid.y) * 4u + i;
+            let m = tile.x + (p * TY + lid.y) * 4u + i;
             if (m >= M) { continue; }
             let ox = m % P.ow;
             let tt = m / P.ow;
@@ -242,7 +206,7 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
             for (var q = 0u; q < QN; q = q + 1u) {
                 let v = acc[(p * 4u + i) * QN + q];
                 for (var j = 0u; j < 4u; j = j + 1u) {
-                    let nn = tile.n0 + (q * TX + lid.x) * 4u + j;
+                    let nn = tile.y + (q * TX + lid.x) * 4u + j;
                     if (nn >= P.opg) { continue; }
                     let oc = tile.z * P.opg + nn;
                     let oidx = b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx;
@@ -254,12 +218,6 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
 }
 
 // ---- batched MatMul: bindings 8-13 ----
-
-struct MmP {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, pad: u32,
-};
 
 @group(0) @binding(8) var<uniform> Q: MmP;
 @group(0) @binding(9) var<storage, read> MA: array<f32>;
@@ -314,19 +272,19 @@ fn mm_fetch(k0: u32, m0: u32, n0: u32, z: u32, t: u32, r: ptr<function, Regs>) {
 @compute @workgroup_size(TX, TY)
 fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
-    let tile = tile_of(wg, nw, Q.m, Q.n);
+    let tile = tile_at(wg, nw, Q.m, Q.n, BM, BN);
     if (tile.z >= Q.batch) { return; }
     let t = lid.y * TX + lid.x;
     var acc: array<vec4<f32>, ACC>;
     var r: Regs;
-    mm_fetch(0u, tile.m0, tile.n0, tile.z, t, &r);
+    mm_fetch(0u, tile.x, tile.y, tile.z, t, &r);
     stash(0u, t, &r);
     workgroupBarrier();
     let steps = (Q.k + BK - 1u) / BK;
     for (var st = 0u; st < steps; st = st + 1u) {
         let s = st % 2u;
         let more = st + 1u < steps;
-        if (more) { mm_fetch((st + 1u) * BK, tile.m0, tile.n0, tile.z, t, &r); }
+        if (more) { mm_fetch((st + 1u) * BK, tile.x, tile.y, tile.z, t, &r); }
         mul_stage(s, lid.x, lid.y, &acc);
         if (more) { stash(1u - s, t, &r); }
         workgroupBarrier();
@@ -334,12 +292,12 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     let cb = tile.z * Q.c_bs;
     for (var p = 0u; p < QM; p = p + 1u) {
         for (var i = 0u; i < 4u; i = i + 1u) {
-            let m = tile.m0 + (p * TY + lid.y) * 4u + i;
+            let m = tile.x + (p * TY + lid.y) * 4u + i;
             if (m >= Q.m) { continue; }
             for (var q = 0u; q < QN; q = q + 1u) {
                 let v = acc[(p * 4u + i) * QN + q];
                 for (var j = 0u; j < 4u; j = j + 1u) {
-                    let nn = tile.n0 + (q * TX + lid.x) * 4u + j;
+                    let nn = tile.y + (q * TX + lid.x) * 4u + j;
                     if (nn < Q.n) { MC[cb + m * Q.n + nn] = v[j]; }
                 }
             }

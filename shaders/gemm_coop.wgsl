@@ -53,27 +53,7 @@ fn clear(li: u32) {
     for (var i = li; i < BM * BN; i = i + WG) { Cs[i] = 0.0; }
 }
 
-struct Tile { m0: u32, n0: u32, z: u32 };
-
-fn tile_of(wg: vec3<u32>, nw: vec3<u32>, M: u32, N: u32) -> Tile {
-    let id = wg.y * nw.x + wg.x;
-    let nt = (N + BN - 1u) / BN;
-    let mt = (M + BM - 1u) / BM;
-    return Tile((id / nt) % mt * BM, id % nt * BN, id / (nt * mt));
-}
-
 // ---- convolution: gemm.wgsl's bindings 0-5 ----
-
-struct ConvP {
-    n: u32, cin: u32, h: u32, w: u32,
-    cout: u32, oh: u32, ow: u32, kh: u32,
-    kw: u32, sy: u32, sx: u32, dy: u32,
-    dx: u32, py: u32, px: u32, groups: u32,
-    isn: u32, isc: u32, isy: u32, isx: u32,
-    osn: u32, osc: u32, osy: u32, osx: u32,
-    act: u32, res_mode: u32, has_bias: u32, cpg: u32,
-    p0: f32, p1: f32, opg: u32, pad: u32,
-};
 
 @group(0) @binding(0) var<uniform> P: ConvP;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
@@ -84,18 +64,9 @@ struct ConvP {
 
 fn conv_a(m: u32, k: u32, g: u32, M: u32, K: u32) -> f32 {
     if (m >= M || k >= K) { return 0.0; }
-    let ox = m % P.ow;
-    let t = m / P.ow;
-    let oy = t % P.oh;
-    let b = t / P.oh;
-    let ci = k % P.cpg;
-    let t2 = k / P.cpg;
-    let kx = t2 % P.kw;
-    let ky = t2 / P.kw;
-    let iy = i32(oy * P.sy + ky * P.dy) - i32(P.py);
-    let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
-    if (iy < 0 || ix < 0 || iy >= i32(P.h) || ix >= i32(P.w)) { return 0.0; }
-    return X[b * P.isn + (g * P.cpg + ci) * P.isc + u32(iy) * P.isy + u32(ix) * P.isx];
+    let at = conv_tap(P, m, k, g);
+    if (at < 0) { return 0.0; }
+    return X[u32(at)];
 }
 
 @compute @workgroup_size(128)
@@ -104,16 +75,16 @@ fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
              @builtin(num_subgroups) nsg: u32) {
     let M = P.n * P.oh * P.ow;
     let K = P.kh * P.kw * P.cpg;
-    let tile = tile_of(wg, nw, M, P.opg);
+    let tile = tile_at(wg, nw, M, P.opg, BM, BN);
     if (tile.z >= P.groups) { return; }
     clear(li);
     for (var k0 = 0u; k0 < K; k0 = k0 + BK) {
         for (var i = li; i < BM * BK; i = i + WG) {
-            Ah[i] = f16(conv_a(tile.m0 + i / BK, k0 + i % BK, tile.z, M, K));
+            Ah[i] = f16(conv_a(tile.x + i / BK, k0 + i % BK, tile.z, M, K));
         }
         for (var i = li; i < BK * BN; i = i + WG) {
             let k = k0 + i / BN;
-            let nn = tile.n0 + i % BN;
+            let nn = tile.y + i % BN;
             var v = 0.0;
             if (k < K && nn < P.opg) { v = Wt[k * P.cout + tile.z * P.opg + nn]; }
             Bh[i] = f16(v);
@@ -123,8 +94,8 @@ fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
         workgroupBarrier();
     }
     for (var i = li; i < BM * BN; i = i + WG) {
-        let m = tile.m0 + i / BN;
-        let nn = tile.n0 + i % BN;
+        let m = tile.x + i / BN;
+        let nn = tile.y + i % BN;
         if (m >= M || nn >= P.opg) { continue; }
         let ox = m % P.ow;
         let tt = m / P.ow;
@@ -146,12 +117,6 @@ fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
 
 // ---- batched MatMul: gemm.wgsl's bindings 8-11 ----
 
-struct MmP {
-    m: u32, n: u32, k: u32, batch: u32,
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    a_bs: u32, b_bs: u32, c_bs: u32, pad: u32,
-};
-
 @group(0) @binding(8) var<uniform> Q: MmP;
 @group(0) @binding(9) var<storage, read> MA: array<f32>;
 @group(0) @binding(10) var<storage, read> MB: array<f32>;
@@ -161,14 +126,14 @@ struct MmP {
 fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
                @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32,
                @builtin(num_subgroups) nsg: u32) {
-    let tile = tile_of(wg, nw, Q.m, Q.n);
+    let tile = tile_at(wg, nw, Q.m, Q.n, BM, BN);
     if (tile.z >= Q.batch) { return; }
     let ab = tile.z * Q.a_bs;
     let bb = tile.z * Q.b_bs;
     clear(li);
     for (var k0 = 0u; k0 < Q.k; k0 = k0 + BK) {
         for (var i = li; i < BM * BK; i = i + WG) {
-            let m = tile.m0 + i / BK;
+            let m = tile.x + i / BK;
             let k = k0 + i % BK;
             var v = 0.0;
             if (m < Q.m && k < Q.k) { v = MA[ab + m * Q.a_rs + k * Q.a_cs]; }
@@ -176,7 +141,7 @@ fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
         }
         for (var i = li; i < BK * BN; i = i + WG) {
             let k = k0 + i / BN;
-            let nn = tile.n0 + i % BN;
+            let nn = tile.y + i % BN;
             var v = 0.0;
             if (k < Q.k && nn < Q.n) { v = MB[bb + k * Q.b_rs + nn * Q.b_cs]; }
             Bh[i] = f16(v);
@@ -187,8 +152,8 @@ fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     }
     let cb = tile.z * Q.c_bs;
     for (var i = li; i < BM * BN; i = i + WG) {
-        let m = tile.m0 + i / BN;
-        let nn = tile.n0 + i % BN;
+        let m = tile.x + i / BN;
+        let nn = tile.y + i % BN;
         if (m < Q.m && nn < Q.n) { MC[cb + m * Q.n + nn] = Cs[i]; }
     }
 }

@@ -3,14 +3,6 @@
 // vec4 rows. `matmul_v4` reads B four columns at a time (vec4 loads) when B is row-major
 // with N % 4 == 0; `matmul` handles any strides (transposes, broadcast batches).
 
-struct MmP {
-    m: u32, n: u32, k: u32, batch: u32,
-    // element strides: A row, A col, B row, B col
-    a_rs: u32, a_cs: u32, b_rs: u32, b_cs: u32,
-    // per-batch offsets (0 for a broadcast operand)
-    a_bs: u32, b_bs: u32, c_bs: u32, pad: u32,
-};
-
 @group(0) @binding(0) var<uniform> P: MmP;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;

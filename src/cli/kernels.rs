@@ -29,7 +29,9 @@ fn rand(n: usize, seed: u32) -> Vec<f32> {
     (0..n).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 1000.0 - 0.5).collect()
 }
 
-fn conv(n: usize, hw: usize, c: usize, k: usize, cout: usize, groups: usize) -> (Graph, Vec<usize>) {
+/// A one-node NHWC convolution graph (SAME padding, bias and ReLU6 fused) and its input
+/// shape: batch `n`, `hw` x `hw` pixels, `c` -> `cout` channels, `k` x `k` taps.
+pub fn conv(n: usize, hw: usize, c: usize, k: usize, cout: usize, groups: usize) -> (Graph, Vec<usize>) {
     let a = ConvAttrs {
         layout: Layout::Nhwc,
         strides: [1, 1],

@@ -217,29 +217,9 @@ fn layout_entries(f: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 /// A pipeline of `entry` with the family's explicit layout (every binding of gemm.wgsl, used
-/// or not), compiled in an error scope.
+/// or not).
 fn with_layout(device: &wgpu::Device, f: Family, entry: &str, src: &str) -> Result<Arc<Tuned>> {
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module =
-        device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(entry), source: wgpu::ShaderSource::Wgsl(src.into()) });
-    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &layout_entries(f) });
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(entry),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: Some(&pl),
-        module: &module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
-    });
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(gpu_err(format!("compiling {entry}: {e}")));
-    }
-    Ok(Arc::new(Tuned { pipe, layout }))
+    pipeline(device, Some(f), entry, entry, src).map_err(gpu_err)
 }
 
 /// Whether the device runs the f16 cooperative-matrix kernels (the context requests the
@@ -526,20 +506,37 @@ fn depthwise(
 
 /// A pipeline with the auto layout, compiled in an error scope.
 pub(crate) fn compile(device: &wgpu::Device, label: &str, entry: &str, src: &str) -> std::result::Result<Arc<Tuned>, String> {
+    pipeline(device, None, label, entry, src)
+}
+
+/// A pipeline with a family's explicit layout or the auto layout, compiled in an error scope.
+fn pipeline(device: &wgpu::Device, f: Option<Family>, label: &str, entry: &str, src: &str) -> std::result::Result<Arc<Tuned>, String> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module =
         device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let explicit = f.map(|f| {
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &layout_entries(f) });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        (layout, pl)
+    });
     let pipe = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(entry),
-        layout: None,
+        layout: explicit.as_ref().map(|(_, pl)| pl),
         module: &module,
         entry_point: Some(entry),
         compilation_options: Default::default(),
         cache: None,
     });
-    let layout = pipe.get_bind_group_layout(0);
+    let layout = match explicit {
+        Some((layout, _)) => layout,
+        None => pipe.get_bind_group_layout(0),
+    };
     if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(format!("compiling {label}: {e}"));
+        return Err(format!("compiling {entry} ({label}): {e}"));
     }
     Ok(Arc::new(Tuned { pipe, layout }))
 }

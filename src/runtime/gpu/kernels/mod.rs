@@ -160,7 +160,7 @@ pub struct UniformLayout {
 }
 
 macro_rules! layout {
-    ($file:literal, $t:ty, $name:literal, [$($f:ident),* $(,)?]) => {
+    ($file:expr, $t:ty, $name:literal, [$($f:ident),* $(,)?]) => {
         UniformLayout {
             file: $file,
             name: $name,
@@ -174,47 +174,8 @@ macro_rules! layout {
 /// reflection of the WGSL).
 pub fn uniform_layouts() -> Vec<UniformLayout> {
     use super::preprocess::PreP;
-    vec![
+    let mut v = vec![
         layout!("elementwise.wgsl", ElemP, "ElemP", [n, rank, op, flags, p0, p1, pad0, pad1, shape, sa, sb]),
-        layout!(
-            "conv.wgsl",
-            ConvP,
-            "ConvP",
-            [
-                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
-                has_bias, cpg, p0, p1, opg, pad
-            ]
-        ),
-        layout!("matmul.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
-        layout!(
-            "depthwise.wgsl",
-            ConvP,
-            "ConvP",
-            [
-                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
-                has_bias, cpg, p0, p1, opg, pad
-            ]
-        ),
-        layout!("gemm_coop.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
-        layout!(
-            "gemm_coop.wgsl",
-            ConvP,
-            "ConvP",
-            [
-                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
-                has_bias, cpg, p0, p1, opg, pad
-            ]
-        ),
-        layout!("gemm.wgsl", MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]),
-        layout!(
-            "gemm.wgsl",
-            ConvP,
-            "ConvP",
-            [
-                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
-                has_bias, cpg, p0, p1, opg, pad
-            ]
-        ),
         layout!(
             "spatial.wgsl",
             SpP,
@@ -227,7 +188,23 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         layout!("index.wgsl", IxP, "IxP", [a, b, c, d, e, f, g, h, st]),
         layout!("pad.wgsl", PadP, "PadP", [n, rank, mode, fill, oshape, ishape, before, istride]),
         layout!("preprocess.wgsl", PreP, "PreP", [b, h, w, nchw, dtype, pad0, pad1, pad2, mean, inv_std]),
-    ]
+    ];
+    // ConvP and MmP live in the preamble, and each file that uploads them is checked
+    for file in ["conv.wgsl", "gemm.wgsl", "gemm_coop.wgsl", "depthwise.wgsl"] {
+        v.push(layout!(
+            file,
+            ConvP,
+            "ConvP",
+            [
+                n, cin, h, w, cout, oh, ow, kh, kw, sy, sx, dy, dx, py, px, groups, isn, isc, isy, isx, osn, osc, osy, osx, act, res_mode,
+                has_bias, cpg, p0, p1, opg, pad
+            ]
+        ));
+    }
+    for file in ["matmul.wgsl", "gemm.wgsl", "gemm_coop.wgsl"] {
+        v.push(layout!(file, MmP, "MmP", [m, n, k, batch, a_rs, a_cs, b_rs, b_cs, a_bs, b_bs, c_bs, pad]));
+    }
+    v
 }
 
 /// The (n, c, y, x) input and output strides shared by the conv and spatial uniforms.
