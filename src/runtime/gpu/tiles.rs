@@ -79,6 +79,12 @@ impl Family {
             Family::MatMul => "matmul_tiled",
         }
     }
+    fn coop_entry(self) -> &'static str {
+        match self {
+            Family::Conv => "conv_coop",
+            Family::MatMul => "matmul_coop",
+        }
+    }
     fn key(self) -> &'static str {
         match self {
             Family::Conv => "conv",
@@ -158,6 +164,14 @@ pub(crate) fn check_env() -> Result<()> {
     forced_env().map(|_| ())
 }
 
+/// What a plan is forced to: its executor's choice, else `WALKOUT_GPU_TILES`.
+fn effective(forced: Option<Forced>) -> Result<Option<Forced>> {
+    match forced {
+        Some(f) => Ok(Some(f)),
+        None => forced_env(),
+    }
+}
+
 fn forced_env() -> Result<Option<Forced>> {
     match std::env::var("WALKOUT_GPU_TILES") {
         Ok(v) if !v.trim().is_empty() => parse_forced(&v).map(Some).map_err(gpu_err),
@@ -235,11 +249,7 @@ impl TileCache {
             return Ok(k.clone());
         }
         let src = super::kernels::shader_source("gemm_coop.wgsl").unwrap_or_default();
-        let entry = match f {
-            Family::Conv => "conv_coop",
-            Family::MatMul => "matmul_coop",
-        };
-        let k = with_layout(device, f, entry, &src)?;
+        let k = with_layout(device, f, f.coop_entry(), &src)?;
         self.coop.lock().map_err(gpu_err)?.insert(f, k.clone());
         Ok(k)
     }
@@ -334,11 +344,7 @@ pub(crate) fn uniform_binding(f: Family) -> u32 {
 /// The tile for a GEMM on this context, or None for the portable kernel.
 pub(crate) fn choose(ctx: &GpuContext, forced_here: Option<Forced>, g: &Gemm) -> Result<Option<TileConfig>> {
     let max_smem = ctx.device.limits().max_compute_workgroup_storage_size;
-    let forced = match forced_here {
-        Some(f) => Some(f),
-        None => forced_env()?,
-    };
-    match forced {
+    match effective(forced_here)? {
         Some(Forced::Portable) => return Ok(None),
         Some(Forced::Tile(t)) => return Ok(Some(if t.smem_bytes() <= max_smem { t } else { CANDIDATES[0] })),
         Some(Forced::Coop) | None => {}
@@ -435,27 +441,26 @@ pub(crate) fn upgrade(
         return Ok(None);
     }
     let args = tuned_args(launch);
-    let wants_coop = match forced {
-        Some(f) => f == Forced::Coop,
-        None => forced_env()? == Some(Forced::Coop),
-    };
+    let wants_coop = effective(forced)? == Some(Forced::Coop);
     if wants_coop && coop_offered(ctx) {
         let k = ctx.tiles.coop_kernel(&ctx.device, gemm.family)?;
-        let name = match gemm.family {
-            Family::Conv => "conv_coop",
-            Family::MatMul => "matmul_coop",
-        };
+        let name = gemm.family.coop_entry();
         let groups = gemm.groups(&CANDIDATES[0]); // 64x64 tiles, as gemm_coop.wgsl's
         return Dispatch::realize_tuned(ctx, g, launch, (k, name), &args, uniform_binding(gemm.family), groups, (buf_of, buffers))
             .map(Some);
     }
     let make = |t: TileConfig| -> Result<Dispatch> {
         let tuned = ctx.tiles.get(&ctx.device, gemm.family, t, gemm.a_vec, gemm.b_vec)?;
-        let name = match gemm.family {
-            Family::Conv => "conv_tiled",
-            Family::MatMul => "matmul_tiled",
-        };
-        Dispatch::realize_tuned(ctx, g, launch, (tuned, name), &args, uniform_binding(gemm.family), gemm.groups(&t), (buf_of, buffers))
+        Dispatch::realize_tuned(
+            ctx,
+            g,
+            launch,
+            (tuned, gemm.family.entry()),
+            &args,
+            uniform_binding(gemm.family),
+            gemm.groups(&t),
+            (buf_of, buffers),
+        )
     };
     if forced.is_none() && autotune_on() && !ctx.tiles.is_tuned(ctx, &gemm.class()) {
         let best = autotune(ctx, &gemm, &make)?;
@@ -477,10 +482,7 @@ fn depthwise(
     buf_of: &[Option<usize>],
     buffers: &[wgpu::Buffer],
 ) -> Result<Option<Dispatch>> {
-    let portable = match forced {
-        Some(f) => f == Forced::Portable,
-        None => forced_env()? == Some(Forced::Portable),
-    };
+    let portable = effective(forced)? == Some(Forced::Portable);
     let Some(part) = launch.parts.first() else { return Ok(None) };
     let Ok(p) = bytemuck::try_pod_read_unaligned::<ConvP>(&part.params) else { return Ok(None) };
     let (n, cout, oh, ow) = (p.n, p.cout, p.oh, p.ow);
