@@ -74,3 +74,96 @@ fn tile_at(wg: vec3<u32>, nw: vec3<u32>, m: u32, n: u32, bm: u32, bn: u32) -> ve
     let mt = (m + bm - 1u) / bm;
     return vec3<u32>((id / nt) % mt * bm, id % nt * bn, id / (nt * mt));
 }
+
+// Elementwise kernels (elementwise.wgsl on words, half.wgsl on f16 or f32 storage): the
+// parameter block, the broadcast offsets of the two operands, and the ops by code.
+struct ElemP {
+    n: u32,
+    rank: u32,
+    op: u32,
+    flags: u32,
+    p0: f32,
+    p1: f32,
+    pad0: u32,
+    pad1: u32,
+    shape: array<vec4<u32>, 2>,
+    sa: array<vec4<u32>, 2>,
+    sb: array<vec4<u32>, 2>,
+};
+
+fn elem_at4(v: array<vec4<u32>, 2>, i: u32) -> u32 {
+    return v[i / 4u][i % 4u];
+}
+
+// Offsets into the two operands for output element i.
+fn elem_offsets(p: ElemP, i: u32) -> vec2<u32> {
+    var rem = i;
+    var oa = 0u;
+    var ob = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+        let s = elem_at4(p.shape, u32(d));
+        let k = rem % s;
+        rem = rem / s;
+        oa = oa + k * elem_at4(p.sa, u32(d));
+        ob = ob + k * elem_at4(p.sb, u32(d));
+    }
+    return vec2<u32>(oa, ob);
+}
+
+// Arithmetic binary ops by code: 0 add 1 sub 2 mul 3 div 4 floordiv 5 max 6 min 7 pow
+// 8 sqdiff 9 prelu 17 mod (10..16 are the comparisons of cmp_f).
+fn bin_f(a: f32, b: f32, op: u32) -> f32 {
+    switch op {
+        case 0u: { return a + b; }
+        case 1u: { return a - b; }
+        case 2u: { return a * b; }
+        case 3u: { return a / b; }
+        case 4u: { return floor(a / b); }
+        case 5u: { return max(a, b); }
+        case 6u: { return min(a, b); }
+        case 7u: { return pow(a, b); }
+        case 8u: { return (a - b) * (a - b); }
+        case 9u: { return select(a, a * b, a < 0.0); }
+        case 17u: { return a - floor(a / b) * b; }
+        default: { return a; }
+    }
+}
+
+// Comparisons and logic by code (10 eq 11 lt 12 le 13 gt 14 ge 15 and 16 or), as u32 0/1.
+fn cmp_f(a: f32, b: f32, op: u32) -> u32 {
+    switch op {
+        case 10u: { return select(0u, 1u, a == b); }
+        case 11u: { return select(0u, 1u, a < b); }
+        case 12u: { return select(0u, 1u, a <= b); }
+        case 13u: { return select(0u, 1u, a > b); }
+        case 14u: { return select(0u, 1u, a >= b); }
+        case 15u: { return select(0u, 1u, a != 0.0 && b != 0.0); }
+        default: { return select(0u, 1u, a != 0.0 || b != 0.0); }
+    }
+}
+
+fn erf_approx(x: f32) -> f32 {
+    // Numerical Recipes erfc approximation (|error| < 1.2e-7), as the CPU kernel
+    let t = 1.0 / (1.0 + 0.5 * abs(x));
+    let y = 1.0 - t * exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+    return select(-y, y, x >= 0.0);
+}
+
+// Unary ops by code: 0..15 in UnOp order (kernels/elementwise.rs un_code), 100+ = activation.
+fn un_f(x: f32, op: u32, p0: f32, p1: f32) -> f32 {
+    switch op {
+        case 0u: { return abs(x); }
+        case 1u: { return -x; }
+        case 2u: { return exp(x); }
+        case 3u: { return log(x); }
+        case 4u: { return sqrt(x); }
+        case 5u: { return inverseSqrt(x); }
+        case 6u: { return 1.0 / x; }
+        case 7u: { return floor(x); }
+        case 8u: { return ceil(x); }
+        case 9u: { return tanh(x); }
+        case 11u: { return erf_approx(x); }
+        default: { return act_fn(x, op - 100u, p0, p1); }
+    }
+}

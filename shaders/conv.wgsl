@@ -2,14 +2,15 @@
 // a group, K = KH*KW*Cin/groups), 64x64 tiles, 16x16 threads each computing 4x4 outputs,
 // with bias, activation and residual add fused into the epilogue; and a dedicated
 // depthwise kernel. Tensors are addressed through (n, c, y, x) strides, so NHWC and NCHW
-// share the code. Weights are HWIO: index ((ky * KW + kx) * cpg + ci) * cout + oc.
+// share the code. Weights are HWIO: index ((ky * KW + kx) * cpg + ci) * cout + oc. Storage is
+// of type Fs (f32, or f16 at precision f16: `kernels::shader_source_as`); sums are f32.
 
 @group(0) @binding(0) var<uniform> P: ConvP;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> Wt: array<f32>;
-@group(0) @binding(3) var<storage, read> Bias: array<f32>;
-@group(0) @binding(4) var<storage, read> Res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+@group(0) @binding(1) var<storage, read> X: array<Fs>;
+@group(0) @binding(2) var<storage, read> Wt: array<Fs>;
+@group(0) @binding(3) var<storage, read> Bias: array<Fs>;
+@group(0) @binding(4) var<storage, read> Res: array<Fs>;
+@group(0) @binding(5) var<storage, read_write> O: array<Fs>;
 
 fn act(x: f32) -> f32 {
     return act_fn(x, P.act, P.p0, P.p1);
@@ -17,9 +18,9 @@ fn act(x: f32) -> f32 {
 
 fn finish(v0: f32, oc: u32, oidx: u32) -> f32 {
     var v = v0;
-    if (P.has_bias == 1u) { v = v + Bias[oc]; }
-    if (P.res_mode == 1u) { return act(v + Res[oidx]); }
-    if (P.res_mode == 2u) { return act(v) + Res[oidx]; }
+    if (P.has_bias == 1u) { v = v + f32(Bias[oc]); }
+    if (P.res_mode == 1u) { return act(v + f32(Res[oidx])); }
+    if (P.res_mode == 2u) { return act(v) + f32(Res[oidx]); }
     return act(v);
 }
 
@@ -33,7 +34,7 @@ fn a_val(m: u32, k: u32, g: u32, M: u32, K: u32) -> f32 {
     if (m >= M || k >= K) { return 0.0; }
     let at = conv_tap(P, m, k, g);
     if (at < 0) { return 0.0; }
-    return X[u32(at)];
+    return f32(X[u32(at)]);
 }
 
 @compute @workgroup_size(16, 16)
@@ -58,7 +59,7 @@ fn conv_gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             let kb = k0 + idx / TN;
             var bv = 0.0;
             if (kb < K && n0 + nn < P.opg) {
-                bv = Wt[kb * P.cout + g * P.opg + n0 + nn];
+                bv = f32(Wt[kb * P.cout + g * P.opg + n0 + nn]);
             }
             Bs[idx] = bv;
         }
@@ -90,7 +91,7 @@ fn conv_gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             if (nn >= P.opg) { continue; }
             let oc = g * P.opg + nn;
             let oidx = b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx;
-            O[oidx] = finish(acc[i][j], oc, oidx);
+            O[oidx] = to_fs(finish(acc[i][j], oc, oidx));
         }
     }
 }
@@ -115,11 +116,11 @@ fn depthwise(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
         for (var kx = 0u; kx < P.kw; kx = kx + 1u) {
             let ix = i32(ox * P.sx + kx * P.dx) - i32(P.px);
             if (ix < 0 || ix >= i32(P.w)) { continue; }
-            s = s + X[b * P.isn + c * P.isc + u32(iy) * P.isy + u32(ix) * P.isx] * Wt[(ky * P.kw + kx) * P.cout + c];
+            s = s + f32(X[b * P.isn + c * P.isc + u32(iy) * P.isy + u32(ix) * P.isx]) * f32(Wt[(ky * P.kw + kx) * P.cout + c]);
         }
     }
     let oidx = b * P.osn + c * P.osc + oy * P.osy + ox * P.osx;
-    O[oidx] = finish(s, c, oidx);
+    O[oidx] = to_fs(finish(s, c, oidx));
 }
 
 // Transposed convolution (NCHW strides), gathered per output element: weights are ONNX's
@@ -137,7 +138,7 @@ fn conv_transpose(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
     let g = oc / P.opg;
     let ocg = oc % P.opg;
     var s = 0.0;
-    if (P.has_bias == 1u) { s = Bias[oc]; }
+    if (P.has_bias == 1u) { s = f32(Bias[oc]); }
     for (var ci = g * P.cpg; ci < (g + 1u) * P.cpg; ci = ci + 1u) {
         for (var ky = 0u; ky < P.kh; ky = ky + 1u) {
             let ty = i32(oy + P.py) - i32(ky * P.dy);
@@ -149,9 +150,9 @@ fn conv_transpose(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_wor
                 if (tx < 0 || tx % i32(P.sx) != 0) { continue; }
                 let ix = u32(tx) / P.sx;
                 if (ix >= P.w) { continue; }
-                s = s + X[b * P.isn + ci * P.isc + iy * P.isy + ix * P.isx] * Wt[((ci * P.opg + ocg) * P.kh + ky) * P.kw + kx];
+                s = s + f32(X[b * P.isn + ci * P.isc + iy * P.isy + ix * P.isx]) * f32(Wt[((ci * P.opg + ocg) * P.kh + ky) * P.kw + kx]);
             }
         }
     }
-    O[b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx] = s;
+    O[b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx] = to_fs(s);
 }

@@ -1,5 +1,6 @@
-// Data movement: for every multi-index of an iteration shape (rank <= 8), copy one 32-bit
-// word from src_off + sum(i_d * ss_d) (with an optional modulo per dim, for tiling) to
+// Data movement: for every multi-index of an iteration shape (rank <= 8), copy one element
+// of type Ws (a 32-bit word, or an f16 at precision f16) from src_off + sum(i_d * ss_d) (with
+// an optional modulo per dim, for tiling) to
 // dst_off + sum(i_d * ds_d). Strided and reversed slices, transposes, concatenation,
 // stacking, splitting, tiling and broadcasting are all this kernel with different strides.
 
@@ -12,8 +13,8 @@ struct CpP {
 };
 
 @group(0) @binding(0) var<uniform> P: CpP;
-@group(0) @binding(1) var<storage, read> S: array<u32>;
-@group(0) @binding(2) var<storage, read_write> D: array<u32>;
+@group(0) @binding(1) var<storage, read> S: array<Ws>;
+@group(0) @binding(2) var<storage, read_write> D: array<Ws>;
 
 @compute @workgroup_size(256)
 fn copy_strided(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {

@@ -2,16 +2,17 @@
 // (`runtime::gpu::tiles`, wgpu only): each thread computes 4 channels (one vec4) of OX
 // horizontally neighbouring outputs, so the input columns the outputs share are loaded once,
 // and every load and store is a vec4. Bias, activation and residual are fused as in
-// conv.wgsl's `depthwise`, with the same sum order over the taps.
+// conv.wgsl's `depthwise`, with the same sum order over the taps. Storage is of type Fs (f32
+// or f16), sums f32.
 
 const OX: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> P: ConvP;
-@group(0) @binding(1) var<storage, read> X4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> W4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> Bias: array<f32>;
-@group(0) @binding(4) var<storage, read> Res4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> O4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> X4: array<vec4<Fs>>;
+@group(0) @binding(2) var<storage, read> W4: array<vec4<Fs>>;
+@group(0) @binding(3) var<storage, read> Bias: array<Fs>;
+@group(0) @binding(4) var<storage, read> Res4: array<vec4<Fs>>;
+@group(0) @binding(5) var<storage, read_write> O4: array<vec4<Fs>>;
 
 fn act4(v: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(act_fn(v.x, P.act, P.p0, P.p1), act_fn(v.y, P.act, P.p0, P.p1),
@@ -36,17 +37,17 @@ fn depthwise_v4(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workg
         if (iy < 0 || iy >= i32(P.h)) { continue; }
         let row = b * P.isn + u32(iy) * P.isy;
         for (var kx = 0u; kx < P.kw; kx = kx + 1u) {
-            let wv = W4[(ky * P.kw + kx) * cq + c4];
+            let wv = vec4<f32>(W4[(ky * P.kw + kx) * cq + c4]);
             for (var o = 0u; o < OX; o = o + 1u) {
                 let ix = i32((ox0 + o) * P.sx + kx * P.dx) - i32(P.px);
                 if (ix < 0 || ix >= i32(P.w)) { continue; }
-                s[o] = s[o] + X4[(row + u32(ix) * P.isx) / 4u + c4] * wv;
+                s[o] = s[o] + vec4<f32>(X4[(row + u32(ix) * P.isx) / 4u + c4]) * wv;
             }
         }
     }
     var bias = vec4<f32>(0.0);
     if (P.has_bias == 1u) {
-        bias = vec4<f32>(Bias[c4 * 4u], Bias[c4 * 4u + 1u], Bias[c4 * 4u + 2u], Bias[c4 * 4u + 3u]);
+        bias = vec4<f32>(f32(Bias[c4 * 4u]), f32(Bias[c4 * 4u + 1u]), f32(Bias[c4 * 4u + 2u]), f32(Bias[c4 * 4u + 3u]));
     }
     for (var o = 0u; o < OX; o = o + 1u) {
         let ox = ox0 + o;
@@ -54,11 +55,11 @@ fn depthwise_v4(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workg
         let at = (b * P.osn + oy * P.osy + ox * P.osx) / 4u + c4;
         let v = s[o] + bias;
         if (P.res_mode == 1u) {
-            O4[at] = act4(v + Res4[at]);
+            O4[at] = to_fs4(act4(v + vec4<f32>(Res4[at])));
         } else if (P.res_mode == 2u) {
-            O4[at] = act4(v) + Res4[at];
+            O4[at] = to_fs4(act4(v) + vec4<f32>(Res4[at]));
         } else {
-            O4[at] = act4(v);
+            O4[at] = to_fs4(act4(v));
         }
     }
 }

@@ -17,6 +17,7 @@
 // - Workgroups are numbered linearly (N tiles fastest, then M tiles, then groups or batch)
 //   and folded into 2-D, so no dispatch dimension passes its limit at large batch.
 // The sum over K runs in the same order as in the portable kernels (conv.wgsl, matmul.wgsl).
+// Storage is of type Fs (f32, or f16 at precision f16); workgroup memory and sums are f32.
 
 // TILE begin
 const TX: u32 = 16u;
@@ -110,13 +111,13 @@ fn mul_stage(s: u32, lx: u32, ly: u32, acc: ptr<function, array<vec4<f32>, ACC>>
 // ---- convolution: bindings 0-7 ----
 
 @group(0) @binding(0) var<uniform> P: ConvP;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> Wt: array<f32>;
-@group(0) @binding(3) var<storage, read> Bias: array<f32>;
-@group(0) @binding(4) var<storage, read> Res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> O: array<f32>;
-@group(0) @binding(6) var<storage, read> X4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read> W4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> X: array<Fs>;
+@group(0) @binding(2) var<storage, read> Wt: array<Fs>;
+@group(0) @binding(3) var<storage, read> Bias: array<Fs>;
+@group(0) @binding(4) var<storage, read> Res: array<Fs>;
+@group(0) @binding(5) var<storage, read_write> O: array<Fs>;
+@group(0) @binding(6) var<storage, read> X4: array<vec4<Fs>>;
+@group(0) @binding(7) var<storage, read> W4: array<vec4<Fs>>;
 
 fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<function, Regs>) {
     if (A_VEC) {
@@ -127,7 +128,7 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             var v = vec4<f32>(0.0);
             if (idx < BK * BM / 4u && m < M && k < K) {
                 let at = conv_tap(P, m, k, g);
-                if (at >= 0) { v = X4[u32(at) / 4u]; }
+                if (at >= 0) { v = vec4<f32>(X4[u32(at) / 4u]); }
             }
             (*r).a4[i] = v;
         }
@@ -139,7 +140,7 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             var v = 0.0;
             if (idx < BK * BM && m < M && k < K) {
                 let at = conv_tap(P, m, k, g);
-                if (at >= 0) { v = X[u32(at)]; }
+                if (at >= 0) { v = f32(X[u32(at)]); }
             }
             (*r).a[i] = v;
         }
@@ -150,7 +151,7 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             let nn = n0 + idx % (BN / 4u) * 4u;
             let k = k0 + idx / (BN / 4u);
             var v = vec4<f32>(0.0);
-            if (idx < BS && k < K && nn < P.opg) { v = W4[(k * P.cout + g * P.opg + nn) / 4u]; }
+            if (idx < BS && k < K && nn < P.opg) { v = vec4<f32>(W4[(k * P.cout + g * P.opg + nn) / 4u]); }
             (*r).b4[i] = v;
         }
     } else {
@@ -159,7 +160,7 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             let nn = n0 + idx % BN;
             let k = k0 + idx / BN;
             var v = 0.0;
-            if (idx < BK * BN && k < K && nn < P.opg) { v = Wt[k * P.cout + g * P.opg + nn]; }
+            if (idx < BK * BN && k < K && nn < P.opg) { v = f32(Wt[k * P.cout + g * P.opg + nn]); }
             (*r).b[i] = v;
         }
     }
@@ -167,9 +168,9 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
 
 fn conv_finish(v0: f32, oc: u32, oidx: u32) -> f32 {
     var v = v0;
-    if (P.has_bias == 1u) { v = v + Bias[oc]; }
-    if (P.res_mode == 1u) { return act_fn(v + Res[oidx], P.act, P.p0, P.p1); }
-    if (P.res_mode == 2u) { return act_fn(v, P.act, P.p0, P.p1) + Res[oidx]; }
+    if (P.has_bias == 1u) { v = v + f32(Bias[oc]); }
+    if (P.res_mode == 1u) { return act_fn(v + f32(Res[oidx]), P.act, P.p0, P.p1); }
+    if (P.res_mode == 2u) { return act_fn(v, P.act, P.p0, P.p1) + f32(Res[oidx]); }
     return act_fn(v, P.act, P.p0, P.p1);
 }
 
@@ -210,7 +211,7 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
                     if (nn >= P.opg) { continue; }
                     let oc = tile.z * P.opg + nn;
                     let oidx = b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx;
-                    O[oidx] = conv_finish(v[j], oc, oidx);
+                    O[oidx] = to_fs(conv_finish(v[j], oc, oidx));
                 }
             }
         }
@@ -220,11 +221,11 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
 // ---- batched MatMul: bindings 8-13 ----
 
 @group(0) @binding(8) var<uniform> Q: MmP;
-@group(0) @binding(9) var<storage, read> MA: array<f32>;
-@group(0) @binding(10) var<storage, read> MB: array<f32>;
-@group(0) @binding(11) var<storage, read_write> MC: array<f32>;
-@group(0) @binding(12) var<storage, read> MA4: array<vec4<f32>>;
-@group(0) @binding(13) var<storage, read> MB4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> MA: array<Fs>;
+@group(0) @binding(10) var<storage, read> MB: array<Fs>;
+@group(0) @binding(11) var<storage, read_write> MC: array<Fs>;
+@group(0) @binding(12) var<storage, read> MA4: array<vec4<Fs>>;
+@group(0) @binding(13) var<storage, read> MB4: array<vec4<Fs>>;
 
 fn mm_fetch(k0: u32, m0: u32, n0: u32, z: u32, t: u32, r: ptr<function, Regs>) {
     let ab = z * Q.a_bs;
@@ -235,7 +236,7 @@ fn mm_fetch(k0: u32, m0: u32, n0: u32, z: u32, t: u32, r: ptr<function, Regs>) {
             let m = m0 + idx % BM;
             let k = k0 + idx / BM * 4u;
             var v = vec4<f32>(0.0);
-            if (idx < BK * BM / 4u && m < Q.m && k < Q.k) { v = MA4[(ab + m * Q.a_rs + k) / 4u]; }
+            if (idx < BK * BM / 4u && m < Q.m && k < Q.k) { v = vec4<f32>(MA4[(ab + m * Q.a_rs + k) / 4u]); }
             (*r).a4[i] = v;
         }
     } else {
@@ -244,7 +245,7 @@ fn mm_fetch(k0: u32, m0: u32, n0: u32, z: u32, t: u32, r: ptr<function, Regs>) {
             let m = m0 + idx % BM;
             let k = k0 + idx / BM;
             var v = 0.0;
-            if (idx < BK * BM && m < Q.m && k < Q.k) { v = MA[ab + m * Q.a_rs + k * Q.a_cs]; }
+            if (idx < BK * BM && m < Q.m && k < Q.k) { v = f32(MA[ab + m * Q.a_rs + k * Q.a_cs]); }
             (*r).a[i] = v;
         }
     }
@@ -254,7 +255,7 @@ fn mm_fetch(k0: u32, m0: u32, n0: u32, z: u32, t: u32, r: ptr<function, Regs>) {
             let nn = n0 + idx % (BN / 4u) * 4u;
             let k = k0 + idx / (BN / 4u);
             var v = vec4<f32>(0.0);
-            if (idx < BS && k < Q.k && nn < Q.n) { v = MB4[(bb + k * Q.b_rs + nn) / 4u]; }
+            if (idx < BS && k < Q.k && nn < Q.n) { v = vec4<f32>(MB4[(bb + k * Q.b_rs + nn) / 4u]); }
             (*r).b4[i] = v;
         }
     } else {
@@ -263,7 +264,7 @@ fn mm_fetch(k0: u32, m0: u32, n0: u32, z: u32, t: u32, r: ptr<function, Regs>) {
             let nn = n0 + idx % BN;
             let k = k0 + idx / BN;
             var v = 0.0;
-            if (idx < BK * BN && k < Q.k && nn < Q.n) { v = MB[bb + k * Q.b_rs + nn * Q.b_cs]; }
+            if (idx < BK * BN && k < Q.k && nn < Q.n) { v = f32(MB[bb + k * Q.b_rs + nn * Q.b_cs]); }
             (*r).b[i] = v;
         }
     }
@@ -298,7 +299,7 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
                 let v = acc[(p * 4u + i) * QN + q];
                 for (var j = 0u; j < 4u; j = j + 1u) {
                     let nn = tile.y + (q * TX + lid.x) * 4u + j;
-                    if (nn < Q.n) { MC[cb + m * Q.n + nn] = v[j]; }
+                    if (nn < Q.n) { MC[cb + m * Q.n + nn] = to_fs(v[j]); }
                 }
             }
         }

@@ -5,8 +5,10 @@ enable wgpu_cooperative_matrix;
 // on Vulkan's VK_KHR_cooperative_matrix, which is how NVIDIA tensor cores are reached):
 // convolution as implicit GEMM (`conv_coop`) and batched MatMul (`matmul_coop`) with f16
 // operands and f32 accumulation. Compiled only where the adapter offers a 16x16x16
-// f16 -> f32 configuration, and used only when asked for (`WALKOUT_GPU_COOP=1`): f16
-// operands change results at the 1e-3 level, which f32 models do not opt into.
+// f16 -> f32 configuration, and used only when asked for (`WALKOUT_GPU_TILES=coop`): f16
+// operands change results at the 1e-3 level, which f32 models do not opt into. Storage is of
+// type Fs: f32, or f16 in a plan at precision f16 (the tensor-core path proper: f16 in
+// memory and in the multiply, f32 in the sums).
 //
 // A workgroup of 128 invocations computes a 64x64 tile in K steps of 32: the operands are
 // converted to f16 into workgroup memory, each subgroup takes 32x32 quarters of the tile
@@ -56,17 +58,17 @@ fn clear(li: u32) {
 // ---- convolution: gemm.wgsl's bindings 0-5 ----
 
 @group(0) @binding(0) var<uniform> P: ConvP;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
-@group(0) @binding(2) var<storage, read> Wt: array<f32>;
-@group(0) @binding(3) var<storage, read> Bias: array<f32>;
-@group(0) @binding(4) var<storage, read> Res: array<f32>;
-@group(0) @binding(5) var<storage, read_write> O: array<f32>;
+@group(0) @binding(1) var<storage, read> X: array<Fs>;
+@group(0) @binding(2) var<storage, read> Wt: array<Fs>;
+@group(0) @binding(3) var<storage, read> Bias: array<Fs>;
+@group(0) @binding(4) var<storage, read> Res: array<Fs>;
+@group(0) @binding(5) var<storage, read_write> O: array<Fs>;
 
 fn conv_a(m: u32, k: u32, g: u32, M: u32, K: u32) -> f32 {
     if (m >= M || k >= K) { return 0.0; }
     let at = conv_tap(P, m, k, g);
     if (at < 0) { return 0.0; }
-    return X[u32(at)];
+    return f32(X[u32(at)]);
 }
 
 @compute @workgroup_size(128)
@@ -86,7 +88,7 @@ fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
             let k = k0 + i / BN;
             let nn = tile.y + i % BN;
             var v = 0.0;
-            if (k < K && nn < P.opg) { v = Wt[k * P.cout + tile.z * P.opg + nn]; }
+            if (k < K && nn < P.opg) { v = f32(Wt[k * P.cout + tile.z * P.opg + nn]); }
             Bh[i] = f16(v);
         }
         workgroupBarrier();
@@ -104,13 +106,13 @@ fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
         let oc = tile.z * P.opg + nn;
         let oidx = b * P.osn + oc * P.osc + oy * P.osy + ox * P.osx;
         var v = Cs[i];
-        if (P.has_bias == 1u) { v = v + Bias[oc]; }
+        if (P.has_bias == 1u) { v = v + f32(Bias[oc]); }
         if (P.res_mode == 1u) {
-            O[oidx] = act_fn(v + Res[oidx], P.act, P.p0, P.p1);
+            O[oidx] = to_fs(act_fn(v + f32(Res[oidx]), P.act, P.p0, P.p1));
         } else if (P.res_mode == 2u) {
-            O[oidx] = act_fn(v, P.act, P.p0, P.p1) + Res[oidx];
+            O[oidx] = to_fs(act_fn(v, P.act, P.p0, P.p1) + f32(Res[oidx]));
         } else {
-            O[oidx] = act_fn(v, P.act, P.p0, P.p1);
+            O[oidx] = to_fs(act_fn(v, P.act, P.p0, P.p1));
         }
     }
 }
@@ -118,9 +120,9 @@ fn conv_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: 
 // ---- batched MatMul: gemm.wgsl's bindings 8-11 ----
 
 @group(0) @binding(8) var<uniform> Q: MmP;
-@group(0) @binding(9) var<storage, read> MA: array<f32>;
-@group(0) @binding(10) var<storage, read> MB: array<f32>;
-@group(0) @binding(11) var<storage, read_write> MC: array<f32>;
+@group(0) @binding(9) var<storage, read> MA: array<Fs>;
+@group(0) @binding(10) var<storage, read> MB: array<Fs>;
+@group(0) @binding(11) var<storage, read_write> MC: array<Fs>;
 
 @compute @workgroup_size(128)
 fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
@@ -136,14 +138,14 @@ fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
             let m = tile.x + i / BK;
             let k = k0 + i % BK;
             var v = 0.0;
-            if (m < Q.m && k < Q.k) { v = MA[ab + m * Q.a_rs + k * Q.a_cs]; }
+            if (m < Q.m && k < Q.k) { v = f32(MA[ab + m * Q.a_rs + k * Q.a_cs]); }
             Ah[i] = f16(v);
         }
         for (var i = li; i < BK * BN; i = i + WG) {
             let k = k0 + i / BN;
             let nn = tile.y + i % BN;
             var v = 0.0;
-            if (k < Q.k && nn < Q.n) { v = MB[bb + k * Q.b_rs + nn * Q.b_cs]; }
+            if (k < Q.k && nn < Q.n) { v = f32(MB[bb + k * Q.b_rs + nn * Q.b_cs]); }
             Bh[i] = f16(v);
         }
         workgroupBarrier();
@@ -154,6 +156,6 @@ fn matmul_coop(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     for (var i = li; i < BM * BN; i = i + WG) {
         let m = tile.x + i / BN;
         let nn = tile.y + i % BN;
-        if (m < Q.m && nn < Q.n) { MC[cb + m * Q.n + nn] = Cs[i]; }
+        if (m < Q.m && nn < Q.n) { MC[cb + m * Q.n + nn] = to_fs(Cs[i]); }
     }
 }

@@ -1,5 +1,5 @@
 // Pooling and resizing, one thread per output element, tensors addressed by (n, c, y, x)
-// strides (NHWC or NCHW).
+// strides (NHWC or NCHW), on storage of type Fs (f32 or f16); taps are f32.
 
 struct SpP {
     n: u32, c: u32, h: u32, w: u32,
@@ -11,10 +11,10 @@ struct SpP {
 };
 
 @group(0) @binding(0) var<uniform> P: SpP;
-@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read> X: array<Fs>;
 // resize: taps for y (oh x [lo, hi, frac]) then x (ow x [lo, hi, frac])
 @group(0) @binding(2) var<storage, read> Taps: array<f32>;
-@group(0) @binding(3) var<storage, read_write> O: array<f32>;
+@group(0) @binding(3) var<storage, read_write> O: array<Fs>;
 
 fn coords(i: u32) -> vec4<u32> {
     let c = i % P.c;
@@ -25,7 +25,7 @@ fn coords(i: u32) -> vec4<u32> {
 }
 
 fn at(b: u32, c: u32, y: u32, x: u32) -> f32 {
-    return X[b * P.isn + c * P.isc + y * P.isy + x * P.isx];
+    return f32(X[b * P.isn + c * P.isc + y * P.isy + x * P.isx]);
 }
 
 @compute @workgroup_size(256)
@@ -50,7 +50,7 @@ fn pool(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
         }
     }
     if (P.kind == 1u) { acc = acc / f32(max(cnt, 1u)); }
-    O[q.x * P.osn + q.y * P.osc + q.z * P.osy + q.w * P.osx] = acc;
+    O[q.x * P.osn + q.y * P.osc + q.z * P.osy + q.w * P.osx] = to_fs(acc);
 }
 
 @compute @workgroup_size(256)
@@ -71,5 +71,5 @@ fn resize(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups)
     let br = at(q.x, q.y, y1, x1);
     let top = tl + (tr - tl) * fx;
     let bot = bl + (br - bl) * fx;
-    O[q.x * P.osn + q.y * P.osc + q.z * P.osy + q.w * P.osx] = top + (bot - top) * fy;
+    O[q.x * P.osn + q.y * P.osc + q.z * P.osy + q.w * P.osx] = to_fs(top + (bot - top) * fy);
 }

@@ -66,7 +66,7 @@ impl PosePipeline {
         }
         let size = size.unwrap_or(InputSize::Fixed(config.input.default_size));
         let graph = m.load_graph()?;
-        let exec = runtime::executor_for(device)?;
+        let exec = runtime::executor_with(device, config.precision)?;
         let mut p = PosePipeline { min_score: config.output.min_score, config, exec, graph, plans: runtime::PlanCache::new(), size };
         if let InputSize::Fixed(s) = size {
             p.plan_for(s)?;
@@ -164,7 +164,7 @@ impl ReidPipeline {
             return Err(PipelineError::WrongTask(model.into(), config.task, Task::Reid));
         }
         let graph = m.load_graph()?;
-        let exec = runtime::executor_for(device)?;
+        let exec = runtime::executor_with(device, config.precision)?;
         Ok(ReidPipeline { config, exec, graph, plans: runtime::PlanCache::new() })
     }
 

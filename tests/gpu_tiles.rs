@@ -114,7 +114,7 @@ fn run(exec: &dyn Executor, g: &Graph, shape: &[usize]) -> Tensor {
 fn every_specialisation_validates() {
     for t in CANDIDATES {
         for (a, b) in [(false, false), (false, true), (true, false), (true, true)] {
-            let src = tiles::source(&t, a, b);
+            let src = tiles::source(&t, a, b, false);
             assert!(src.contains(&format!("const RM: u32 = {}u;", t.rm)), "{}: the TILE block was not rewritten", t.name());
             let m = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{} {a} {b}: {}", t.name(), e.emit_to_string(&src)));
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())

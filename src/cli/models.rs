@@ -47,6 +47,10 @@ pub struct ProfileArgs {
     pub model: String,
     #[arg(long, default_value = "gpu")]
     pub device: Device,
+    /// Storage precision, f32 or f16 (f16: the gpu device on an adapter with SHADER_F16);
+    /// default: the model config's `precision`, else f32.
+    #[arg(long)]
+    pub precision: Option<runtime::Precision>,
     /// Input size HxW (default: the config's default size).
     #[arg(long)]
     pub size: Option<String>,
@@ -68,12 +72,20 @@ pub struct RunArgs {
     pub outputs: Vec<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    /// Storage precision, f32 or f16 (f16: the gpu device on an adapter with SHADER_F16);
+    /// default: the model config's `precision`, else f32.
+    #[arg(long)]
+    pub precision: Option<runtime::Precision>,
 }
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     pub model: String,
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    /// Storage precision, f32 or f16 (f16: the gpu device on an adapter with SHADER_F16);
+    /// default: the model config's `precision`, else f32.
+    #[arg(long)]
+    pub precision: Option<runtime::Precision>,
     /// Input tensor (.npy, one frame); otherwise a deterministic synthetic frame.
     #[arg(long)]
     pub input: Option<PathBuf>,
@@ -144,7 +156,7 @@ pub fn run(repo: &Repository, a: RunArgs) -> Result<()> {
         .enumerate()
         .map(|(i, t)| t.with_context(|| format!("missing input '{}'", graph.inputs[i].name)))
         .collect::<Result<_>>()?;
-    let exec = runtime::executor_for(a.device)?;
+    let exec = runtime::executor_with(a.device, precision(&model, a.precision))?;
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
     let batch = shapes[0].first().copied().unwrap_or(1);
     let frame_shapes: Vec<Vec<usize>> = shapes
@@ -235,7 +247,7 @@ pub fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
         None => frame_shapes(&graph, model.config.as_ref(), size)?.iter().zip(&graph.inputs).map(|(s, i)| synthetic(i.dtype, s)).collect(),
     };
     let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
-    let exec = runtime::executor_for(a.device)?;
+    let exec = runtime::executor_with(a.device, precision(&model, a.precision))?;
     let t0 = std::time::Instant::now();
     let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
     let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -255,9 +267,10 @@ pub fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
     let spec = optimize::specialize(&graph, &shapes)?;
     let gflop = spec.flops() as f64 / 1e9;
     eprintln!(
-        "{} on {}: median {:.2} ms per batch of {} ({} iters), compile {:.0} ms",
+        "{} on {} ({}): median {:.2} ms per batch of {} ({} iters), compile {:.0} ms",
         model.name,
         exec.adapter(),
+        exec.precision(),
         median,
         a.batch,
         times.len(),
@@ -267,6 +280,7 @@ pub fn bench(repo: &Repository, a: BenchArgs) -> Result<()> {
         "model": model.name,
         "device": exec.name(),
         "adapter": exec.adapter(),
+        "precision": exec.precision().to_string(),
         "batch": a.batch,
         "input_shape": shapes[0],
         "iters": times.len(),
@@ -319,7 +333,7 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     let frame: Vec<Tensor> =
         frame_shapes(&graph, model.config.as_ref(), size)?.iter().zip(&graph.inputs).map(|(s, i)| synthetic(i.dtype, s)).collect();
     let shapes: Vec<Vec<usize>> = frame.iter().map(|t| t.shape.clone()).collect();
-    let exec = runtime::executor_for(a.device)?;
+    let exec = runtime::executor_with(a.device, precision(&model, a.precision))?;
     let mut plan = runtime::compile_batched(exec.as_ref(), &graph, &shapes, a.batch)?;
     let inputs: Vec<Tensor> = frame.iter().map(|t| runtime::concat_batch(&vec![t.clone(); a.batch])).collect();
     plan.run(&inputs)?; // warm-up
@@ -329,7 +343,7 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     let Some(p) = plan.profile(&inputs)? else {
         bail!("this plan does not support profiling (batched per-frame plans do not; use --batch 1)");
     };
-    println!("{} on {} ({}), batch {}; whole run {:.2} ms", model.name, exec.adapter(), p.method, a.batch, run_ms);
+    println!("{} on {} ({}), {}, batch {}; whole run {:.2} ms", model.name, exec.adapter(), p.method, exec.precision(), a.batch, run_ms);
     let mut fam: std::collections::BTreeMap<String, (usize, f64, u64, u64)> = Default::default();
     for k in &p.kernels {
         let e = fam.entry(k.kernel.clone()).or_default();
@@ -412,4 +426,9 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
         println!("  {:>9.3} ms {:<12} {}", k.ms, k.kernel, k.node);
     }
     Ok(())
+}
+
+/// The precision a command runs a model at: the flag, else the model config's.
+fn precision(model: &crate::models::ResolvedModel, flag: Option<runtime::Precision>) -> runtime::Precision {
+    flag.or(model.config.as_ref().map(|c| c.precision)).unwrap_or_default()
 }

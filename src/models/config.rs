@@ -160,6 +160,10 @@ pub struct ModelConfig {
     pub output: OutputConfig,
     #[serde(default)]
     pub batching: Option<BatchingConfig>,
+    /// Storage of weights and activations: "f32" (default) or "f16" (the wgpu executor on an
+    /// adapter with SHADER_F16; elsewhere f32, with a warning).
+    #[serde(default)]
+    pub precision: crate::runtime::Precision,
 }
 
 /// Sides and areas a model config may name: larger ones are typing errors or attacks.

@@ -30,6 +30,38 @@ impl Device {
     }
 }
 
+/// How a model's weights and activations are stored on the device (`precision` in its
+/// config). Sums are f32 either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    /// f16 storage on a wgpu adapter with SHADER_F16 (`runtime::gpu::half`); other executors
+    /// and adapters run f32 and say so.
+    F16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = RuntimeError;
+    fn from_str(s: &str) -> Result<Precision> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            other => Err(RuntimeError::Backend { backend: "precision", msg: format!("unknown precision '{other}' (f32 or f16)") }),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        })
+    }
+}
+
 impl std::fmt::Display for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -53,15 +85,32 @@ impl std::str::FromStr for Device {
 /// `Auto` takes a hardware GPU adapter when there is one, otherwise the CPU executor (a
 /// software adapter such as lavapipe is much slower than it), and logs which adapter runs.
 pub fn executor_for(device: Device) -> Result<Box<dyn Executor>> {
+    executor_with(device, Precision::F32)
+}
+
+/// The executor for a device at a precision. f16 is honoured by the wgpu executor on an
+/// adapter with SHADER_F16; anywhere else the model runs in f32, with a warning.
+pub fn executor_with(device: Device, precision: Precision) -> Result<Box<dyn Executor>> {
+    let gpu = || -> Result<gpu::GpuExecutor> {
+        let g = gpu::GpuExecutor::new()?;
+        if precision == Precision::F16 && !g.has_f16() {
+            tracing::warn!("precision f16 asked, but {} has no SHADER_F16: running f32", g.adapter());
+            return Ok(g);
+        }
+        Ok(g.with_precision(precision))
+    };
+    if precision == Precision::F16 && matches!(device, Device::Cpu | Device::Opencl) {
+        tracing::warn!("precision f16 runs on the wgpu executor only; the {device} executor runs f32");
+    }
     let exec: Box<dyn Executor> = match device {
         Device::Cpu => Box::new(cpu::CpuExecutor::new()),
-        Device::Gpu => Box::new(gpu::GpuExecutor::new()?),
+        Device::Gpu => Box::new(gpu()?),
         Device::Opencl => {
             let e = opencl::OpenClExecutor::new()?;
             tracing::info!("opencl executor on {}", e.adapter());
             Box::new(e)
         }
-        Device::Auto => match gpu::GpuExecutor::new() {
+        Device::Auto => match gpu() {
             Ok(g) if g.context().is_hardware() => Box::new(g),
             Ok(g) => {
                 // a software rasteriser (lavapipe) is far slower than the CPU executor

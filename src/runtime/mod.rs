@@ -9,7 +9,7 @@ pub mod frames;
 pub mod gpu;
 pub mod opencl;
 
-pub use device::{executor_for, Device};
+pub use device::{executor_for, executor_with, Device, Precision};
 pub use frames::{CropRect, FrameSpec, FramesOutput, Letterbox};
 
 use crate::graph::{self, Dim, Graph, GraphError, Tensor};
@@ -152,6 +152,10 @@ pub trait Executor: Send + Sync {
     /// small ops leave cores idle.
     fn frame_workers(&self) -> usize {
         1
+    }
+    /// How its plans store weights and activations.
+    fn precision(&self) -> Precision {
+        Precision::F32
     }
 }
 

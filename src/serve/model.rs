@@ -54,7 +54,8 @@ impl LoadedModel {
             e => ServeError::Load(e.to_string()),
         })?;
         let graph = resolved.load_graph().map_err(|e| ServeError::Load(e.to_string()))?;
-        let exec = runtime::executor_for(device).map_err(|e| ServeError::Load(e.to_string()))?;
+        let exec = runtime::executor_with(device, resolved.config.as_ref().map(|c| c.precision).unwrap_or_default())
+            .map_err(|e| ServeError::Load(e.to_string()))?;
         let config = resolved.config.clone();
         let input_size = input_size.or(config.as_ref().map(|c| c.input.default_size)).unwrap_or([256, 256]);
         let mut m = LoadedModel {

@@ -5,6 +5,7 @@
 //! GPU kernel run on the CPU reference kernels where the plan says so, with the transfers
 //! counted in the timings.
 
+pub(crate) mod half;
 pub mod kernels;
 pub mod peak;
 pub(crate) mod place;
@@ -85,7 +86,9 @@ impl GpuContext {
             label: Some("walkout"),
             // timestamps for profiles, subgroups for the row reductions, and f16 cooperative
             // matrices for the tensor-core GEMM, where offered
-            required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP) | coop_features,
+            // and f16 storage for plans at precision f16
+            required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16)
+                | coop_features,
             required_limits: wgpu::Limits {
                 max_storage_buffers_per_shader_stage: 8.min(limits.max_storage_buffers_per_shader_stage),
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
@@ -156,15 +159,26 @@ pub struct GpuExecutor {
     /// GEMM tiles forced for this executor's plans (else `WALKOUT_GPU_TILES`, the tuned
     /// table, the default table).
     tiles: Option<tiles::Forced>,
+    /// Plans store weights and activations as f16 (`half`).
+    half: bool,
 }
 
 impl GpuExecutor {
     pub fn new() -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None, half: false })
     }
     /// An executor whose plans use the portable GEMM kernels or one tile everywhere it fits.
     pub fn with_tiles(tiles: tiles::Forced) -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles) })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles), half: false })
+    }
+    /// This executor with its plans at a precision; f16 needs `has_f16` (plans fail to
+    /// compile without it).
+    pub fn with_precision(self, p: super::Precision) -> Self {
+        GpuExecutor { half: p == super::Precision::F16, ..self }
+    }
+    /// Whether the device has SHADER_F16, which precision f16 needs.
+    pub fn has_f16(&self) -> bool {
+        self.ctx.device.features().contains(wgpu::Features::SHADER_F16)
     }
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
@@ -179,14 +193,23 @@ impl Executor for GpuExecutor {
         describe(&self.ctx.info)
     }
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
-        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes, self.tiles)?))
+        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes, self.tiles, self.half)?))
+    }
+    fn precision(&self) -> super::Precision {
+        if self.half {
+            super::Precision::F16
+        } else {
+            super::Precision::F32
+        }
     }
 }
 
-/// Words (u32) of a tensor as the GPU stores it: f32 and i32 bits, bool as 0/1.
+/// Words (u32) of a tensor as the GPU stores it: f32 and i32 bits, bool as 0/1, f16 two to a
+/// word (the first in the low half).
 pub(crate) fn to_words(t: &Tensor) -> Option<Vec<u32>> {
     Some(match &t.data {
         TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+        TensorData::F16(v) => v.chunks(2).map(|p| p[0].to_bits() as u32 | p.get(1).map_or(0, |h| (h.to_bits() as u32) << 16)).collect(),
         TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
         TensorData::Bool(v) => v.iter().map(|&x| x as u32).collect(),
         // int64 lives on the GPU as int32 (indices and shape arithmetic fit)
@@ -195,12 +218,16 @@ pub(crate) fn to_words(t: &Tensor) -> Option<Vec<u32>> {
     })
 }
 
+/// The tensor of `shape` held in the first words of `w` (as `to_words` lays it out).
 pub(crate) fn from_words(w: &[u32], dtype: DType, shape: Vec<usize>) -> Tensor {
+    let n = crate::graph::numel(&shape);
+    let words = || w.iter().take(n);
     let data = match dtype {
-        DType::I32 => TensorData::I32(w.iter().map(|&x| x as i32).collect()),
-        DType::I64 => TensorData::I64(w.iter().map(|&x| x as i32 as i64).collect()),
-        DType::Bool => TensorData::Bool(w.iter().map(|&x| x != 0).collect()),
-        _ => TensorData::F32(w.iter().map(|&x| f32::from_bits(x)).collect()),
+        DType::I32 => TensorData::I32(words().map(|&x| x as i32).collect()),
+        DType::I64 => TensorData::I64(words().map(|&x| x as i32 as i64).collect()),
+        DType::Bool => TensorData::Bool(words().map(|&x| x != 0).collect()),
+        DType::F16 => TensorData::F16(w.iter().flat_map(|&x| [x as u16, (x >> 16) as u16]).take(n).map(::half::f16::from_bits).collect()),
+        _ => TensorData::F32(words().map(|&x| f32::from_bits(x)).collect()),
     };
     Tensor::new(shape, data)
 }
@@ -238,17 +265,25 @@ pub struct GpuPlan {
 }
 
 impl GpuPlan {
-    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>], forced: Option<tiles::Forced>) -> Result<Self> {
+    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>], forced: Option<tiles::Forced>, half: bool) -> Result<Self> {
         tiles::check_env()?;
-        let g = optimize::specialize(graph, shapes)?;
+        let f16 = ctx.device.features().contains(wgpu::Features::SHADER_F16);
+        if half && !f16 {
+            return Err(gpu_err(format!("precision f16 needs SHADER_F16, which {} lacks", describe(&ctx.info))));
+        }
+        let avail = |s: kernels::Spec| s != kernels::Spec::Half || f16;
+        let mut g = optimize::specialize(graph, shapes)?;
+        if half {
+            g = half::convert(&g, &place::place(&g, &avail).kinds);
+        }
         let nv = g.values.len();
-        let place::Placement { kinds, fused, buf_of, sizes, need_host } = place::place(&g, &|_| true);
+        let place::Placement { kinds, fused, buf_of, sizes, need_host } = place::place(&g, &avail);
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
         let buffers: Vec<wgpu::Buffer> = sizes
             .iter()
             .map(|&size| ctx.device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false }))
             .collect();
-        let size_of = |v: usize| g.values[v].shape.as_ref().map(|s| crate::graph::numel(s)).unwrap_or(0).max(1) as u64 * 4;
+        let size_of = |v: usize| place::device_bytes(&g, v).next_multiple_of(4);
         // constants used on the GPU are uploaded once
         for (v, t) in &g.consts {
             if let (Some(b), Some(words)) = (buf_of[*v], to_words(t)) {
@@ -322,11 +357,10 @@ impl GpuPlan {
             if let Some(st) = self.staging.get(&v) {
                 let info = &self.graph.values[v];
                 let shape = info.shape.clone().unwrap_or_default();
-                let n = crate::graph::numel(&shape);
                 {
                     let data = st.slice(..).get_mapped_range().map_err(gpu_err)?;
                     let words: &[u32] = bytemuck::cast_slice(&data);
-                    host[v] = Some(from_words(&words[..n], info.dtype, shape));
+                    host[v] = Some(from_words(words, info.dtype, shape));
                 }
                 st.unmap();
             }

@@ -61,7 +61,7 @@ pub(crate) fn place(g: &Graph, avail: &dyn Fn(Spec) -> bool) -> Placement {
             let x = n.inputs[0];
             let Some(&i) = producer.get(&x) else { continue };
             let arith = matches!(g.nodes[i].op, crate::graph::Op::Binary(b) if !matches!(b, crate::graph::BinOp::Equal | crate::graph::BinOp::Less | crate::graph::BinOp::LessEqual | crate::graph::BinOp::Greater | crate::graph::BinOp::GreaterEqual | crate::graph::BinOp::And | crate::graph::BinOp::Or));
-            if arith && matches!(kinds[i], Kind::Gpu(_)) && uses[x] == 1 && g.values[x].dtype == DType::F32 && !fused.contains_key(&i) {
+            if arith && matches!(kinds[i], Kind::Gpu(_)) && uses[x] == 1 && g.values[x].dtype.is_float() && !fused.contains_key(&i) {
                 fused.insert(i, *a);
                 kinds[j] = Kind::View;
             }
@@ -103,7 +103,7 @@ pub(crate) fn place(g: &Graph, avail: &dyn Fn(Spec) -> bool) -> Placement {
             }
         }
     }
-    let size_of = |v: usize| g.values[v].shape.as_ref().map(|s| crate::graph::numel(s)).unwrap_or(0).max(1) as u64 * 4;
+    let size_of = |v: usize| device_bytes(g, v);
     let mut need_size = vec![0u64; nv];
     for v in 0..nv {
         if on_gpu[v] {
@@ -143,6 +143,13 @@ pub(crate) fn place(g: &Graph, avail: &dyn Fn(Spec) -> bool) -> Placement {
         need_host[o] = true;
     }
     Placement { kinds, fused, buf_of, sizes, need_host }
+}
+
+/// Bytes of a value on the device: 4 per element (f32, i32, i64 as i32, bool as a word), 2 for
+/// f16; at least one element.
+pub(crate) fn device_bytes(g: &Graph, v: ValueId) -> u64 {
+    let n = g.values[v].shape.as_ref().map(|s| crate::graph::numel(s)).unwrap_or(0).max(1) as u64;
+    n * if g.values[v].dtype == DType::F16 { 2 } else { 4 }
 }
 
 /// Runs the host nodes (`on_host`) in order on the host values (inputs, constants and what

@@ -104,14 +104,17 @@ pub struct Gemm {
     pub z: u32,
     pub a_vec: bool,
     pub b_vec: bool,
+    /// On f16 storage (precision f16).
+    pub half: bool,
 }
 
 impl Gemm {
-    /// The shape class a tuned choice is cached under: the family, the vector loads and the
-    /// power-of-two bucket of M, N and K.
+    /// The shape class a tuned choice is cached under: the family, the vector loads, the
+    /// power-of-two bucket of M, N and K, and the storage (f16 classes end in ":f16").
     pub fn class(&self) -> String {
         let b = |x: u32| 32 - x.max(1).leading_zeros();
-        format!("{}:{}{}:m{}:n{}:k{}", self.family.key(), self.a_vec as u8, self.b_vec as u8, b(self.m), b(self.n), b(self.k))
+        let f16 = if self.half { ":f16" } else { "" };
+        format!("{}:{}{}:m{}:n{}:k{}{f16}", self.family.key(), self.a_vec as u8, self.b_vec as u8, b(self.m), b(self.n), b(self.k))
     }
     /// Workgroups for a tile, numbered linearly and folded into 2-D.
     pub fn groups(&self, t: &TileConfig) -> [u32; 3] {
@@ -179,9 +182,10 @@ fn forced_env() -> Result<Option<Forced>> {
     }
 }
 
-/// The WGSL of one specialisation: `gemm.wgsl` with its TILE block rewritten.
-pub fn source(t: &TileConfig, a_vec: bool, b_vec: bool) -> String {
-    let full = super::kernels::shader_source("gemm.wgsl").unwrap_or_default();
+/// The WGSL of one specialisation: `gemm.wgsl` with its TILE block rewritten, on f32 or f16
+/// storage.
+pub fn source(t: &TileConfig, a_vec: bool, b_vec: bool, half: bool) -> String {
+    let full = super::kernels::shader_source_as("gemm.wgsl", half).unwrap_or_default();
     let (Some(s), Some(e)) = (full.find("// TILE begin"), full.find("// TILE end")) else {
         return full;
     };
@@ -199,7 +203,7 @@ pub(crate) struct Tuned {
     pub layout: wgpu::BindGroupLayout,
 }
 
-type Key = (Family, TileConfig, bool, bool);
+type Key = (Family, TileConfig, bool, bool, bool);
 
 /// The specialisations compiled so far and the tuned table, per context.
 #[derive(Debug, Default)]
@@ -208,10 +212,12 @@ pub(crate) struct TileCache {
     /// shape class -> tile, from the autotune (loaded from and saved to the cache file).
     tuned: Mutex<HashMap<String, TileConfig>>,
     loaded: std::sync::OnceLock<()>,
-    /// The cooperative-matrix kernels (`gemm_coop.wgsl`), compiled on first use.
-    coop: Mutex<HashMap<Family, Arc<Tuned>>>,
-    /// The vec4 depthwise kernel (`depthwise.wgsl`), compiled on first use.
-    depthwise: std::sync::OnceLock<std::result::Result<Arc<Tuned>, String>>,
+    /// The cooperative-matrix kernels (`gemm_coop.wgsl`) on f32 or f16 storage, compiled on
+    /// first use.
+    coop: Mutex<HashMap<(Family, bool), Arc<Tuned>>>,
+    /// The vec4 depthwise kernel (`depthwise.wgsl`) on f32 and on f16 storage, compiled on
+    /// first use.
+    depthwise: [std::sync::OnceLock<std::result::Result<Arc<Tuned>, String>>; 2],
 }
 
 fn layout_entries(f: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -244,24 +250,25 @@ pub fn coop_offered(ctx: &GpuContext) -> bool {
 
 impl TileCache {
     /// A cooperative-matrix kernel, compiled on first use.
-    fn coop_kernel(&self, device: &wgpu::Device, f: Family) -> Result<Arc<Tuned>> {
-        if let Some(k) = self.coop.lock().map_err(gpu_err)?.get(&f) {
+    fn coop_kernel(&self, device: &wgpu::Device, f: Family, half: bool) -> Result<Arc<Tuned>> {
+        if let Some(k) = self.coop.lock().map_err(gpu_err)?.get(&(f, half)) {
             return Ok(k.clone());
         }
-        let src = super::kernels::shader_source("gemm_coop.wgsl").unwrap_or_default();
+        let src = super::kernels::shader_source_as("gemm_coop.wgsl", half).unwrap_or_default();
         let k = with_layout(device, f, f.coop_entry(), &src)?;
-        self.coop.lock().map_err(gpu_err)?.insert(f, k.clone());
+        self.coop.lock().map_err(gpu_err)?.insert((f, half), k.clone());
         Ok(k)
     }
 
     /// The pipeline of a specialisation, compiled on first use.
-    pub(crate) fn get(&self, device: &wgpu::Device, f: Family, t: TileConfig, a_vec: bool, b_vec: bool) -> Result<Arc<Tuned>> {
-        let key = (f, t, a_vec, b_vec);
+    pub(crate) fn get(&self, device: &wgpu::Device, gemm: &Gemm, t: TileConfig) -> Result<Arc<Tuned>> {
+        let (f, a_vec, b_vec, half) = (gemm.family, gemm.a_vec, gemm.b_vec, gemm.half);
+        let key = (f, t, a_vec, b_vec, half);
         if let Some(p) = self.pipes.lock().map_err(gpu_err)?.get(&key) {
             return Ok(p.clone());
         }
-        let tuned = with_layout(device, f, f.entry(), &source(&t, a_vec, b_vec))
-            .map_err(|e| gpu_err(format!("{e} ({}, vec4 A {a_vec}, B {b_vec})", t.name())))?;
+        let tuned = with_layout(device, f, f.entry(), &source(&t, a_vec, b_vec, half))
+            .map_err(|e| gpu_err(format!("{e} ({}, vec4 A {a_vec}, B {b_vec}, f16 {half})", t.name())))?;
         self.pipes.lock().map_err(gpu_err)?.insert(key, tuned.clone());
         Ok(tuned)
     }
@@ -285,6 +292,7 @@ pub(crate) fn gemm_of(launch: &Launch) -> Option<Gemm> {
                     && p.isy.is_multiple_of(4)
                     && p.isn.is_multiple_of(4),
                 b_vec: p.cout.is_multiple_of(4) && p.opg.is_multiple_of(4),
+                half: launch.half,
             })
         }
         Which::MatMul | Which::MatMulV4 => {
@@ -297,6 +305,7 @@ pub(crate) fn gemm_of(launch: &Launch) -> Option<Gemm> {
                 z: p.batch,
                 a_vec: p.a_cs == 1 && p.a_rs.is_multiple_of(4) && p.a_bs.is_multiple_of(4) && p.k.is_multiple_of(4),
                 b_vec: p.b_cs == 1 && p.b_rs.is_multiple_of(4) && p.b_bs.is_multiple_of(4) && p.n.is_multiple_of(4),
+                half: launch.half,
             })
         }
         _ => None,
@@ -443,14 +452,14 @@ pub(crate) fn upgrade(
     let args = tuned_args(launch);
     let wants_coop = effective(forced)? == Some(Forced::Coop);
     if wants_coop && coop_offered(ctx) {
-        let k = ctx.tiles.coop_kernel(&ctx.device, gemm.family)?;
+        let k = ctx.tiles.coop_kernel(&ctx.device, gemm.family, launch.half)?;
         let name = gemm.family.coop_entry();
         let groups = gemm.groups(&CANDIDATES[0]); // 64x64 tiles, as gemm_coop.wgsl's
         return Dispatch::realize_tuned(ctx, g, launch, (k, name), &args, uniform_binding(gemm.family), groups, (buf_of, buffers))
             .map(Some);
     }
     let make = |t: TileConfig| -> Result<Dispatch> {
-        let tuned = ctx.tiles.get(&ctx.device, gemm.family, t, gemm.a_vec, gemm.b_vec)?;
+        let tuned = ctx.tiles.get(&ctx.device, &gemm, t)?;
         Dispatch::realize_tuned(
             ctx,
             g,
@@ -490,11 +499,10 @@ fn depthwise(
     if portable || launch.parts.len() != 1 || !fits {
         return Ok(None);
     }
-    let tuned = ctx
-        .tiles
-        .depthwise
+    let tuned = ctx.tiles.depthwise[launch.half as usize]
         .get_or_init(|| {
-            compile(&ctx.device, "depthwise.wgsl", "depthwise_v4", &super::kernels::shader_source("depthwise.wgsl").unwrap_or_default())
+            let src = super::kernels::shader_source_as("depthwise.wgsl", launch.half).unwrap_or_default();
+            compile(&ctx.device, "depthwise.wgsl", "depthwise_v4", &src)
         })
         .clone()
         .map_err(gpu_err)?;
@@ -593,7 +601,7 @@ mod tests {
 
     #[test]
     fn folded_groups_cover_every_tile_without_passing_the_limit() {
-        let g = Gemm { family: Family::Conv, m: 256 * 128 * 128, n: 24, k: 16, z: 1, a_vec: true, b_vec: true };
+        let g = Gemm { family: Family::Conv, m: 256 * 128 * 128, n: 24, k: 16, z: 1, a_vec: true, b_vec: true, half: false };
         for c in CANDIDATES {
             let [x, y, z] = g.groups(&c);
             let tiles = (g.m.div_ceil(c.bm()) as u64) * (g.n.div_ceil(c.bn()) as u64);
@@ -604,9 +612,9 @@ mod tests {
 
     #[test]
     fn the_default_table_keeps_small_layers_on_small_tiles() {
-        let small = Gemm { family: Family::MatMul, m: 17, n: 17, k: 64, z: 1, a_vec: true, b_vec: false };
+        let small = Gemm { family: Family::MatMul, m: 17, n: 17, k: 64, z: 1, a_vec: true, b_vec: false, half: false };
         assert_eq!(default_tile(&small, 16384), CANDIDATES[0]);
-        let big = Gemm { family: Family::Conv, m: 64 * 64 * 32, n: 256, k: 256, z: 1, a_vec: true, b_vec: true };
+        let big = Gemm { family: Family::Conv, m: 64 * 64 * 32, n: 256, k: 256, z: 1, a_vec: true, b_vec: true, half: false };
         assert_eq!(default_tile(&big, 32768).name(), "128x128k16");
         assert_eq!(default_tile(&big, 16384).name(), "128x128k8");
         let narrow = Gemm { n: 24, ..big };

@@ -165,6 +165,7 @@ fn available(ctx: &ClContext, spec: Spec) -> bool {
         Spec::Copy => &[Which::Copy],
         Spec::Index => &[Which::TopK, Which::GatherNd, Which::ArgMax, Which::Select, Which::AddN],
         Spec::Misc => &[Which::NotBool, Which::ChannelAffine, Which::Pad, Which::GatherAxis],
+        Spec::Half => &[Which::BinaryHalf, Which::UnaryHalf, Which::CastToHalf, Which::CastFromHalf],
     };
     need.iter().all(|&w| ctx.has(w))
 }

@@ -45,7 +45,16 @@ pub(super) fn copy_parts(g: &Graph, n: &Node) -> Option<Vec<(usize, usize, CpP)>
         Op::Split { .. } => vec![n.inputs[1]],
         _ => n.inputs.clone(),
     };
-    if data.iter().chain(&n.outputs).any(|&v| !gpu_dtype(g.values[v].dtype) || shp(v).is_none_or(|s| s.len() > 8)) {
+    if data
+        .iter()
+        .chain(&n.outputs)
+        .any(|&v| !gpu_dtype(g.values[v].dtype) && g.values[v].dtype != DType::F16 || shp(v).is_none_or(|s| s.len() > 8))
+    {
+        return None;
+    }
+    // f16 elements (half.wgsl's `W`) or words, not both
+    let halves = data.iter().chain(&n.outputs).filter(|&&v| g.values[v].dtype == DType::F16).count();
+    if halves != 0 && halves != data.len() + n.outputs.len() {
         return None;
     }
     let out = n.outputs[0];

@@ -8,6 +8,8 @@ use super::*;
 #[derive(Debug)]
 pub(crate) struct Dispatch {
     which: Which,
+    /// The kernel's pipeline on f32 or f16 storage (unused where `tuned` replaces it).
+    pipe: wgpu::ComputePipeline,
     /// A tuned specialisation that replaces `which`'s pipeline, and its profile name.
     tuned: Option<(std::sync::Arc<crate::runtime::gpu::tiles::Tuned>, &'static str)>,
     binds: Vec<(wgpu::BindGroup, [u32; 3])>,
@@ -21,10 +23,11 @@ impl Dispatch {
     /// Buffers and bind groups for a launch: the parameter block as a uniform buffer, carried
     /// words as storage buffers, values as their buffers in the plan.
     pub fn realize(ctx: &GpuContext, g: &Graph, launch: &Launch, buf_of: &[Option<usize>], buffers: &[wgpu::Buffer]) -> Result<Dispatch> {
-        let layout = ctx.pipes.get(launch.which).get_bind_group_layout(0);
+        let pipe = ctx.pipes.get(&ctx.device, launch.which, launch.half)?.clone();
+        let layout = pipe.get_bind_group_layout(0);
         let parts: Vec<PartRef<'_>> = launch.parts.iter().map(|p| (&p.params[..], &p.args[..], p.groups)).collect();
         let binds = realize_parts(ctx, g, &parts, 0, &layout, buf_of, buffers)?;
-        Ok(Dispatch { which: launch.which, tuned: None, binds })
+        Ok(Dispatch { which: launch.which, pipe, tuned: None, binds })
     }
 
     /// A launch realised on a tuned specialisation: `args` at its bindings, the parameter
@@ -42,14 +45,11 @@ impl Dispatch {
     ) -> Result<Dispatch> {
         let params = launch.parts.first().map(|p| &p.params[..]).unwrap_or_default();
         let binds = realize_parts(ctx, g, &[(params, args, groups)], uniform_at, &tuned.0.layout, bufs.0, bufs.1)?;
-        Ok(Dispatch { which: launch.which, tuned: Some(tuned), binds })
+        Ok(Dispatch { which: launch.which, pipe: tuned.0.pipe.clone(), tuned: Some(tuned), binds })
     }
 
-    pub fn record(&self, ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
-        match &self.tuned {
-            Some((t, _)) => pass.set_pipeline(&t.pipe),
-            None => pass.set_pipeline(ctx.pipes.get(self.which)),
-        }
+    pub fn record(&self, _ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipe);
         for (bg, gr) in &self.binds {
             pass.set_bind_group(0, bg, &[]);
             pass.dispatch_workgroups(gr[0], gr[1], gr[2]);

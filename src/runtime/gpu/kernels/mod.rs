@@ -8,6 +8,7 @@ mod elementwise;
 mod index;
 mod matmul;
 mod pad;
+mod pipelines;
 mod reduce;
 mod spatial;
 
@@ -21,6 +22,8 @@ use index::*;
 pub(crate) use matmul::MmP;
 use matmul::*;
 use pad::*;
+pub(crate) use pipelines::Pipelines;
+pub use pipelines::{shader_source, shader_source_as, HALF_FILES, PREAMBLE, SHADERS};
 pub(crate) use reduce::RdP;
 use reduce::*;
 use spatial::*;
@@ -82,72 +85,10 @@ kernels! {
     AddN => "index.wgsl", "addn";
     GatherAxis => "index.wgsl", "gather_axis";
     Pad => "pad.wgsl", "pad";
-}
-
-/// The shared WGSL preamble (`shaders/common.wgsl`), prepended to every kernel file.
-pub const PREAMBLE: &str = include_str!("../../../../shaders/common.wgsl");
-
-/// WGSL sources, one file per kernel family beside its Rust file in this folder.
-pub const SHADERS: [(&str, &str); 14] = [
-    ("elementwise.wgsl", include_str!("../../../../shaders/elementwise.wgsl")),
-    ("conv.wgsl", include_str!("../../../../shaders/conv.wgsl")),
-    ("spatial.wgsl", include_str!("../../../../shaders/spatial.wgsl")),
-    ("matmul.wgsl", include_str!("../../../../shaders/matmul.wgsl")),
-    ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
-    ("depthwise.wgsl", include_str!("../../../../shaders/depthwise.wgsl")),
-    ("gemm_coop.wgsl", include_str!("../../../../shaders/gemm_coop.wgsl")),
-    ("peak.wgsl", include_str!("../../../../shaders/peak.wgsl")),
-    ("reduce_rows.wgsl", include_str!("../../../../shaders/reduce_rows.wgsl")),
-    ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
-    ("copy.wgsl", include_str!("../../../../shaders/copy.wgsl")),
-    ("index.wgsl", include_str!("../../../../shaders/index.wgsl")),
-    ("pad.wgsl", include_str!("../../../../shaders/pad.wgsl")),
-    ("preprocess.wgsl", include_str!("../../../../shaders/preprocess.wgsl")),
-];
-
-/// A kernel file with the shared preamble, as it is compiled.
-pub fn shader_source(file: &str) -> Option<String> {
-    SHADERS.iter().find(|(f, _)| *f == file).map(|(_, src)| {
-        // `enable` directives open the module, ahead of the preamble
-        let split = src.lines().take_while(|l| l.starts_with("enable ")).map(|l| l.len() + 1).sum::<usize>().min(src.len());
-        format!("{}{PREAMBLE}\n{}", &src[..split], &src[split..])
-    })
-}
-
-/// Every pipeline, created once per process, indexed by [`Which`].
-pub(crate) struct Pipelines {
-    pipes: Vec<wgpu::ComputePipeline>,
-}
-
-impl Pipelines {
-    fn get(&self, which: Which) -> &wgpu::ComputePipeline {
-        &self.pipes[which as usize]
-    }
-
-    pub fn new(device: &wgpu::Device) -> Pipelines {
-        let mut modules: std::collections::HashMap<&str, wgpu::ShaderModule> = Default::default();
-        let pipes = Which::ALL
-            .iter()
-            .map(|&w| {
-                let module = modules.entry(w.file()).or_insert_with(|| {
-                    let src = shader_source(w.file()).unwrap_or_else(|| unreachable!("{} is in SHADERS", w.file()));
-                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(w.file()),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
-                    })
-                });
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(w.entry()),
-                    layout: None,
-                    module,
-                    entry_point: Some(w.entry()),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
-            .collect();
-        Pipelines { pipes }
-    }
+    BinaryHalf => "half.wgsl", "binary_half";
+    UnaryHalf => "half.wgsl", "unary_half";
+    CastToHalf => "half.wgsl", "cast_to_half";
+    CastFromHalf => "half.wgsl", "cast_from_half";
 }
 
 /// A Rust uniform struct's layout, to check against its WGSL twin.
@@ -176,6 +117,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
     use super::preprocess::PreP;
     let mut v = vec![
         layout!("elementwise.wgsl", ElemP, "ElemP", [n, rank, op, flags, p0, p1, pad0, pad1, shape, sa, sb]),
+        layout!("half.wgsl", ElemP, "ElemP", [n, rank, op, flags, p0, p1, pad0, pad1, shape, sa, sb]),
         layout!(
             "spatial.wgsl",
             SpP,
@@ -243,6 +185,9 @@ pub(crate) enum Spec {
     ConvTranspose,
     Index,
     Misc,
+    /// Not a family of its own: the f16-storage kernels a backend must have to run a node on
+    /// f16 values (`avail(Spec::Half)`).
+    Half,
 }
 
 /// Elements below which an op whose inputs are already on the host stays on the host.
@@ -258,8 +203,46 @@ pub(super) fn shape(g: &Graph, v: usize) -> Option<&Vec<usize>> {
 pub(crate) fn classify(g: &Graph, n: &Node, cpu_made: &[bool], avail: &dyn Fn(Spec) -> bool) -> Kind {
     match classify_inner(g, n, cpu_made) {
         Kind::Gpu(spec) if disabled(&format!("{spec:?}").to_lowercase()) || !avail(spec) => Kind::Cpu,
+        Kind::Gpu(_) if is_half(g, n) && !avail(Spec::Half) => Kind::Cpu,
         k => k,
     }
+}
+
+/// Whether a node reads or writes f16 values (its launch runs on the f16-storage kernels).
+pub(crate) fn is_half(g: &Graph, n: &Node) -> bool {
+    n.inputs.iter().chain(&n.outputs).any(|&v| g.values[v].dtype == DType::F16)
+}
+
+/// Ops with kernels on f16 storage (`HALF_FILES`): what a plan at precision f16 converts.
+pub(crate) fn half_op(op: &Op) -> bool {
+    match op {
+        Op::Binary(b) => {
+            !matches!(b, BinOp::Equal | BinOp::Less | BinOp::LessEqual | BinOp::Greater | BinOp::GreaterEqual | BinOp::And | BinOp::Or)
+        }
+        Op::Unary(u) => *u != UnOp::Not,
+        Op::Conv2d(_) | Op::Pool(_) | Op::Resize { .. } | Op::Cast(_) => true,
+        op => is_view(op) || is_copy(op),
+    }
+}
+
+fn is_view(op: &Op) -> bool {
+    matches!(op, Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. })
+}
+
+fn is_copy(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::StridedSlice(_)
+            | Op::Slice
+            | Op::Transpose { .. }
+            | Op::Concat
+            | Op::Pack { .. }
+            | Op::Unpack { .. }
+            | Op::Split { .. }
+            | Op::SplitV { .. }
+            | Op::Tile
+            | Op::Expand
+    )
 }
 
 pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
@@ -286,10 +269,12 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         return Kind::Cpu;
     }
     let vals = || data_in.iter().chain(&n.outputs);
-    if vals().any(|&v| shape(g, v).is_none() || !gpu_dtype(g.values[v].dtype)) {
+    // f16 values only where the op has an f16-storage kernel
+    let dtype_ok = |d: DType| gpu_dtype(d) || d == DType::F16 && half_op(&n.op);
+    if vals().any(|&v| shape(g, v).is_none() || !dtype_ok(g.values[v].dtype)) {
         return Kind::Cpu;
     }
-    if matches!(n.op, Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. }) {
+    if is_view(&n.op) {
         // a view of something on the host stays on the host
         return if cpu_made[n.inputs[0]] { Kind::Cpu } else { Kind::View };
     }
@@ -300,8 +285,10 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
     let _ = (out_n, SMALL);
     let small_tail = false;
     let f32_only = vals().all(|&v| g.values[v].dtype == DType::F32);
+    // the ops with f16 kernels take f32 or f16 values, not both
+    let float_only = f32_only || vals().all(|&v| g.values[v].dtype == DType::F16);
     match &n.op {
-        Op::Conv2d(a) if f32_only => {
+        Op::Conv2d(a) if float_only => {
             let w = shape(g, n.inputs[1]);
             let ok = w.is_some_and(|w| w.len() == 4)
                 && g.consts.contains_key(&n.inputs[1])
@@ -312,15 +299,15 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
                 Kind::Cpu
             }
         }
-        Op::Pool(_) if f32_only && !small_tail => Kind::Gpu(Spec::Pool),
-        Op::Resize { .. } if g.values[n.inputs[0]].dtype == DType::F32 && g.values[n.outputs[0]].dtype == DType::F32 => {
+        Op::Pool(_) if float_only && !small_tail => Kind::Gpu(Spec::Pool),
+        Op::Resize { .. } if g.values[n.inputs[0]].dtype.is_float() && g.values[n.outputs[0]].dtype == g.values[n.inputs[0]].dtype => {
             Kind::Gpu(Spec::Resize)
         }
         Op::Binary(b) if !small_tail => {
             let dts: Vec<DType> = n.inputs.iter().map(|&v| g.values[v].dtype).collect();
             let rank_ok = shape(g, n.outputs[0]).is_some_and(|s| s.len() <= 8);
             let same = dts.iter().all(|&d| d == dts[0]);
-            let float_op_ok = dts[0] == DType::F32 || !matches!(b, BinOp::Pow);
+            let float_op_ok = dts[0].is_float() || !matches!(b, BinOp::Pow);
             if rank_ok && same && float_op_ok {
                 Kind::Gpu(Spec::Binary)
             } else {
@@ -328,7 +315,7 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
             }
         }
         Op::Unary(UnOp::Not) if g.values[n.inputs[0]].dtype == DType::Bool => Kind::Gpu(Spec::Misc),
-        Op::Unary(_) if f32_only && !small_tail => Kind::Gpu(Spec::Unary),
+        Op::Unary(_) if float_only && !small_tail => Kind::Gpu(Spec::Unary),
         Op::ChannelAffine | Op::Pad { .. } | Op::Gather { .. } if misc_ok(g, n) => Kind::Gpu(Spec::Misc),
         Op::Cast(_) if !small_tail => Kind::Gpu(Spec::Cast),
         Op::MatMul { .. } if f32_only && matmul_layout(g, n).is_some() => Kind::Gpu(Spec::MatMul),
@@ -343,20 +330,7 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         {
             Kind::Gpu(Spec::Reduce)
         }
-        Op::StridedSlice(_)
-        | Op::Slice
-        | Op::Transpose { .. }
-        | Op::Concat
-        | Op::Pack { .. }
-        | Op::Unpack { .. }
-        | Op::Split { .. }
-        | Op::SplitV { .. }
-        | Op::Tile
-        | Op::Expand
-            if copy_parts(g, n).is_some() =>
-        {
-            Kind::Gpu(Spec::Copy)
-        }
+        op if is_copy(op) && copy_parts(g, n).is_some() => Kind::Gpu(Spec::Copy),
         _ => Kind::Cpu,
     }
 }
@@ -368,6 +342,8 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
 pub(crate) struct Launch {
     pub which: Which,
     pub parts: Vec<Part>,
+    /// On the f16-storage variant of the kernel (`HALF_FILES`).
+    pub half: bool,
 }
 
 #[derive(Debug)]
@@ -393,7 +369,7 @@ impl Arg {
 
 impl Launch {
     fn one<T: Pod>(which: Which, p: &T, args: Vec<(u32, Arg)>, groups: [u32; 3]) -> Launch {
-        Launch { which, parts: vec![Part { params: bytes(p), args, groups }] }
+        Launch { which, parts: vec![Part { params: bytes(p), args, groups }], half: false }
     }
 
     pub fn kernel_name(&self) -> &'static str {
@@ -451,6 +427,12 @@ pub(super) fn nchw_strides(shape: &[usize], layout: Layout) -> [u32; 4] {
 
 /// The launch of a device node: its kernel, parameters and operands.
 pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) -> Result<Launch> {
+    let mut launch = build_inner(g, n, spec, fused)?;
+    launch.half = is_half(g, n);
+    Ok(launch)
+}
+
+fn build_inner(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) -> Result<Launch> {
     let sh = |v: usize| g.values[v].shape.clone().unwrap_or_default();
     let out = n.outputs[0];
     let out_shape = sh(out);
@@ -476,23 +458,38 @@ pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) 
                 sa,
                 sb,
             };
-            let which = if g.values[n.inputs[0]].dtype == DType::F32 { Which::BinaryF32 } else { Which::BinaryI32 };
+            let which = match g.values[n.inputs[0]].dtype {
+                DType::F32 => Which::BinaryF32,
+                DType::F16 => Which::BinaryHalf,
+                _ => Which::BinaryI32,
+            };
             let args = vec![(1, Arg::Value(n.inputs[0])), (2, Arg::Value(n.inputs[1])), (3, Arg::Value(out))];
             Ok(Launch::one(which, &p, args, groups_1d(total)))
         }
         Spec::Unary | Spec::Cast => {
+            let from = g.values[n.inputs[0]].dtype;
             let (which, op, flags, p0, p1) = match n.op {
                 Op::Unary(u) => {
                     let (c, p0, p1) = un_code(u);
-                    (Which::UnaryF32, c, 0, p0, p1)
+                    (if from == DType::F16 { Which::UnaryHalf } else { Which::UnaryF32 }, c, 0, p0, p1)
                 }
-                Op::Cast(to) => (Which::Cast, 0, dcode(g.values[n.inputs[0]].dtype) * 4 + dcode(to), 0.0, 0.0),
+                Op::Cast(DType::F16) if from == DType::F16 => return Err(gpu_err("a cast from f16 to f16 (this is a bug)")),
+                Op::Cast(DType::F16) => (Which::CastToHalf, 0, dcode(from), 0.0, 0.0),
+                Op::Cast(to) if from == DType::F16 => (Which::CastFromHalf, 0, dcode(to), 0.0, 0.0),
+                Op::Cast(to) => (Which::Cast, 0, dcode(from) * 4 + dcode(to), 0.0, 0.0),
                 _ => return Err(gpu_err("not a unary op")),
             };
             let p = ElemP { n: total as u32, rank: 1, op, flags, p0, p1, pad0: 0, pad1: 0, shape: [0; 8], sa: [0; 8], sb: [0; 8] };
-            Ok(Launch::one(which, &p, vec![(1, Arg::Value(n.inputs[0])), (3, Arg::Value(out))], groups_1d(total)))
+            // the casts to and from f16 read or write words at their own bindings
+            let (a_at, o_at) = match which {
+                Which::CastToHalf => (4, 3),
+                Which::CastFromHalf => (1, 5),
+                _ => (1, 3),
+            };
+            Ok(Launch::one(which, &p, vec![(a_at, Arg::Value(n.inputs[0])), (o_at, Arg::Value(out))], groups_1d(total)))
         }
         Spec::Misc => misc(g, n),
+        Spec::Half => Err(gpu_err("Spec::Half names a capability, not a kernel (this is a bug)")),
         Spec::Index => {
             let (which, p, extra) = index_params(g, n).ok_or_else(|| gpu_err("index op layout (this is a bug)"))?;
             let x = |i: usize| Arg::Value(n.inputs[i]);
@@ -564,7 +561,7 @@ pub(crate) fn build(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) 
                     groups: groups_1d(p.n as usize),
                 })
                 .collect();
-            Ok(Launch { which: Which::Copy, parts })
+            Ok(Launch { which: Which::Copy, parts, half: false })
         }
         Spec::Reduce => {
             let (outer, r, inner, op) = reduce_layout(g, n).ok_or_else(|| gpu_err("reduce layout (this is a bug)"))?;

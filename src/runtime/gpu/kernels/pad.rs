@@ -119,5 +119,5 @@ pub(super) fn misc(g: &Graph, n: &Node) -> Result<Launch> {
         (Which::Pad, _) => vec![(1, x), (2, Arg::Value(out))],
         _ => vec![(1, x), (3, Arg::Value(out))],
     };
-    Ok(Launch { which, parts: vec![Part { params: u, args, groups: groups_1d(total) }] })
+    Ok(Launch { which, parts: vec![Part { params: u, args, groups: groups_1d(total) }], half: false })
 }
