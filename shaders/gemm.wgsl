@@ -120,6 +120,11 @@ fn mul_stage(s: u32, lx: u32, ly: u32, acc: ptr<function, array<vec4<f32>, ACC>>
 @group(0) @binding(7) var<storage, read> W4: array<vec4<Fs>>;
 
 fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<function, Regs>) {
+    conv_fetch_a(k0, m0, g, M, K, t, r);
+    conv_fetch_b(k0, n0, g, K, t, r);
+}
+
+fn conv_fetch_a(k0: u32, m0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<function, Regs>) {
     if (A_VEC) {
         for (var i = 0u; i < A4; i = i + 1u) {
             let idx = t + i * NT;
@@ -145,6 +150,9 @@ fn conv_fetch(k0: u32, m0: u32, n0: u32, g: u32, M: u32, K: u32, t: u32, r: ptr<
             (*r).a[i] = v;
         }
     }
+}
+
+fn conv_fetch_b(k0: u32, n0: u32, g: u32, K: u32, t: u32, r: ptr<function, Regs>) {
     if (B_VEC) {
         for (var i = 0u; i < B4; i = i + 1u) {
             let idx = t + i * NT;
@@ -196,6 +204,11 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
         if (more) { stash(1u - s, t, &r); }
         workgroupBarrier();
     }
+    conv_store(tile, lid, M, &acc);
+}
+
+// The epilogue of a conv tile: bias, activation and residual, then the store.
+fn conv_store(tile: vec3<u32>, lid: vec3<u32>, M: u32, acc: ptr<function, array<vec4<f32>, ACC>>) {
     for (var p = 0u; p < QM; p = p + 1u) {
         for (var i = 0u; i < 4u; i = i + 1u) {
             let m = tile.x + (p * TY + lid.y) * 4u + i;
@@ -205,7 +218,7 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
             let oy = tt % P.oh;
             let b = tt / P.oh;
             for (var q = 0u; q < QN; q = q + 1u) {
-                let v = acc[(p * 4u + i) * QN + q];
+                let v = (*acc)[(p * 4u + i) * QN + q];
                 for (var j = 0u; j < 4u; j = j + 1u) {
                     let nn = tile.y + (q * TX + lid.x) * 4u + j;
                     if (nn >= P.opg) { continue; }
@@ -216,6 +229,131 @@ fn conv_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw:
             }
         }
     }
+}
+
+// ---- depthwise + pointwise: the conv bindings, and 14-16 ----
+// `dwpw_tiled` runs a 1x1 convolution (P: stride 1, one group) on the output of a depthwise
+// convolution (D: NHWC input X) that it computes as it fetches A, so the depthwise result
+// never goes through memory. Each A element is the depthwise sum over its taps (in the
+// portable kernels' order), plus its bias, through its activation.
+
+@group(0) @binding(14) var<storage, read> D: ConvP;
+@group(0) @binding(15) var<storage, read> DW: array<Fs>;
+@group(0) @binding(16) var<storage, read> DB: array<Fs>;
+
+fn dw_act(v: f32) -> f32 {
+    return act_fn(v, D.act, D.p0, D.p1);
+}
+
+// (batch, y, x) of depthwise output pixel m.
+fn dw_pixel(m: u32) -> vec3<u32> {
+    let t = m / D.ow;
+    return vec3<u32>(t / D.oh, t % D.oh, m % D.ow);
+}
+
+// Channels c..c+3 of depthwise output pixel q (c a multiple of 4, NHWC input).
+fn dw_at4(q: vec3<u32>, c: u32) -> vec4<f32> {
+    let b = q.x;
+    let oy = q.y;
+    let ox = q.z;
+    var s = vec4<f32>(0.0);
+    for (var ky = 0u; ky < D.kh; ky = ky + 1u) {
+        let iy = i32(oy * D.sy + ky * D.dy) - i32(D.py);
+        if (iy < 0 || iy >= i32(D.h)) { continue; }
+        for (var kx = 0u; kx < D.kw; kx = kx + 1u) {
+            let ix = i32(ox * D.sx + kx * D.dx) - i32(D.px);
+            if (ix < 0 || ix >= i32(D.w)) { continue; }
+            let wb = (ky * D.kw + kx) * D.cout + c;
+            let w = vec4<f32>(f32(DW[wb]), f32(DW[wb + 1u]), f32(DW[wb + 2u]), f32(DW[wb + 3u]));
+            s = s + vec4<f32>(X4[(b * D.isn + u32(iy) * D.isy + u32(ix) * D.isx) / 4u + c / 4u]) * w;
+        }
+    }
+    if (D.has_bias == 1u) { s = s + vec4<f32>(f32(DB[c]), f32(DB[c + 1u]), f32(DB[c + 2u]), f32(DB[c + 3u])); }
+    return vec4<f32>(dw_act(s.x), dw_act(s.y), dw_act(s.z), dw_act(s.w));
+}
+
+// Channel c of depthwise output pixel q (any layout).
+fn dw_at(q: vec3<u32>, c: u32) -> f32 {
+    let b = q.x;
+    let oy = q.y;
+    let ox = q.z;
+    var s = 0.0;
+    for (var ky = 0u; ky < D.kh; ky = ky + 1u) {
+        let iy = i32(oy * D.sy + ky * D.dy) - i32(D.py);
+        if (iy < 0 || iy >= i32(D.h)) { continue; }
+        for (var kx = 0u; kx < D.kw; kx = kx + 1u) {
+            let ix = i32(ox * D.sx + kx * D.dx) - i32(D.px);
+            if (ix < 0 || ix >= i32(D.w)) { continue; }
+            s = s + f32(X[b * D.isn + c * D.isc + u32(iy) * D.isy + u32(ix) * D.isx]) * f32(DW[(ky * D.kw + kx) * D.cout + c]);
+        }
+    }
+    if (D.has_bias == 1u) { s = s + f32(DB[c]); }
+    return dw_act(s);
+}
+
+// The pixels of a thread's A slots, found once per tile (a slot's row is fixed across K).
+struct Pix {
+    a: array<vec3<u32>, A1>,
+    a4: array<vec3<u32>, A4>,
+};
+
+fn dwpw_pixels(m0: u32, t: u32) -> Pix {
+    var p: Pix;
+    for (var i = 0u; i < A1; i = i + 1u) { p.a[i] = dw_pixel(m0 + (t + i * NT) % BM); }
+    for (var i = 0u; i < A4; i = i + 1u) { p.a4[i] = dw_pixel(m0 + (t + i * NT) % BM); }
+    return p;
+}
+
+fn dwpw_fetch_a(k0: u32, m0: u32, M: u32, K: u32, t: u32, px: ptr<function, Pix>, r: ptr<function, Regs>) {
+    if (A_VEC) {
+        for (var i = 0u; i < A4; i = i + 1u) {
+            let idx = t + i * NT;
+            let m = m0 + idx % BM;
+            let k = k0 + idx / BM * 4u;
+            var v = vec4<f32>(0.0);
+            if (idx < BK * BM / 4u && m < M && k < K) { v = dw_at4((*px).a4[i], k); }
+            (*r).a4[i] = v;
+        }
+    } else {
+        for (var i = 0u; i < A1; i = i + 1u) {
+            let idx = t + i * NT;
+            let m = m0 + idx % BM;
+            let k = k0 + idx / BM;
+            var v = 0.0;
+            if (idx < BK * BM && m < M && k < K) { v = dw_at((*px).a[i], k); }
+            (*r).a[i] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(TX, TY)
+fn dwpw_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+    let M = P.n * P.oh * P.ow;
+    let K = P.cpg;
+    let tile = tile_at(wg, nw, M, P.opg, BM, BN);
+    if (tile.z >= 1u) { return; }
+    let t = lid.y * TX + lid.x;
+    var acc: array<vec4<f32>, ACC>;
+    var r: Regs;
+    var px = dwpw_pixels(tile.x, t);
+    dwpw_fetch_a(0u, tile.x, M, K, t, &px, &r);
+    conv_fetch_b(0u, tile.y, 0u, K, t, &r);
+    stash(0u, t, &r);
+    workgroupBarrier();
+    let steps = (K + BK - 1u) / BK;
+    for (var st = 0u; st < steps; st = st + 1u) {
+        let s = st % 2u;
+        let more = st + 1u < steps;
+        if (more) {
+            dwpw_fetch_a((st + 1u) * BK, tile.x, M, K, t, &px, &r);
+            conv_fetch_b((st + 1u) * BK, tile.y, 0u, K, t, &r);
+        }
+        mul_stage(s, lid.x, lid.y, &acc);
+        if (more) { stash(1u - s, t, &r); }
+        workgroupBarrier();
+    }
+    conv_store(tile, lid, M, &acc);
 }
 
 // ---- batched MatMul: bindings 8-13 ----

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::graphs::{conv, rand, B};
+
 use walkout::graph::*;
 use walkout::runtime::gpu::kernels::{shader_source_as, HALF_FILES};
 use walkout::runtime::{cpu::CpuExecutor, gpu::GpuExecutor, Executor, Precision};
@@ -37,48 +39,6 @@ fn every_half_kernel_file_validates_on_f16_storage() {
         // the f16 storage is really there: the float buffers are arrays of f16
         assert!(src.contains("alias Fs = f16;"), "{file}");
     }
-}
-
-fn rand(n: usize, seed: u32) -> Vec<f32> {
-    (0..n).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 1000) as f32 / 1000.0 - 0.5).collect()
-}
-
-/// Builds a graph node by node.
-struct B(Graph);
-
-impl B {
-    fn input(&mut self, name: &str, shape: &[usize]) -> ValueId {
-        let v = self.0.add_value(name, DType::F32);
-        self.0.inputs.push(InputInfo {
-            value: v,
-            name: name.into(),
-            dtype: DType::F32,
-            dims: shape.iter().map(|&d| Dim::Fixed(d)).collect(),
-        });
-        v
-    }
-    fn konst(&mut self, t: Tensor) -> ValueId {
-        let n = self.0.values.len();
-        self.0.add_const(format!("c{n}"), t)
-    }
-    fn node(&mut self, name: &str, op: Op, inputs: &[ValueId]) -> ValueId {
-        let y = self.0.add_value(name, DType::F32);
-        self.0.nodes.push(Node { name: name.into(), op, inputs: inputs.to_vec(), outputs: vec![y] });
-        y
-    }
-}
-
-fn conv(act: Activation, groups: usize, stride: usize) -> Op {
-    Op::Conv2d(ConvAttrs {
-        layout: Layout::Nhwc,
-        strides: [stride; 2],
-        dilations: [1; 2],
-        padding: Padding::SameUpper,
-        groups,
-        has_bias: true,
-        act,
-        residual: None,
-    })
 }
 
 /// A small graph with every op family the f16 plan converts, all upstream of a last
@@ -237,4 +197,39 @@ fn movenet_at_f16_keeps_keypoints_within_1e_2_of_tfjs() {
     println!("joints snapped to another heatmap peak: {snapped:?}");
     assert!(persons <= 1, "joints of more than one person snapped to other peaks at f16: {snapped:?}");
     assert!(people >= 7 && joints >= 70, "the reference inputs hold people and joints TF.js scores ({people}, {joints})");
+}
+
+/// `precision = "f16"` in a model's config reaches the executor (`models bench` reports the
+/// precision it ran at); `--precision` overrides it; the CPU executor runs f32 whatever the
+/// config says, and says so.
+#[test]
+fn a_configs_precision_reaches_the_plan_and_the_flag_overrides_it() {
+    let repo = std::env::temp_dir().join(format!("walkout-f16-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&repo);
+    let model = repo.join("movenet-multipose");
+    common::copy_dir(&common::fetched("models/movenet-multipose/1"), &model.join("1"));
+    let config = std::fs::read_to_string(common::root().join("models/movenet-multipose/config.toml")).unwrap();
+    let config = config.replace("file = \"model.json\"", "file = \"model.json\"\nprecision = \"f16\"");
+    std::fs::write(model.join("config.toml"), config).unwrap();
+    let bench = |extra: &[&str]| -> (String, String) {
+        let mut args = vec!["models", "bench", "movenet-multipose", "--iters", "1", "--warmup", "0"];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_walkout"))
+            .args(&args)
+            .env("WALKOUT_MODEL_REPOSITORY", &repo)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "walkout {args:?}: {stderr}");
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        (json["precision"].as_str().unwrap().to_string(), stderr)
+    };
+    assert_eq!(bench(&["--device", "gpu"]).0, "f16");
+    assert_eq!(bench(&["--device", "gpu", "--precision", "f32"]).0, "f32");
+    let (cpu, said) = bench(&["--device", "cpu"]);
+    assert_eq!(cpu, "f32");
+    assert!(said.contains("precision f16"), "the CPU executor says it runs f32: {said}");
+    std::fs::remove_dir_all(&repo).unwrap();
 }

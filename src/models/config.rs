@@ -229,5 +229,10 @@ mod tests {
         for bad in [("task = \"pose\"", "task = \"juggle\""), ("\"nchw\"", "\"chwn\""), ("\"movenet-multipose\"", "\"yolo\"")] {
             assert!(toml::from_str::<ModelConfig>(&text.replace(bad.0, bad.1)).is_err(), "{bad:?} accepted");
         }
+        // storage precision: f32 unless the config says f16; nothing else parses
+        assert_eq!(c.precision, crate::runtime::Precision::F32);
+        let half = text.replace("file = \"model.onnx\"", "file = \"model.onnx\"\n            precision = \"f16\"");
+        assert_eq!(toml::from_str::<ModelConfig>(&half).expect("parses").precision, crate::runtime::Precision::F16);
+        assert!(toml::from_str::<ModelConfig>(&half.replace("\"f16\"", "\"f8\"")).is_err(), "precision f8 accepted");
     }
 }

@@ -171,3 +171,51 @@ pub fn served_batch_of_mixed_sizes(device: walkout::runtime::Device) {
     assert!(r.server.metrics.render().contains("walkout_adapter_info{adapter="));
     r.shutdown().expect("shutdown");
 }
+
+/// Small graphs built node by node, for the executor tests.
+#[allow(dead_code)]
+pub mod graphs {
+    use walkout::graph::*;
+
+    pub fn rand(n: usize, seed: u32) -> Vec<f32> {
+        (0..n).map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed.wrapping_mul(40503)) % 1000) as f32 / 1000.0 - 0.5).collect()
+    }
+
+    /// Builds a graph node by node.
+    pub struct B(pub Graph);
+
+    impl B {
+        pub fn input(&mut self, name: &str, shape: &[usize]) -> ValueId {
+            let v = self.0.add_value(name, DType::F32);
+            self.0.inputs.push(InputInfo {
+                value: v,
+                name: name.into(),
+                dtype: DType::F32,
+                dims: shape.iter().map(|&d| Dim::Fixed(d)).collect(),
+            });
+            v
+        }
+        pub fn konst(&mut self, t: Tensor) -> ValueId {
+            let n = self.0.values.len();
+            self.0.add_const(format!("c{n}"), t)
+        }
+        pub fn node(&mut self, name: &str, op: Op, inputs: &[ValueId]) -> ValueId {
+            let y = self.0.add_value(name, DType::F32);
+            self.0.nodes.push(Node { name: name.into(), op, inputs: inputs.to_vec(), outputs: vec![y] });
+            y
+        }
+    }
+
+    pub fn conv(act: Activation, groups: usize, stride: usize) -> Op {
+        Op::Conv2d(ConvAttrs {
+            layout: Layout::Nhwc,
+            strides: [stride; 2],
+            dilations: [1; 2],
+            padding: Padding::SameUpper,
+            groups,
+            has_bias: true,
+            act,
+            residual: None,
+        })
+    }
+}

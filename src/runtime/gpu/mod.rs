@@ -5,6 +5,7 @@
 //! GPU kernel run on the CPU reference kernels where the plan says so, with the transfers
 //! counted in the timings.
 
+pub(crate) mod fuse;
 pub(crate) mod half;
 pub mod kernels;
 pub mod peak;
@@ -90,7 +91,8 @@ impl GpuContext {
             required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16)
                 | coop_features,
             required_limits: wgpu::Limits {
-                max_storage_buffers_per_shader_stage: 8.min(limits.max_storage_buffers_per_shader_stage),
+                // the fused depthwise + pointwise kernel binds 10 (`fuse`)
+                max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
                 // the larger GEMM tiles want more than WebGPU's default 16 KiB
@@ -161,20 +163,26 @@ pub struct GpuExecutor {
     tiles: Option<tiles::Forced>,
     /// Plans store weights and activations as f16 (`half`).
     half: bool,
+    /// Plans fuse depthwise + pointwise pairs (`fuse`; default `WALKOUT_GPU_FUSE=1`).
+    fuse: bool,
 }
 
 impl GpuExecutor {
     pub fn new() -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None, half: false })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None, half: false, fuse: fuse::from_env() })
     }
     /// An executor whose plans use the portable GEMM kernels or one tile everywhere it fits.
     pub fn with_tiles(tiles: tiles::Forced) -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles), half: false })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles), half: false, fuse: fuse::from_env() })
     }
     /// This executor with its plans at a precision; f16 needs `has_f16` (plans fail to
     /// compile without it).
     pub fn with_precision(self, p: super::Precision) -> Self {
         GpuExecutor { half: p == super::Precision::F16, ..self }
+    }
+    /// This executor with depthwise + pointwise fusion on or off for its plans.
+    pub fn with_fusion(self, fuse: bool) -> Self {
+        GpuExecutor { fuse, ..self }
     }
     /// Whether the device has SHADER_F16, which precision f16 needs.
     pub fn has_f16(&self) -> bool {
@@ -193,7 +201,7 @@ impl Executor for GpuExecutor {
         describe(&self.ctx.info)
     }
     fn compile(&self, graph: &Graph, input_shapes: &[Vec<usize>]) -> Result<Box<dyn Plan>> {
-        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes, self.tiles, self.half)?))
+        Ok(Box::new(GpuPlan::new(self.ctx.clone(), graph, input_shapes, self)?))
     }
     fn precision(&self) -> super::Precision {
         if self.half {
@@ -242,6 +250,8 @@ enum Step {
     Gpu(kernels::Dispatch),
     /// Output aliases the input buffer.
     View,
+    /// Computed inside a later node's kernel (`fuse`): nothing of its own to run.
+    Fused,
     Cpu,
 }
 
@@ -265,7 +275,8 @@ pub struct GpuPlan {
 }
 
 impl GpuPlan {
-    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>], forced: Option<tiles::Forced>, half: bool) -> Result<Self> {
+    fn new(ctx: Arc<GpuContext>, graph: &Graph, shapes: &[Vec<usize>], exec: &GpuExecutor) -> Result<Self> {
+        let (forced, half) = (exec.tiles, exec.half);
         tiles::check_env()?;
         let f16 = ctx.device.features().contains(wgpu::Features::SHADER_F16);
         if half && !f16 {
@@ -277,7 +288,22 @@ impl GpuPlan {
             g = half::convert(&g, &place::place(&g, &avail).kinds);
         }
         let nv = g.values.len();
-        let place::Placement { kinds, fused, buf_of, sizes, need_host } = place::place(&g, &avail);
+        let first = place::place(&g, &avail);
+        // every device node's launch, then the depthwise + pointwise pairs fused on wgpu
+        let launches = g
+            .nodes
+            .iter()
+            .zip(&first.kinds)
+            .enumerate()
+            .map(|(idx, (n, k))| match k {
+                kernels::Kind::Gpu(spec) => kernels::build(&g, n, *spec, first.fused.get(&idx).copied()).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<Option<kernels::Launch>>>>()?;
+        // a fused pair's pointwise node reads the depthwise node's input: keep it until then
+        let candidates = if exec.fuse { fuse::pairs(&g, &launches, &first.need_host) } else { HashMap::new() };
+        let keep: HashMap<ValueId, usize> = candidates.iter().map(|(&pw, &dw)| (g.nodes[dw].inputs[0], pw)).collect();
+        let place::Placement { kinds, buf_of, sizes, need_host, .. } = place::place_keeping(&g, &avail, &keep);
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
         let buffers: Vec<wgpu::Buffer> = sizes
             .iter()
@@ -306,18 +332,37 @@ impl GpuPlan {
                 );
             }
         }
+        let mut pairs: HashMap<usize, kernels::Dispatch> = HashMap::new();
+        let mut inside = vec![false; g.nodes.len()];
+        for (pw, dw) in candidates {
+            let (Some(a), Some(b)) = (&launches[dw], &launches[pw]) else { continue };
+            match fuse::dispatch(&ctx, forced, &g, a, b, &buf_of, &buffers) {
+                Ok(Some(d)) => {
+                    pairs.insert(pw, d);
+                    inside[dw] = true;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{} + {}: left unfused: {e}", g.nodes[dw].name, g.nodes[pw].name),
+            }
+        }
         let mut steps = Vec::with_capacity(g.nodes.len());
         let (mut gpu_nodes, mut cpu_nodes) = (0, 0);
-        for (idx, (n, k)) in g.nodes.iter().zip(kinds).enumerate() {
-            steps.push(match k {
-                kernels::Kind::Cpu => {
+        for (idx, (n, launch)) in g.nodes.iter().zip(launches).enumerate() {
+            steps.push(match (&kinds[idx], launch) {
+                (kernels::Kind::Cpu, _) => {
                     cpu_nodes += 1;
                     Step::Cpu
                 }
-                kernels::Kind::View => Step::View,
-                kernels::Kind::Gpu(spec) => {
+                (kernels::Kind::Gpu(_), Some(launch)) => {
                     gpu_nodes += 1;
-                    let launch = kernels::build(&g, n, spec, fused.get(&idx).copied())?;
+                    if inside[idx] {
+                        steps.push(Step::Fused);
+                        continue;
+                    }
+                    if let Some(d) = pairs.remove(&idx) {
+                        steps.push(Step::Gpu(d));
+                        continue;
+                    }
                     // a tuned kernel the driver refuses leaves the node on the portable one
                     let tuned = match tiles::upgrade(&ctx, forced, &g, &launch, &buf_of, &buffers)
                         .and_then(|d| d.map_or_else(|| subgroups::upgrade(&ctx, &g, &launch, &buf_of, &buffers), |d| Ok(Some(d))))
@@ -333,6 +378,7 @@ impl GpuPlan {
                         None => kernels::Dispatch::realize(&ctx, &g, &launch, &buf_of, &buffers)?,
                     })
                 }
+                _ => Step::View,
             });
         }
         Ok(GpuPlan { ctx, graph: g, shapes: shapes.to_vec(), steps, buf_of, buffers, staging, need_host, gpu_nodes, cpu_nodes, pre: None })

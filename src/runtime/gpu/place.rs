@@ -24,6 +24,12 @@ pub(crate) struct Placement {
 
 /// Places `g` (shapes specialised); `avail` says which kernel families the backend has.
 pub(crate) fn place(g: &Graph, avail: &dyn Fn(Spec) -> bool) -> Placement {
+    place_keeping(g, avail, &HashMap::new())
+}
+
+/// `place`, with some values' buffers kept until a later node than their last reader (a
+/// fused kernel reads the input of the node it absorbed: `gpu::fuse`).
+pub(crate) fn place_keeping(g: &Graph, avail: &dyn Fn(Spec) -> bool, keep: &HashMap<ValueId, usize>) -> Placement {
     let nv = g.values.len();
     // placement
     let mut on_gpu = vec![false; nv]; // value resident on the GPU
@@ -101,6 +107,11 @@ pub(crate) fn place(g: &Graph, avail: &dyn Fn(Spec) -> bool) -> Placement {
                 first[s] = first[s].min(i);
                 last[s] = last[s].max(i);
             }
+        }
+    }
+    for (&v, &until) in keep {
+        if on_gpu[v] {
+            last[storage[v]] = last[storage[v]].max(until);
         }
     }
     let size_of = |v: usize| device_bytes(g, v);

@@ -70,18 +70,22 @@ pub const CANDIDATES: [TileConfig; 6] = [
 pub enum Family {
     Conv,
     MatMul,
+    /// A depthwise convolution fused into the 1x1 convolution after it (`gpu::fuse`).
+    DwPw,
 }
 
 impl Family {
-    fn entry(self) -> &'static str {
+    pub(crate) fn entry(self) -> &'static str {
         match self {
             Family::Conv => "conv_tiled",
             Family::MatMul => "matmul_tiled",
+            Family::DwPw => "dwpw_tiled",
         }
     }
     fn coop_entry(self) -> &'static str {
         match self {
-            Family::Conv => "conv_coop",
+            // the fused pair has no cooperative-matrix kernel (`gpu::fuse` leaves it unfused)
+            Family::Conv | Family::DwPw => "conv_coop",
             Family::MatMul => "matmul_coop",
         }
     }
@@ -89,6 +93,7 @@ impl Family {
         match self {
             Family::Conv => "conv",
             Family::MatMul => "matmul",
+            Family::DwPw => "dwpw",
         }
     }
 }
@@ -168,7 +173,7 @@ pub(crate) fn check_env() -> Result<()> {
 }
 
 /// What a plan is forced to: its executor's choice, else `WALKOUT_GPU_TILES`.
-fn effective(forced: Option<Forced>) -> Result<Option<Forced>> {
+pub(crate) fn effective(forced: Option<Forced>) -> Result<Option<Forced>> {
     match forced {
         Some(f) => Ok(Some(f)),
         None => forced_env(),
@@ -224,6 +229,7 @@ fn layout_entries(f: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
     let (uniform, rw, ro): (u32, u32, &[u32]) = match f {
         Family::Conv => (0, 5, &[1, 2, 3, 4, 6, 7]),
         Family::MatMul => (8, 11, &[9, 10, 12, 13]),
+        Family::DwPw => (0, 5, &[1, 2, 3, 4, 6, 7, 14, 15, 16]),
     };
     let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
         binding,
@@ -345,7 +351,7 @@ pub(crate) fn tuned_args(launch: &Launch) -> Vec<(u32, Arg)> {
 /// The uniform binding of a family.
 pub(crate) fn uniform_binding(f: Family) -> u32 {
     match f {
-        Family::Conv => 0,
+        Family::Conv | Family::DwPw => 0,
         Family::MatMul => 8,
     }
 }
