@@ -15,27 +15,9 @@
 //! and snaps keypoints to the nearest peak, so its inputs and arithmetic keep f32's precision.
 //! It is a sliver of the work.
 
-use super::kernels::{half_op, Kind};
+use super::kernels::{data_inputs, half_op, is_view, Kind};
 use crate::graph::{DType, Graph, Node, Op, ValueId, ValueInfo};
 use std::collections::HashMap;
-
-/// The values a node reads as data (not shape arguments), as `kernels::classify` sees them.
-fn data_inputs(n: &Node) -> &[ValueId] {
-    match &n.op {
-        Op::StridedSlice(_) | Op::Slice | Op::Tile | Op::Expand | Op::Resize { .. } | Op::Pool(_) | Op::Cast(_) => &n.inputs[..1],
-        Op::Reshape { .. } | Op::ExpandDims | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Flatten { .. } | Op::Identity => {
-            &n.inputs[..1]
-        }
-        Op::Concat => &n.inputs[..n.inputs.len().saturating_sub(1)],
-        Op::Split { .. } => &n.inputs[1..],
-        _ => &n.inputs,
-    }
-}
-
-/// Whether a view op (a reshape and its kin: no kernel, the same storage).
-fn is_view(op: &Op) -> bool {
-    matches!(op, Op::Reshape { .. } | Op::ExpandDims | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Flatten { .. } | Op::Identity)
-}
 
 /// The graph a plan at precision f16 runs: `g` (shapes specialised) with f16 twins of the
 /// float values of the device nodes that have f16 kernels. `kinds` is `g`'s placement at f32.

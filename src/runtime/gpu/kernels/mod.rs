@@ -225,7 +225,8 @@ pub(crate) fn half_op(op: &Op) -> bool {
     }
 }
 
-fn is_view(op: &Op) -> bool {
+/// Ops whose output is a view of their input (the same storage).
+pub(crate) fn is_view(op: &Op) -> bool {
     matches!(op, Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. })
 }
 
@@ -245,9 +246,10 @@ fn is_copy(op: &Op) -> bool {
     )
 }
 
-pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
-    // shape arguments (constants once shapes are fixed) need not live on the GPU
-    let data_in: &[usize] = match &n.op {
+/// The values a node reads as data; the rest are shape arguments (constants once shapes are
+/// fixed), which need not live on the device.
+pub(crate) fn data_inputs(n: &Node) -> &[ValueId] {
+    match &n.op {
         Op::StridedSlice(_)
         | Op::Slice
         | Op::Tile
@@ -264,7 +266,11 @@ pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
         Op::Concat => &n.inputs[..n.inputs.len() - 1],
         Op::Split { .. } => &n.inputs[1..],
         _ => &n.inputs,
-    };
+    }
+}
+
+pub(super) fn classify_inner(g: &Graph, n: &Node, cpu_made: &[bool]) -> Kind {
+    let data_in = data_inputs(n);
     if n.inputs.iter().any(|v| !data_in.contains(v) && !g.consts.contains_key(v)) {
         return Kind::Cpu;
     }
