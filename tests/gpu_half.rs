@@ -199,18 +199,33 @@ fn movenet_at_f16_keeps_keypoints_within_1e_2_of_tfjs() {
     assert!(people >= 7 && joints >= 70, "the reference inputs hold people and joints TF.js scores ({people}, {joints})");
 }
 
-/// `precision = "f16"` in a model's config reaches the executor (`models bench` reports the
-/// precision it ran at); `--precision` overrides it; the CPU executor runs f32 whatever the
-/// config says, and says so.
-#[test]
-fn a_configs_precision_reaches_the_plan_and_the_flag_overrides_it() {
-    let repo = std::env::temp_dir().join(format!("walkout-f16-config-{}", std::process::id()));
+/// A model repository holding MoveNet with `precision = "f16"` in its config.
+fn f16_repository(tag: &str) -> std::path::PathBuf {
+    let repo = std::env::temp_dir().join(format!("walkout-f16-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&repo);
     let model = repo.join("movenet-multipose");
     common::copy_dir(&common::fetched("models/movenet-multipose/1"), &model.join("1"));
     let config = std::fs::read_to_string(common::root().join("models/movenet-multipose/config.toml")).unwrap();
     let config = config.replace("file = \"model.json\"", "file = \"model.json\"\nprecision = \"f16\"");
     std::fs::write(model.join("config.toml"), config).unwrap();
+    repo
+}
+
+/// The served path at precision f16: frames of two sizes go through the device letterbox into
+/// one batch of an f16 plan, and bus.jpg's pedestrians are found.
+#[test]
+fn a_server_at_f16_finds_the_pedestrians() {
+    let repo = f16_repository("served");
+    common::served_batch_of_mixed_sizes_from(walkout::runtime::Device::Gpu, repo.clone(), "f16");
+    std::fs::remove_dir_all(&repo).unwrap();
+}
+
+/// `precision = "f16"` in a model's config reaches the executor (`models bench` reports the
+/// precision it ran at); `--precision` overrides it; the CPU executor runs f32 whatever the
+/// config says, and says so.
+#[test]
+fn a_configs_precision_reaches_the_plan_and_the_flag_overrides_it() {
+    let repo = f16_repository("config");
     let bench = |extra: &[&str]| -> (String, String) {
         let mut args = vec!["models", "bench", "movenet-multipose", "--iters", "1", "--warmup", "0"];
         args.extend_from_slice(extra);

@@ -101,7 +101,7 @@ impl Metrics {
                 "Results skipped by StreamPoses readers that read too slowly.",
                 &[],
             ),
-            adapter: gauge("walkout_adapter_info", "The adapter each model runs on (value 1).", &["model", "backend", "adapter"]),
+            adapter: gauge("walkout_adapter_info", "The adapter and storage precision each model runs on (value 1).", &["model", "backend", "adapter", "precision"]),
             model_loads: counter("walkout_model_loads_total", "Model loads per model and outcome.", &["model", "outcome"]),
             stage_dropped: counter(
                 "walkout_stage_dropped_total",

@@ -295,8 +295,8 @@ impl Server {
         if let Ok(mut f) = self.load_failures.lock() {
             f.remove(name);
         }
-        let (backend, adapter) = (loaded.exec.name(), loaded.exec.adapter());
-        self.metrics.adapter.with_label_values(&[name, backend, &adapter]).set(1);
+        let (backend, adapter, precision) = (loaded.exec.name(), loaded.exec.adapter(), loaded.exec.precision().to_string());
+        self.metrics.adapter.with_label_values(&[name, backend, &adapter, &precision]).set(1);
         self.metrics.model_loads.with_label_values(&[name, "ok"]).inc();
         let old = handle.swap(Arc::new(loaded));
         tracing::info!(

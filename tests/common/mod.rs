@@ -134,12 +134,19 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 /// letterbox kernel into one batch; the pedestrians of bus.jpg are found in a mixed batch.
 #[allow(dead_code)]
 pub fn served_batch_of_mixed_sizes(device: walkout::runtime::Device) {
+    served_batch_of_mixed_sizes_from(device, root().join("models"), "f32");
+}
+
+/// `served_batch_of_mixed_sizes` with the model from another repository (its config
+/// changed, say), running at `precision` (as the adapter metric says).
+#[allow(dead_code)]
+pub fn served_batch_of_mixed_sizes_from(device: walkout::runtime::Device, repository: PathBuf, precision: &str) {
     use walkout::serve::config::{BatchingParams, ModelServeConfig, ServerConfig};
     movenet_json();
     let config = ServerConfig {
         grpc_addr: "127.0.0.1:0".into(),
         http_addr: "127.0.0.1:0".into(),
-        model_repository: root().join("models"),
+        model_repository: repository,
         device,
         models: vec![ModelServeConfig {
             name: "movenet-multipose".into(),
@@ -168,7 +175,9 @@ pub fn served_batch_of_mixed_sizes(device: walkout::runtime::Device) {
         assert!(best >= 0.5, "pedestrian {gt:?} not found on {device} (best IoU {best:.2})");
     }
     assert!(b.persons().iter().filter(|p| p.score > 0.3).count() >= 2, "zidane.jpg: {} persons", b.persons().len());
-    assert!(r.server.metrics.render().contains("walkout_adapter_info{adapter="));
+    let metrics = r.server.metrics.render();
+    assert!(metrics.contains("walkout_adapter_info{adapter="));
+    assert!(metrics.contains(&format!("precision=\"{precision}\"")), "the model runs at {precision}: {metrics}");
     r.shutdown().expect("shutdown");
 }
 
