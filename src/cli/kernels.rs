@@ -1,6 +1,7 @@
 //! `walkout models kernels`: the GEMM, convolution and depthwise kernels of an executor on
 //! fixed shapes, each GPU GEMM shape with the portable kernel, every tile that fits and the
-//! tile the executor would choose, against the adapter's measured peaks.
+//! tile the executor would choose, and each convolution on f16 storage (and f16 cooperative
+//! matrices) where the adapter has them, against the adapter's measured peaks.
 
 use crate::graph::{optimize, Activation, ConvAttrs, Graph, Layout, Op, Padding, Tensor};
 use crate::runtime::{self, gpu, Device, Executor};
@@ -65,8 +66,10 @@ fn time(exec: &dyn Executor, g: &Graph, shape: &[usize], iters: usize) -> Result
         let t0 = std::time::Instant::now();
         match plan.profile(std::slice::from_ref(&x))? {
             Some(p) => {
-                ms.push(p.kernels.iter().map(|k| k.ms).sum::<f64>());
-                kernel = p.kernels.iter().map(|k| k.kernel.as_str()).collect::<Vec<_>>().join("+");
+                // an f16 plan's casts in and out are not the kernel
+                let ks: Vec<_> = p.kernels.iter().filter(|k| !k.kernel.starts_with("cast_")).collect();
+                ms.push(ks.iter().map(|k| k.ms).sum::<f64>());
+                kernel = ks.iter().map(|k| k.kernel.as_str()).collect::<Vec<_>>().join("+");
             }
             None => ms.push(t0.elapsed().as_secs_f64() * 1e3),
         }
@@ -106,21 +109,33 @@ pub fn kernels(a: KernelsArgs) -> Result<()> {
         let flops = spec.flops() as f64;
         let bytes: u64 = spec.nodes.iter().map(|n| runtime::node_bytes(&spec, n)).sum();
         // the executor as it is, then (GPU GEMMs) the portable kernel and every tile
-        let mut variants: Vec<(String, Box<dyn Executor>)> = vec![("chosen".into(), runtime::executor_for(a.device)?)];
-        if a.device == Device::Gpu && !name.starts_with("depthwise") {
-            let max_smem = gpu::GpuContext::get()?.device.limits().max_compute_workgroup_storage_size;
-            variants.push(("portable".into(), Box::new(gpu::GpuExecutor::with_tiles(gpu::tiles::Forced::Portable)?)));
+        let mut variants: Vec<(String, Box<dyn Executor>, u64)> = vec![("chosen".into(), runtime::executor_for(a.device)?, bytes)];
+        let gpu_tiled = |f| -> Result<Box<dyn Executor>> { Ok(Box::new(gpu::GpuExecutor::with_tiles(f)?)) };
+        let ctx = if a.device == Device::Gpu { Some(gpu::GpuContext::get()?) } else { None };
+        let coop = ctx.as_ref().is_some_and(|c| gpu::tiles::coop_offered(c));
+        if let Some(ctx) = ctx.as_ref().filter(|_| !name.starts_with("depthwise")) {
+            let max_smem = ctx.device.limits().max_compute_workgroup_storage_size;
+            variants.push(("portable".into(), gpu_tiled(gpu::tiles::Forced::Portable)?, bytes));
             for t in gpu::tiles::CANDIDATES.iter().filter(|t| t.smem_bytes() <= max_smem) {
-                variants.push((t.name(), Box::new(gpu::GpuExecutor::with_tiles(gpu::tiles::Forced::Tile(*t))?)));
+                variants.push((t.name(), gpu_tiled(gpu::tiles::Forced::Tile(*t))?, bytes));
             }
-            if gpu::tiles::coop_offered(gpu::GpuContext::get()?.as_ref()) {
-                variants.push(("coop f16".into(), Box::new(gpu::GpuExecutor::with_tiles(gpu::tiles::Forced::Coop)?)));
+            if coop {
+                variants.push(("coop f16".into(), gpu_tiled(gpu::tiles::Forced::Coop)?, bytes));
             }
         }
-        for (v, e) in &variants {
+        // convolutions on f16 storage (precision f16, the node itself in f16: half the bytes),
+        // with tensor cores where offered
+        if ctx.as_ref().is_some_and(|c| c.device.features().contains(wgpu::Features::SHADER_F16)) && !name.starts_with("gemm") {
+            let f16 = |e: gpu::GpuExecutor| Box::new(e.with_precision(runtime::Precision::F16).with_f16_heads(true));
+            variants.push(("f16".into(), f16(gpu::GpuExecutor::new()?), bytes / 2));
+            if coop && !name.starts_with("depthwise") {
+                variants.push(("f16 + coop".into(), f16(gpu::GpuExecutor::with_tiles(gpu::tiles::Forced::Coop)?), bytes / 2));
+            }
+        }
+        for (v, e, bytes) in &variants {
             let (ms, kernel) = time(e.as_ref(), g, shape, a.iters)?;
             let secs = (ms / 1e3).max(1e-12);
-            let (gf, gb) = (flops / secs / 1e9, bytes as f64 / secs / 1e9);
+            let (gf, gb) = (flops / secs / 1e9, *bytes as f64 / secs / 1e9);
             let share = peak.map(|p| format!("{:>7.1}%", 100.0 * gf / p)).unwrap_or_default();
             println!("{name:<30} {v:<14} {ms:>10.3} {gf:>10.1} {share:>8} {gb:>9.1}  {kernel}");
             if a.json {

@@ -21,7 +21,8 @@ use std::collections::HashMap;
 
 /// The graph a plan at precision f16 runs: `g` (shapes specialised) with f16 twins of the
 /// float values of the device nodes that have f16 kernels. `kinds` is `g`'s placement at f32.
-pub(crate) fn convert(g: &Graph, kinds: &[Kind]) -> Graph {
+/// `everywhere`: every such node, not only the trunk's (`GpuExecutor::with_f16_heads`).
+pub(crate) fn convert(g: &Graph, kinds: &[Kind], everywhere: bool) -> Graph {
     let mut out = Graph { nodes: Vec::with_capacity(g.nodes.len() + 16), ..g.clone() };
     // f32 value -> its f16 twin
     let mut twin: HashMap<ValueId, ValueId> = HashMap::new();
@@ -39,7 +40,7 @@ pub(crate) fn convert(g: &Graph, kinds: &[Kind]) -> Graph {
     let mut feeds = vec![false; g.values.len()];
     let mut trunk = vec![false; g.nodes.len()];
     for (i, n) in g.nodes.iter().enumerate().rev() {
-        if n.outputs.iter().any(|&o| feeds[o]) {
+        if everywhere || n.outputs.iter().any(|&o| feeds[o]) {
             trunk[i] = true;
         }
         if trunk[i] || matches!(n.op, Op::Conv2d(_)) {

@@ -165,20 +165,27 @@ pub struct GpuExecutor {
     half: bool,
     /// Plans fuse depthwise + pointwise pairs (`fuse`; default `WALKOUT_GPU_FUSE=1`).
     fuse: bool,
+    /// At f16, the heads' last convolutions and what follows are f16 too (kernel benches).
+    f16_heads: bool,
 }
 
 impl GpuExecutor {
     pub fn new() -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None, half: false, fuse: fuse::from_env() })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: None, half: false, fuse: fuse::from_env(), f16_heads: false })
     }
     /// An executor whose plans use the portable GEMM kernels or one tile everywhere it fits.
     pub fn with_tiles(tiles: tiles::Forced) -> Result<Self> {
-        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles), half: false, fuse: fuse::from_env() })
+        Ok(GpuExecutor { ctx: GpuContext::get()?, tiles: Some(tiles), half: false, fuse: fuse::from_env(), f16_heads: false })
     }
     /// This executor with its plans at a precision; f16 needs `has_f16` (plans fail to
     /// compile without it).
     pub fn with_precision(self, p: super::Precision) -> Self {
         GpuExecutor { half: p == super::Precision::F16, ..self }
+    }
+    /// At precision f16, every node with an f16 kernel in f16, heads and tails included (a
+    /// one-node graph's node, for the kernel benches), not only the trunk.
+    pub fn with_f16_heads(self, f16_heads: bool) -> Self {
+        GpuExecutor { f16_heads, ..self }
     }
     /// This executor with depthwise + pointwise fusion on or off for its plans.
     pub fn with_fusion(self, fuse: bool) -> Self {
@@ -285,7 +292,7 @@ impl GpuPlan {
         let avail = |s: kernels::Spec| s != kernels::Spec::Half || f16;
         let mut g = optimize::specialize(graph, shapes)?;
         if half {
-            g = half::convert(&g, &place::place(&g, &avail).kinds);
+            g = half::convert(&g, &place::place(&g, &avail).kinds, exec.f16_heads);
         }
         let nv = g.values.len();
         let first = place::place(&g, &avail);
