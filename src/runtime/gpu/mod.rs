@@ -310,7 +310,8 @@ impl GpuPlan {
         // a fused pair's pointwise node reads the depthwise node's input: keep it until then
         let candidates = if exec.fuse { fuse::pairs(&g, &launches, &first.need_host) } else { HashMap::new() };
         let keep: HashMap<ValueId, usize> = candidates.iter().map(|(&pw, &dw)| (g.nodes[dw].inputs[0], pw)).collect();
-        let place::Placement { kinds, buf_of, sizes, need_host, .. } = place::place_keeping(&g, &avail, &keep);
+        let place::Placement { kinds, buf_of, sizes, need_host, .. } =
+            if keep.is_empty() { first } else { place::place_keeping(&g, &avail, &keep) };
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
         let buffers: Vec<wgpu::Buffer> = sizes
             .iter()
@@ -496,7 +497,7 @@ impl Plan for GpuPlan {
                         end_of_pass_write_index: Some(2 * k as u32 + 1),
                     };
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(tw) });
-                    d.record(&self.ctx, &mut pass);
+                    d.record(&mut pass);
                 }
             }
             enc.resolve_query_set(&qs, 0..count, &resolve, 0);
@@ -530,7 +531,7 @@ impl Plan for GpuPlan {
                 let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
                 {
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    d.record(&self.ctx, &mut pass);
+                    d.record(&mut pass);
                 }
                 self.ctx.queue.submit([enc.finish()]);
                 self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;
@@ -643,7 +644,7 @@ impl GpuPlan {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("walkout"), timestamp_writes: None });
             for step in &self.steps {
                 if let Step::Gpu(d) = step {
-                    d.record(&self.ctx, &mut pass);
+                    d.record(&mut pass);
                 }
             }
         }

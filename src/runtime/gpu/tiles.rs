@@ -570,7 +570,7 @@ fn autotune(ctx: &GpuContext, gemm: &Gemm, make: &dyn Fn(TileConfig) -> Result<D
             let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("autotune") });
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                d.record(ctx, &mut pass);
+                d.record(&mut pass);
             }
             ctx.queue.submit([enc.finish()]);
             ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(gpu_err)?;

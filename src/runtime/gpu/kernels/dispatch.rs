@@ -48,7 +48,7 @@ impl Dispatch {
         Ok(Dispatch { which: launch.which, pipe: tuned.0.pipe.clone(), tuned: Some(tuned), binds })
     }
 
-    pub fn record(&self, _ctx: &GpuContext, pass: &mut wgpu::ComputePass<'_>) {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipe);
         for (bg, gr) in &self.binds {
             pass.set_bind_group(0, bg, &[]);
