@@ -17,6 +17,10 @@
 //! Every f32 tile, and the depthwise kernel, sums in the portable kernels' order, so results
 //! differ only by the compiler's contraction of multiply-adds; the cooperative-matrix kernels
 //! round operands to f16.
+//!
+//! Each of these compiles on f32 or on f16 storage (a plan at precision f16: `gpu::half`),
+//! keyed by the storage as well; the fused depthwise + pointwise kernel of `gpu::fuse` is one
+//! more family of the same GEMM (`Family::DwPw`).
 
 use super::kernels::{Arg, ConvP, Dispatch, Launch, MmP, Which};
 use super::{gpu_err, GpuContext};
