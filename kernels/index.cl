@@ -9,40 +9,71 @@ typedef struct {
 
 // a = rows, b = n, c = k, d = largest, e = is_int; values -> O, indices -> O2. Better value
 // first (larger when d == 1), ties by lower index; pass p picks the best element strictly
-// after pass p - 1's pick in that order.
+// after pass p - 1's pick in that order. One work-group per row: each pass, every work-item
+// finds its best among the elements it strides over, and the group reduces the 64 in local
+// memory.
 inline bool topk_after(float v, uint j, float pv, uint pj, bool largest, bool first) {
     if (first) return true;
     if (v == pv) return j > pj;
     return largest ? v < pv : v > pv;
 }
 
+#define NONE 0xffffffffu
+
+// whether candidate (v, j) comes before (w, k) in top-k's order; index NONE is no candidate
+inline bool topk_before(float v, uint j, float w, uint k, bool largest) {
+    if (j == NONE) return false;
+    if (k == NONE) return true;
+    if (v == w) return j < k;
+    return largest ? v > w : v < w;
+}
+
+inline float word_value(uint w, bool is_int) {
+    return is_int ? (float)as_int(w) : as_float(w);
+}
+
+inline uint group_item(void) {
+    return (uint)get_group_id(0) + (uint)get_group_id(1) * (uint)get_num_groups(0);
+}
+
 __kernel __attribute__((reqd_work_group_size(64, 1, 1)))
 void topk(__constant IxP* P, __global const uint* X, __global uint* O, __global uint* O2) {
-    uint row = get_global_id(0);
+    __local float red_v[64];
+    __local uint red_j[64];
+    uint row = group_item(), t = (uint)get_local_id(0);
     if (row >= P->a) return;
-    bool largest = P->d == 1u;
+    bool largest = P->d == 1u, is_int = P->e == 1u;
     float pv = 0.0f;
     uint pj = 0u;
     for (uint p = 0u; p < P->c; p++) {
-        uint best = 0u;
+        uint bj = NONE;
         float bv = 0.0f;
-        bool found = false;
-        for (uint j = 0u; j < P->b; j++) {
-            uint w = X[row * P->b + j];
-            float v = P->e == 1u ? (float)as_int(w) : as_float(w);
-            if (topk_after(v, j, pv, pj, largest, p == 0u)) {
-                bool better = !found || (largest ? v > bv : v < bv);
-                if (better) {
-                    best = j;
-                    bv = v;
-                    found = true;
-                }
+        for (uint j = t; j < P->b; j += 64u) {
+            float v = word_value(X[row * P->b + j], is_int);
+            if (topk_after(v, j, pv, pj, largest, p == 0u) && topk_before(v, j, bv, bj, largest)) {
+                bv = v;
+                bj = j;
             }
         }
-        pv = bv;
+        red_v[t] = bv;
+        red_j[t] = bj;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (uint s = 32u; s > 0u; s >>= 1) {
+            if (t < s && topk_before(red_v[t + s], red_j[t + s], red_v[t], red_j[t], largest)) {
+                red_v[t] = red_v[t + s];
+                red_j[t] = red_j[t + s];
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        uint best = red_j[0];
+        pv = red_v[0];
+        barrier(CLK_LOCAL_MEM_FENCE); // everyone has read the pick before the next pass writes
+        if (best == NONE) best = 0u;
         pj = best;
-        O[row * P->c + p] = X[row * P->b + best];
-        O2[row * P->c + p] = best;
+        if (t == 0u) {
+            O[row * P->c + p] = X[row * P->b + best];
+            O2[row * P->c + p] = best;
+        }
     }
 }
 
@@ -58,22 +89,41 @@ void gather_nd(__constant IxP* P, __global const uint* X, __global const int* Y,
     O[i] = at < P->d ? X[at] : 0u;
 }
 
-// a = outer, b = r, c = inner, e = is_int, f = select_last
-__kernel __attribute__((reqd_work_group_size(256, 1, 1)))
+// a = outer, b = r, c = inner, e = is_int, f = select_last. One work-group per output: its
+// 64 work-items stride over the reduced dim, then reduce in local memory.
+__kernel __attribute__((reqd_work_group_size(64, 1, 1)))
 void argmax(__constant IxP* P, __global const uint* X, __global uint* O) {
-    uint i = gid2();
+    __local float red_v[64];
+    __local uint red_j[64];
+    uint i = group_item(), t = (uint)get_local_id(0);
     if (i >= P->a * P->c) return;
-    uint o = i / P->c, q = i % P->c, best = 0u;
-    float bv = -FLT_MAX;
-    for (uint j = 0u; j < P->b; j++) {
-        uint w = X[(o * P->b + j) * P->c + q];
-        float v = P->e == 1u ? (float)as_int(w) : as_float(w);
-        if (j == 0u || v > bv || (P->f == 1u && v == bv)) {
+    uint o = i / P->c, q = i % P->c, best = NONE;
+    bool is_int = P->e == 1u, last = P->f == 1u;
+    float bv = 0.0f;
+    for (uint j = t; j < P->b; j += 64u) {
+        float v = word_value(X[(o * P->b + j) * P->c + q], is_int);
+        if (best == NONE || v > bv || (last && v == bv)) {
             bv = v;
             best = j;
         }
     }
-    O[i] = best;
+    red_v[t] = bv;
+    red_j[t] = best;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = 32u; s > 0u; s >>= 1) {
+        if (t < s) {
+            float v = red_v[t + s], w = red_v[t];
+            uint j = red_j[t + s], k = red_j[t];
+            bool take = j != NONE && (k == NONE || v > w);
+            if (j != NONE && k != NONE && v == w) take = last ? j > k : j < k;
+            if (take) {
+                red_v[t] = v;
+                red_j[t] = j;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (t == 0u) O[i] = red_j[0] == NONE ? 0u : red_j[0];
 }
 
 // a = n, b = rank; st holds the output shape; the strides of cond (X), then-value (Y) and

@@ -18,7 +18,9 @@ struct IxP {
 
 // a = rows, b = n, c = k, d = largest, e = is_int; values -> O, indices (i32) -> O2
 // Order: better value first (larger when d == 1), ties by lower index. Pass p picks the
-// best element that comes strictly after pass p - 1's pick in that order.
+// best element that comes strictly after pass p - 1's pick in that order. One workgroup
+// per row: each pass, every invocation finds its best among the elements it strides over,
+// and the workgroup reduces the 64 in shared memory.
 fn after(v: f32, j: u32, pv: f32, pj: u32, largest: bool, first: bool) -> bool {
     if (first) { return true; }
     if (v == pv) { return j > pj; }
@@ -26,36 +28,62 @@ fn after(v: f32, j: u32, pv: f32, pj: u32, largest: bool, first: bool) -> bool {
     return v > pv;
 }
 
+const NONE: u32 = 0xffffffffu;
+
+// whether candidate (v, j) comes before (w, k) in top-k's order; index NONE is no candidate
+fn before(v: f32, j: u32, w: f32, k: u32, largest: bool) -> bool {
+    if (j == NONE) { return false; }
+    if (k == NONE) { return true; }
+    if (v == w) { return j < k; }
+    if (largest) { return v > w; }
+    return v < w;
+}
+
+fn word_value(w: u32, is_int: bool) -> f32 {
+    if (is_int) { return f32(bitcast<i32>(w)); }
+    return bitcast<f32>(w);
+}
+
+var<workgroup> red_v: array<f32, 64>;
+var<workgroup> red_j: array<u32, 64>;
+
 @compute @workgroup_size(64)
-fn topk(@builtin(global_invocation_id) id: vec3<u32>) {
-    let row = id.x;
+fn topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let row = wid.x + wid.y * nw.x;
     if (row >= P.a) { return; }
     let largest = P.d == 1u;
+    let is_int = P.e == 1u;
     var pv = 0.0;
     var pj = 0u;
     for (var p = 0u; p < P.c; p = p + 1u) {
-        var best = 0u;
+        var bj = NONE;
         var bv = 0.0;
-        var found = false;
-        for (var j = 0u; j < P.b; j = j + 1u) {
-            let w = X[row * P.b + j];
-            var v = bitcast<f32>(w);
-            if (P.e == 1u) { v = f32(bitcast<i32>(w)); }
-            if (after(v, j, pv, pj, largest, p == 0u)) {
-                var better = !found;
-                if (found && largest) { better = v > bv; }
-                if (found && !largest) { better = v < bv; }
-                if (better) {
-                    best = j;
-                    bv = v;
-                    found = true;
-                }
+        for (var j = t; j < P.b; j = j + 64u) {
+            let v = word_value(X[row * P.b + j], is_int);
+            if (after(v, j, pv, pj, largest, p == 0u) && before(v, j, bv, bj, largest)) {
+                bv = v;
+                bj = j;
             }
         }
-        pv = bv;
+        red_v[t] = bv;
+        red_j[t] = bj;
+        workgroupBarrier();
+        for (var s = 32u; s > 0u; s = s >> 1u) {
+            if (t < s && before(red_v[t + s], red_j[t + s], red_v[t], red_j[t], largest)) {
+                red_v[t] = red_v[t + s];
+                red_j[t] = red_j[t + s];
+            }
+            workgroupBarrier();
+        }
+        var best = red_j[0];
+        pv = red_v[0];
+        workgroupBarrier(); // everyone has read the pick before the next pass writes
+        if (best == NONE) { best = 0u; }
         pj = best;
-        O[row * P.c + p] = X[row * P.b + best];
-        O2[row * P.c + p] = best;
+        if (t == 0u) {
+            O[row * P.c + p] = X[row * P.b + best];
+            O2[row * P.c + p] = best;
+        }
     }
 }
 
@@ -75,22 +103,44 @@ fn gather_nd(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgrou
     if (at < P.d) { O[i] = X[at]; } else { O[i] = 0u; }
 }
 
-// a = outer, b = r, c = inner, e = is_int, f = select_last
-@compute @workgroup_size(256)
-fn argmax(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
-    let i = gid(id, nw);
+// a = outer, b = r, c = inner, e = is_int, f = select_last. One workgroup per output: its
+// 64 invocations stride over the reduced dim, then reduce in shared memory.
+@compute @workgroup_size(64)
+fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let i = wid.x + wid.y * nw.x;
     if (i >= P.a * P.c) { return; }
     let o = i / P.c;
     let q = i % P.c;
-    var best = 0u;
-    var bv = -3.4028235e38;
-    for (var j = 0u; j < P.b; j = j + 1u) {
-        let w = X[(o * P.b + j) * P.c + q];
-        var v = bitcast<f32>(w);
-        if (P.e == 1u) { v = f32(bitcast<i32>(w)); }
-        if (j == 0u || v > bv || (P.f == 1u && v == bv)) { bv = v; best = j; }
+    let is_int = P.e == 1u;
+    let last = P.f == 1u;
+    var best = NONE;
+    var bv = 0.0;
+    for (var j = t; j < P.b; j = j + 64u) {
+        let v = word_value(X[(o * P.b + j) * P.c + q], is_int);
+        if (best == NONE || v > bv || (last && v == bv)) {
+            bv = v;
+            best = j;
+        }
     }
-    O[i] = best;
+    red_v[t] = bv;
+    red_j[t] = best;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s = s >> 1u) {
+        if (t < s) {
+            let v = red_v[t + s];
+            let j = red_j[t + s];
+            let w = red_v[t];
+            let k = red_j[t];
+            var take = j != NONE && (k == NONE || v > w);
+            if (j != NONE && k != NONE && v == w) { take = (last && j > k) || (!last && j < k); }
+            if (take) {
+                red_v[t] = v;
+                red_j[t] = j;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (t == 0u) { O[i] = select(red_j[0], 0u, red_j[0] == NONE); }
 }
 
 // a = n, b = rank; st holds the output shape; strides of cond (X), then-value (Y) and

@@ -412,6 +412,15 @@ case("batchnorm_opset7", [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y
 case("gemm_opset7", [N("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, beta=2.0, transB=1)], [("a", r(3, 4))], ["y"], {"b": r(5, 4), "c": r(5)}, opset=7)
 case("softmax_opset1", [N("Softmax", ["x"], ["y"])], [("x", r(2, 3, 4))], ["y"], opset=1)
 
+# ---- top-k and argmax over long rows with many ties: the GPU and OpenCL kernels reduce each
+# row across a work-group, so ties between work-items must still go to the lower index (or,
+# with select_last_index, the higher)
+ties = lambda *shape: (np.round(r(*shape) * 4) / 4).astype(np.float32)
+case("topk_long_ties", [N("TopK", ["x", "k"], ["v", "i"])], [("x", ties(3, 300))], ["v", "i"], {"k": np.array([7], np.int64)})
+case("topk_long_ties_smallest", [N("TopK", ["x", "k"], ["v", "i"], largest=0)], [("x", ties(2, 1000))], ["v", "i"], {"k": np.array([5], np.int64)})
+case("argmax_long_ties", [N("ArgMax", ["x"], ["y"], axis=1)], [("x", ties(2, 300, 3))], ["y"])
+case("argmax_long_ties_last", [N("ArgMax", ["x"], ["y"], axis=1, select_last_index=1)], [("x", ties(2, 300, 3))], ["y"])
+
 # ---- external data (a valid model whose weights live in weights.bin)
 d = os.path.join(OUT, "external_data")
 gx = helper.make_graph([N("MatMul", ["x", "w"], ["y"])], "external_data", [helper.make_tensor_value_info("x", F, [2, 8])],

@@ -214,7 +214,7 @@ struct ClLaunch {
 fn local_size(which: Which) -> [usize; 3] {
     match which {
         Which::ConvGemm | Which::MatMul | Which::MatMulV4 => [16, 16, 1],
-        Which::TopK => [64, 1, 1],
+        Which::TopK | Which::ArgMax => [64, 1, 1],
         _ => [256, 1, 1],
     }
 }

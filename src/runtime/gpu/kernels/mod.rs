@@ -409,6 +409,14 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
     [x as u32, g.div_ceil(x) as u32, 1]
 }
 
+/// One workgroup per item (a top-k row, an argmax output), on a 2-D grid:
+/// item = x + y * groups_x.
+pub(crate) fn groups_per_item(n: usize) -> [u32; 3] {
+    let n = n.max(1);
+    let x = n.min(4096);
+    [x as u32, n.div_ceil(x) as u32, 1]
+}
+
 /// Broadcast strides of `s` against the output rank.
 pub(super) fn bstrides(s: &[usize], rank: usize) -> [u32; 8] {
     let st = strides(s);
@@ -501,10 +509,10 @@ fn build_inner(g: &Graph, n: &Node, spec: Spec, fused: Option<Activation>) -> Re
             let x = |i: usize| Arg::Value(n.inputs[i]);
             let (args, groups) = match which {
                 Which::TopK => {
-                    (vec![(1, x(0)), (3, Arg::Value(n.outputs[0])), (4, Arg::Value(n.outputs[1]))], [p.a.div_ceil(64).max(1), 1, 1])
+                    (vec![(1, x(0)), (3, Arg::Value(n.outputs[0])), (4, Arg::Value(n.outputs[1]))], groups_per_item(p.a as usize))
                 }
                 Which::GatherNd => (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out))], groups_1d(total)),
-                Which::ArgMax => (vec![(1, x(0)), (3, Arg::Value(out))], groups_1d(total)),
+                Which::ArgMax => (vec![(1, x(0)), (3, Arg::Value(out))], groups_per_item(total)),
                 Which::Select => (vec![(1, x(0)), (2, x(1)), (3, Arg::Value(out)), (5, x(2)), (6, Arg::Words(extra))], groups_1d(total)),
                 _ => (
                     vec![
