@@ -190,6 +190,15 @@ fn movenet_batch_on_gpu_matches_tfjs_per_frame() {
         let d = slice_batch(&out, k).max_abs_diff(&want).unwrap();
         assert!(d <= 1e-3, "{n}: {d}");
     }
+    // its profile times the batched backbone once and the post-processing once per frame
+    let prof = plan.profile(&[concat_batch(&ins)]).unwrap().expect("a split plan profiles");
+    let count = |k: &str| prof.kernels.iter().filter(|t| t.kernel == k).count();
+    let mut one = exec.compile(&graph, &[vec![1, 256, 256, 3]]).unwrap();
+    let single = one.profile(std::slice::from_ref(&ins[0])).unwrap().unwrap();
+    let count1 = |k: &str| single.kernels.iter().filter(|t| t.kernel == k).count();
+    assert_eq!(count("conv_tiled") + count("conv_gemm"), count1("conv_tiled") + count1("conv_gemm"));
+    assert_eq!((count("topk"), count("argmax")), (2 * count1("topk"), 2 * count1("argmax")));
+    assert!(count1("topk") >= 1 && prof.untimed.is_empty(), "{:?}", prof.untimed);
 }
 
 /// The server on the GPU executor: frames of different sizes go through the GPU letterbox

@@ -341,7 +341,7 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     plan.run(&inputs)?;
     let run_ms = t0.elapsed().as_secs_f64() * 1e3;
     let Some(p) = plan.profile(&inputs)? else {
-        bail!("this plan does not support profiling (batched per-frame plans do not; use --batch 1)");
+        bail!("this plan does not support profiling (plans that run whole frames side by side, as the CPU executor batches, do not; use --batch 1)");
     };
     println!("{} on {} ({}), {}, batch {}; whole run {:.2} ms", model.name, exec.adapter(), p.method, exec.precision(), a.batch, run_ms);
     let mut fam: std::collections::BTreeMap<String, (usize, f64, u64, u64)> = Default::default();

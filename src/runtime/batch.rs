@@ -144,6 +144,34 @@ impl Plan for SplitPlan {
         self.run_suffix(&cut, inputs)
     }
 
+    /// The batched prefix's kernels, then each frame's suffix kernels (node names keep the
+    /// suffix's, so a profile sums a node over the frames).
+    fn profile(&mut self, inputs: &[Tensor]) -> Result<Option<super::Profile>> {
+        let Some(mut p) = self.prefix.profile(inputs)? else {
+            return Ok(None);
+        };
+        let cut = self.prefix.run(inputs)?;
+        let Some(suffix) = self.suffix.first_mut() else {
+            return Ok(Some(p));
+        };
+        for b in 0..self.batch {
+            let frame: Vec<Tensor> = self
+                .suffix_src
+                .iter()
+                .map(|s| match *s {
+                    Src::Prefix(k) => slice_batch(&cut[k], b),
+                    Src::Input(k) => slice_batch(&inputs[k], b),
+                })
+                .collect();
+            let Some(q) = suffix.profile(&frame)? else {
+                return Ok(None);
+            };
+            p.kernels.extend(q.kernels);
+            p.untimed.extend(q.untimed.into_iter().filter(|u| !p.untimed.contains(u)).collect::<Vec<_>>());
+        }
+        Ok(Some(p))
+    }
+
     fn takes_frames(&self) -> bool {
         // the suffix must not read the raw input (it would need it on the host)
         self.prefix.takes_frames() && !self.suffix_src.iter().any(|s| matches!(s, Src::Input(_)))
