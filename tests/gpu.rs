@@ -270,3 +270,30 @@ fn gpu_crops_match_the_host_crops() {
         assert!(g[g.len() - pad..].iter().all(|&v| v == 0.0), "the padding crop is zeros");
     }
 }
+
+/// A plan with a value over the adapter's largest storage binding is refused when it is
+/// compiled, naming a value that needs it: wgpu would only log the bind group's validation error and
+/// leave the kernel unrun (an H100 binds at most 2 GiB; MoveNet at batch 256 wants 2.25).
+#[test]
+fn a_value_over_the_largest_binding_is_refused_at_compile() {
+    use common::graphs::B;
+    use walkout::graph::{Graph, Op, UnOp};
+    let exec = gpu();
+    let exp_of = |shape: &[usize]| {
+        let mut b = B(Graph::default());
+        let x = b.input("x", shape);
+        let y = b.node("big_exp", Op::Unary(UnOp::Exp), &[x]);
+        b.0.outputs.push(y);
+        b.0
+    };
+    // 2^30 floats, 4 GiB: more than any adapter binds (a binding's size is a u32), and nothing
+    // is allocated before the check
+    let big = [1024, 1 << 20];
+    let err = exec.compile(&exp_of(&big), &[big.to_vec()]).err().expect("refused").to_string();
+    assert!(err.contains("largest storage binding") && err.contains("needs a 4294967296-byte buffer"), "{err}");
+    // the same graph at a size that fits compiles and runs
+    let small = [1, 1 << 20];
+    let mut plan = exec.compile(&exp_of(&small), &[small.to_vec()]).unwrap();
+    let out = plan.run(&[Tensor::f32(small.to_vec(), vec![0.0; 1 << 20])]).unwrap();
+    assert_eq!(out[0].to_f64_vec()[7], 1.0);
+}

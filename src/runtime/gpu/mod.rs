@@ -312,6 +312,17 @@ impl GpuPlan {
         let keep: HashMap<ValueId, usize> = candidates.iter().map(|(&pw, &dw)| (g.nodes[dw].inputs[0], pw)).collect();
         let place::Placement { kinds, buf_of, sizes, need_host, .. } =
             if keep.is_empty() { first } else { place::place_keeping(&g, &avail, &keep) };
+        // wgpu would only log a binding over the limit and leave the kernel unrun: refuse
+        // the plan instead (an H100 binds at most 2 GiB; MoveNet at batch 256 wants 2.25)
+        let limits = ctx.device.limits();
+        let most = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        if let Some((b, &size)) = sizes.iter().enumerate().find(|(_, &s)| s > most) {
+            let v = (0..nv).find(|&v| buf_of[v] == Some(b) && place::device_bytes(&g, v) > most).unwrap_or(0);
+            return Err(gpu_err(format!(
+                "'{}' needs a {size}-byte buffer, over this adapter's largest storage binding of {most} bytes (a smaller batch fits)",
+                g.values[v].name
+            )));
+        }
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
         let buffers: Vec<wgpu::Buffer> = sizes
             .iter()
