@@ -289,7 +289,7 @@ fn a_value_over_the_largest_binding_is_refused_at_compile() {
     // 2^30 floats, 4 GiB: more than any adapter binds (a binding's size is a u32), and nothing
     // is allocated before the check
     let big = [1024, 1 << 20];
-    let err = exec.compile(&exp_of(&big), &[big.to_vec()]).err().expect("refused").to_string();
+    let err = exec.compile(&exp_of(&big), &[big.to_vec()]).expect_err("refused").to_string();
     assert!(err.contains("largest storage binding") && err.contains("needs a 4294967296-byte buffer"), "{err}");
     // the same graph at a size that fits compiles and runs
     let small = [1, 1 << 20];
