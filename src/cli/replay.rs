@@ -38,8 +38,9 @@ pub struct ReplayArgs {
     pub device: Device,
     #[arg(long, default_value = "movenet-multipose")]
     pub model: String,
-    /// Model input HxW for every camera (640x480 frames keep their aspect at 384x512).
-    #[arg(long, default_value = "384x512")]
+    /// Model input HxW for every camera (640x480 frames keep their aspect at 384x512), or
+    /// `auto`: per camera, from its calibration (`auto_size`).
+    #[arg(long, default_value = "auto")]
     pub size: String,
     /// Track recorded detections (an earlier replay's detections.jsonl) instead of running
     /// the pose model: tracking and fusion alone, in seconds.
@@ -125,7 +126,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
     };
     let mut pose = match &a.detections {
         Some(p) => PoseSource::recorded(p)?,
-        None => PoseSource::model(repo, &a, tracker_cfg.low_score)?,
+        None => PoseSource::model(repo, &a, tracker_cfg.low_score, &cams, &plan_json)?,
     };
     let frames_of = |c: &PathBuf| {
         std::fs::read_dir(c).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".png")).count()).unwrap_or(0)
@@ -253,7 +254,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
         "reid_crops": crops_n,
         "reid_crops_per_s": crops_n as f64 / reid_s.max(1e-9),
         "adapter": pose.adapter(),
-        "input_size": pose.input_size(),
+        "input_sizes": pose.input_sizes(),
     });
     std::fs::write(a.out.join("summary.json"), serde_json::to_string_pretty(&summary)?)?;
     eprintln!(
@@ -276,7 +277,8 @@ enum PoseSource {
         graph: crate::graph::Graph,
         exec: Box<dyn runtime::Executor>,
         plans: runtime::PlanCache,
-        spec: FrameSpec,
+        /// One per camera, in the order of `cams`.
+        specs: Vec<FrameSpec>,
         decoder: crate::models::config::Decoder,
         min_score: f32,
         tiles: bool,
@@ -287,20 +289,37 @@ enum PoseSource {
 impl PoseSource {
     /// The pose model, its persons decoded down to `floor` (the tracker's `low_score`) where
     /// that is under the model's own `min_score`: ByteTrack's second stage is for them.
-    fn model(repo: &Repository, a: &ReplayArgs, floor: f32) -> Result<Self> {
+    fn model(repo: &Repository, a: &ReplayArgs, floor: f32, cams: &[(usize, Camera, PathBuf)], plan: &serde_json::Value) -> Result<Self> {
         let model = repo.resolve(&a.model)?;
         let cfg = model.config.clone().with_context(|| format!("model '{}' has no config.toml", a.model))?;
         let graph = model.load_graph()?;
         let exec = runtime::executor_for(a.device)?;
-        let [h, w] = parse_size(&a.size)?;
         let layout: Layout = cfg.input.layout.into();
-        let spec = FrameSpec { height: h, width: w, layout, dtype: cfg.input.dtype, mean: cfg.input.mean, std: cfg.input.std };
+        let spec_of = |[height, width]: [usize; 2]| FrameSpec {
+            height,
+            width,
+            layout,
+            dtype: cfg.input.dtype,
+            mean: cfg.input.mean,
+            std: cfg.input.std,
+        };
+        let specs = if a.size == "auto" {
+            cams.iter()
+                .map(|(n, cam, _)| {
+                    let size = auto_size(cam, plan);
+                    tracing::info!("cam{n}: pose model input {}x{}", size[0], size[1]);
+                    spec_of(size)
+                })
+                .collect()
+        } else {
+            vec![spec_of(parse_size(&a.size)?); cams.len()]
+        };
         Ok(PoseSource::Model {
             name: model.name.clone(),
             graph,
             exec,
             plans: runtime::PlanCache::new(),
-            spec,
+            specs,
             decoder: cfg.output.decoder,
             min_score: cfg.output.min_score.min(floor),
             tiles: !a.no_tiles,
@@ -325,8 +344,7 @@ impl PoseSource {
     fn persons(&mut self, images: &[image::RgbImage], cams: &[(usize, Camera, PathBuf)], k: u64) -> Result<Vec<Vec<Person>>> {
         match self {
             PoseSource::Recorded(m) => Ok(cams.iter().map(|c| m.remove(&(k, c.0)).unwrap_or_default()).collect()),
-            PoseSource::Model { name, graph, exec, plans, spec, decoder, min_score, tiles } => {
-                let refs: Vec<&image::RgbImage> = images.iter().collect();
+            PoseSource::Model { name, graph, exec, plans, specs, decoder, min_score, tiles } => {
                 // one frame's input shape is the plan's; a batch of them runs side by side
                 let mut run = |refs: &[&image::RgbImage], spec: &FrameSpec| -> Result<Vec<Vec<Person>>> {
                     let (input, boxes) = letterbox_batch(refs, spec);
@@ -345,9 +363,22 @@ impl PoseSource {
                     }
                     Ok(per)
                 };
-                let mut per_cam = run(&refs, spec)?;
-                if *tiles {
-                    tile_persons(images, &mut per_cam, spec, run)?;
+                // the cameras of one input size run as one batch
+                let mut per_cam: Vec<Vec<Person>> = vec![Vec::new(); images.len()];
+                let mut sizes: Vec<[usize; 2]> = specs.iter().map(|s| [s.height, s.width]).collect();
+                sizes.sort_unstable();
+                sizes.dedup();
+                for size in sizes {
+                    let idx: Vec<usize> = (0..images.len()).filter(|&i| [specs[i].height, specs[i].width] == size).collect();
+                    let spec = &specs[idx[0]];
+                    let refs: Vec<&image::RgbImage> = idx.iter().map(|&i| &images[i]).collect();
+                    let mut found = run(&refs, spec)?;
+                    if *tiles {
+                        tile_persons(&refs, &mut found, spec, &mut run)?;
+                    }
+                    for (i, f) in idx.into_iter().zip(found) {
+                        per_cam[i] = f;
+                    }
                 }
                 Ok(per_cam)
             }
@@ -361,12 +392,75 @@ impl PoseSource {
         }
     }
 
-    fn input_size(&self) -> Option<[usize; 2]> {
+    /// Each camera's pose model input (HxW), in the order of `cams`.
+    fn input_sizes(&self) -> Option<Vec<[usize; 2]>> {
         match self {
-            PoseSource::Model { spec, .. } => Some([spec.height, spec.width]),
+            PoseSource::Model { specs, .. } => Some(specs.iter().map(|s| [s.height, s.width]).collect()),
             PoseSource::Recorded(_) => None,
         }
     }
+}
+
+/// `--size auto`: a camera that shows the people it sees under this many pixels tall runs
+/// the pose model on the frame at its own resolution, the others at 384x512. "Shows": the
+/// 75th percentile of a 1.7 m person's height in pixels over the floor the camera sees
+/// (`seen_heights_px`). On development store 707 (16 shoppers, 8 cameras of 640x480) its
+/// ceiling cameras come to 95-113 px and its shelf cameras to 186-215; 480x640 everywhere
+/// found 88.9% of the visible people taller than 80 px (384x512: 86.9%), but fewer of the
+/// largest (MoveNet misses more big people at the higher resolution), and the mix 89.1%.
+const AUTO_SMALL_PX: f32 = 150.0;
+
+/// The pose model's input size for a camera (`--size auto`): see `AUTO_SMALL_PX`. The
+/// frame's own size is rounded down to multiples of 32 and held to 480x640's pixels.
+fn auto_size(cam: &Camera, plan: &serde_json::Value) -> [usize; 2] {
+    let mut h = seen_heights_px(cam, plan, 1.7);
+    let small = !h.is_empty() && {
+        let k = (h.len() * 3 / 4).min(h.len() - 1);
+        *h.select_nth_unstable_by(k, f32::total_cmp).1 < AUTO_SMALL_PX
+    };
+    let (fh, fw) = (cam.height as f64, cam.width as f64);
+    let budget = if small { 480.0 * 640.0 } else { 384.0 * 512.0 };
+    let s = (budget / (fh * fw)).sqrt().min(1.0);
+    let r = |v: f64| ((v * s / 32.0).floor() as usize).max(1) * 32;
+    [r(fh), r(fw)]
+}
+
+/// The heights in pixels of a person `stature` metres tall standing at each point of a
+/// 0.25 m grid over the store's floor (the floor plan's `width` x `depth`, shelf units left
+/// out) where the camera sees them: feet and head in the frame, and the line from the
+/// camera to their waist clear of every shelf unit. From the calibration and the floor plan
+/// alone.
+fn seen_heights_px(cam: &Camera, plan: &serde_json::Value, stature: f32) -> Vec<f32> {
+    const STEP: f32 = 0.25;
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0) as f32;
+    let v3 = |v: &serde_json::Value| [f(&v[0]), f(&v[1]), f(&v[2])];
+    let boxes: Vec<([f32; 3], [f32; 3])> =
+        plan["shelf_units"].as_array().map(|u| u.iter().map(|u| (v3(&u["min"]), v3(&u["max"]))).collect()).unwrap_or_default();
+    let inside_box = |p: [f32; 3]| boxes.iter().any(|(lo, hi)| (0..3).all(|d| p[d] >= lo[d] && p[d] <= hi[d]));
+    let in_frame = |u: f32, v: f32| u >= 0.0 && v >= 0.0 && u < cam.width as f32 && v < cam.height as f32;
+    let occluded = |p: [f32; 3]| {
+        (1..60).any(|i| {
+            let t = i as f32 / 60.0;
+            inside_box([0, 1, 2].map(|d| cam.center[d] + (p[d] - cam.center[d]) * t))
+        })
+    };
+    let (w, d) = (f(&plan["width"]), f(&plan["depth"]));
+    let mut out = Vec::new();
+    for i in 0..=(w / STEP) as usize {
+        for j in 0..=(d / STEP) as usize {
+            let (x, y) = (i as f32 * STEP, j as f32 * STEP);
+            if inside_box([x, y, 0.0]) {
+                continue;
+            }
+            let (Some((uf, vf, _)), Some((uh, vh, _))) = (cam.project([x, y, 0.0]), cam.project([x, y, stature])) else {
+                continue;
+            };
+            if in_frame(uf, vf) && in_frame(uh, vh) && !occluded([x, y, stature * 0.53]) {
+                out.push(((uf - uh).powi(2) + (vf - vh).powi(2)).sqrt());
+            }
+        }
+    }
+    out
 }
 
 /// MoveNet MultiPose finds at most this many people in one input.
@@ -380,7 +474,7 @@ const MOST_PERSONS: usize = 6;
 /// overlap (box IoU over 0.5) when they score higher. `run` runs the model on tiles at a
 /// spec. On the crowded stores this lifts the cap of six people per camera.
 fn tile_persons(
-    images: &[image::RgbImage],
+    images: &[&image::RgbImage],
     per_cam: &mut [Vec<Person>],
     spec: &FrameSpec,
     mut run: impl FnMut(&[&image::RgbImage], &FrameSpec) -> Result<Vec<Vec<Person>>>,
@@ -399,7 +493,7 @@ fn tile_persons(
         let mut meta = Vec::new();
         for &i in capped.iter().filter(|&&i| images[i].dimensions() == (w, h)) {
             for (x0, left) in [(0, true), (w - tw, false)] {
-                tiles.push(image::imageops::crop_imm(&images[i], x0, 0, tw, h).to_image());
+                tiles.push(image::imageops::crop_imm(images[i], x0, 0, tw, h).to_image());
                 meta.push((i, x0 as f32, left));
             }
         }
@@ -465,6 +559,34 @@ mod tests {
         assert_eq!(frame[7].keypoints[0].x, 566.0);
     }
 
+    /// A wide view from the ceiling shows people small and gets the frame's own size; a
+    /// camera at head height looking down one aisle shows them large and keeps 384x512; a
+    /// shelf between a camera and the floor it faces hides that floor.
+    #[test]
+    fn auto_size_follows_how_large_a_camera_shows_people() {
+        use crate::geometry::{CamKind, Sensor};
+        let sensor = Sensor { width: 640, height: 480, fps: 5.0 };
+        let plan = |shelves: serde_json::Value| serde_json::json!({"width": 16.0, "depth": 12.0, "shelf_units": shelves});
+        let empty = plan(serde_json::json!([]));
+        let ceiling = Camera::look_at(0, CamKind::Ceiling, [0.5, 0.5, 3.2], [8.0, 6.0, 0.0], 95.0, sensor);
+        let aisle = Camera::look_at(1, CamKind::Shelf, [2.0, 0.2, 2.2], [2.0, 2.5, 0.6], 70.0, sensor);
+        let seen = |c: &Camera, p: &serde_json::Value| {
+            let mut h = seen_heights_px(c, p, 1.7);
+            h.sort_by(f32::total_cmp);
+            (h.len(), h.get(h.len() * 3 / 4).copied().unwrap_or(0.0))
+        };
+        let (n_c, p75_c) = seen(&ceiling, &empty);
+        let (n_a, p75_a) = seen(&aisle, &empty);
+        assert!(n_c > 100 && p75_c < AUTO_SMALL_PX, "ceiling: {n_c} points, p75 {p75_c}");
+        assert!(n_a > 20 && p75_a > AUTO_SMALL_PX, "aisle: {n_a} points, p75 {p75_a}");
+        assert_eq!(auto_size(&ceiling, &empty), [480, 640]);
+        assert_eq!(auto_size(&aisle, &empty), [384, 512]);
+        // a shelf unit right in front of the aisle camera, taller than it: it sees nothing
+        let wall = plan(serde_json::json!([{"min": [0.0, 0.4, 0.0], "max": [4.0, 0.6, 2.5]}]));
+        assert_eq!(seen(&aisle, &wall).0, 0);
+        assert_eq!(auto_size(&aisle, &wall), [384, 512], "a camera that sees no one keeps the default");
+    }
+
     #[test]
     fn only_frames_at_the_limit_run_again_in_halves() {
         let images: Vec<image::RgbImage> = (0..2).map(|_| image::RgbImage::new(640, 480)).collect();
@@ -472,7 +594,8 @@ mod tests {
         let spec =
             FrameSpec { height: 384, width: 512, layout: Layout::Nhwc, dtype: crate::graph::DType::I32, mean: [0.0; 3], std: [1.0; 3] };
         let mut calls = Vec::new();
-        tile_persons(&images, &mut per_cam, &spec, |tiles, tspec| {
+        let refs: Vec<&image::RgbImage> = images.iter().collect();
+        tile_persons(&refs, &mut per_cam, &spec, |tiles, tspec| {
             calls.push((tiles.len(), tiles[0].dimensions(), tspec.height, tspec.width));
             Ok(tiles.iter().map(|_| Vec::new()).collect())
         })
