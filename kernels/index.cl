@@ -20,12 +20,27 @@ inline bool topk_after(float v, uint j, float pv, uint pj, bool largest, bool fi
 
 #define NONE 0xffffffffu
 
-// whether candidate (v, j) comes before (w, k) in top-k's order; index NONE is no candidate
-inline bool topk_before(float v, uint j, float w, uint k, bool largest) {
+// whether candidate (v, j) beats (w, k): the larger value (the smaller unless `largest`),
+// on a tie the lower index (the higher with `last`); index NONE is no candidate
+inline bool better(float v, uint j, float w, uint k, bool largest, bool last) {
     if (j == NONE) return false;
     if (k == NONE) return true;
-    if (v == w) return j < k;
+    if (v == w) return (j < k) != last;
     return largest ? v > w : v < w;
+}
+
+// Each work-item's candidate in, the group's best out in rv[0], rj[0] (called by all 64).
+inline void reduce_best(__local float* rv, __local uint* rj, uint t, float v, uint j, bool largest, bool last) {
+    rv[t] = v;
+    rj[t] = j;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = 32u; s > 0u; s >>= 1) {
+        if (t < s && better(rv[t + s], rj[t + s], rv[t], rj[t], largest, last)) {
+            rv[t] = rv[t + s];
+            rj[t] = rj[t + s];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
 }
 
 inline float word_value(uint w, bool is_int) {
@@ -50,21 +65,12 @@ void topk(__constant IxP* P, __global const uint* X, __global uint* O, __global 
         float bv = 0.0f;
         for (uint j = t; j < P->b; j += 64u) {
             float v = word_value(X[row * P->b + j], is_int);
-            if (topk_after(v, j, pv, pj, largest, p == 0u) && topk_before(v, j, bv, bj, largest)) {
+            if (topk_after(v, j, pv, pj, largest, p == 0u) && better(v, j, bv, bj, largest, false)) {
                 bv = v;
                 bj = j;
             }
         }
-        red_v[t] = bv;
-        red_j[t] = bj;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (uint s = 32u; s > 0u; s >>= 1) {
-            if (t < s && topk_before(red_v[t + s], red_j[t + s], red_v[t], red_j[t], largest)) {
-                red_v[t] = red_v[t + s];
-                red_j[t] = red_j[t + s];
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
+        reduce_best(red_v, red_j, t, bv, bj, largest, false);
         uint best = red_j[0];
         pv = red_v[0];
         barrier(CLK_LOCAL_MEM_FENCE); // everyone has read the pick before the next pass writes
@@ -102,27 +108,12 @@ void argmax(__constant IxP* P, __global const uint* X, __global uint* O) {
     float bv = 0.0f;
     for (uint j = t; j < P->b; j += 64u) {
         float v = word_value(X[(o * P->b + j) * P->c + q], is_int);
-        if (best == NONE || v > bv || (last && v == bv)) {
+        if (better(v, j, bv, best, true, last)) {
             bv = v;
             best = j;
         }
     }
-    red_v[t] = bv;
-    red_j[t] = best;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = 32u; s > 0u; s >>= 1) {
-        if (t < s) {
-            float v = red_v[t + s], w = red_v[t];
-            uint j = red_j[t + s], k = red_j[t];
-            bool take = j != NONE && (k == NONE || v > w);
-            if (j != NONE && k != NONE && v == w) take = last ? j > k : j < k;
-            if (take) {
-                red_v[t] = v;
-                red_j[t] = j;
-            }
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    reduce_best(red_v, red_j, t, bv, best, true, last);
     if (t == 0u) O[i] = red_j[0] == NONE ? 0u : red_j[0];
 }
 

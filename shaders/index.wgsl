@@ -30,11 +30,12 @@ fn after(v: f32, j: u32, pv: f32, pj: u32, largest: bool, first: bool) -> bool {
 
 const NONE: u32 = 0xffffffffu;
 
-// whether candidate (v, j) comes before (w, k) in top-k's order; index NONE is no candidate
-fn before(v: f32, j: u32, w: f32, k: u32, largest: bool) -> bool {
+// whether candidate (v, j) beats (w, k): the larger value (the smaller unless `largest`),
+// on a tie the lower index (the higher with `last`); index NONE is no candidate
+fn better(v: f32, j: u32, w: f32, k: u32, largest: bool, last: bool) -> bool {
     if (j == NONE) { return false; }
     if (k == NONE) { return true; }
-    if (v == w) { return j < k; }
+    if (v == w) { return (j < k) != last; }
     if (largest) { return v > w; }
     return v < w;
 }
@@ -46,6 +47,21 @@ fn word_value(w: u32, is_int: bool) -> f32 {
 
 var<workgroup> red_v: array<f32, 64>;
 var<workgroup> red_j: array<u32, 64>;
+
+// Each invocation's candidate in, the workgroup's best out in red_v[0], red_j[0] (called
+// in uniform control flow by all 64).
+fn reduce_best(t: u32, v: f32, j: u32, largest: bool, last: bool) {
+    red_v[t] = v;
+    red_j[t] = j;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s = s >> 1u) {
+        if (t < s && better(red_v[t + s], red_j[t + s], red_v[t], red_j[t], largest, last)) {
+            red_v[t] = red_v[t + s];
+            red_j[t] = red_j[t + s];
+        }
+        workgroupBarrier();
+    }
+}
 
 @compute @workgroup_size(64)
 fn topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -60,21 +76,12 @@ fn topk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: vec3
         var bv = 0.0;
         for (var j = t; j < P.b; j = j + 64u) {
             let v = word_value(X[row * P.b + j], is_int);
-            if (after(v, j, pv, pj, largest, p == 0u) && before(v, j, bv, bj, largest)) {
+            if (after(v, j, pv, pj, largest, p == 0u) && better(v, j, bv, bj, largest, false)) {
                 bv = v;
                 bj = j;
             }
         }
-        red_v[t] = bv;
-        red_j[t] = bj;
-        workgroupBarrier();
-        for (var s = 32u; s > 0u; s = s >> 1u) {
-            if (t < s && before(red_v[t + s], red_j[t + s], red_v[t], red_j[t], largest)) {
-                red_v[t] = red_v[t + s];
-                red_j[t] = red_j[t + s];
-            }
-            workgroupBarrier();
-        }
+        reduce_best(t, bv, bj, largest, false);
         var best = red_j[0];
         pv = red_v[0];
         workgroupBarrier(); // everyone has read the pick before the next pass writes
@@ -117,29 +124,12 @@ fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw: ve
     var bv = 0.0;
     for (var j = t; j < P.b; j = j + 64u) {
         let v = word_value(X[(o * P.b + j) * P.c + q], is_int);
-        if (best == NONE || v > bv || (last && v == bv)) {
+        if (better(v, j, bv, best, true, last)) {
             bv = v;
             best = j;
         }
     }
-    red_v[t] = bv;
-    red_j[t] = best;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (t < s) {
-            let v = red_v[t + s];
-            let j = red_j[t + s];
-            let w = red_v[t];
-            let k = red_j[t];
-            var take = j != NONE && (k == NONE || v > w);
-            if (j != NONE && k != NONE && v == w) { take = (last && j > k) || (!last && j < k); }
-            if (take) {
-                red_v[t] = v;
-                red_j[t] = j;
-            }
-        }
-        workgroupBarrier();
-    }
+    reduce_best(t, bv, best, true, last);
     if (t == 0u) { O[i] = select(red_j[0], 0u, red_j[0] == NONE); }
 }
 
