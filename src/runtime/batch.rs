@@ -155,15 +155,7 @@ impl Plan for SplitPlan {
             return Ok(Some(p));
         };
         for b in 0..self.batch {
-            let frame: Vec<Tensor> = self
-                .suffix_src
-                .iter()
-                .map(|s| match *s {
-                    Src::Prefix(k) => slice_batch(&cut[k], b),
-                    Src::Input(k) => slice_batch(&inputs[k], b),
-                })
-                .collect();
-            let Some(q) = suffix.profile(&frame)? else {
+            let Some(q) = suffix.profile(&frame_inputs(&self.suffix_src, &cut, inputs, b))? else {
                 return Ok(None);
             };
             p.kernels.extend(q.kernels);
@@ -188,13 +180,16 @@ impl Plan for SplitPlan {
 impl SplitPlan {
     fn run_suffix(&mut self, cut: &[Tensor], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let src = &self.suffix_src;
-        super::run_frames_on(&mut self.suffix, self.batch, |b| {
-            src.iter()
-                .map(|s| match *s {
-                    Src::Prefix(k) => slice_batch(&cut[k], b),
-                    Src::Input(k) => slice_batch(&inputs[k], b),
-                })
-                .collect()
-        })
+        super::run_frames_on(&mut self.suffix, self.batch, |b| frame_inputs(src, cut, inputs, b))
     }
+}
+
+/// Frame `b`'s suffix inputs, sliced from the prefix outputs (`cut`) and the batch's inputs.
+fn frame_inputs(src: &[Src], cut: &[Tensor], inputs: &[Tensor], b: usize) -> Vec<Tensor> {
+    src.iter()
+        .map(|s| match *s {
+            Src::Prefix(k) => slice_batch(&cut[k], b),
+            Src::Input(k) => slice_batch(&inputs[k], b),
+        })
+        .collect()
 }

@@ -404,9 +404,7 @@ pub(super) fn disabled(name: &str) -> bool {
 
 /// 1-D launch of `n` threads in workgroups of 256, folded into 2-D past the dimension limit.
 pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
-    let g = n.div_ceil(256).max(1);
-    let x = g.min(4096);
-    [x as u32, g.div_ceil(x) as u32, 1]
+    groups_per_item(n.div_ceil(256))
 }
 
 /// One workgroup per item (a top-k row, an argmax output), on a 2-D grid:
