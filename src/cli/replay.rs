@@ -418,11 +418,15 @@ fn auto_size(cam: &Camera, plan: &serde_json::Value) -> [usize; 2] {
         let k = (h.len() * 3 / 4).min(h.len() - 1);
         *h.select_nth_unstable_by(k, f32::total_cmp).1 < AUTO_SMALL_PX
     };
-    let (fh, fw) = (cam.height as f64, cam.width as f64);
-    let budget = if small { 480.0 * 640.0 } else { 384.0 * 512.0 };
-    let s = (budget / (fh * fw)).sqrt().min(1.0);
-    let r = |v: f64| ((v * s / 32.0).floor() as usize).max(1) * 32;
-    [r(fh), r(fw)]
+    size_within(cam.height, cam.width, if small { 480 * 640 } else { 384 * 512 })
+}
+
+/// A model input (HxW, multiples of 32) for an `h` x `w` picture: its aspect, at its own
+/// scale or below, within `pixels`.
+fn size_within(h: usize, w: usize, pixels: usize) -> [usize; 2] {
+    let s = (pixels as f64 / (h * w).max(1) as f64).sqrt().min(1.0);
+    let r = |v: usize| (((v as f64 * s) / 32.0).floor() as usize).max(1) * 32;
+    [r(h), r(w)]
 }
 
 /// The heights in pixels of a person `stature` metres tall standing at each point of a
@@ -497,10 +501,8 @@ fn tile_persons(
                 meta.push((i, x0 as f32, left));
             }
         }
-        let area = (spec.height * spec.width) as f64;
-        let s = (area / (tw as f64 * h as f64)).sqrt().min(1.0);
-        let r = |v: u32| (((v as f64 * s) / 32.0).floor() as usize).max(1) * 32;
-        let tspec = FrameSpec { height: r(h), width: r(tw), ..spec.clone() };
+        let [th, tw_in] = size_within(h as usize, tw as usize, spec.height * spec.width);
+        let tspec = FrameSpec { height: th, width: tw_in, ..spec.clone() };
         let refs: Vec<&image::RgbImage> = tiles.iter().collect();
         for ((i, x0, left), found) in meta.into_iter().zip(run(&refs, &tspec)?) {
             merge_tile(&mut per_cam[i], found, x0, tw as f32, left);
