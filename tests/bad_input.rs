@@ -146,6 +146,18 @@ fn not_an_image() {
     assert!(matches!(e, ImageError::Decode { .. }) && e.to_string().contains("notes.jpg"), "{e}");
 }
 
+/// Bytes on which zune-jpeg 0.5.15 (the `image` crate's JPEG decoder) panics in its IDCT,
+/// found by the fuzz pass: the panic is contained and the image refused as undecodable.
+#[test]
+fn a_jpeg_that_panics_its_decoder_is_a_decode_error() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus/image/zune-jpeg-idct-panic.jpg");
+    let e = image_io::load(&p).unwrap_err();
+    assert!(matches!(e, ImageError::Decode { .. }) && e.to_string().contains("zune-jpeg-idct-panic.jpg"), "{e}");
+    // and again, so a contained panic leaves nothing behind
+    let bytes = std::fs::read(&p).unwrap();
+    assert!(image_io::decode_limited(&bytes, "again", 1024).is_err());
+}
+
 #[test]
 fn huge_and_empty_images_are_rejected_before_decoding() {
     let d = tmpdir("sizes");
