@@ -262,6 +262,17 @@ fn grpc_and_http_end_to_end() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        // a frame rate whose interval fits no Duration (the gRPC fuzz pass sent one; the
+        // camera's thread panicked) is refused, as are negative and huge ones
+        for fps in [1e-300, 0.001, -1.0, 1001.0, f64::NAN] {
+            let e = vision
+                .add_camera(pb::AddCameraRequest {
+                    camera: Some(pb::CameraSpec { id: "slow".into(), source: "synthetic".into(), fps, ..Default::default() }),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "fps {fps}: {e:?}");
+        }
         let e = vision
             .add_camera(pb::AddCameraRequest {
                 camera: Some(pb::CameraSpec { id: "flood".into(), source: "push".into(), ..Default::default() }),

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The lowest frame rate a camera may ask for (one frame in 100 s), besides 0.
+const MIN_FPS: f64 = 0.01;
 
 /// Where a camera runner sends what its source yields (the server).
 pub trait FrameSink: Clone + Send + 'static {
@@ -94,8 +96,9 @@ pub fn start<S: FrameSink>(server: S, cfg: CameraConfig) -> Result<CameraEntry, 
     if matches!(cfg.source.as_str(), "video" | "images") && cfg.url.is_empty() {
         return Err(ServeError::InvalidArgument(format!("camera '{}': source '{}' needs a url", cfg.id, cfg.source)));
     }
-    if !(cfg.fps.is_finite() && cfg.fps >= 0.0 && cfg.fps <= 1000.0) {
-        return Err(ServeError::InvalidArgument(format!("camera '{}': fps must be in [0, 1000]", cfg.id)));
+    // 0 is "as the source gives"; below MIN_FPS a frame interval would not fit a Duration
+    if !(cfg.fps.is_finite() && (cfg.fps == 0.0 || (MIN_FPS..=1000.0).contains(&cfg.fps))) {
+        return Err(ServeError::InvalidArgument(format!("camera '{}': fps must be 0 or in [{MIN_FPS}, 1000]", cfg.id)));
     }
     let stop = Arc::new(AtomicBool::new(false));
     let pid: ChildPid = Arc::new(AtomicU32::new(0));
@@ -225,7 +228,9 @@ fn run<S: FrameSink>(server: S, cfg: CameraConfig, stop: Arc<AtomicBool>, pid: C
             }
             Ok(mut src) => {
                 status.connected.store(true, Ordering::SeqCst);
-                let interval = src.fps().filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
+                // a source's own rate (a video's header) may be anything: one that gives no
+                // representable interval paces nothing
+                let interval = src.fps().filter(|f| *f > 0.0).and_then(|f| Duration::try_from_secs_f64(1.0 / f).ok());
                 let mut start = Instant::now();
                 let mut n: u32 = 0;
                 let ended = loop {
