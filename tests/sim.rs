@@ -269,6 +269,7 @@ fn gt_row(frame: u64, cam: usize, id: u32, full: [f32; 4], visibility: f32) -> T
         floor: None,
         keypoints: Vec::new(),
         track: None,
+        link: None,
     }
 }
 

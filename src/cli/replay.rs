@@ -81,6 +81,7 @@ fn person_row(frame: u64, t: f64, cam: usize, id: u32, session: &str, p: &Person
         floor: None,
         keypoints: p.keypoints.iter().map(|q| [q.x, q.y, q.score]).collect(),
         track: None,
+        link: None,
     }
 }
 
@@ -221,13 +222,14 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
             writeln!(p3_out, "{row}")?;
             poses3d += 1;
         }
-        for ((ci, pi, bbox, floor, track), g) in placed.into_iter().zip(globals) {
+        for (n, ((ci, pi, bbox, floor, track), g)) in placed.into_iter().zip(globals).enumerate() {
             if g == 0 {
                 continue; // no one to be yet
             }
             let mut row = person_row(k, t, cams[ci].0, g as u32, fusion.session_of(g).unwrap_or(""), &per_cam[ci][pi], bbox);
             row.floor = Some(floor);
             row.track = Some(track);
+            row.link = fusion.how.get(n).and_then(|h| serde_json::to_value(h).ok()).and_then(|v| v.as_str().map(String::from));
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
             rows += 1;
         }

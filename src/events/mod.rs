@@ -116,6 +116,10 @@ pub struct TrackRow {
     /// belongs to), for `walkout eval`'s identity error budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<u64>,
+    /// A tracker's output: how fusion gave the row its global id at this step (kept, active,
+    /// unseen, new, stray, merged: `perception::fusion::Link`), for tracing identity errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl TrackRow {

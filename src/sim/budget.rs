@@ -115,6 +115,7 @@ mod tests {
             floor: None,
             keypoints: Vec::new(),
             track,
+            link: None,
         }
     }
 

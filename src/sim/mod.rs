@@ -176,6 +176,7 @@ impl Simulator {
                     floor: Some([(pose[15][0] + pose[16][0]) / 2.0, (pose[15][1] + pose[16][1]) / 2.0]),
                     keypoints,
                     track: None,
+                    link: None,
                 });
             }
         }

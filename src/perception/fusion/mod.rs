@@ -87,6 +87,28 @@ pub struct FusionConfig {
     pub mode: FusionMode,
 }
 
+/// How a sighting got its global id at the latest step (`Fusion::how`): replay writes it
+/// beside each row, so an identity error can be traced to the step that made it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Link {
+    /// No id (a sighting mid-store before anyone is inside, or a link that waits).
+    #[default]
+    None,
+    /// Step 2: its tracklet's link held.
+    Kept,
+    /// Step 3: assigned to an active global track.
+    Active,
+    /// Step 4: assigned to an unseen global track.
+    Unseen,
+    /// Step 5: started a new global track.
+    New,
+    /// Step 6: the closed world's last resort.
+    Stray,
+    /// Step 7: its global track merged into another.
+    Merged,
+}
+
 /// Which cues link tracklets to global tracks (the ablation's three arms).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -207,6 +229,8 @@ pub struct Fusion {
     sightings: HashMap<(u64, usize), Sighting>,
     /// Tracklets whose link waits (`hold`), since when.
     pending: HashMap<(usize, u64), f64>,
+    /// How each sighting of the latest step got its id (parallel to `update`'s result).
+    pub how: Vec<Link>,
 }
 
 const GATED: f64 = 1e6;
@@ -288,6 +312,7 @@ impl Fusion {
             })
             .collect();
         let mut out = vec![0u64; obs.len()];
+        self.how = vec![Link::None; obs.len()];
         let mut cams: Vec<usize> = obs.iter().map(|o| o.cam).collect();
         cams.sort_unstable();
         cams.dedup();
@@ -303,6 +328,7 @@ impl Fusion {
                 match linked {
                     Some((g, k)) if near(k) && !taken.contains(&g) => {
                         out[i] = g;
+                        self.how[i] = Link::Kept;
                         taken.push(g);
                     }
                     _ => free.push(i),
@@ -331,6 +357,7 @@ impl Fusion {
                             let g = self.tracks[cands[b]].id;
                             self.links.insert((cam, obs[i].track), g);
                             out[i] = g;
+                            self.how[i] = if active { Link::Active } else { Link::Unseen };
                             taken.push(g);
                         }
                         None => left.push(i),
@@ -356,6 +383,7 @@ impl Fusion {
                 });
                 let id = self.start(t, o, session);
                 out[i] = id;
+                self.how[i] = Link::New;
                 taken.push(id);
             }
             // step 6: the closed world: anyone else mid-store is someone already inside; the
@@ -375,6 +403,7 @@ impl Fusion {
                         let (i, g) = (strays[a], self.tracks[cands[b]].id);
                         self.links.insert((cam, obs[i].track), g);
                         out[i] = g;
+                        self.how[i] = Link::Stray;
                     }
                 }
             }
@@ -639,9 +668,10 @@ impl Fusion {
                     *g = keep;
                 }
             }
-            for o in out.iter_mut() {
+            for (o, how) in out.iter_mut().zip(&mut self.how) {
                 if *o == drop {
                     *o = keep;
+                    *how = Link::Merged;
                 }
             }
         }
