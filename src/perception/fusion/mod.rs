@@ -84,6 +84,13 @@ pub struct FusionConfig {
     pub hold_margin: f64,
     /// ... for at most this long.
     pub hold_s: f64,
+    /// Sightings of one global track from different cameras that stand farther than this
+    /// (metres) from their consensus point lose their link (0: never).
+    pub split_m: f32,
+    pub split_drop: bool,
+    pub split_unlink: bool,
+    pub stray_conflict_m: f32,
+    pub split_pred_w: f32,
     pub mode: FusionMode,
 }
 
@@ -139,6 +146,11 @@ impl Default for FusionConfig {
             same_instant_s: 0.06,
             hold_margin: 0.3,
             hold_s: 1.0,
+            split_m: 0.0,
+            split_drop: false,
+            split_unlink: true,
+            stray_conflict_m: 0.0,
+            split_pred_w: 2.0,
             mode: FusionMode::Both,
         }
     }
@@ -231,6 +243,7 @@ pub struct Fusion {
     pending: HashMap<(usize, u64), f64>,
     /// How each sighting of the latest step got its id (parallel to `update`'s result).
     pub how: Vec<Link>,
+    outliers: Vec<usize>,
 }
 
 const GATED: f64 = 1e6;
@@ -316,40 +329,46 @@ impl Fusion {
         let mut cams: Vec<usize> = obs.iter().map(|o| o.cam).collect();
         cams.sort_unstable();
         cams.dedup();
-        for cam in cams {
-            let mine: Vec<usize> = (0..obs.len()).filter(|&i| obs[i].cam == cam).collect();
-            let mut taken: Vec<u64> = Vec::new();
-            let mut free = Vec::new();
-            let pred = |k: usize| preds.get(k).copied().unwrap_or(self.tracks[k].pos);
-            for &i in &mine {
+        // per camera: the global ids it has given this step, and its sightings still without
+        let mut taken: HashMap<usize, Vec<u64>> = HashMap::new();
+        let mut free: HashMap<usize, Vec<usize>> = HashMap::new();
+        let pred = |k: usize| preds.get(k).copied().unwrap_or(self.tracks[k].pos);
+        // step 2, in every camera before anything else: the links that hold
+        for &cam in &cams {
+            let (tk, fr) = (taken.entry(cam).or_default(), free.entry(cam).or_default());
+            for i in (0..obs.len()).filter(|&i| obs[i].cam == cam) {
                 let o = &obs[i];
                 let linked = self.links.get(&(cam, o.track)).and_then(|&g| self.index_of(g).map(|k| (g, k)));
                 let near = |k: usize| cfg.mode == FusionMode::AppearanceOnly || dist(pred(k), o.floor) <= cfg.relink_m;
                 match linked {
-                    Some((g, k)) if near(k) && !taken.contains(&g) => {
+                    Some((g, k)) if near(k) && !tk.contains(&g) => {
                         out[i] = g;
                         self.how[i] = Link::Kept;
-                        taken.push(g);
+                        tk.push(g);
                     }
-                    _ => free.push(i),
+                    _ => fr.push(i),
                 }
             }
-            // step 3: active tracks; step 4: unseen ones
-            for active in [true, false] {
-                if free.is_empty() {
-                    break;
+        }
+        // step 3: active tracks; step 4: unseen ones
+        for active in [true, false] {
+            for &cam in &cams {
+                let fr = free.remove(&cam).unwrap_or_default();
+                let tk = taken.entry(cam).or_default();
+                if fr.is_empty() {
+                    continue;
                 }
                 let cands: Vec<usize> = (0..self.tracks.len())
                     .filter(|&k| {
                         let g = &self.tracks[k];
-                        !taken.contains(&g.id) && g.exited.is_none() && ((t - g.last_seen) <= cfg.recent_s) == active
+                        !tk.contains(&g.id) && g.exited.is_none() && ((t - g.last_seen) <= cfg.recent_s) == active
                     })
                     .collect();
                 let cost: Vec<Vec<f64>> =
-                    free.iter().map(|&i| cands.iter().map(|&k| self.cost(&obs[i], k, pred(k), t, active)).collect()).collect();
+                    fr.iter().map(|&i| cands.iter().map(|&k| self.cost(&obs[i], k, pred(k), t, active)).collect()).collect();
                 let pairs: Vec<(usize, usize)> = assign(&cost).into_iter().filter(|&(a, b)| cost[a][b] < GATED).collect();
                 let mut left = Vec::new();
-                for (a, &i) in free.iter().enumerate() {
+                for (a, &i) in fr.iter().enumerate() {
                     match pairs.iter().find(|p| p.0 == a) {
                         Some(&(_, b)) if active && hold(&mut self.pending, &cfg, (cam, obs[i].track), t, &cost[a], b) => {}
                         Some(&(_, b)) => {
@@ -358,18 +377,20 @@ impl Fusion {
                             self.links.insert((cam, obs[i].track), g);
                             out[i] = g;
                             self.how[i] = if active { Link::Active } else { Link::Unseen };
-                            taken.push(g);
+                            tk.push(g);
                         }
                         None => left.push(i),
                     }
                 }
-                free = left;
+                free.insert(cam, left);
             }
-            // step 5: new global tracks, where a person can be new: in a gate lane, where a
-            // shopper who scanned and has no track yet could have walked by now (that scan
-            // is theirs), or anywhere in a store without gate lanes
-            let mut strays = Vec::new();
-            for i in free {
+        }
+        // step 5: new global tracks, where a person can be new: in a gate lane, where a
+        // shopper who scanned and has no track yet could have walked by now (that scan
+        // is theirs), or anywhere in a store without gate lanes
+        let mut strays: Vec<usize> = Vec::new();
+        for &cam in &cams {
+            for i in free.remove(&cam).unwrap_or_default() {
                 let o = &obs[i];
                 let in_gate = self.gates.iter().any(|z| z.contains(o.floor));
                 let scan = if in_gate { None } else { self.reachable_scan(o.floor, t) };
@@ -384,30 +405,50 @@ impl Fusion {
                 let id = self.start(t, o, session);
                 out[i] = id;
                 self.how[i] = Link::New;
-                taken.push(id);
+                taken.entry(cam).or_default().push(id);
             }
-            // step 6: the closed world: anyone else mid-store is someone already inside; the
-            // best of those this camera does not see now takes them, by distance (up to
-            // `max_reach_m`) and look, however far their prediction (no one is left out)
-            if !strays.is_empty() {
-                let cands: Vec<usize> =
-                    (0..self.tracks.len()).filter(|&k| !taken.contains(&self.tracks[k].id) && self.tracks[k].exited.is_none()).collect();
-                let cost: Vec<Vec<f64>> = strays
-                    .iter()
-                    .map(|&i| {
-                        cands.iter().map(|&k| self.stray_cost(&obs[i], k, preds.get(k).copied().unwrap_or(self.tracks[k].pos))).collect()
-                    })
-                    .collect();
-                for (a, b) in assign(&cost) {
-                    if cost[a][b] < GATED {
-                        let (i, g) = (strays[a], self.tracks[cands[b]].id);
-                        self.links.insert((cam, obs[i].track), g);
-                        out[i] = g;
-                        self.how[i] = Link::Stray;
-                    }
+        }
+        // step 6, last: the closed world: anyone else mid-store is someone already inside;
+        // the best of those their camera does not see now takes them, by distance (up to
+        // `max_reach_m`) and look, however far their prediction (no one is left out); not
+        // one that another camera sees now farther than `stray_conflict_m` away (a person
+        // stands in one place)
+        for &cam in &cams {
+            let mine: Vec<usize> = strays.iter().copied().filter(|&i| obs[i].cam == cam).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let tk = taken.entry(cam).or_default();
+            let cands: Vec<usize> = (0..self.tracks.len()).filter(|&k| !tk.contains(&self.tracks[k].id) && self.tracks[k].exited.is_none()).collect();
+            let cost: Vec<Vec<f64>> = mine
+                .iter()
+                .map(|&i| {
+                    cands
+                        .iter()
+                        .map(|&k| {
+                            let g = &self.tracks[k];
+                            let conflict = cfg.stray_conflict_m > 0.0
+                                && (0..obs.len()).any(|j| out[j] == g.id && dist(obs[j].floor, obs[i].floor) > cfg.stray_conflict_m);
+                            if conflict {
+                                GATED
+                            } else {
+                                self.stray_cost(&obs[i], k, preds.get(k).copied().unwrap_or(g.pos))
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            for (a, b) in assign(&cost) {
+                if cost[a][b] < GATED {
+                    let (i, g) = (mine[a], self.tracks[cands[b]].id);
+                    self.links.insert((cam, obs[i].track), g);
+                    out[i] = g;
+                    self.how[i] = Link::Stray;
+                    tk.push(g);
                 }
             }
         }
+        self.split(t, obs, &mut out, &preds);
         self.move_tracks(t, obs, &out, &preds);
         self.merge(t, obs, &mut out);
         self.lift(t, obs, &out);
@@ -594,7 +635,8 @@ impl Fusion {
     fn move_tracks(&mut self, t: f64, obs: &[Observation], out: &[u64], preds: &[[f32; 2]]) {
         let mode = self.config.mode;
         for (k, g) in self.tracks.iter_mut().enumerate() {
-            let mine: Vec<&Observation> = (0..obs.len()).filter(|&i| out[i] == g.id).map(|i| &obs[i]).collect();
+            let mine: Vec<&Observation> =
+                (0..obs.len()).filter(|&i| out[i] == g.id && !self.outliers.contains(&i)).map(|i| &obs[i]).collect();
             if mine.is_empty() {
                 continue;
             }
@@ -619,6 +661,45 @@ impl Fusion {
                         Some(old) if old.len() == e.len() => blend(old, e, 0.9),
                         _ => e.clone(),
                     });
+                }
+            }
+        }
+    }
+
+    /// Sightings of one global track that disagree with the rest (farther than `split_m` from
+    /// their weighted medoid, the track's prediction counting as one more) lose their link.
+    fn split(&mut self, t: f64, obs: &[Observation], out: &mut [u64], preds: &[[f32; 2]]) {
+        let cfg = self.config.clone();
+        if cfg.split_m <= 0.0 {
+            return;
+        }
+        self.outliers.clear();
+        for (k, g) in self.tracks.iter().enumerate() {
+            let mine: Vec<usize> = (0..obs.len()).filter(|&i| out[i] == g.id).collect();
+            if mine.len() < 2 {
+                continue;
+            }
+            let mut pts: Vec<([f32; 2], f32)> = mine.iter().map(|&i| (obs[i].floor, placement_weight(&obs[i]))).collect();
+            if t - g.last_seen <= cfg.recent_s {
+                pts.push((preds.get(k).copied().unwrap_or(g.pos), cfg.split_pred_w));
+            }
+            let n = mine.len();
+            let center = pts[..n]
+                .iter()
+                .map(|&(p, _)| (p, pts.iter().map(|&(q, w)| w * dist(p, q)).sum::<f32>()))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(p, _)| p)
+                .unwrap_or(g.pos);
+            for &i in &mine {
+                if dist(obs[i].floor, center) > cfg.split_m {
+                    self.outliers.push(i);
+                    if cfg.split_unlink {
+                        self.links.remove(&(obs[i].cam, obs[i].track));
+                    }
+                    if cfg.split_drop {
+                        out[i] = 0;
+                        self.how[i] = Link::None;
+                    }
                 }
             }
         }
