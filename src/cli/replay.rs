@@ -252,6 +252,7 @@ pub fn run(repo: &Repository, a: ReplayArgs) -> Result<()> {
         "frames_per_s": frames as f64 / wall,
         "pose_frames_per_s": frames as f64 / pose_s.max(1e-9),
         "tracking_fusion_ms_per_step": track_s * 1e3 / n_frames as f64,
+        "identity_swaps": fusion.swaps,
         "reid": a.reid,
         "reid_crops": crops_n,
         "reid_crops_per_s": crops_n as f64 / reid_s.max(1e-9),

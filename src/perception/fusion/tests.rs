@@ -92,10 +92,11 @@ fn embeddings_are_dropped_when_the_session_ends() {
         let g = &f.tracks()[0];
         if g.exited.is_none() {
             assert!(g.embedding.is_some(), "a live session keeps its appearance at step {k}");
+            assert!(g.gallery.is_some(), "and its gallery at step {k}");
         }
     }
     assert_eq!(f.ended.len(), 1, "walked out through the exit");
-    assert!(f.tracks().iter().all(|g| g.embedding.is_none()), "the appearance went with the session");
+    assert!(f.tracks().iter().all(|g| g.embedding.is_none() && g.gallery.is_none()), "the appearance went with the session");
     // out of sight past the linger: the track itself is gone
     f.update(t + f.config.exit_linger_s + 0.5, &[]);
     assert!(f.tracks().is_empty());
@@ -176,4 +177,46 @@ fn an_ambiguous_sighting_waits_before_it_links() {
     }
     // it waited from t = 0.2 for a second (five steps), then linked
     assert_eq!(waited, 5);
+}
+
+/// Two people walk side by side; after their galleries fill, the camera's tracker swaps
+/// their tracklets (and so, with the links kept, their global ids). Their looks against
+/// their galleries swap the identities back within a few steps; look-alikes never swap.
+#[test]
+fn swapped_identities_are_swapped_back_by_their_galleries() {
+    for (b_look, swaps_back) in [([0.8, 0.6, 0.0], true), ([1.0, 0.0, 0.0], false)] {
+        let mut f = Fusion::new(FusionConfig::default(), Vec::new(), None);
+        let a_look = [1.0f32, 0.0, 0.0];
+        let mut first: Option<(u64, u64)> = None;
+        let mut after = Vec::new();
+        for k in 0..50 {
+            let t = k as f64 * 0.2;
+            let x = 1.0 + 0.2 * k as f32;
+            let (pa, pb) = ([x, 2.0], [x, 3.2]);
+            // from step 20 on, tracklet 1 follows b and tracklet 2 follows a
+            let (t1, t2) = if k < 20 { ((pa, a_look), (pb, b_look)) } else { ((pb, b_look), (pa, a_look)) };
+            let obs = vec![
+                Observation { cam: 0, track: 1, floor: t1.0, embedding: Some(t1.1.to_vec()), keypoints: Vec::new() },
+                Observation { cam: 0, track: 2, floor: t2.0, embedding: Some(t2.1.to_vec()), keypoints: Vec::new() },
+            ];
+            let out = f.update(t, &obs);
+            if k == 19 {
+                first = Some((out[0], out[1]));
+            }
+            if k >= 20 {
+                // (the id on a's sighting, the id on b's)
+                after.push((out[1], out[0]));
+            }
+        }
+        let (a, b) = first.expect("ids before the swap");
+        assert_ne!(a, b);
+        if swaps_back {
+            assert_eq!(after[0], (b, a), "the tracker's swap carries the ids at first");
+            // cosine 0.8 between them: 0.4 of evidence a step, past 1.5 after seven steps
+            assert!(after[10..].iter().all(|&ids| ids == (a, b)), "{after:?}");
+            assert!(f.swaps >= 1);
+        } else {
+            assert_eq!(f.swaps, 0, "look-alikes give no evidence");
+        }
+    }
 }
