@@ -18,7 +18,16 @@ pub use track::{CameraTracker, Detection, TrackState, TrackerConfig};
 /// L2-normalised (tracks and global tracks keep theirs this way, so one crossing companion
 /// does not overwrite it).
 pub(crate) fn blend(old: &[f32], new: &[f32], keep: f32) -> Vec<f32> {
-    let mix: Vec<f32> = old.iter().zip(new).map(|(a, b)| keep * a + (1.0 - keep) * b).collect();
-    let n = mix.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-    mix.into_iter().map(|v| v / n).collect()
+    unit(old.iter().zip(new).map(|(a, b)| keep * a + (1.0 - keep) * b).collect())
+}
+
+/// A vector scaled to unit length (an embedding, or a sum of them).
+pub(crate) fn unit(v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// Cosine of two unit-length embeddings.
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum()
 }

@@ -19,7 +19,7 @@
 //! than `max_lost_s` seconds is **removed**. Only confirmed tracks give detections an id.
 
 use super::kalman::BoxFilter;
-use super::{assign, iou};
+use super::{assign, cosine, iou};
 
 /// COCO keypoint sigmas (`pycocotools/cocoeval.py`).
 pub const COCO_SIGMAS: [f64; 17] =
@@ -158,10 +158,6 @@ pub fn oks(a: impl Iterator<Item = [f32; 3]>, b: &[[f32; 3]], area: f64) -> Opti
         n += 1;
     }
     (n > 0).then(|| sum / n as f64)
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum()
 }
 
 /// The tracks of one camera.

@@ -3,6 +3,7 @@
 //! and 8).
 
 use super::{dist, Fusion, FusionMode, Link, Observation};
+use crate::perception::{cosine, unit};
 
 impl Fusion {
     /// Galleries grow from each track's first sightings; then two global tracks seen now
@@ -13,10 +14,6 @@ impl Fusion {
         if cfg.gallery_n == 0 || cfg.mode == FusionMode::GeometryOnly {
             return;
         }
-        let unit = |v: &[f32]| -> Vec<f32> {
-            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            v.iter().map(|x| x / n).collect()
-        };
         let mut looks: Vec<(usize, Vec<f32>)> = Vec::new();
         for (k, g) in self.tracks.iter_mut().enumerate() {
             if g.last_seen != t || g.exited.is_some() {
@@ -32,7 +29,7 @@ impl Fusion {
                     *s += x;
                 }
             }
-            let look = unit(&sum);
+            let look = unit(sum);
             match &mut g.gallery {
                 Some((gsum, n)) if *n < cfg.gallery_n && gsum.len() == look.len() => {
                     for (s, x) in gsum.iter_mut().zip(&look) {
@@ -48,17 +45,16 @@ impl Fusion {
         let full: Vec<(usize, Vec<f32>, Vec<f32>)> = looks
             .into_iter()
             .filter_map(|(k, look)| match &self.tracks[k].gallery {
-                Some((gsum, n)) if *n >= cfg.gallery_n && gsum.len() == look.len() => Some((k, unit(gsum), look)),
+                Some((gsum, n)) if *n >= cfg.gallery_n && gsum.len() == look.len() => Some((k, unit(gsum.clone()), look)),
                 _ => None,
             })
             .collect();
-        let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() as f64;
         let mut seen_pairs = Vec::new();
         let mut swaps = Vec::new();
         for x in 0..full.len() {
             for y in x + 1..full.len() {
                 let (a, b) = (&full[x], &full[y]);
-                let gain = cos(&a.1, &b.2) + cos(&b.1, &a.2) - cos(&a.1, &a.2) - cos(&b.1, &b.2);
+                let gain = cosine(&a.1, &b.2) + cosine(&b.1, &a.2) - cosine(&a.1, &a.2) - cosine(&b.1, &b.2);
                 let (ia, ib) = (self.tracks[a.0].id, self.tracks[b.0].id);
                 let key = (ia.min(ib), ia.max(ib));
                 let ev = self.swap_ev.entry(key).or_insert(0.0);

@@ -48,9 +48,9 @@
 //! Sessions: a global track standing in a gate lane binds to an unbound scan on that lane
 //! within `gate_window_s` of it (each companion scans, and each binds to their own track: the
 //! scan closest in time goes to the track that entered the lane first). A global track in
-//! the exit zone ends its session: its embedding and gallery are dropped then and there (privacy: an
-//! appearance lives only as long as its shopper's session), and the track is removed
-//! once unseen for `exit_linger_s`. A global track unseen for `lost_s` is removed with its links.
+//! the exit zone ends its session: its embedding and gallery are dropped then and there
+//! (privacy: an appearance lives only as long as its shopper's session), and the track is
+//! removed once unseen for `exit_linger_s`. A global track unseen for `lost_s` is removed with its links.
 
 use super::pose3d::{triangulate_person, Joint3, View};
 use super::{assign, blend};
