@@ -59,6 +59,9 @@ pub struct ProfileArgs {
     /// Show this many slowest nodes.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// Profile this many runs and report each kernel's median (a shared machine is noisy).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
 }
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -326,6 +329,19 @@ pub fn inspect(repo: &Repository, a: InspectArgs) -> Result<()> {
     Ok(())
 }
 
+/// One profile whose kernel times are the medians of several profiles of the same plan.
+fn median_profile(mut ps: Vec<runtime::Profile>) -> runtime::Profile {
+    let Some(mut first) = ps.pop() else {
+        return runtime::Profile { method: String::new(), kernels: Vec::new(), untimed: Vec::new() };
+    };
+    for (i, k) in first.kernels.iter_mut().enumerate() {
+        let mut t: Vec<f64> = ps.iter().filter_map(|p| p.kernels.get(i).map(|q| q.ms)).chain([k.ms]).collect();
+        t.sort_by(f64::total_cmp);
+        k.ms = t[t.len() / 2];
+    }
+    first
+}
+
 pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     let model = repo.resolve(&a.model)?;
     let graph = model.load_graph()?;
@@ -340,10 +356,24 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     plan.run(&inputs)?;
     let run_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let Some(p) = plan.profile(&inputs)? else {
-        bail!("this plan does not support profiling (plans that run whole frames side by side, as the CPU executor batches, do not; use --batch 1)");
-    };
-    println!("{} on {} ({}), {}, batch {}; whole run {:.2} ms", model.name, exec.adapter(), p.method, exec.precision(), a.batch, run_ms);
+    let mut profiles = Vec::with_capacity(a.runs as usize);
+    for _ in 0..a.runs {
+        let Some(p) = plan.profile(&inputs)? else {
+            bail!("this plan does not support profiling (plans that run whole frames side by side, as the CPU executor batches, do not; use --batch 1)");
+        };
+        profiles.push(p);
+    }
+    let p = median_profile(profiles);
+    println!(
+        "{} on {} ({}{}), {}, batch {}; whole run {:.2} ms",
+        model.name,
+        exec.adapter(),
+        p.method,
+        if a.runs > 1 { format!(", per-kernel medians of {} runs", a.runs) } else { String::new() },
+        exec.precision(),
+        a.batch,
+        run_ms
+    );
     let mut fam: std::collections::BTreeMap<String, (usize, f64, u64, u64)> = Default::default();
     for k in &p.kernels {
         let e = fam.entry(k.kernel.clone()).or_default();
@@ -423,7 +453,8 @@ pub fn profile(repo: &Repository, a: ProfileArgs) -> Result<()> {
     slow.sort_by(|x, y| y.ms.total_cmp(&x.ms));
     println!("slowest nodes:");
     for k in slow.iter().take(a.top) {
-        println!("  {:>9.3} ms {:<12} {}", k.ms, k.kernel, k.node);
+        let gf = k.flops as f64 / (k.ms / 1e3).max(1e-12) / 1e9;
+        println!("  {:>9.3} ms {:>8.1} GFLOP/s {:<16} {}", k.ms, gf, k.kernel, k.node);
     }
     Ok(())
 }

@@ -408,6 +408,13 @@ impl Plan for CpuPlan {
     }
 
     fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        // on a worker of the pool, not the caller's thread (`simd::in_pool`)
+        simd::in_pool(|| self.run_here(inputs))
+    }
+}
+
+impl CpuPlan {
+    fn run_here(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         check_run_inputs(&self.graph, &self.shapes, inputs)?;
         for (info, t) in self.graph.inputs.iter().zip(inputs) {
             self.slots[info.value] = Some(Val::C(to_candle(t.clone())?));
