@@ -40,6 +40,33 @@ impl Val {
         }
     }
 
+    /// Runs `f` on the contiguous f32 data of several values at once.
+    pub fn with_f32_all<T>(vals: &[&Val], f: impl FnOnce(&[&[f32]]) -> T) -> Result<T> {
+        let tensors: Vec<Option<CTensor>> = vals
+            .iter()
+            .map(|v| match v {
+                Val::C(t) => t.contiguous().map(Some).map_err(backend_err),
+                Val::F(..) => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        let guards: Vec<_> = tensors.iter().map(|t| t.as_ref().map(|t| t.storage_and_layout())).collect();
+        let mut slices: Vec<&[f32]> = Vec::with_capacity(vals.len());
+        for (v, g) in vals.iter().zip(&guards) {
+            slices.push(match (v, g) {
+                (Val::F(a, _), _) => a.as_slice(),
+                (_, Some((st, layout))) => {
+                    let (a, b) = layout.contiguous_offsets().ok_or_else(|| backend_err("tensor is not contiguous"))?;
+                    match &**st {
+                        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => &x[a..b],
+                        _ => return Err(backend_err("expected an f32 CPU tensor")),
+                    }
+                }
+                _ => return Err(backend_err("value without data (this is a bug)")),
+            });
+        }
+        Ok(f(&slices))
+    }
+
     /// As a candle tensor (pooled data is copied).
     pub fn candle(&self) -> Result<CTensor> {
         match self {

@@ -6,6 +6,7 @@
 //! reference kernels in `graph::eval`.
 
 mod arena;
+mod chain;
 mod fused;
 mod kernels;
 mod layout;
@@ -27,8 +28,9 @@ pub(crate) fn backend_err(e: impl std::fmt::Display) -> RuntimeError {
 #[derive(Debug)]
 pub struct CpuExecutor {
     isa: Isa,
-    /// Fuse inverted-residual blocks (`fused`); on by default (about 5% on MoveNet where
-    /// memory is slow next to the cores), `WALKOUT_CPU_FUSE=0` turns it off.
+    /// Fuse inverted-residual blocks (`fused`) and chains of elementwise ops (`chain`); on
+    /// by default (about 5% on MoveNet where memory is slow next to the cores),
+    /// `WALKOUT_CPU_FUSE=0` turns both off.
     fuse: bool,
 }
 
@@ -53,7 +55,8 @@ impl CpuExecutor {
         Ok(CpuExecutor { isa, fuse: fuse_default() })
     }
 
-    /// With inverted-residual blocks fused row by row (`fused`), or not.
+    /// With inverted-residual blocks fused row by row (`fused`) and elementwise chains block
+    /// by block (`chain`), or not.
     pub fn fusing(mut self, fuse: bool) -> Self {
         self.fuse = fuse;
         self
@@ -120,7 +123,9 @@ enum Step {
         residual: Option<ValueId>,
         layout: Layout,
     },
-    /// A node run as part of a block.
+    /// A chain of elementwise ops (`chain`), at its last node.
+    Chain(Box<chain::Chain>),
+    /// A node run as part of a block or a chain.
     Fused,
 }
 
@@ -189,6 +194,7 @@ impl CpuPlan {
         let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
         if fuse {
             fuse_blocks(&g, &mut steps, &outputs);
+            chain::fuse_chains(&g, &mut steps, &outputs);
         }
         // liveness, on what each step reads
         let reads: Vec<Vec<ValueId>> = g
@@ -197,6 +203,7 @@ impl CpuPlan {
             .zip(&steps)
             .map(|(n, st)| match st {
                 Step::Block { x, residual, .. } => std::iter::once(*x).chain(*residual).collect(),
+                Step::Chain(c) => c.inputs.clone(),
                 Step::Fused => Vec::new(),
                 _ => n.inputs.clone(),
             })
@@ -392,12 +399,14 @@ impl Plan for CpuPlan {
                     Step::Conv { geo, .. } => format!("conv{}x{}_gemm", geo.kh, geo.kw),
                     Step::Depthwise { .. } => "depthwise".into(),
                     Step::Block { .. } => "block_1x1_dw_1x1".into(),
+                    Step::Chain(_) => "elementwise_chain".into(),
                     Step::Fused => "fused".into(),
                     _ => n.op.name(),
                 },
                 ms: t * 1e3,
                 flops: match st {
                     Step::Block { block, .. } => block.nodes.iter().map(|&j| super::node_flops(&self.graph, &self.graph.nodes[j])).sum(),
+                    Step::Chain(c) => c.nodes.iter().map(|&j| super::node_flops(&self.graph, &self.graph.nodes[j])).sum(),
                     Step::Fused => 0,
                     _ => super::node_flops(&self.graph, n),
                 },
@@ -501,6 +510,13 @@ impl CpuPlan {
                     vec![Val::F(std::sync::Arc::new(out), x.dims().to_vec())]
                 }
                 Step::Fused => Vec::new(),
+                Step::Chain(c) => {
+                    let shape = out_shape();
+                    let mut out = self.pool.take(graph::numel(&shape));
+                    let ins: Vec<&Val> = c.inputs.iter().map(|&v| val(v)).collect::<Result<_>>()?;
+                    Val::with_f32_all(&ins, |xs| c.run(self.isa, xs, &mut out))?.map_err(node_err)?;
+                    vec![Val::F(std::sync::Arc::new(out), shape)]
+                }
                 Step::Block { block, x, residual, layout } => {
                     let k = |xs: &[f32], rs: Option<&[f32]>, out: &mut [f32]| block.run(xs, rs, out);
                     vec![layout::run_nhwc(&mut self.pool, *layout, held(*x)?, opt(*residual)?, out_shape(), out_res, k).map_err(node_err)?]
