@@ -186,26 +186,34 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
     out
 }
 
+/// The first index of the largest value along the middle dim of `[outer, n, inner]` f32
+/// data (ArgMax without `select_last`), row by row so that the scan streams.
+pub fn argmax_f32(v: &[f32], outer: usize, n: usize, inner: usize) -> Vec<i64> {
+    let mut idx = vec![0i64; outer * inner];
+    if n == 0 {
+        return idx;
+    }
+    for o in 0..outer {
+        let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
+        let bi = &mut idx[o * inner..(o + 1) * inner];
+        for j in 1..n {
+            let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
+            for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
+                if x > *b {
+                    *b = x;
+                    *i = j as i64;
+                }
+            }
+        }
+    }
+    idx
+}
+
 pub(crate) fn argmax(x: &Tensor, axis: usize, out_shape: Vec<usize>, select_last: bool) -> Tensor {
     if let (Some(v), false) = (x.as_f32(), select_last) {
         let outer: usize = x.shape[..axis].iter().product();
         let inner: usize = x.shape[axis + 1..].iter().product();
-        let n = x.shape[axis];
-        let mut idx = vec![0i64; outer * inner];
-        for o in 0..outer {
-            let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
-            let bi = &mut idx[o * inner..(o + 1) * inner];
-            for j in 1..n {
-                let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
-                for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
-                    if x > *b {
-                        *b = x;
-                        *i = j as i64;
-                    }
-                }
-            }
-        }
-        return Tensor::i64(out_shape, idx);
+        return Tensor::i64(out_shape, argmax_f32(v, outer, x.shape[axis], inner));
     }
     let v = x.to_f64_vec();
     let outer: usize = x.shape[..axis].iter().product();
@@ -320,6 +328,22 @@ pub(crate) fn conv2d_ref(a: &ConvAttrs, ins: &[&Tensor], out_shape: &[usize]) ->
     Ok(Tensor::f32(out_shape.to_vec(), out))
 }
 
+/// The input positions `lo..hi` (every `dil`-th) that output position `o`'s window covers
+/// inside `0..n`, with the window starting at `o * stride - pad`.
+fn window(o: usize, stride: usize, dil: usize, k: usize, pad: usize, n: usize) -> [usize; 2] {
+    let dil = dil.max(1);
+    let start = (o * stride) as isize - pad as isize;
+    // the first tap at or after 0, and one past the last tap before n
+    let first = if start < 0 { (-start) as usize } else { 0 };
+    let first = first.div_ceil(dil) * dil;
+    let lo = start + first as isize;
+    let last = (0..k).rev().map(|t| start + (t * dil) as isize).find(|&i| i < n as isize);
+    match last {
+        Some(l) if l >= lo && first < k * dil => [lo as usize, l as usize + 1],
+        _ => [0, 0],
+    }
+}
+
 /// Max/average pooling on f32 data.
 pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize]) -> R<Vec<f32>> {
     let [n, c, h, w] = nchw_dims(in_shape, p.layout)?;
@@ -330,6 +354,37 @@ pub fn pool_f32(p: &PoolAttrs, x: &[f32], in_shape: &[usize], out_shape: &[usize
         Layout::Nhwc => (1, w * c, c, h * w * c),
         Layout::Nchw => (h * w, w, 1, c * h * w),
     };
+    let at = |b: usize, ch: usize, y: usize, x: usize| b * bs + ch * cs + y * ys + x * xs;
+    let out_at = |b: usize, ch: usize, oy: usize, ox: usize| match p.layout {
+        Layout::Nhwc => ((b * oh + oy) * ow + ox) * c + ch,
+        Layout::Nchw => ((b * c + ch) * oh + oy) * ow + ox,
+    };
+    if p.kind == PoolKind::Max {
+        // separable: the max over each window's rows of the max over its columns (exact;
+        // padding takes no part in either), kh + kw reads per output instead of kh * kw
+        let rows: Vec<[usize; 2]> = (0..oh).map(|o| window(o, p.strides[0], p.dilations[0], p.kernel[0], pt, h)).collect();
+        let cols: Vec<[usize; 2]> = (0..ow).map(|o| window(o, p.strides[1], p.dilations[1], p.kernel[1], pl, w)).collect();
+        let (dy, dx) = (p.dilations[0].max(1), p.dilations[1].max(1));
+        let mut across = vec![f32::NEG_INFINITY; n * c * h * ow];
+        let mut out = vec![f32::NEG_INFINITY; n * c * oh * ow];
+        for b in 0..n {
+            for ch in 0..c {
+                for y in 0..h {
+                    for (ox, &[x0, x1]) in cols.iter().enumerate() {
+                        across[((b * c + ch) * h + y) * ow + ox] =
+                            (x0..x1).step_by(dx).map(|ix| x[at(b, ch, y, ix)]).fold(f32::NEG_INFINITY, f32::max);
+                    }
+                }
+                for (oy, &[y0, y1]) in rows.iter().enumerate() {
+                    for ox in 0..ow {
+                        out[out_at(b, ch, oy, ox)] =
+                            (y0..y1).step_by(dy).map(|y| across[((b * c + ch) * h + y) * ow + ox]).fold(f32::NEG_INFINITY, f32::max);
+                    }
+                }
+            }
+        }
+        return Ok(out);
+    }
     let mut out = vec![0f32; n * c * oh * ow];
     for b in 0..n {
         for oy in 0..oh {

@@ -108,6 +108,16 @@ enum Step {
     },
     /// f32 elementwise ops straight on candle storage (no host copies).
     BinaryF32(graph::BinOp),
+    /// An f32 reduction over contiguous axes, as `[outer, r, inner]` (no host copies).
+    ReduceF32 {
+        op: graph::ReduceOp,
+        dims: [usize; 3],
+    },
+    /// ArgMax of f32 data as `[outer, n, inner]` (no host copies), to `dtype`.
+    ArgMaxF32 {
+        dims: [usize; 3],
+        dtype: DType,
+    },
     /// f32 comparisons, to bool (u8) storage.
     CmpF32(graph::BinOp),
     /// Reshape-like ops: a candle view of the same storage.
@@ -321,6 +331,23 @@ fn is_cmp(b: graph::BinOp) -> bool {
     matches!(b, Equal | Less | LessEqual | Greater | GreaterEqual)
 }
 
+/// `[outer, r, inner]` of a reduction (or, with `single`, an ArgMax) over constant,
+/// contiguous axes of a known shape; None for any other.
+fn reduce_dims(g: &Graph, n: &graph::Node, single: bool) -> Option<[usize; 3]> {
+    let shape = g.values[n.inputs[0]].shape.as_ref()?;
+    let axes: Vec<usize> = match n.inputs.get(1).map(|&a| g.consts.get(&a)) {
+        Some(Some(t)) if single => vec![graph::eval::norm_axis(*t.to_i64_vec()?.first()?, shape.len()).ok()?],
+        Some(Some(t)) if t.numel() > 0 => graph::eval::reduce_axes(&t.to_i64_vec()?, shape.len()).ok()?,
+        Some(Some(_)) | None if !single => (0..shape.len()).collect(),
+        _ => return None,
+    };
+    let (&a0, &a1) = (axes.iter().min()?, axes.iter().max()?);
+    if a1 - a0 + 1 != axes.len() {
+        return None;
+    }
+    Some([shape[..a0].iter().product(), shape[a0..=a1].iter().product(), shape[a1 + 1..].iter().product()])
+}
+
 fn plan_step(g: &Graph, n: &graph::Node, isa: Isa) -> Result<Step> {
     if n.outputs.iter().chain(&n.inputs).any(|&v| g.values[v].shape.is_none()) {
         // data-dependent shapes: the reference kernels decide at run time
@@ -354,6 +381,12 @@ fn plan_step(g: &Graph, n: &graph::Node, isa: Isa) -> Result<Step> {
             }
         }
         Op::MatMul { transpose_a, transpose_b } => Step::MatMul { ta: *transpose_a, tb: *transpose_b },
+        Op::Reduce { op, .. } if g.values[n.inputs[0]].dtype == DType::F32 => {
+            reduce_dims(g, n, false).map_or(Step::Generic, |dims| Step::ReduceF32 { op: *op, dims })
+        }
+        Op::ArgMax { dtype, select_last: false, .. } if g.values[n.inputs[0]].dtype == DType::F32 => {
+            reduce_dims(g, n, true).map_or(Step::Generic, |dims| Step::ArgMaxF32 { dims, dtype: *dtype })
+        }
         Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. } => Step::View,
         Op::Binary(b) if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::BinaryF32(*b),
         Op::Binary(b) if is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::CmpF32(*b),
@@ -475,6 +508,22 @@ impl CpuPlan {
                     let mut out = self.pool.take(graph::numel(&shape));
                     a.with_f32(|x| b.with_f32(|y| graph::eval::binary_f32_op_into(*op, x, a.dims(), y, b.dims(), &shape, &mut out)))??;
                     vec![Val::F(std::sync::Arc::new(out), shape)]
+                }
+                Step::ReduceF32 { op, dims: [outer, r, inner] } => {
+                    let x = val(node.inputs[0])?;
+                    if graph::numel(x.dims()) != outer * r * inner {
+                        return Err(node_err(format!("input shape {:?} is not the planned {outer}x{r}x{inner}", x.dims())));
+                    }
+                    let out = x.with_f32(|v| graph::eval::reduce_f32(v, *outer, *r, *inner, *op))?;
+                    vec![Val::F(std::sync::Arc::new(out), out_shape())]
+                }
+                Step::ArgMaxF32 { dims: [outer, r, inner], dtype } => {
+                    let x = val(node.inputs[0])?;
+                    if graph::numel(x.dims()) != outer * r * inner {
+                        return Err(node_err(format!("input shape {:?} is not the planned {outer}x{r}x{inner}", x.dims())));
+                    }
+                    let idx = x.with_f32(|v| graph::eval::argmax_f32(v, *outer, *r, *inner))?;
+                    vec![Val::C(to_candle(Tensor::i64(out_shape(), idx).cast(*dtype))?)]
                 }
                 Step::CmpF32(op) => {
                     let (a, b) = (val(node.inputs[0])?, val(node.inputs[1])?);
