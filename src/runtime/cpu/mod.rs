@@ -113,6 +113,8 @@ enum Step {
         op: graph::ReduceOp,
         dims: [usize; 3],
     },
+    /// A cast of integer or f32 data to f32, by candle (no host copies).
+    CastF32,
     /// ArgMax of f32 data as `[outer, n, inner]` (no host copies), to `dtype`.
     ArgMaxF32 {
         dims: [usize; 3],
@@ -331,6 +333,26 @@ fn is_cmp(b: graph::BinOp) -> bool {
     matches!(b, Equal | Less | LessEqual | Greater | GreaterEqual)
 }
 
+/// A value cast to f32 into a pooled buffer (i32 and u8 directly, others through candle).
+fn cast_f32(pool: &mut Pool, x: &Val) -> Result<Val> {
+    use candle_core::{CpuStorage, Storage};
+    let Val::C(t) = x else { return Ok(x.clone()) };
+    let t = t.contiguous().map_err(backend_err)?;
+    let (st, layout) = t.storage_and_layout();
+    let (a, b) = layout.contiguous_offsets().ok_or_else(|| backend_err("tensor is not contiguous"))?;
+    let mut out = pool.take(b - a);
+    match &*st {
+        Storage::Cpu(CpuStorage::I32(v)) => out.iter_mut().zip(&v[a..b]).for_each(|(o, &x)| *o = x as f32),
+        Storage::Cpu(CpuStorage::U8(v)) => out.iter_mut().zip(&v[a..b]).for_each(|(o, &x)| *o = x as f32),
+        Storage::Cpu(CpuStorage::F32(v)) => out.copy_from_slice(&v[a..b]),
+        _ => {
+            pool.give(Val::F(std::sync::Arc::new(out), Vec::new()));
+            return Ok(Val::C(t.to_dtype(candle_core::DType::F32).map_err(backend_err)?));
+        }
+    }
+    Ok(Val::F(std::sync::Arc::new(out), t.dims().to_vec()))
+}
+
 /// `[outer, r, inner]` of a reduction (or, with `single`, an ArgMax) over constant,
 /// contiguous axes of a known shape; None for any other.
 fn reduce_dims(g: &Graph, n: &graph::Node, single: bool) -> Option<[usize; 3]> {
@@ -381,6 +403,7 @@ fn plan_step(g: &Graph, n: &graph::Node, isa: Isa) -> Result<Step> {
             }
         }
         Op::MatMul { transpose_a, transpose_b } => Step::MatMul { ta: *transpose_a, tb: *transpose_b },
+        Op::Cast(DType::F32) if matches!(g.values[n.inputs[0]].dtype, DType::I32 | DType::I64 | DType::U8 | DType::F32) => Step::CastF32,
         Op::Reduce { op, .. } if g.values[n.inputs[0]].dtype == DType::F32 => {
             reduce_dims(g, n, false).map_or(Step::Generic, |dims| Step::ReduceF32 { op: *op, dims })
         }
@@ -509,6 +532,7 @@ impl CpuPlan {
                     a.with_f32(|x| b.with_f32(|y| graph::eval::binary_f32_op_into(*op, x, a.dims(), y, b.dims(), &shape, &mut out)))??;
                     vec![Val::F(std::sync::Arc::new(out), shape)]
                 }
+                Step::CastF32 => vec![cast_f32(&mut self.pool, val(node.inputs[0])?)?],
                 Step::ReduceF32 { op, dims: [outer, r, inner] } => {
                     let x = val(node.inputs[0])?;
                     if graph::numel(x.dims()) != outer * r * inner {
