@@ -221,16 +221,7 @@ fn kind_of(st: &Step) -> Option<Kind> {
 /// Replaces each tree of elementwise steps, where every op but the last is read only by
 /// the next one at the same output shape, by one `Step::Chain` at its last node.
 pub(super) fn fuse_chains(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
-    let mut readers = vec![Vec::new(); g.values.len()];
-    let mut producer = vec![usize::MAX; g.values.len()];
-    for (i, n) in g.nodes.iter().enumerate() {
-        for &v in &n.inputs {
-            readers[v].push(i);
-        }
-        for &v in &n.outputs {
-            producer[v] = i;
-        }
-    }
+    let (readers, producer) = super::readers_and_producers(g);
     let shape = |i: usize| g.values[g.nodes[i].outputs[0]].shape.clone();
     // node i runs inside its one reader's chain
     let inner = |i: usize, steps: &[Step]| -> Option<usize> {

@@ -113,7 +113,7 @@ enum Step {
         op: graph::ReduceOp,
         dims: [usize; 3],
     },
-    /// A cast of integer or f32 data to f32, by candle (no host copies).
+    /// A cast of i32, i64, u8 or f32 data to f32, into a pooled buffer (no host copies).
     CastF32,
     /// ArgMax of f32 data as `[outer, n, inner]` (no host copies), to `dtype`.
     ArgMaxF32 {
@@ -261,12 +261,9 @@ fn value<'a>(g: &Graph, slots: &'a [Option<Val>], consts: &'a [Option<Val>], v: 
         .ok_or_else(|| backend_err(format!("value '{}' not computed (this is a bug)", g.values[v].name)))
 }
 
-/// Output pixels under which a block is not fused.
-const MIN_FUSED_PIXELS: usize = 64 * 64;
-
-/// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
-/// intermediates nothing else reads by one `Step::Block` at the project conv.
-fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
+/// Per value, the nodes that read it (once per input slot) and the node that writes it
+/// (`usize::MAX` for inputs and constants).
+pub(super) fn readers_and_producers(g: &Graph) -> (Vec<Vec<usize>>, Vec<usize>) {
     let mut readers = vec![Vec::new(); g.values.len()];
     let mut producer = vec![usize::MAX; g.values.len()];
     for (i, n) in g.nodes.iter().enumerate() {
@@ -277,6 +274,16 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
             producer[v] = i;
         }
     }
+    (readers, producer)
+}
+
+/// Output pixels under which a block is not fused.
+const MIN_FUSED_PIXELS: usize = 64 * 64;
+
+/// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
+/// intermediates nothing else reads by one `Step::Block` at the project conv.
+fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
+    let (readers, producer) = readers_and_producers(g);
     let private = |v: ValueId, reader: usize| readers[v] == [reader] && !outputs.contains(&v);
     for i in 0..steps.len() {
         // small maps gain little (their activations stay in cache anyway) and pay for the
