@@ -34,8 +34,19 @@ pub(super) struct Block {
     pub geo: dw::Geo,
     pub project: Pointwise,
     pub residual: Option<ResidualAt>,
-    /// The graph nodes it replaces (expand, depthwise, project), for profiles.
+    /// A pointwise conv that alone reads the projection (a head's last conv), run on each
+    /// projected row while it is in cache: the block's output is then the tail's.
+    pub tail: Option<Tail>,
+    /// The graph nodes it replaces (expand, depthwise, project, tail), for profiles.
     pub nodes: Vec<usize>,
+}
+
+/// The pointwise conv after a block's projection.
+#[derive(Debug)]
+pub(super) struct Tail {
+    pub conv: Pointwise,
+    /// A sigmoid after the clamp (the heads' score maps), on the vector `exp`.
+    pub sigmoid: bool,
 }
 
 pub(super) fn dw_geo(g: &ConvGeo) -> dw::Geo {
@@ -62,16 +73,24 @@ impl Block {
         self.expand.as_ref().map_or(self.geo.c, |e| e.packed.k())
     }
 
-    /// `out = project(dw(expand(x))) (+ residual)`, NHWC.
+    /// Output channels (of the tail, or of the projection without one).
+    pub fn cout(&self) -> usize {
+        self.tail.as_ref().map_or(self.project.packed.n(), |t| t.conv.packed.n())
+    }
+
+    /// `out = tail(project(dw(expand(x))) (+ residual))`, NHWC.
     pub fn run(&self, x: &[f32], res: Option<&[f32]>, out: &mut [f32]) -> Result<(), String> {
         let g = &self.geo;
-        let cout = self.project.packed.n();
         let rows = g.n * g.oh;
-        let row_out = g.ow * cout;
-        if x.len() < g.n * g.h * g.w * self.cin() || out.len() < rows * row_out || res.is_some_and(|r| r.len() < rows * row_out) {
+        let row_out = g.ow * self.cout();
+        let row_proj = g.ow * self.project.packed.n();
+        if x.len() < g.n * g.h * g.w * self.cin() || out.len() < rows * row_out || res.is_some_and(|r| r.len() < rows * row_proj) {
             return Err("fused block operands are smaller than its geometry".into());
         }
-        if self.project.packed.k() != g.c || self.expand.as_ref().is_some_and(|e| e.packed.n() != g.c) {
+        if self.project.packed.k() != g.c
+            || self.expand.as_ref().is_some_and(|e| e.packed.n() != g.c)
+            || self.tail.as_ref().is_some_and(|t| t.conv.packed.k() != self.project.packed.n())
+        {
             return Err("fused block channels do not chain".into());
         }
         // ranges of at least 16 rows: each recomputes its first window's expanded rows
@@ -95,12 +114,15 @@ impl Block {
     /// Output rows `r0..r1` (over batch and height) into `dst`.
     fn rows(&self, x: &[f32], res: Option<&[f32]>, r0: usize, r1: usize, dst: &mut [f32]) -> Result<(), String> {
         let g = &self.geo;
-        let (c, cin, cout) = (g.c, self.cin(), self.project.packed.n());
+        let (c, cin, cproj) = (g.c, self.cin(), self.project.packed.n());
         let span = (g.kh - 1) * g.dil[0] + 1;
         let in_row = g.w * c;
         let mut ring = vec![0f32; if self.expand.is_some() { span * in_row } else { 0 }];
         let mut tags: Vec<Option<(usize, usize)>> = vec![None; span];
         let mut dbuf = vec![0f32; g.ow * c];
+        let row_proj = g.ow * cproj;
+        let mut pbuf = vec![0f32; if self.tail.is_some() { row_proj } else { 0 }];
+        let row_out = g.ow * self.cout();
         let none = |(lo, hi): (f32, f32)| Epilogue { lo, hi, residual: None, residual_first: true };
         for r in r0..r1 {
             let (b, oy) = (r / g.oh, r % g.oh);
@@ -129,17 +151,87 @@ impl Block {
             // SAFETY: each pointer starts a whole input row (w * c values) of the ring or
             // of x, and dbuf holds ow * c values.
             unsafe { dw::row_from(&self.dw, g, &src, dbuf.as_mut_ptr(), std::ptr::null(), &none(self.dw_clamp)) };
-            let row_out = g.ow * cout;
             let out = &mut dst[(r - r0) * row_out..(r - r0 + 1) * row_out];
             let (lo, hi) = self.project.clamp;
             let ep = Epilogue {
                 lo,
                 hi,
-                residual: res.map(|rs| &rs[r * row_out..(r + 1) * row_out]),
+                residual: res.map(|rs| &rs[r * row_proj..(r + 1) * row_proj]),
                 residual_first: !matches!(self.residual, Some(ResidualAt::AfterAct)),
             };
-            simd::gemm::gemm_seq(&self.project.packed, g.ow, &dbuf, c, out, &ep)?;
+            match &self.tail {
+                None => simd::gemm::gemm_seq(&self.project.packed, g.ow, &dbuf, c, out, &ep)?,
+                Some(t) => {
+                    simd::gemm::gemm_seq(&self.project.packed, g.ow, &dbuf, c, &mut pbuf, &ep)?;
+                    simd::gemm::gemm_seq(&t.conv.packed, g.ow, &pbuf, cproj, out, &none(t.conv.clamp))?;
+                    if t.sigmoid {
+                        simd::math::sigmoid_in_place(t.conv.packed.isa(), out);
+                    }
+                }
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len).map(|i| (((i * 37 + seed * 11) % 23) as f32 - 11.0) / 10.0).collect()
+    }
+
+    /// A block with an expand, a stride, a residual and a tail (with a sigmoid) gives what
+    /// its convs give one at a time, on every path.
+    #[test]
+    fn a_block_with_its_tail_matches_its_convs_one_at_a_time() {
+        for isa in [simd::Isa::Avx512, simd::Isa::Avx2, simd::Isa::Portable].into_iter().filter(|i| i.supported()) {
+            for (stride, residual, sigmoid, nt) in [(1, true, true, 1), (2, false, false, 17), (1, false, true, 3)] {
+                let (h, w, cin, c, cp) = (9, 11, 5, 24, 7);
+                let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+                let g = dw::Geo { n: 2, h, w, c, oh, ow, kh: 3, kw: 3, stride: [stride, stride], dil: [1, 1], pad: [1, 1] };
+                let (we, wd, wp, wt) = (data(cin * c, 1), data(9 * c, 2), data(c * cp, 3), data(cp * nt, 4));
+                let (be, bd, bp, bt) = (data(c, 5), data(c, 6), data(cp, 7), data(nt, 8));
+                let pack = |w: &[f32], k: usize, n: usize, b: &[f32]| PackedB::new(isa, w, k, n, Some(b)).unwrap();
+                let x = data(2 * h * w * cin, 9);
+                let res = data(2 * oh * ow * cp, 10);
+                let relu6 = Epilogue { lo: 0.0, hi: 6.0, residual: None, residual_first: true };
+                // one at a time
+                let mut e = vec![0f32; 2 * h * w * c];
+                simd::gemm::gemm(&pack(&we, cin, c, &be), 2 * h * w, &x, cin, &mut e, &relu6).unwrap();
+                let mut d = vec![0f32; 2 * oh * ow * c];
+                dw::depthwise(&dw::PackedDw::new(isa, &wd, 9, c, Some(&bd)).unwrap(), &g, &e, &mut d, &relu6).unwrap();
+                let mut p = vec![0f32; 2 * oh * ow * cp];
+                let ep = Epilogue { lo: 0.0, hi: 6.0, residual: residual.then_some(&res[..]), residual_first: true };
+                simd::gemm::gemm(&pack(&wp, c, cp, &bp), 2 * oh * ow, &d, c, &mut p, &ep).unwrap();
+                let mut want = vec![0f32; 2 * oh * ow * nt];
+                simd::gemm::gemm(&pack(&wt, cp, nt, &bt), 2 * oh * ow, &p, cp, &mut want, &Epilogue::none()).unwrap();
+                if sigmoid {
+                    want.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+                }
+                // fused
+                let block = Block {
+                    expand: Some(Pointwise { packed: pack(&we, cin, c, &be), clamp: (0.0, 6.0) }),
+                    dw: dw::PackedDw::new(isa, &wd, 9, c, Some(&bd)).unwrap(),
+                    dw_clamp: (0.0, 6.0),
+                    geo: g.clone(),
+                    project: Pointwise { packed: pack(&wp, c, cp, &bp), clamp: (0.0, 6.0) },
+                    residual: residual.then_some(ResidualAt::BeforeAct),
+                    tail: Some(Tail {
+                        conv: Pointwise { packed: pack(&wt, cp, nt, &bt), clamp: (f32::NEG_INFINITY, f32::INFINITY) },
+                        sigmoid,
+                    }),
+                    nodes: Vec::new(),
+                };
+                let mut got = vec![f32::NAN; 2 * oh * ow * nt];
+                block.run(&x, residual.then_some(&res[..]), &mut got).unwrap();
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{isa:?} stride {stride} at {i}: {a} vs {b}");
+                }
+                // a residual shorter than the projection's rows is refused, not read past
+                assert!(residual || block.run(&x, Some(&res[..res.len() - 1]), &mut got).is_err());
+            }
+        }
     }
 }

@@ -277,7 +277,8 @@ pub(super) fn readers_and_producers(g: &Graph) -> (Vec<Vec<usize>>, Vec<usize>) 
     (readers, producer)
 }
 
-/// Output pixels under which a block is not fused.
+/// Input pixels of the depthwise under which a block is not fused (a stride-2 block on a
+/// 64x64 input is: its expanded input is the large activation).
 const MIN_FUSED_PIXELS: usize = 64 * 64;
 
 /// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
@@ -289,7 +290,7 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
         // small maps gain little (their activations stay in cache anyway) and pay for the
         // rows that neighbouring ranges both expand
         let Step::Depthwise { attrs: da, geo: dg, .. } = &steps[i] else { continue };
-        if dg.oh * dg.ow < MIN_FUSED_PIXELS {
+        if dg.h * dg.w < MIN_FUSED_PIXELS {
             continue;
         }
         let dn = &g.nodes[i];
@@ -321,7 +322,23 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
             continue;
         };
         let expand = if with_expand { take(&mut steps[j]) } else { None };
-        let nodes = [with_expand.then_some(j), Some(i), Some(k)].into_iter().flatten().collect();
+        // a narrowing pointwise conv alone reading the projection (a head's last conv) runs
+        // on each projected row while it is in cache, so the projection never goes to
+        // memory (widening ones, the next block's expand, stay with their own block)
+        let p_out = g.nodes[k].outputs[0];
+        let t = readers[p_out].first().copied().filter(|&t| {
+            private(p_out, t)
+                && g.nodes[t].inputs[0] == p_out
+                && matches!(&steps[t], Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && attrs.layout == dlayout && attrs.residual.is_none() && geo.cout <= geo.cin && (kernels::clamp_of(attrs.act).is_some() || attrs.act == graph::Activation::Sigmoid))
+        });
+        let tail = t.and_then(|t| match std::mem::replace(&mut steps[t], Step::Fused) {
+            Step::Conv { attrs, packed, .. } => Some(fused::Tail {
+                conv: fused::Pointwise { packed, clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) },
+                sigmoid: attrs.act == graph::Activation::Sigmoid,
+            }),
+            _ => None,
+        });
+        let nodes = [with_expand.then_some(j), Some(i), Some(k), t].into_iter().flatten().collect();
         let block = fused::Block {
             expand,
             dw: packed,
@@ -329,9 +346,10 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
             geo: fused::dw_geo(&geo),
             project,
             residual: residual_at,
+            tail,
             nodes,
         };
-        steps[k] = Step::Block { block: Box::new(block), x, residual, layout: dlayout };
+        steps[t.unwrap_or(k)] = Step::Block { block: Box::new(block), x, residual, layout: dlayout };
     }
 }
 
