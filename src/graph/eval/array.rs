@@ -289,31 +289,41 @@ pub(crate) fn tile<T: Copy>(v: &[T], in_shape: &[usize], _reps: &[i64], out_shap
 }
 
 pub(crate) fn gather_nd(p: &Tensor, ix: &Tensor, out_shape: Vec<usize>) -> R<Tensor> {
-    let idx = ix.to_i64_vec().ok_or("indices must be integers")?;
-    let k = *ix.shape.last().unwrap_or(&0);
-    let slice: usize = p.shape[k..].iter().product();
-    let st = strides(&p.shape);
-    let rows = idx.len().checked_div(k).unwrap_or(0);
-    let mut offs = Vec::with_capacity(rows);
-    for r in 0..rows {
-        let mut off = 0usize;
-        for j in 0..k {
-            let i = idx[r * k + j];
-            if i < 0 || i as usize >= p.shape[j] {
-                return Err(format!("index {i} out of range for dim {j} of size {}", p.shape[j]));
-            }
-            off += i as usize * st[j];
-        }
-        offs.push(off);
-    }
+    let (offs, slice) = gather_nd_offsets(&p.shape, ix)?;
     let data = map_data!(&p.data, v => {
-        let mut o = Vec::with_capacity(rows * slice);
+        let mut o = Vec::with_capacity(offs.len() * slice);
         for &off in &offs {
             o.extend_from_slice(&v[off..off + slice]);
         }
         o
     });
     Ok(Tensor::new(out_shape, data))
+}
+
+/// GatherNd's source offsets into `shape` (one per index row) and the length of each
+/// gathered slice; an index outside its dimension is an error.
+pub fn gather_nd_offsets(shape: &[usize], ix: &Tensor) -> R<(Vec<usize>, usize)> {
+    let idx = ix.to_i64_vec().ok_or("indices must be integers")?;
+    let k = *ix.shape.last().unwrap_or(&0);
+    if k > shape.len() {
+        return Err(format!("index rows of {k} for a rank-{} tensor", shape.len()));
+    }
+    let slice: usize = shape[k..].iter().product();
+    let st = strides(shape);
+    let rows = idx.len().checked_div(k).unwrap_or(0);
+    let mut offs = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let mut off = 0usize;
+        for j in 0..k {
+            let i = idx[r * k + j];
+            if i < 0 || i as usize >= shape[j] {
+                return Err(format!("index {i} out of range for dim {j} of size {}", shape[j]));
+            }
+            off += i as usize * st[j];
+        }
+        offs.push(off);
+    }
+    Ok((offs, slice))
 }
 
 /// Top-k along `axis`, sorted; ties broken by lower index (as TF.js and the ONNX spec).

@@ -189,14 +189,20 @@ pub fn reduce_f32(v: &[f32], outer: usize, r: usize, inner: usize, op: ReduceOp)
 /// The first index of the largest value along the middle dim of `[outer, n, inner]` f32
 /// data (ArgMax without `select_last`), row by row so that the scan streams.
 pub fn argmax_f32(v: &[f32], outer: usize, n: usize, inner: usize) -> Vec<i64> {
+    use rayon::prelude::*;
     let mut idx = vec![0i64; outer * inner];
-    if n == 0 {
+    if n == 0 || inner == 0 {
         return idx;
     }
-    for o in 0..outer {
-        let mut best: Vec<f32> = v[o * n * inner..(o * n + 1) * inner].to_vec();
-        let bi = &mut idx[o * inner..(o + 1) * inner];
-        for j in 1..n {
+    // the first greatest of rows lo..hi of each column: from row 0 it starts at row 0 (a
+    // NaN there stays, as in one scan), elsewhere at -inf with no row (-1)
+    let scan = |o: usize, lo: usize, hi: usize| -> (Vec<f32>, Vec<i64>) {
+        let (mut best, mut bi, from) = if lo == 0 {
+            (v[o * n * inner..(o * n + 1) * inner].to_vec(), vec![0i64; inner], 1)
+        } else {
+            (vec![f32::NEG_INFINITY; inner], vec![-1i64; inner], lo)
+        };
+        for j in from..hi {
             let row = &v[(o * n + j) * inner..(o * n + j + 1) * inner];
             for ((b, i), &x) in best.iter_mut().zip(bi.iter_mut()).zip(row) {
                 if x > *b {
@@ -204,6 +210,32 @@ pub fn argmax_f32(v: &[f32], outer: usize, n: usize, inner: usize) -> Vec<i64> {
                     *i = j as i64;
                 }
             }
+        }
+        (best, bi)
+    };
+    let threads = rayon::current_num_threads();
+    for o in 0..outer {
+        let dst = &mut idx[o * inner..(o + 1) * inner];
+        if threads > 1 && n * inner > PAR_MIN && n >= 2 * threads {
+            // ranges of rows side by side (MoveNet's [4096, 102]), merged in order: a later
+            // range wins only where strictly greater, so the first greatest stays, as in
+            // one scan
+            let per = n.div_ceil(threads * 2);
+            let parts: Vec<(Vec<f32>, Vec<i64>)> =
+                (0..n.div_ceil(per)).into_par_iter().map(|t| scan(o, t * per, ((t + 1) * per).min(n))).collect();
+            let mut parts = parts.into_iter();
+            let Some((mut best, mut bi)) = parts.next() else { continue };
+            for (b2, i2) in parts {
+                for (((b, i), &x), &j) in best.iter_mut().zip(bi.iter_mut()).zip(&b2).zip(&i2) {
+                    if j >= 0 && x > *b {
+                        *b = x;
+                        *i = j;
+                    }
+                }
+            }
+            dst.copy_from_slice(&bi);
+        } else {
+            dst.copy_from_slice(&scan(o, 0, n).1);
         }
     }
     idx
@@ -611,9 +643,16 @@ mod tests {
         for j in 0..n {
             v[j * inner + 7] = f32::NEG_INFINITY;
         }
+        // NaNs starting the ranges that threads scan side by side (of 4096 / 6 and / 4 rows)
+        for start in [683, 1024, 1366, 2048, 3072] {
+            v[start * inner + 8] = f32::NAN;
+        }
         let x = Tensor::f32(vec![n, inner], v.clone());
-        let got = argmax(&x, 0, vec![inner], false);
-        assert_eq!(got.to_i64_vec().unwrap(), scan(&v, 1, n, inner));
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let got = pool.install(|| argmax(&x, 0, vec![inner], false));
+            assert_eq!(got.to_i64_vec().unwrap(), scan(&v, 1, n, inner), "{threads} threads");
+        }
         // and over the last axis of a batch of short rows
         let x = Tensor::f32(vec![3, 5, 4], v[..60].to_vec());
         let got = argmax(&x, 1, vec![3, 4], false);

@@ -122,6 +122,8 @@ enum Step {
     },
     /// f32 comparisons, to bool (u8) storage.
     CmpF32(graph::BinOp),
+    /// GatherNd of f32 data, read in place (only the indices go to the host).
+    GatherNdF32,
     /// Reshape-like ops: a candle view of the same storage.
     View,
     UnaryF32(graph::UnOp),
@@ -435,6 +437,7 @@ fn plan_step(g: &Graph, n: &graph::Node, isa: Isa) -> Result<Step> {
         Op::ArgMax { dtype, select_last: false, .. } if g.values[n.inputs[0]].dtype == DType::F32 => {
             reduce_dims(g, n, true).map_or(Step::Generic, |dims| Step::ArgMaxF32 { dims, dtype: *dtype })
         }
+        Op::GatherNd if g.values[n.inputs[0]].dtype == DType::F32 => Step::GatherNdF32,
         Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. } => Step::View,
         Op::Binary(b) if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::BinaryF32(*b),
         Op::Binary(b) if is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::CmpF32(*b),
@@ -596,6 +599,23 @@ impl CpuPlan {
                         })
                     })??;
                     vec![Val::C(CTensor::from_vec(v, shape, &Device::Cpu).map_err(backend_err)?)]
+                }
+                Step::GatherNdF32 => {
+                    let p = val(node.inputs[0])?;
+                    let ix = val(node.inputs[1])?.host(g.values[node.inputs[1]].dtype)?;
+                    let (offs, slice) = graph::eval::gather_nd_offsets(p.dims(), &ix).map_err(node_err)?;
+                    let shape = out_shape();
+                    if offs.len() * slice != graph::numel(&shape) {
+                        return Err(node_err(format!("gathers {} values for an output of {shape:?}", offs.len() * slice)));
+                    }
+                    let mut out = self.pool.take(offs.len() * slice);
+                    let copy = |v: &[f32]| {
+                        out.chunks_mut(slice.max(1)).zip(&offs).all(|(d, &o)| v.get(o..o + slice).map(|s| d.copy_from_slice(s)).is_some())
+                    };
+                    if !p.with_f32(copy)? {
+                        return Err(node_err("gather offsets past the data (this is a bug)".into()));
+                    }
+                    vec![Val::F(std::sync::Arc::new(out), shape)]
                 }
                 Step::View => vec![val(node.inputs[0])?.reshape(out_shape())?],
                 Step::UnaryF32(op) => {
