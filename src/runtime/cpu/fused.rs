@@ -1,5 +1,8 @@
 //! Inverted-residual blocks (MobileNetV2's expand 1x1 -> depthwise -> project 1x1) run as
 //! one step, row by row, so the expanded and depthwise activations never leave the cache.
+//! The expand may also be a dense conv over a window (MoveNet's 3x3 stride-2 stem before
+//! its first depthwise, im2col'd a row at a time), and a narrowing pointwise conv that alone
+//! reads the projection (a head's last conv) may follow it as the block's tail.
 //!
 //! The output rows are split into a few contiguous ranges, one task each. A task walks its
 //! rows in order: the expanded input rows the depthwise filter needs are computed once into
@@ -8,7 +11,7 @@
 //! with its residual. Unfused, MoveNet's largest expanded activation (128x128x144) makes a
 //! 9.4 MB round trip through memory twice.
 
-use super::kernels::{clamp_of, ConvGeo};
+use super::kernels::{clamp_of, im2col_rows, ConvGeo};
 use super::simd::{self, dw, gemm::PackedB, Epilogue};
 use crate::graph::{ConvAttrs, ResidualAt};
 use rayon::prelude::*;
@@ -29,6 +32,9 @@ pub(super) struct Pointwise {
 #[derive(Debug)]
 pub(super) struct Block {
     pub expand: Option<Pointwise>,
+    /// The expand's geometry when it is not pointwise (a stem's 3x3 conv, im2col'd a row
+    /// at a time): its output is the depthwise's input.
+    pub expand_geo: Option<ConvGeo>,
     pub dw: dw::PackedDw,
     pub dw_clamp: (f32, f32),
     pub geo: dw::Geo,
@@ -68,9 +74,18 @@ impl Out {
 }
 
 impl Block {
-    /// Input channels (of the expand, or of the depthwise without one).
+    /// Input channels (of a pointwise expand, or of the depthwise without one).
     fn cin(&self) -> usize {
         self.expand.as_ref().map_or(self.geo.c, |e| e.packed.k())
+    }
+
+    /// Values the block's input must hold.
+    fn x_len(&self) -> usize {
+        let g = &self.geo;
+        match &self.expand_geo {
+            Some(e) => e.n * e.h * e.w * e.cin,
+            None => g.n * g.h * g.w * self.cin(),
+        }
     }
 
     /// Output channels (of the tail, or of the projection without one).
@@ -84,11 +99,12 @@ impl Block {
         let rows = g.n * g.oh;
         let row_out = g.ow * self.cout();
         let row_proj = g.ow * self.project.packed.n();
-        if x.len() < g.n * g.h * g.w * self.cin() || out.len() < rows * row_out || res.is_some_and(|r| r.len() < rows * row_proj) {
+        if x.len() < self.x_len() || out.len() < rows * row_out || res.is_some_and(|r| r.len() < rows * row_proj) {
             return Err("fused block operands are smaller than its geometry".into());
         }
         if self.project.packed.k() != g.c
             || self.expand.as_ref().is_some_and(|e| e.packed.n() != g.c)
+            || self.expand_geo.as_ref().is_some_and(|e| self.expand.is_none() || (e.n, e.oh, e.ow, e.cout) != (g.n, g.h, g.w, g.c))
             || self.tail.as_ref().is_some_and(|t| t.conv.packed.k() != self.project.packed.n())
         {
             return Err("fused block channels do not chain".into());
@@ -120,6 +136,7 @@ impl Block {
         let mut ring = vec![0f32; if self.expand.is_some() { span * in_row } else { 0 }];
         let mut tags: Vec<Option<(usize, usize)>> = vec![None; span];
         let mut dbuf = vec![0f32; g.ow * c];
+        let mut cols = Vec::new();
         let row_proj = g.ow * cproj;
         let mut pbuf = vec![0f32; if self.tail.is_some() { row_proj } else { 0 }];
         let row_out = g.ow * self.cout();
@@ -134,18 +151,26 @@ impl Block {
                     continue;
                 }
                 let iy = iy as usize;
-                let xrow = &x[(b * g.h + iy) * g.w * cin..(b * g.h + iy + 1) * g.w * cin];
+                let xrow = || &x[(b * g.h + iy) * g.w * cin..(b * g.h + iy + 1) * g.w * cin];
                 match &self.expand {
                     Some(e) => {
                         let slot = iy % span;
                         if tags[slot] != Some((b, iy)) {
                             let dst = &mut ring[slot * in_row..(slot + 1) * in_row];
-                            simd::gemm::gemm_seq(&e.packed, g.w, xrow, cin, dst, &none(e.clamp))?;
+                            match &self.expand_geo {
+                                None => simd::gemm::gemm_seq(&e.packed, g.w, xrow(), cin, dst, &none(e.clamp))?,
+                                Some(eg) => {
+                                    let k = e.packed.k();
+                                    cols.resize(g.w * k, 0.0);
+                                    im2col_rows(x, eg, (b * g.h + iy) * g.w, g.w, &mut cols);
+                                    simd::gemm::gemm_seq(&e.packed, g.w, &cols, k, dst, &none(e.clamp))?;
+                                }
+                            }
                             tags[slot] = Some((b, iy));
                         }
                         src.push((ky, ring[slot * in_row..].as_ptr()));
                     }
-                    None => src.push((ky, xrow.as_ptr())),
+                    None => src.push((ky, xrow().as_ptr())),
                 }
             }
             // SAFETY: each pointer starts a whole input row (w * c values) of the ring or
@@ -182,24 +207,49 @@ mod tests {
         (0..len).map(|i| (((i * 37 + seed * 11) % 23) as f32 - 11.0) / 10.0).collect()
     }
 
-    /// A block with an expand, a stride, a residual and a tail (with a sigmoid) gives what
-    /// its convs give one at a time, on every path.
+    /// A block with an expand (pointwise, or a stem's 3x3 stride-2 conv), a stride, a
+    /// residual and a tail (with a sigmoid) gives what its convs give one at a time, on
+    /// every path.
     #[test]
     fn a_block_with_its_tail_matches_its_convs_one_at_a_time() {
         for isa in [simd::Isa::Avx512, simd::Isa::Avx2, simd::Isa::Portable].into_iter().filter(|i| i.supported()) {
-            for (stride, residual, sigmoid, nt) in [(1, true, true, 1), (2, false, false, 17), (1, false, true, 3)] {
-                let (h, w, cin, c, cp) = (9, 11, 5, 24, 7);
+            for (stride, residual, sigmoid, nt, stem) in
+                [(1, true, true, 1, false), (2, false, false, 17, false), (1, false, true, 3, false), (1, false, false, 2, true)]
+            {
+                let (h, w, c, cp) = (9, 11, 24, 7);
+                let cin = if stem { 3 } else { 5 };
+                // the stem's input, twice the block's size less one, padded by one
+                let eg = ConvGeo {
+                    n: 2,
+                    h: 2 * h - 1,
+                    w: 2 * w - 1,
+                    cin,
+                    oh: h,
+                    ow: w,
+                    cout: c,
+                    kh: 3,
+                    kw: 3,
+                    stride: [2, 2],
+                    dil: [1, 1],
+                    pad: [1, 1],
+                };
                 let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
                 let g = dw::Geo { n: 2, h, w, c, oh, ow, kh: 3, kw: 3, stride: [stride, stride], dil: [1, 1], pad: [1, 1] };
-                let (we, wd, wp, wt) = (data(cin * c, 1), data(9 * c, 2), data(c * cp, 3), data(cp * nt, 4));
+                let ke = if stem { 9 * cin } else { cin };
+                let (we, wd, wp, wt) = (data(ke * c, 1), data(9 * c, 2), data(c * cp, 3), data(cp * nt, 4));
                 let (be, bd, bp, bt) = (data(c, 5), data(c, 6), data(cp, 7), data(nt, 8));
                 let pack = |w: &[f32], k: usize, n: usize, b: &[f32]| PackedB::new(isa, w, k, n, Some(b)).unwrap();
-                let x = data(2 * h * w * cin, 9);
+                let x = if stem { data(2 * eg.h * eg.w * cin, 9) } else { data(2 * h * w * cin, 9) };
                 let res = data(2 * oh * ow * cp, 10);
                 let relu6 = Epilogue { lo: 0.0, hi: 6.0, residual: None, residual_first: true };
                 // one at a time
                 let mut e = vec![0f32; 2 * h * w * c];
-                simd::gemm::gemm(&pack(&we, cin, c, &be), 2 * h * w, &x, cin, &mut e, &relu6).unwrap();
+                if stem {
+                    let fill = |r0: usize, rows: usize, cols: &mut [f32]| im2col_rows(&x, &eg, r0, rows, cols);
+                    simd::gemm::gemm_with(&pack(&we, ke, c, &be), 2 * h * w, fill, &mut e, &relu6).unwrap();
+                } else {
+                    simd::gemm::gemm(&pack(&we, cin, c, &be), 2 * h * w, &x, cin, &mut e, &relu6).unwrap();
+                }
                 let mut d = vec![0f32; 2 * oh * ow * c];
                 dw::depthwise(&dw::PackedDw::new(isa, &wd, 9, c, Some(&bd)).unwrap(), &g, &e, &mut d, &relu6).unwrap();
                 let mut p = vec![0f32; 2 * oh * ow * cp];
@@ -212,7 +262,8 @@ mod tests {
                 }
                 // fused
                 let block = Block {
-                    expand: Some(Pointwise { packed: pack(&we, cin, c, &be), clamp: (0.0, 6.0) }),
+                    expand: Some(Pointwise { packed: pack(&we, ke, c, &be), clamp: (0.0, 6.0) }),
+                    expand_geo: stem.then(|| eg.clone()),
                     dw: dw::PackedDw::new(isa, &wd, 9, c, Some(&bd)).unwrap(),
                     dw_clamp: (0.0, 6.0),
                     geo: g.clone(),

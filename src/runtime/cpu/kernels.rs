@@ -109,7 +109,7 @@ fn scalar_epilogue(out: &mut [f32], c: usize, act: Activation, residual: Option<
 
 /// NHWC im2col of output pixels `r0..r0 + rows` into `cols` (`rows x kh*kw*cin`), zeros
 /// where the window is padded.
-fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32]) {
+pub(super) fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32]) {
     let k = g.kh * g.kw * g.cin;
     for (j, dst) in cols.chunks_mut(k).take(rows).enumerate() {
         let r = r0 + j;

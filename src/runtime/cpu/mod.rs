@@ -307,7 +307,9 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
             continue;
         }
         let j = producer[d_in];
-        let with_expand = j != usize::MAX && pointwise(&steps[j], false) && private(d_in, i);
+        // or a dense conv over a window (a stem), im2col'd a row at a time
+        let dense = |st: &Step| matches!(st, Step::Conv { attrs, .. } if attrs.layout == dlayout && fused::fusable(attrs, false));
+        let with_expand = j != usize::MAX && (pointwise(&steps[j], false) || dense(&steps[j])) && private(d_in, i);
         let x = if with_expand { g.nodes[j].inputs[0] } else { d_in };
         let (residual, residual_at) = match &steps[k] {
             Step::Conv { attrs, .. } if attrs.residual.is_some() => (g.nodes[k].inputs.last().copied(), attrs.residual),
@@ -322,6 +324,12 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
         let (Some(project), Step::Depthwise { attrs, packed, geo }) = (take(&mut steps[k]), std::mem::replace(&mut steps[i], Step::Fused))
         else {
             continue;
+        };
+        let expand_geo = match steps.get(j) {
+            Some(Step::Conv { geo, .. }) if with_expand && !(geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0]) => {
+                Some(geo.clone())
+            }
+            _ => None,
         };
         let expand = if with_expand { take(&mut steps[j]) } else { None };
         // a narrowing pointwise conv alone reading the projection (a head's last conv) runs
@@ -343,6 +351,7 @@ fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSe
         let nodes = [with_expand.then_some(j), Some(i), Some(k), t].into_iter().flatten().collect();
         let block = fused::Block {
             expand,
+            expand_geo,
             dw: packed,
             dw_clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
             geo: fused::dw_geo(&geo),
