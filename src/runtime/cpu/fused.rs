@@ -110,7 +110,8 @@ impl Block {
             return Err("fused block channels do not chain".into());
         }
         // ranges of at least 16 rows: each recomputes its first window's expanded rows
-        let tasks = (rayon::current_num_threads() * 2).min(rows / 16).max(1);
+        let threads = rayon::current_num_threads();
+        let tasks = if threads > 1 { (threads * 2).min(rows / 16).max(1) } else { 1 };
         let per = rows.div_ceil(tasks);
         let o = Out(out.as_mut_ptr());
         let task = |t: usize| -> Result<(), String> {

@@ -112,6 +112,9 @@ fn tile_rows(l: usize, nv: usize) -> usize {
 fn row_block(m: usize, panels: usize, threads: usize, tile: usize) -> usize {
     let tiles = m.div_ceil(tile).max(1);
     let max_per = (192 / tile).max(1);
+    if threads <= 1 {
+        return tiles.min(max_per) * tile;
+    }
     let mut best = (usize::MAX, tiles.min(max_per));
     for blocks in 1..=tiles {
         let per = tiles.div_ceil(blocks);

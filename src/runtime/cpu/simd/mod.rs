@@ -110,12 +110,14 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Runs `f` on a worker of the current rayon pool and returns its result; on one thread,
-/// or called from inside the pool (frames run side by side, each on a worker), runs `f` in
-/// place. A plan run this way wakes its caller once per run rather than once per op, and
-/// each op's own thread takes part in the op: 0.89x the time of MoveNet on 2 threads.
+/// Runs `f` on a worker of the current rayon pool and returns its result; called from
+/// inside the pool (frames run side by side, each on a worker), runs `f` in place. A plan
+/// run this way wakes its caller once per run rather than once per op, and each op's own
+/// thread takes part in the op: 0.89x the time of MoveNet on 2 threads. On a pool of one
+/// thread too: a parallel loop started outside the pool would hand its work to the one
+/// worker and put the caller to sleep until it was done, once per op.
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_num_threads() <= 1 || rayon::current_thread_index().is_some() {
+    if rayon::current_thread_index().is_some() {
         return f();
     }
     rayon::scope(|_| f())
