@@ -128,18 +128,43 @@ impl Block {
         }
     }
 
-    /// Output rows `r0..r1` (over batch and height) into `dst`.
+    /// Output rows `r0..r1` (over batch and height) into `dst`, with this thread's scratch
+    /// rows (kept between runs: a ring of 221 KB allocated per run came from fresh pages).
     fn rows(&self, x: &[f32], res: Option<&[f32]>, r0: usize, r1: usize, dst: &mut [f32]) -> Result<(), String> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let r = self.rows_in(x, res, r0, r1, dst, &mut scratch);
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
+        r
+    }
+
+    fn rows_in(&self, x: &[f32], res: Option<&[f32]>, r0: usize, r1: usize, dst: &mut [f32], scratch: &mut Vec<f32>) -> Result<(), String> {
         let g = &self.geo;
         let (c, cin, cproj) = (g.c, self.cin(), self.project.packed.n());
         let span = (g.kh - 1) * g.dil[0] + 1;
         let in_row = g.w * c;
-        let mut ring = vec![0f32; if self.expand.is_some() { span * in_row } else { 0 }];
-        let mut tags: Vec<Option<(usize, usize)>> = vec![None; span];
-        let mut dbuf = vec![0f32; g.ow * c];
-        let mut cols = Vec::new();
         let row_proj = g.ow * cproj;
-        let mut pbuf = vec![0f32; if self.tail.is_some() { row_proj } else { 0 }];
+        // ring of expanded rows, depthwise row, projected row (before a tail), im2col rows
+        let lens = [
+            if self.expand.is_some() { span * in_row } else { 0 },
+            g.ow * c,
+            if self.tail.is_some() { row_proj } else { 0 },
+            match (&self.expand, &self.expand_geo) {
+                (Some(e), Some(_)) => g.w * e.packed.k(),
+                _ => 0,
+            },
+        ];
+        let need: usize = lens.iter().sum();
+        if scratch.len() < need {
+            scratch.resize(need, 0.0);
+        }
+        let (ring, rest) = scratch.split_at_mut(lens[0]);
+        let (dbuf, rest) = rest.split_at_mut(lens[1]);
+        let (pbuf, rest) = rest.split_at_mut(lens[2]);
+        let cols = &mut rest[..lens[3]];
+        let mut tags: Vec<Option<(usize, usize)>> = vec![None; span];
         let row_out = g.ow * self.cout();
         let none = |(lo, hi): (f32, f32)| Epilogue { lo, hi, residual: None, residual_first: true };
         for r in r0..r1 {
@@ -161,10 +186,8 @@ impl Block {
                             match &self.expand_geo {
                                 None => simd::gemm::gemm_seq(&e.packed, g.w, xrow(), cin, dst, &none(e.clamp))?,
                                 Some(eg) => {
-                                    let k = e.packed.k();
-                                    cols.resize(g.w * k, 0.0);
-                                    im2col_rows(x, eg, (b * g.h + iy) * g.w, g.w, &mut cols);
-                                    simd::gemm::gemm_seq(&e.packed, g.w, &cols, k, dst, &none(e.clamp))?;
+                                    im2col_rows(x, eg, (b * g.h + iy) * g.w, g.w, cols);
+                                    simd::gemm::gemm_seq(&e.packed, g.w, cols, e.packed.k(), dst, &none(e.clamp))?;
                                 }
                             }
                             tags[slot] = Some((b, iy));
@@ -186,10 +209,10 @@ impl Block {
                 residual_first: !matches!(self.residual, Some(ResidualAt::AfterAct)),
             };
             match &self.tail {
-                None => simd::gemm::gemm_seq(&self.project.packed, g.ow, &dbuf, c, out, &ep)?,
+                None => simd::gemm::gemm_seq(&self.project.packed, g.ow, dbuf, c, out, &ep)?,
                 Some(t) => {
-                    simd::gemm::gemm_seq(&self.project.packed, g.ow, &dbuf, c, &mut pbuf, &ep)?;
-                    simd::gemm::gemm_seq(&t.conv.packed, g.ow, &pbuf, cproj, out, &none(t.conv.clamp))?;
+                    simd::gemm::gemm_seq(&self.project.packed, g.ow, dbuf, c, pbuf, &ep)?;
+                    simd::gemm::gemm_seq(&t.conv.packed, g.ow, pbuf, cproj, out, &none(t.conv.clamp))?;
                     if t.sigmoid {
                         simd::math::sigmoid_in_place(t.conv.packed.isa(), out);
                     }
