@@ -40,8 +40,8 @@ pub(super) struct Block {
     pub geo: dw::Geo,
     pub project: Pointwise,
     pub residual: Option<ResidualAt>,
-    /// A pointwise conv that alone reads the projection (a head's last conv), run on each
-    /// projected row while it is in cache: the block's output is then the tail's.
+    /// A narrowing pointwise conv that alone reads the projection (a head's last conv), run
+    /// on each projected row while it is in cache: the block's output is then the tail's.
     pub tail: Option<Tail>,
     /// The graph nodes it replaces (expand, depthwise, project, tail), for profiles.
     pub nodes: Vec<usize>,
@@ -165,12 +165,14 @@ impl Block {
         let (pbuf, rest) = rest.split_at_mut(lens[2]);
         let cols = &mut rest[..lens[3]];
         let mut tags: Vec<Option<(usize, usize)>> = vec![None; span];
+        // the filter rows inside the image for the current output row: (ky, row start)
+        let mut src: Vec<(usize, *const f32)> = Vec::with_capacity(g.kh);
         let row_out = g.ow * self.cout();
         let none = |(lo, hi): (f32, f32)| Epilogue { lo, hi, residual: None, residual_first: true };
         for r in r0..r1 {
             let (b, oy) = (r / g.oh, r % g.oh);
             let iy0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
-            let mut src: Vec<(usize, *const f32)> = Vec::with_capacity(g.kh);
+            src.clear();
             for ky in 0..g.kh {
                 let iy = iy0 + (ky * g.dil[0]) as isize;
                 if iy < 0 || iy as usize >= g.h {
