@@ -7,6 +7,7 @@
 //! at batch 8 MoveNet's layers are tens of megabytes each). Other values stay candle
 //! tensors, as the reference kernels and candle's matmul make them.
 
+use super::simd::buf::Buf;
 use super::{backend_err, kernels, to_host, Result};
 use crate::graph::{DType, Tensor, TensorData};
 use candle_core::{Device, Tensor as CTensor};
@@ -18,7 +19,7 @@ pub(super) enum Val {
     /// Any dtype, as candle holds it (bool as u8).
     C(CTensor),
     /// Contiguous f32 from the pool (views share the buffer).
-    F(Arc<Vec<f32>>, Vec<usize>),
+    F(Arc<Buf>, Vec<usize>),
 }
 
 impl Val {
@@ -53,7 +54,7 @@ impl Val {
         let mut slices: Vec<&[f32]> = Vec::with_capacity(vals.len());
         for (v, g) in vals.iter().zip(&guards) {
             slices.push(match (v, g) {
-                (Val::F(a, _), _) => a.as_slice(),
+                (Val::F(a, _), _) => &a[..],
                 (_, Some((st, layout))) => {
                     let (a, b) = layout.contiguous_offsets().ok_or_else(|| backend_err("tensor is not contiguous"))?;
                     match &**st {
@@ -95,26 +96,23 @@ impl Val {
 /// Free f32 buffers of one plan, in the order they were given back.
 #[derive(Debug, Default)]
 pub(super) struct Pool {
-    free: Vec<Vec<f32>>,
+    free: Vec<Buf>,
 }
 
 impl Pool {
     /// A buffer of `len` values, not zeroed: every kernel that takes one writes it whole.
-    pub fn take(&mut self, len: usize) -> Vec<f32> {
+    pub fn take(&mut self, len: usize) -> Buf {
         // the most recently freed buffer that holds len and is not far larger: its lines
         // are the likeliest to be in cache still, so the kernel's stores do not first
         // fetch them from memory
-        let fits = |b: &Vec<f32>| b.capacity() >= len && b.capacity() <= 2 * len + 1024;
+        let fits = |b: &Buf| b.capacity() >= len && b.capacity() <= 2 * len + 1024;
         let mut v = match self.free.iter().rposition(fits) {
             Some(i) => self.free.remove(i),
-            None => Vec::with_capacity(len),
+            None => Buf::zeros(len),
         };
-        // SAFETY: capacity >= len; f32 has no invalid bit patterns, and the kernels that
-        // take a pooled buffer store every element before anything reads it.
-        #[allow(clippy::uninit_vec)]
-        unsafe {
-            v.set_len(len)
-        };
+        // the kernels that take a pooled buffer store every element before anything reads
+        // it; what it held before is stale but initialised
+        v.set_len(len);
         v
     }
 

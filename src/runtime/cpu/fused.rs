@@ -132,15 +132,23 @@ impl Block {
     /// rows (kept between runs: a ring of 221 KB allocated per run came from fresh pages).
     fn rows(&self, x: &[f32], res: Option<&[f32]>, r0: usize, r1: usize, dst: &mut [f32]) -> Result<(), String> {
         thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+            static SCRATCH: std::cell::RefCell<Option<simd::buf::Buf>> = const { std::cell::RefCell::new(None) };
         }
-        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let mut scratch = SCRATCH.with(|s| s.borrow_mut().take());
         let r = self.rows_in(x, res, r0, r1, dst, &mut scratch);
         SCRATCH.with(|s| *s.borrow_mut() = scratch);
         r
     }
 
-    fn rows_in(&self, x: &[f32], res: Option<&[f32]>, r0: usize, r1: usize, dst: &mut [f32], scratch: &mut Vec<f32>) -> Result<(), String> {
+    fn rows_in(
+        &self,
+        x: &[f32],
+        res: Option<&[f32]>,
+        r0: usize,
+        r1: usize,
+        dst: &mut [f32],
+        scratch: &mut Option<simd::buf::Buf>,
+    ) -> Result<(), String> {
         let g = &self.geo;
         let (c, cin, cproj) = (g.c, self.cin(), self.project.packed.n());
         let span = (g.kh - 1) * g.dil[0] + 1;
@@ -156,14 +164,18 @@ impl Block {
                 _ => 0,
             },
         ];
-        let need: usize = lens.iter().sum();
-        if scratch.len() < need {
-            scratch.resize(need, 0.0);
-        }
-        let (ring, rest) = scratch.split_at_mut(lens[0]);
-        let (dbuf, rest) = rest.split_at_mut(lens[1]);
-        let (pbuf, rest) = rest.split_at_mut(lens[2]);
-        let cols = &mut rest[..lens[3]];
+        // each part starts on a cache line (the buffer is aligned, the parts whole lines)
+        let line = |n: usize| n.div_ceil(16) * 16;
+        let need: usize = lens.iter().map(|&n| line(n)).sum();
+        let buf = match scratch {
+            Some(b) if b.capacity() >= need => b,
+            _ => scratch.insert(simd::buf::Buf::zeros(need)),
+        };
+        buf.set_len(need);
+        let (ring, rest) = buf.split_at_mut(line(lens[0]));
+        let (dbuf, rest) = rest.split_at_mut(line(lens[1]));
+        let (pbuf, rest) = rest.split_at_mut(line(lens[2]));
+        let (ring, dbuf, pbuf, cols) = (&mut ring[..lens[0]], &mut dbuf[..lens[1]], &mut pbuf[..lens[2]], &mut rest[..lens[3]]);
         let mut tags: Vec<Option<(usize, usize)>> = vec![None; span];
         // the filter rows inside the image for the current output row: (ky, row start)
         let mut src: Vec<(usize, *const f32)> = Vec::with_capacity(g.kh);

@@ -68,7 +68,7 @@ pub(super) fn run_nhwc(
     let e = |e: crate::runtime::RuntimeError| e.to_string();
     let nchw = layout == Layout::Nchw;
     let mut out = pool.take(crate::graph::numel(&out_shape));
-    let mut to_nhwc = |v: &Val, resident: bool| -> Result<Option<Vec<f32>>, String> {
+    let mut to_nhwc = |v: &Val, resident: bool| -> Result<Option<super::simd::buf::Buf>, String> {
         if !nchw || resident {
             return Ok(None);
         }

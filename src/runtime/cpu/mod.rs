@@ -575,7 +575,9 @@ impl CpuPlan {
                     if graph::numel(x.dims()) != outer * r * inner {
                         return Err(node_err(format!("input shape {:?} is not the planned {outer}x{r}x{inner}", x.dims())));
                     }
-                    let out = x.with_f32(|v| graph::eval::reduce_f32(v, *outer, *r, *inner, *op))?;
+                    let r = x.with_f32(|v| graph::eval::reduce_f32(v, *outer, *r, *inner, *op))?;
+                    let mut out = self.pool.take(r.len());
+                    out.copy_from_slice(&r);
                     vec![Val::F(std::sync::Arc::new(out), out_shape())]
                 }
                 Step::ArgMaxF32 { dims: [outer, r, inner], dtype } => {

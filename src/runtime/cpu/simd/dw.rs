@@ -36,9 +36,9 @@ pub struct PackedDw {
     cp: usize,
     taps: usize,
     /// `[taps][cp]`
-    w: Vec<f32>,
+    w: super::buf::Buf,
     /// `[cp]`
-    bias: Vec<f32>,
+    bias: super::buf::Buf,
 }
 
 impl std::fmt::Debug for PackedDw {
@@ -54,11 +54,11 @@ impl PackedDw {
             return Err(format!("depthwise weights have {} values, expected {taps} x {c}", w.len()));
         }
         let cp = c.div_ceil(isa.lanes()) * isa.lanes();
-        let mut pw = vec![0f32; taps * cp];
+        let mut pw = super::buf::Buf::zeros(taps * cp);
         for t in 0..taps {
             pw[t * cp..t * cp + c].copy_from_slice(&w[t * c..(t + 1) * c]);
         }
-        let mut pb = vec![0f32; cp];
+        let mut pb = super::buf::Buf::zeros(cp);
         if let Some(b) = bias {
             pb[..c].copy_from_slice(b);
         }

@@ -19,9 +19,9 @@ struct Panel {
     cols: usize,
     nv: usize,
     /// `[k][nv * L]`
-    data: Vec<f32>,
+    data: super::buf::Buf,
     /// `[nv * L]`
-    bias: Vec<f32>,
+    bias: super::buf::Buf,
 }
 
 /// The weights of one GEMM, packed for one instruction-set path.
@@ -66,11 +66,11 @@ impl PackedB {
             let cols = (n - n0).min(w);
             let pnv = cols.div_ceil(l);
             let pw = pnv * l;
-            let mut data = vec![0f32; k * pw];
+            let mut data = super::buf::Buf::zeros(k * pw);
             for kk in 0..k {
                 data[kk * pw..kk * pw + cols].copy_from_slice(&b[kk * n + n0..kk * n + n0 + cols]);
             }
-            let mut pb = vec![0f32; pw];
+            let mut pb = super::buf::Buf::zeros(pw);
             if let Some(bs) = bias {
                 pb[..cols].copy_from_slice(&bs[n0..n0 + cols]);
             }

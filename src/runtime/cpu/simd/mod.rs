@@ -11,6 +11,7 @@
 //!
 //! This module depends on nothing else in walkout, so it can be benchmarked on its own.
 
+pub mod buf;
 pub mod dw;
 pub mod gemm;
 pub mod math;
