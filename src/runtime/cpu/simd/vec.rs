@@ -30,6 +30,14 @@ pub(crate) trait Simd {
         #[cfg(not(target_arch = "x86_64"))]
         let _ = p;
     }
+    /// Hints that the line at `p` will be read later: into L2, not L1.
+    #[inline(always)]
+    unsafe fn prefetch_l2(p: *const f32) {
+        #[cfg(target_arch = "x86_64")]
+        _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
     /// Hints that the line at `p` will be written soon.
     #[inline(always)]
     unsafe fn prefetch_w(p: *const f32) {
