@@ -343,8 +343,10 @@ impl Chain {
         let (xs, tiles) = (inputs.xs, inputs.tiles);
         let n = dst.len();
         let (ins, tmps) = scratch.split_at_mut(self.inputs.len() * BLOCK);
+        // periodic inputs are read in place from their tiles
+        let periodic = |i: usize| self.bcast[i].period().filter(|_| !tiles[i].is_empty());
         for (i, (b, x)) in self.bcast.iter().zip(xs).enumerate() {
-            if !b.same {
+            if !b.same && periodic(i).is_none() {
                 b.gather(x, tiles[i], lo, &mut ins[i * BLOCK..i * BLOCK + n]);
             }
         }
@@ -355,6 +357,10 @@ impl Chain {
             let src = |a: Arg| -> &[f32] {
                 match a {
                     Arg::In(i) if self.bcast[i].same => &xs[i][lo..lo + n],
+                    Arg::In(i) if periodic(i).is_some() => {
+                        let at = lo % periodic(i).unwrap_or(1);
+                        &tiles[i][at..at + n]
+                    }
                     Arg::In(i) => &ins[i * BLOCK..i * BLOCK + n],
                     Arg::Op(j) => &done[j * BLOCK..j * BLOCK + n],
                 }
