@@ -235,7 +235,8 @@ unsafe fn run(pb: &PackedB, p: usize, rows: usize, a: *const f32, lda: usize, c:
     let panel = &pb.panels[p];
     // the panel a task runs next (tasks run in order on each thread): its weights are
     // fetched into L2 while this one computes, rather than on demand by its first tile
-    let next = pb.panels.get(p + 1).map_or(&[][..], |n| &n.data[..]);
+    // (panels under 32 KB, as with a small k, stay in cache between runs)
+    let next = pb.panels.get(p + 1).filter(|n| n.data.len() >= 8192).map_or(&[][..], |n| &n.data[..]);
     match pb.isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => panel_avx512(panel, next, pb.k, rows, a, lda, c, ldc, res, ep),
@@ -356,34 +357,45 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
     }
     let mut acc = [[S::zero(); NV]; MR];
     let mut bp = p.data.as_ptr();
-    // one line of `pf` into L2 every `step` k (spread over the tile)
-    let pf_lines = pf.len().div_ceil(16);
-    let step = k.checked_div(pf_lines).map_or(usize::MAX, |s| s.max(1));
-    let mut pf_at = 0;
-    for kk in 0..k {
-        if kk % step == 0 && pf_at < pf.len() {
-            S::prefetch_l2(pf.as_ptr().add(pf_at));
-            pf_at += 16;
-        }
-        if kk % 16 == 0 {
-            // the next tile's rows of A
-            // (past the last tile this points beyond A: wrapping, as a prefetch never
-            // faults and the address is not dereferenced)
-            for x in &ap {
-                S::prefetch(x.wrapping_add(MR * lda + kk));
+    macro_rules! k_step {
+        ($kk:expr) => {{
+            let kk = $kk;
+            if kk % 16 == 0 {
+                // the next tile's rows of A
+                // (past the last tile this points beyond A: wrapping, as a prefetch never
+                // faults and the address is not dereferenced)
+                for x in &ap {
+                    S::prefetch(x.wrapping_add(MR * lda + kk));
+                }
             }
-        }
-        let mut bv = [S::zero(); NV];
-        for (v, b) in bv.iter_mut().enumerate() {
-            *b = S::load(bp.add(v * S::L));
-        }
-        for r in 0..MR {
-            let av = S::splat(*ap[r].add(kk));
-            for v in 0..NV {
-                acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+            let mut bv = [S::zero(); NV];
+            for (v, b) in bv.iter_mut().enumerate() {
+                *b = S::load(bp.add(v * S::L));
             }
+            for r in 0..MR {
+                let av = S::splat(*ap[r].add(kk));
+                for v in 0..NV {
+                    acc[r][v] = S::fma(av, bv[v], acc[r][v]);
+                }
+            }
+            bp = bp.add(NV * S::L);
+        }};
+    }
+    if pf.is_empty() {
+        for kk in 0..k {
+            k_step!(kk);
         }
-        bp = bp.add(NV * S::L);
+    } else {
+        // one line of `pf` into L2 every `step` k (spread over the tile)
+        let step = (k / pf.len().div_ceil(16)).max(1);
+        let mut pf_at = 0;
+        for kk in 0..k {
+            if kk % step == 0 && pf_at < pf.len() {
+                S::prefetch_l2(pf.as_ptr().add(pf_at));
+                pf_at += 16;
+            }
+            k_step!(kk);
+        }
     }
     let clamp = (ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY).then(|| (S::splat(ep.lo), S::splat(ep.hi)));
     for (r, row) in acc.iter().enumerate().take(h) {
@@ -432,7 +444,9 @@ mod tests {
     #[test]
     fn every_path_matches_the_reference_on_ragged_shapes() {
         for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()) {
-            for &(m, k, n) in &[(1, 1, 1), (7, 3, 17), (50, 27, 48), (64, 96, 144), (37, 240, 40), (130, 24, 1), (9, 160, 73)] {
+            for &(m, k, n) in
+                &[(1, 1, 1), (7, 3, 17), (50, 27, 48), (64, 96, 144), (37, 240, 40), (130, 24, 1), (9, 160, 73), (20, 200, 150)]
+            {
                 let (a, b, bias) = (data(m * k, 1), data(k * n, 2), data(n, 3));
                 let want = reference(&a, &b, &bias, m, k, n);
                 let pb = PackedB::new(isa, &b, k, n, Some(&bias)).unwrap();
