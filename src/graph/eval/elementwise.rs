@@ -4,6 +4,23 @@ use super::*;
 
 macro_rules! zip_num {
     ($a:expr, $b:expr, $sa:expr, $sb:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
+        if $sa == $sb {
+            // same shapes (MoveNet's masks): no offset tables
+            return_zip!($a, $b, |$x, $y| $e)
+        } else {
+            zip_offsets!($a, $b, $sa, $sb, $out, |$x, $y| $e)
+        }
+    }};
+}
+
+macro_rules! return_zip {
+    ($a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
+        $a.iter().zip($b.iter()).map(|(&$x, &$y)| $e).collect::<Vec<_>>()
+    }};
+}
+
+macro_rules! zip_offsets {
+    ($a:expr, $b:expr, $sa:expr, $sb:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
         let offs = broadcast_offsets($out, &[$sa, $sb]);
         offs[0]
             .iter()

@@ -226,22 +226,35 @@ pub(crate) fn gather_slice<T: Copy>(x: &[T], shape: &[usize], dims: &[(i64, i64,
     if n == 0 {
         return out;
     }
-    let Some(&(b0, s0, n0)) = dims.last() else {
-        out.push(x[0]);
+    // trailing dims taken whole are contiguous: they go with the dim before them as runs
+    // of `run` values (MoveNet's whole-tensor slices of [64, 64, 1, 17] are one copy)
+    let mut t = dims.len();
+    let mut run = 1;
+    while t > 0 && dims[t - 1].0 == 0 && dims[t - 1].1 == 1 && dims[t - 1].2 == shape[t - 1] {
+        run *= shape[t - 1];
+        t -= 1;
+    }
+    if t == 0 {
+        out.extend_from_slice(&x[..n]);
         return out;
-    };
-    // an odometer over the outer dims; the last dim is copied as a run when its stride is 1
-    let outer = dims.len() - 1;
+    }
+    let (b0, s0, n0) = dims[t - 1];
+    let lst = st[t - 1] as i64;
+    // an odometer over the outer dims; the last is copied as one run when its stride is 1
+    let outer = t - 1;
     let mut idx = vec![0usize; outer];
     loop {
-        let mut off = b0;
+        let mut off = b0 * lst;
         for k in 0..outer {
             off += (dims[k].0 + dims[k].1 * idx[k] as i64) * st[k] as i64;
         }
         if s0 == 1 {
-            out.extend_from_slice(&x[off as usize..off as usize + n0]);
+            out.extend_from_slice(&x[off as usize..off as usize + n0 * run]);
         } else {
-            out.extend((0..n0 as i64).map(|j| x[(off + j * s0) as usize]));
+            for j in 0..n0 as i64 {
+                let at = (off + j * s0 * lst) as usize;
+                out.extend_from_slice(&x[at..at + run]);
+            }
         }
         let mut k = outer;
         loop {
@@ -288,4 +301,44 @@ pub fn resolve_reshape(in_shape: &[usize], target: &[i64], copy_zero: bool) -> R
         return Err(format!("cannot reshape {in_shape:?} ({total} elements) into {target:?}"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every output element by its index formula.
+    fn naive(x: &[i64], shape: &[usize], dims: &[(i64, i64, usize)]) -> Vec<i64> {
+        let st = strides(shape);
+        let sizes: Vec<usize> = dims.iter().map(|d| d.2).collect();
+        (0..numel(&sizes))
+            .map(|mut f| {
+                let mut off = 0i64;
+                for k in (0..dims.len()).rev() {
+                    let i = (f % sizes[k]) as i64;
+                    f /= sizes[k];
+                    off += (dims[k].0 + dims[k].1 * i) * st[k] as i64;
+                }
+                x[off as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slices_match_the_index_formula() {
+        let shape = [4, 5, 3, 6];
+        let x: Vec<i64> = (0..numel(&shape) as i64).collect();
+        for dims in [
+            // whole tensor; whole trailing dims after a ranged one; after a strided one
+            vec![(0, 1, 4), (0, 1, 5), (0, 1, 3), (0, 1, 6)],
+            vec![(1, 1, 2), (0, 1, 5), (0, 1, 3), (0, 1, 6)],
+            vec![(0, 1, 4), (4, -2, 3), (0, 1, 3), (0, 1, 6)],
+            vec![(3, -1, 4), (0, 1, 5), (1, 1, 2), (0, 1, 6)],
+            // a ranged last dim, reversed and strided
+            vec![(0, 1, 4), (0, 1, 5), (0, 1, 3), (5, -2, 3)],
+            vec![(2, 1, 1), (1, 2, 2), (2, -1, 2), (1, 1, 4)],
+        ] {
+            assert_eq!(gather_slice(&x, &shape, &dims), naive(&x, &shape, &dims), "{dims:?}");
+        }
+    }
 }
