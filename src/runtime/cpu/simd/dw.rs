@@ -204,7 +204,7 @@ unsafe fn row<S: Simd>(pd: &PackedDw, g: &Geo, ky_ok: &[(usize, *const f32)], o:
                     }
                     let off = ox * c + cb;
                     let rp = if res.is_null() { res } else { res.add(off) };
-                    finish::<S>(acc, S::zero(), clamp, rp, ep.residual_first, o.add(off), n);
+                    finish::<S>(acc, None, clamp, rp, ep.residual_first, o.add(off), n);
                 }
             }
         }
@@ -292,7 +292,7 @@ unsafe fn group<S: Simd, const PX: usize, const ST: usize, const FULL: bool>(k: 
     for (j, &a) in acc.iter().enumerate() {
         let off = (ox + j) * c + k.cb;
         let rp = if k.res.is_null() { k.res } else { k.res.add(off) };
-        finish::<S>(a, S::zero(), k.clamp, rp, k.ep.residual_first, k.o.add(off), if FULL { S::L } else { k.n });
+        finish::<S>(a, None, k.clamp, rp, k.ep.residual_first, k.o.add(off), if FULL { S::L } else { k.n });
     }
 }
 

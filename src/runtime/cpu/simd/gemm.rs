@@ -406,7 +406,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize>(
             }
             let n = (p.cols - col).min(S::L);
             let rp = if res.is_null() { res } else { res.add(r * ldc + col) };
-            finish::<S>(x, S::load(p.bias.as_ptr().add(col)), clamp, rp, ep.residual_first, c.add(r * ldc + col), n);
+            finish::<S>(x, Some(S::load(p.bias.as_ptr().add(col))), clamp, rp, ep.residual_first, c.add(r * ldc + col), n);
         }
     }
 }

@@ -209,19 +209,23 @@ impl Simd for Portable {
 }
 
 /// Applies the epilogue to one vector of accumulators and stores `n` lanes (all when
-/// `n == L`). `res` points at the matching residual lanes, or is null.
+/// `n == L`). `res` points at the matching residual lanes, or is null. `bias` is added
+/// first, when the accumulators did not start from it.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn finish<S: Simd>(
     acc: S::V,
-    bias: S::V,
+    bias: Option<S::V>,
     clamp: Option<(S::V, S::V)>,
     res: *const f32,
     res_first: bool,
     dst: *mut f32,
     n: usize,
 ) {
-    let mut x = S::add(acc, bias);
+    let mut x = match bias {
+        Some(b) => S::add(acc, b),
+        None => acc,
+    };
     let r = if res.is_null() {
         None
     } else if n == S::L {
