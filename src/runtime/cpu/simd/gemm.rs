@@ -33,7 +33,13 @@ pub struct PackedB {
     k: usize,
     n: usize,
     panels: Vec<Panel>,
+    /// For `n <= DOTS`: B transposed (`[n][k]`), run as dot products along k.
+    dots: Option<super::buf::Buf>,
 }
+
+/// Up to this many columns, a GEMM runs as dot products along k: a register tile would use
+/// 1-4 of its 16 lanes (MoveNet's centre and box heads end in 1 and 2 columns).
+const DOTS: usize = 4;
 
 impl std::fmt::Debug for PackedB {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,7 +86,16 @@ impl PackedB {
             panels.push(Panel { n0, cols, nv: pnv, data, bias: pb });
             n0 += cols;
         }
-        Ok(PackedB { isa, k, n, panels })
+        let dots = (n <= DOTS && k >= isa.lanes()).then(|| {
+            let mut t = super::buf::Buf::zeros(n * k);
+            for j in 0..n {
+                for kk in 0..k {
+                    t[j * k + kk] = b[kk * n + j];
+                }
+            }
+            t
+        });
+        Ok(PackedB { isa, k, n, panels, dots })
     }
 
     pub fn isa(&self) -> Isa {
@@ -233,6 +248,16 @@ where
 #[allow(clippy::too_many_arguments)]
 unsafe fn run(pb: &PackedB, p: usize, rows: usize, a: *const f32, lda: usize, c: *mut f32, ldc: usize, res: *const f32, ep: &Epilogue) {
     let panel = &pb.panels[p];
+    if let Some(bt) = &pb.dots {
+        let d = Dots { bt, bias: &panel.bias, k: pb.k, n: pb.n, rows, a, lda, c, ldc, res, ep };
+        return match pb.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => dots_avx512(&d),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => dots_avx2(&d),
+            _ => dots::<Portable>(&d),
+        };
+    }
     // the panel a task runs next (tasks run in order on each thread): its weights are
     // fetched into L2 while this one computes, rather than on demand by its first tile
     // (panels under 32 KB, as with a small k, stay in cache between runs)
@@ -324,6 +349,99 @@ unsafe fn panel_rows<S: Simd>(
         (_, 1) => tiles!(8, 1),
         (_, 3) => tiles!(8, 3),
         _ => tiles!(6, 4),
+    }
+}
+
+/// A GEMM of `n <= DOTS` columns over `rows` rows, for `dots`.
+struct Dots<'a> {
+    /// `[n][k]`
+    bt: &'a [f32],
+    bias: &'a [f32],
+    k: usize,
+    n: usize,
+    rows: usize,
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    res: *const f32,
+    ep: &'a Epilogue<'a>,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dots_avx512(d: &Dots) {
+    dots::<Avx512>(d)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(d: &Dots) {
+    dots::<Avx2>(d)
+}
+
+#[inline(always)]
+unsafe fn dots<S: Simd>(d: &Dots) {
+    match d.n {
+        1 => dots_n::<S, 1>(d),
+        2 => dots_n::<S, 2>(d),
+        3 => dots_n::<S, 3>(d),
+        _ => dots_n::<S, 4>(d),
+    }
+}
+
+/// Four rows at a time, each of the `N` columns a dot product of the row with a row of
+/// B transposed, in `4 x N` vector sums (independent chains), then summed across lanes;
+/// the epilogue as `finish` applies it.
+#[inline(always)]
+unsafe fn dots_n<S: Simd, const N: usize>(d: &Dots) {
+    let (k, ep) = (d.k, d.ep);
+    let (kv, kr) = (k / S::L * S::L, k % S::L);
+    let clamp = ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY;
+    let mut i = 0;
+    while i < d.rows {
+        let h = (d.rows - i).min(4);
+        // rows past h read the last row again (their results are not stored)
+        let ap: [*const f32; 4] = std::array::from_fn(|r| d.a.add((i + r.min(h - 1)) * d.lda));
+        let mut acc = [[S::zero(); N]; 4];
+        let mut off = 0;
+        while off < kv {
+            let w: [S::V; N] = std::array::from_fn(|j| S::load(d.bt.as_ptr().add(j * k + off)));
+            for (r, p) in ap.iter().enumerate() {
+                let x = S::load(p.add(off));
+                for j in 0..N {
+                    acc[r][j] = S::fma(x, w[j], acc[r][j]);
+                }
+            }
+            off += S::L;
+        }
+        if kr > 0 {
+            let w: [S::V; N] = std::array::from_fn(|j| S::load_part(d.bt.as_ptr().add(j * k + off), kr));
+            for (r, p) in ap.iter().enumerate() {
+                let x = S::load_part(p.add(off), kr);
+                for j in 0..N {
+                    acc[r][j] = S::fma(x, w[j], acc[r][j]);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate().take(h) {
+            for (j, &v) in row.iter().enumerate() {
+                let o = (i + r) * d.ldc + j;
+                let mut x = S::hsum(v) + d.bias[j];
+                let rv = (!d.res.is_null()).then(|| *d.res.add(o));
+                if let (Some(rv), true) = (rv, ep.residual_first) {
+                    x += rv;
+                }
+                if clamp {
+                    x = x.max(ep.lo).min(ep.hi);
+                }
+                if let (Some(rv), false) = (rv, ep.residual_first) {
+                    x += rv;
+                }
+                *d.c.add(o) = x;
+            }
+        }
+        i += 4;
     }
 }
 
@@ -444,9 +562,20 @@ mod tests {
     #[test]
     fn every_path_matches_the_reference_on_ragged_shapes() {
         for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()) {
-            for &(m, k, n) in
-                &[(1, 1, 1), (7, 3, 17), (50, 27, 48), (64, 96, 144), (37, 240, 40), (130, 24, 1), (9, 160, 73), (20, 200, 150)]
-            {
+            for &(m, k, n) in &[
+                (1, 1, 1),
+                (7, 3, 17),
+                (50, 27, 48),
+                (64, 96, 144),
+                (37, 240, 40),
+                (130, 24, 1),
+                (9, 160, 73),
+                (20, 200, 150),
+                (23, 96, 1),
+                (13, 37, 2),
+                (6, 16, 3),
+                (9, 50, 4),
+            ] {
                 let (a, b, bias) = (data(m * k, 1), data(k * n, 2), data(n, 3));
                 let want = reference(&a, &b, &bias, m, k, n);
                 let pb = PackedB::new(isa, &b, k, n, Some(&bias)).unwrap();

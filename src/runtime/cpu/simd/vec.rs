@@ -22,6 +22,13 @@ pub(crate) trait Simd {
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// The sum of the lanes.
+    #[inline(always)]
+    unsafe fn hsum(v: Self::V) -> f32 {
+        let mut t = [0f32; 16];
+        Self::store(t.as_mut_ptr(), v);
+        t[..Self::L].iter().sum()
+    }
     /// Hints that the line at `p` will be read soon (any address: a prefetch never faults).
     #[inline(always)]
     unsafe fn prefetch(p: *const f32) {
@@ -94,6 +101,10 @@ impl Simd for Avx512 {
     #[inline(always)]
     unsafe fn max(a: __m512, b: __m512) -> __m512 {
         _mm512_max_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn hsum(v: __m512) -> f32 {
+        _mm512_reduce_add_ps(v)
     }
 }
 
