@@ -262,65 +262,47 @@ unsafe fn run(pb: &PackedB, p: usize, rows: usize, a: *const f32, lda: usize, c:
     // fetched into L2 while this one computes, rather than on demand by its first tile
     // (panels under 32 KB, as with a small k, stay in cache between runs)
     let next = pb.panels.get(p + 1).filter(|n| n.data.len() >= 8192).map_or(&[][..], |n| &n.data[..]);
+    let j = Job { p: panel, next, k: pb.k, rows, a, lda, c, ldc, res, ep };
     match pb.isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => panel_avx512(panel, next, pb.k, rows, a, lda, c, ldc, res, ep),
+        Isa::Avx512 => panel_avx512(&j),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => panel_avx2(panel, next, pb.k, rows, a, lda, c, ldc, res, ep),
-        _ => panel_rows::<Portable>(panel, next, pb.k, rows, a, lda, c, ldc, res, ep),
+        Isa::Avx2 => panel_avx2(&j),
+        _ => panel_rows::<Portable>(&j),
     }
+}
+
+/// One panel over `rows` rows of A, for `panel_rows`.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    p: &'a Panel,
+    /// the weights to fetch into L2 meanwhile (the next panel's, or none)
+    next: &'a [f32],
+    k: usize,
+    rows: usize,
+    a: *const f32,
+    lda: usize,
+    c: *mut f32,
+    ldc: usize,
+    res: *const f32,
+    ep: &'a Epilogue<'a>,
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn panel_avx512(
-    p: &Panel,
-    next: &[f32],
-    k: usize,
-    rows: usize,
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    res: *const f32,
-    ep: &Epilogue,
-) {
-    panel_rows::<Avx512>(p, next, k, rows, a, lda, c, ldc, res, ep)
+unsafe fn panel_avx512(j: &Job) {
+    panel_rows::<Avx512>(j)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn panel_avx2(
-    p: &Panel,
-    next: &[f32],
-    k: usize,
-    rows: usize,
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    res: *const f32,
-    ep: &Epilogue,
-) {
-    panel_rows::<Avx2>(p, next, k, rows, a, lda, c, ldc, res, ep)
+unsafe fn panel_avx2(j: &Job) {
+    panel_rows::<Avx2>(j)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn panel_rows<S: Simd>(
-    p: &Panel,
-    next: &[f32],
-    k: usize,
-    rows: usize,
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    res: *const f32,
-    ep: &Epilogue,
-) {
+unsafe fn panel_rows<S: Simd>(j: &Job) {
+    let Job { p, next, k, rows, a, lda, c, ldc, res, ep } = *j;
     let c = c.add(p.n0);
     let res = if res.is_null() { res } else { res.add(p.n0) };
     macro_rules! tiles {
