@@ -6,14 +6,14 @@ macro_rules! zip_num {
     ($a:expr, $b:expr, $sa:expr, $sb:expr, $out:expr, |$x:ident, $y:ident| $e:expr) => {{
         if $sa == $sb {
             // same shapes (MoveNet's masks): no offset tables
-            return_zip!($a, $b, |$x, $y| $e)
+            zip_same!($a, $b, |$x, $y| $e)
         } else {
             zip_offsets!($a, $b, $sa, $sb, $out, |$x, $y| $e)
         }
     }};
 }
 
-macro_rules! return_zip {
+macro_rules! zip_same {
     ($a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
         $a.iter().zip($b.iter()).map(|(&$x, &$y)| $e).collect::<Vec<_>>()
     }};
