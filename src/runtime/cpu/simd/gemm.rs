@@ -248,21 +248,21 @@ where
 #[allow(clippy::too_many_arguments)]
 unsafe fn run(pb: &PackedB, p: usize, rows: usize, a: *const f32, lda: usize, c: *mut f32, ldc: usize, res: *const f32, ep: &Epilogue) {
     let panel = &pb.panels[p];
-    if let Some(bt) = &pb.dots {
-        let d = Dots { bt, bias: &panel.bias, k: pb.k, n: pb.n, rows, a, lda, c, ldc, res, ep };
-        return match pb.isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => dots_avx512(&d),
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => dots_avx2(&d),
-            _ => dots::<Portable>(&d),
-        };
-    }
+
     // the panel a task runs next (tasks run in order on each thread): its weights are
     // fetched into L2 while this one computes, rather than on demand by its first tile
     // (panels under 32 KB, as with a small k, stay in cache between runs)
     let next = pb.panels.get(p + 1).filter(|n| n.data.len() >= 8192).map_or(&[][..], |n| &n.data[..]);
     let j = Job { p: panel, next, k: pb.k, rows, a, lda, c, ldc, res, ep };
+    if let Some(bt) = &pb.dots {
+        return match pb.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => dots_avx512(&j, bt),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => dots_avx2(&j, bt),
+            _ => dots::<Portable>(&j, bt),
+        };
+    }
     match pb.isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => panel_avx512(&j),
@@ -334,61 +334,46 @@ unsafe fn panel_rows<S: Simd>(j: &Job) {
     }
 }
 
-/// A GEMM of `n <= DOTS` columns over `rows` rows, for `dots`.
-struct Dots<'a> {
-    /// `[n][k]`
-    bt: &'a [f32],
-    bias: &'a [f32],
-    k: usize,
-    n: usize,
-    rows: usize,
-    a: *const f32,
-    lda: usize,
-    c: *mut f32,
-    ldc: usize,
-    res: *const f32,
-    ep: &'a Epilogue<'a>,
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn dots_avx512(d: &Dots) {
-    dots::<Avx512>(d)
+unsafe fn dots_avx512(j: &Job, bt: &[f32]) {
+    dots::<Avx512>(j, bt)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dots_avx2(d: &Dots) {
-    dots::<Avx2>(d)
+unsafe fn dots_avx2(j: &Job, bt: &[f32]) {
+    dots::<Avx2>(j, bt)
 }
 
 #[inline(always)]
-unsafe fn dots<S: Simd>(d: &Dots) {
-    match d.n {
-        1 => dots_n::<S, 1>(d),
-        2 => dots_n::<S, 2>(d),
-        3 => dots_n::<S, 3>(d),
-        _ => dots_n::<S, 4>(d),
+unsafe fn dots<S: Simd>(j: &Job, bt: &[f32]) {
+    match j.p.cols {
+        1 => dots_n::<S, 1>(j, bt),
+        2 => dots_n::<S, 2>(j, bt),
+        3 => dots_n::<S, 3>(j, bt),
+        _ => dots_n::<S, 4>(j, bt),
     }
 }
 
-/// Four rows at a time, each of the `N` columns a dot product of the row with a row of
-/// B transposed, in `4 x N` vector sums (independent chains), then summed across lanes;
-/// the epilogue as `finish` applies it.
+/// A GEMM of `N <= DOTS` columns (one panel, `j.p`) on B transposed (`bt`, `[N][k]`):
+/// four rows at a time, each column a dot product of the row with a row of `bt`, in
+/// `4 x N` vector sums (independent chains), then summed across lanes; the epilogue as
+/// `finish` applies it.
 #[inline(always)]
-unsafe fn dots_n<S: Simd, const N: usize>(d: &Dots) {
-    let (k, ep) = (d.k, d.ep);
+unsafe fn dots_n<S: Simd, const N: usize>(j: &Job, bt: &[f32]) {
+    let Job { p, k, rows, a, lda, c, ldc, res, ep, .. } = *j;
     let (kv, kr) = (k / S::L * S::L, k % S::L);
     let clamp = ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY;
     let mut i = 0;
-    while i < d.rows {
-        let h = (d.rows - i).min(4);
+    while i < rows {
+        let h = (rows - i).min(4);
         // rows past h read the last row again (their results are not stored)
-        let ap: [*const f32; 4] = std::array::from_fn(|r| d.a.add((i + r.min(h - 1)) * d.lda));
+        let ap: [*const f32; 4] = std::array::from_fn(|r| a.add((i + r.min(h - 1)) * lda));
         let mut acc = [[S::zero(); N]; 4];
         let mut off = 0;
         while off < kv {
-            let w: [S::V; N] = std::array::from_fn(|j| S::load(d.bt.as_ptr().add(j * k + off)));
+            let w: [S::V; N] = std::array::from_fn(|j| S::load(bt.as_ptr().add(j * k + off)));
             for (r, p) in ap.iter().enumerate() {
                 let x = S::load(p.add(off));
                 for j in 0..N {
@@ -398,7 +383,7 @@ unsafe fn dots_n<S: Simd, const N: usize>(d: &Dots) {
             off += S::L;
         }
         if kr > 0 {
-            let w: [S::V; N] = std::array::from_fn(|j| S::load_part(d.bt.as_ptr().add(j * k + off), kr));
+            let w: [S::V; N] = std::array::from_fn(|j| S::load_part(bt.as_ptr().add(j * k + off), kr));
             for (r, p) in ap.iter().enumerate() {
                 let x = S::load_part(p.add(off), kr);
                 for j in 0..N {
@@ -408,9 +393,9 @@ unsafe fn dots_n<S: Simd, const N: usize>(d: &Dots) {
         }
         for (r, row) in acc.iter().enumerate().take(h) {
             for (j, &v) in row.iter().enumerate() {
-                let o = (i + r) * d.ldc + j;
-                let mut x = S::hsum(v) + d.bias[j];
-                let rv = (!d.res.is_null()).then(|| *d.res.add(o));
+                let o = (i + r) * ldc + j;
+                let mut x = S::hsum(v) + p.bias[j];
+                let rv = (!res.is_null()).then(|| *res.add(o));
                 if let (Some(rv), true) = (rv, ep.residual_first) {
                     x += rv;
                 }
@@ -420,7 +405,7 @@ unsafe fn dots_n<S: Simd, const N: usize>(d: &Dots) {
                 if let (Some(rv), false) = (rv, ep.residual_first) {
                     x += rv;
                 }
-                *d.c.add(o) = x;
+                *c.add(o) = x;
             }
         }
         i += 4;
