@@ -13,6 +13,10 @@ use super::simd::{self, Isa};
 use super::Step;
 use crate::graph::{self, BinOp, Graph, UnOp, ValueId};
 use rayon::prelude::*;
+pub(super) use sinks::fuse_sinks;
+use sinks::Sink;
+
+mod sinks;
 
 /// Output elements per block: the intermediates of a chain of ten ops take 40 KB.
 const BLOCK: usize = 512;
@@ -208,6 +212,10 @@ pub(super) struct Chain {
     len: usize,
     /// The graph nodes it replaces, for profiles.
     pub nodes: Vec<usize>,
+    /// Reductions that alone read the output: with any, the step writes their results
+    /// (to `sink_values`) and never stores the output.
+    sinks: Vec<Sink>,
+    pub sink_values: Vec<ValueId>,
 }
 
 fn kind_of(st: &Step) -> Option<Kind> {
@@ -281,7 +289,8 @@ pub(super) fn fuse_chains(g: &Graph, steps: &mut [Step], outputs: &std::collecti
         for &m in &members[..members.len() - 1] {
             steps[m] = Step::Fused;
         }
-        steps[root] = Step::Chain(Box::new(Chain { inputs, bcast, ops, len: graph::numel(&out_shape), nodes: members }));
+        let len = graph::numel(&out_shape);
+        steps[root] = Step::Chain(Box::new(Chain { inputs, bcast, ops, len, nodes: members, sinks: Vec::new(), sink_values: Vec::new() }));
     }
 }
 
@@ -509,7 +518,7 @@ mod tests {
         }
         let want = &vals.last().unwrap().0;
         let bcast = shapes.iter().map(|s| Bcast::new(s, &out)).collect();
-        let c = Chain { inputs: (0..8).collect(), bcast, ops, len: want.len(), nodes: vec![] };
+        let c = Chain { inputs: (0..8).collect(), bcast, ops, len: want.len(), nodes: vec![], sinks: vec![], sink_values: vec![] };
         let xs: Vec<&[f32]> = data.iter().map(|d| d.as_slice()).collect();
         for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()) {
             let mut got = vec![f32::NAN; want.len()];

@@ -209,6 +209,7 @@ impl CpuPlan {
         if fuse {
             fuse_blocks(&g, &mut steps, &outputs);
             chain::fuse_chains(&g, &mut steps, &outputs);
+            chain::fuse_sinks(&g, &mut steps, &outputs);
         }
         // liveness, on what each step reads
         let reads: Vec<Vec<ValueId>> = g
@@ -639,6 +640,11 @@ impl CpuPlan {
                     vec![Val::F(std::sync::Arc::new(out), x.dims().to_vec())]
                 }
                 Step::Fused => Vec::new(),
+                Step::Chain(c) if !c.sink_values.is_empty() => {
+                    let ins: Vec<&Val> = c.inputs.iter().map(|&v| val(v)).collect::<Result<_>>()?;
+                    let ts = Val::with_f32_all(&ins, |xs| c.run_sinks(self.isa, xs))?.map_err(node_err)?;
+                    ts.into_iter().map(|t| to_candle(t).map(Val::C)).collect::<Result<_>>()?
+                }
                 Step::Chain(c) => {
                     let shape = out_shape();
                     let mut out = self.pool.take(graph::numel(&shape));
@@ -657,7 +663,12 @@ impl CpuPlan {
                     res.into_iter().map(|t| to_candle(t).map(Val::C)).collect::<Result<_>>()?
                 }
             };
-            for (&o, t) in node.outputs.iter().zip(outs) {
+            // a chain with sinks writes their values, not its own
+            let targets = match &self.steps[i] {
+                Step::Chain(c) if !c.sink_values.is_empty() => &c.sink_values,
+                _ => &node.outputs,
+            };
+            for (&o, t) in targets.iter().zip(outs) {
                 self.slots[o] = Some(t);
             }
             for &v in &self.frees[i] {

@@ -16,7 +16,7 @@ pub mod dw;
 pub mod gemm;
 pub mod math;
 pub mod peak;
-mod vec;
+pub(crate) mod vec;
 
 /// An instruction-set path of the CPU kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -22,6 +22,8 @@ pub(crate) trait Simd {
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// Per lane, `a` where `x > y` (false for NaN), else `b`.
+    unsafe fn select_gt(x: Self::V, y: Self::V, a: Self::V, b: Self::V) -> Self::V;
     /// The sum of the lanes.
     #[inline(always)]
     unsafe fn hsum(v: Self::V) -> f32 {
@@ -103,6 +105,10 @@ impl Simd for Avx512 {
         _mm512_max_ps(a, b)
     }
     #[inline(always)]
+    unsafe fn select_gt(x: __m512, y: __m512, a: __m512, b: __m512) -> __m512 {
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, y), b, a)
+    }
+    #[inline(always)]
     unsafe fn hsum(v: __m512) -> f32 {
         _mm512_reduce_add_ps(v)
     }
@@ -162,6 +168,10 @@ impl Simd for Avx2 {
     unsafe fn max(a: __m256, b: __m256) -> __m256 {
         _mm256_max_ps(a, b)
     }
+    #[inline(always)]
+    unsafe fn select_gt(x: __m256, y: __m256, a: __m256, b: __m256) -> __m256 {
+        _mm256_blendv_ps(b, a, _mm256_cmp_ps::<_CMP_GT_OQ>(x, y))
+    }
 }
 
 /// Portable code: 8-lane arrays, multiply then add (no fused multiply-add: without the
@@ -216,6 +226,10 @@ impl Simd for Portable {
     #[inline(always)]
     unsafe fn max(a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
         std::array::from_fn(|i| a[i].max(b[i]))
+    }
+    #[inline(always)]
+    unsafe fn select_gt(x: [f32; 8], y: [f32; 8], a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+        std::array::from_fn(|i| if x[i] > y[i] { a[i] } else { b[i] })
     }
 }
 
