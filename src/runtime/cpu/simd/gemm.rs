@@ -21,7 +21,8 @@ struct Panel {
     n0: usize,
     cols: usize,
     nv: usize,
-    /// `[k][nv * L]`
+    /// `[k][nv * L]`; for a dot-product panel (`nv == 0`), B's columns transposed,
+    /// `[cols][k]`
     data: super::buf::Buf,
     /// `[nv * L]`
     bias: super::buf::Buf,
@@ -33,12 +34,12 @@ pub struct PackedB {
     k: usize,
     n: usize,
     panels: Vec<Panel>,
-    /// For `n <= DOTS`: B transposed (`[n][k]`), run as dot products along k.
-    dots: Option<super::buf::Buf>,
 }
 
 /// Up to this many columns, a GEMM runs as dot products along k: a register tile would use
-/// 1-4 of its 16 lanes (MoveNet's centre and box heads end in 1 and 2 columns).
+/// 1-4 of its 16 lanes (MoveNet's centre and box heads end in 1 and 2 columns). So do the
+/// last 1-4 columns past whole vectors (its keypoint heads' 17 and 34 are 16 + 1 and
+/// 32 + 2), as a panel of their own.
 const DOTS: usize = 4;
 
 impl std::fmt::Debug for PackedB {
@@ -64,6 +65,10 @@ impl PackedB {
             return Err(format!("bias has {} values, expected {n}", bias.map_or(0, |b| b.len())));
         }
         let l = isa.lanes();
+        // the last 1-4 columns (or all of up to 4) as dot products, when k fills a vector
+        let rem = if n <= DOTS { n } else { n % l };
+        let dots = if (1..=DOTS).contains(&rem) && k >= l { rem } else { 0 };
+        let (full, n) = (n, n - dots);
         // as few panels as the widest tile allows, of equal width
         let vecs = n.div_ceil(l);
         let count = vecs.div_ceil(max_nv(isa)).max(1);
@@ -77,7 +82,7 @@ impl PackedB {
             let pw = pnv * l;
             let mut data = super::buf::Buf::zeros(k * pw);
             for kk in 0..k {
-                data[kk * pw..kk * pw + cols].copy_from_slice(&b[kk * n + n0..kk * n + n0 + cols]);
+                data[kk * pw..kk * pw + cols].copy_from_slice(&b[kk * full + n0..kk * full + n0 + cols]);
             }
             let mut pb = super::buf::Buf::zeros(pw);
             if let Some(bs) = bias {
@@ -86,16 +91,18 @@ impl PackedB {
             panels.push(Panel { n0, cols, nv: pnv, data, bias: pb });
             n0 += cols;
         }
-        let dots = (n <= DOTS && k >= isa.lanes()).then(|| {
-            let mut t = super::buf::Buf::zeros(n * k);
-            for j in 0..n {
+        if dots > 0 {
+            let mut t = super::buf::Buf::zeros(dots * k);
+            let mut pb = super::buf::Buf::zeros(dots);
+            for j in 0..dots {
                 for kk in 0..k {
-                    t[j * k + kk] = b[kk * n + j];
+                    t[j * k + kk] = b[kk * full + n + j];
                 }
+                pb[j] = bias.map_or(0.0, |bs| bs[n + j]);
             }
-            t
-        });
-        Ok(PackedB { isa, k, n, panels, dots })
+            panels.push(Panel { n0: n, cols: dots, nv: 0, data: t, bias: pb });
+        }
+        Ok(PackedB { isa, k, n: full, panels })
     }
 
     pub fn isa(&self) -> Isa {
@@ -254,13 +261,13 @@ unsafe fn run(pb: &PackedB, p: usize, rows: usize, a: *const f32, lda: usize, c:
     // (panels under 32 KB, as with a small k, stay in cache between runs)
     let next = pb.panels.get(p + 1).filter(|n| n.data.len() >= 8192).map_or(&[][..], |n| &n.data[..]);
     let j = Job { p: panel, next, k: pb.k, rows, a, lda, c, ldc, res, ep };
-    if let Some(bt) = &pb.dots {
+    if panel.nv == 0 {
         return match pb.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => dots_avx512(&j, bt),
+            Isa::Avx512 => dots_avx512(&j),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => dots_avx2(&j, bt),
-            _ => dots::<Portable>(&j, bt),
+            Isa::Avx2 => dots_avx2(&j),
+            _ => dots::<Portable>(&j),
         };
     }
     match pb.isa {
@@ -336,33 +343,36 @@ unsafe fn panel_rows<S: Simd>(j: &Job) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn dots_avx512(j: &Job, bt: &[f32]) {
-    dots::<Avx512>(j, bt)
+unsafe fn dots_avx512(j: &Job) {
+    dots::<Avx512>(j)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dots_avx2(j: &Job, bt: &[f32]) {
-    dots::<Avx2>(j, bt)
+unsafe fn dots_avx2(j: &Job) {
+    dots::<Avx2>(j)
 }
 
 #[inline(always)]
-unsafe fn dots<S: Simd>(j: &Job, bt: &[f32]) {
+unsafe fn dots<S: Simd>(j: &Job) {
     match j.p.cols {
-        1 => dots_n::<S, 1>(j, bt),
-        2 => dots_n::<S, 2>(j, bt),
-        3 => dots_n::<S, 3>(j, bt),
-        _ => dots_n::<S, 4>(j, bt),
+        1 => dots_n::<S, 1>(j),
+        2 => dots_n::<S, 2>(j),
+        3 => dots_n::<S, 3>(j),
+        _ => dots_n::<S, 4>(j),
     }
 }
 
-/// A GEMM of `N <= DOTS` columns (one panel, `j.p`) on B transposed (`bt`, `[N][k]`):
-/// four rows at a time, each column a dot product of the row with a row of `bt`, in
-/// `4 x N` vector sums (independent chains), then summed across lanes; the epilogue as
-/// `finish` applies it.
+/// The `N <= DOTS` columns of a dot-product panel (`j.p`, B's columns transposed,
+/// `[N][k]`): four rows at a time, each column a dot product of the row with a row of the
+/// panel, in `4 x N` vector sums (independent chains), then summed across lanes; the
+/// epilogue as `finish` applies it.
 #[inline(always)]
-unsafe fn dots_n<S: Simd, const N: usize>(j: &Job, bt: &[f32]) {
+unsafe fn dots_n<S: Simd, const N: usize>(j: &Job) {
     let Job { p, k, rows, a, lda, c, ldc, res, ep, .. } = *j;
+    let bt = &p.data[..];
+    let c = c.add(p.n0);
+    let res = if res.is_null() { res } else { res.add(p.n0) };
     let (kv, kr) = (k / S::L * S::L, k % S::L);
     let clamp = ep.lo > f32::NEG_INFINITY || ep.hi < f32::INFINITY;
     let mut i = 0;
@@ -542,6 +552,12 @@ mod tests {
                 (13, 37, 2),
                 (6, 16, 3),
                 (9, 50, 4),
+                // whole vectors and a dot-product panel for the last 1-4 columns
+                (70, 96, 34),
+                (33, 96, 17),
+                (9, 40, 20),
+                (5, 20, 66),
+                (64, 520, 258),
             ] {
                 let (a, b, bias) = (data(m * k, 1), data(k * n, 2), data(n, 3));
                 let want = reference(&a, &b, &bias, m, k, n);
