@@ -13,7 +13,8 @@
 
 use super::kernels::{clamp_of, im2col_rows, ConvGeo};
 use super::simd::{self, dw, gemm::PackedB, Epilogue};
-use crate::graph::{ConvAttrs, ResidualAt};
+use super::{readers_and_producers, Step};
+use crate::graph::{self, ConvAttrs, Graph, ResidualAt, ValueId};
 use rayon::prelude::*;
 
 /// Whether a conv can be part of a block: a clamp activation, and no residual unless
@@ -70,6 +71,91 @@ impl Out {
     /// Through a method, so closures capture the whole (Send) wrapper.
     fn ptr(self) -> *mut f32 {
         self.0
+    }
+}
+
+/// Input pixels of the depthwise under which a block is not fused (a stride-2 block on a
+/// 64x64 input is: its expanded input is the large activation).
+const MIN_FUSED_PIXELS: usize = 64 * 64;
+
+/// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
+/// intermediates nothing else reads by one `Step::Block` at the project conv.
+pub(super) fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
+    let (readers, producer) = readers_and_producers(g);
+    let private = |v: ValueId, reader: usize| readers[v] == [reader] && !outputs.contains(&v);
+    for i in 0..steps.len() {
+        // small maps gain little (their activations stay in cache anyway) and pay for the
+        // rows that neighbouring ranges both expand
+        let Step::Depthwise { attrs: da, geo: dg, .. } = &steps[i] else { continue };
+        if dg.h * dg.w < MIN_FUSED_PIXELS {
+            continue;
+        }
+        let dn = &g.nodes[i];
+        let (d_in, d_out) = (dn.inputs[0], dn.outputs[0]);
+        let dlayout = da.layout;
+        if !fusable(da, false) || readers[d_out].len() != 1 || !private(d_out, readers[d_out][0]) {
+            continue;
+        }
+        let k = readers[d_out][0];
+        let pointwise = |st: &Step, residual_ok: bool| matches!(st, Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && attrs.layout == dlayout && fusable(attrs, residual_ok));
+        if !pointwise(&steps[k], true) || g.nodes[k].inputs[0] != d_out {
+            continue;
+        }
+        let j = producer[d_in];
+        // or a dense conv over a window (a stem), im2col'd a row at a time
+        let dense = |st: &Step| matches!(st, Step::Conv { attrs, .. } if attrs.layout == dlayout && fusable(attrs, false));
+        let with_expand = j != usize::MAX && (pointwise(&steps[j], false) || dense(&steps[j])) && private(d_in, i);
+        let x = if with_expand { g.nodes[j].inputs[0] } else { d_in };
+        let (residual, residual_at) = match &steps[k] {
+            Step::Conv { attrs, .. } if attrs.residual.is_some() => (g.nodes[k].inputs.last().copied(), attrs.residual),
+            _ => (None, None),
+        };
+        let take = |st: &mut Step| match std::mem::replace(st, Step::Fused) {
+            Step::Conv { attrs, packed, .. } => {
+                Some(Pointwise { packed, clamp: clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) })
+            }
+            _ => None,
+        };
+        let (Some(project), Step::Depthwise { attrs, packed, geo }) = (take(&mut steps[k]), std::mem::replace(&mut steps[i], Step::Fused))
+        else {
+            continue;
+        };
+        let expand_geo = match steps.get(j) {
+            Some(Step::Conv { geo, .. }) if with_expand && !(geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0]) => {
+                Some(geo.clone())
+            }
+            _ => None,
+        };
+        let expand = if with_expand { take(&mut steps[j]) } else { None };
+        // a narrowing pointwise conv alone reading the projection (a head's last conv) runs
+        // on each projected row while it is in cache, so the projection never goes to
+        // memory (widening ones, the next block's expand, stay with their own block)
+        let p_out = g.nodes[k].outputs[0];
+        let t = readers[p_out].first().copied().filter(|&t| {
+            private(p_out, t)
+                && g.nodes[t].inputs[0] == p_out
+                && matches!(&steps[t], Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && attrs.layout == dlayout && attrs.residual.is_none() && geo.cout <= geo.cin && (clamp_of(attrs.act).is_some() || attrs.act == graph::Activation::Sigmoid))
+        });
+        let tail = t.and_then(|t| match std::mem::replace(&mut steps[t], Step::Fused) {
+            Step::Conv { attrs, packed, .. } => Some(Tail {
+                conv: Pointwise { packed, clamp: clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) },
+                sigmoid: attrs.act == graph::Activation::Sigmoid,
+            }),
+            _ => None,
+        });
+        let nodes = [with_expand.then_some(j), Some(i), Some(k), t].into_iter().flatten().collect();
+        let block = Block {
+            expand,
+            expand_geo,
+            dw: packed,
+            dw_clamp: clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
+            geo: dw_geo(&geo),
+            project,
+            residual: residual_at,
+            tail,
+            nodes,
+        };
+        steps[t.unwrap_or(k)] = Step::Block { block: Box::new(block), x, residual, layout: dlayout };
     }
 }
 

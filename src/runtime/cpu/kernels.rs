@@ -111,41 +111,48 @@ fn scalar_epilogue(out: &mut [f32], c: usize, act: Activation, residual: Option<
 /// where the window is padded.
 pub(super) fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: &mut [f32]) {
     let k = g.kh * g.kw * g.cin;
-    for (j, dst) in cols.chunks_mut(k).take(rows).enumerate() {
-        let r = r0 + j;
-        let ox = r % g.ow;
-        let oy = (r / g.ow) % g.oh;
-        let b = r / (g.ow * g.oh);
-        dst.fill(0.0);
-        for ky in 0..g.kh {
+    let run = g.kw * g.cin;
+    // the output pixel, stepped along (no divisions per pixel)
+    let (mut ox, mut oy, mut b) = (r0 % g.ow, (r0 / g.ow) % g.oh, r0 / (g.ow * g.oh));
+    for dst in cols.chunks_mut(k).take(rows) {
+        let ix0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+        // a window row wholly inside the input is one run of kw * cin values
+        let inside = g.dil[1] == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w;
+        for (ky, d) in dst.chunks_mut(run).enumerate() {
             let iy = (oy * g.stride[0] + ky * g.dil[0]) as isize - g.pad[0] as isize;
             if iy < 0 || iy >= g.h as isize {
+                d.fill(0.0);
                 continue;
             }
-            // a window row wholly inside the input is one run of kw * cin values
-            let ix0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
-            if g.dil[1] == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
-                let src = ((b * g.h + iy as usize) * g.w + ix0 as usize) * g.cin;
-                let d = ky * g.kw * g.cin;
-                let len = g.kw * g.cin;
-                if len <= 32 {
+            let row = (b * g.h + iy as usize) * g.w;
+            if inside {
+                let src = (row + ix0 as usize) * g.cin;
+                if run <= 32 {
                     // short runs (the 3-channel stem's 9 values): no call to memcpy
-                    for (o, &v) in dst[d..d + len].iter_mut().zip(&x[src..src + len]) {
+                    for (o, &v) in d.iter_mut().zip(&x[src..src + run]) {
                         *o = v;
                     }
                 } else {
-                    dst[d..d + len].copy_from_slice(&x[src..src + len]);
+                    d.copy_from_slice(&x[src..src + run]);
                 }
                 continue;
             }
-            for kx in 0..g.kw {
+            for (kx, dk) in d.chunks_mut(g.cin).enumerate() {
                 let ix = (ox * g.stride[1] + kx * g.dil[1]) as isize - g.pad[1] as isize;
                 if ix < 0 || ix >= g.w as isize {
-                    continue;
+                    dk.fill(0.0);
+                } else {
+                    let src = (row + ix as usize) * g.cin;
+                    dk.copy_from_slice(&x[src..src + g.cin]);
                 }
-                let src = ((b * g.h + iy as usize) * g.w + ix as usize) * g.cin;
-                let d = (ky * g.kw + kx) * g.cin;
-                dst[d..d + g.cin].copy_from_slice(&x[src..src + g.cin]);
+            }
+        }
+        ox += 1;
+        if ox == g.ow {
+            ox = 0;
+            oy += 1;
+            if oy == g.oh {
+                (oy, b) = (0, b + 1);
             }
         }
     }

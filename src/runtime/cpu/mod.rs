@@ -124,6 +124,8 @@ enum Step {
     CmpF32(graph::BinOp),
     /// GatherNd of f32 data, read in place (only the indices go to the host).
     GatherNdF32,
+    /// A resize of f32 data with its target fixed at plan time (no host copies).
+    ResizeF32(Op),
     /// Reshape-like ops: a candle view of the same storage.
     View,
     UnaryF32(graph::UnOp),
@@ -207,7 +209,7 @@ impl CpuPlan {
         }
         let outputs: std::collections::HashSet<ValueId> = g.outputs.iter().copied().collect();
         if fuse {
-            fuse_blocks(&g, &mut steps, &outputs);
+            fused::fuse_blocks(&g, &mut steps, &outputs);
             chain::fuse_chains(&g, &mut steps, &outputs);
             chain::fuse_sinks(&g, &mut steps, &outputs);
         }
@@ -278,91 +280,6 @@ pub(super) fn readers_and_producers(g: &Graph) -> (Vec<Vec<usize>>, Vec<usize>) 
         }
     }
     (readers, producer)
-}
-
-/// Input pixels of the depthwise under which a block is not fused (a stride-2 block on a
-/// 64x64 input is: its expanded input is the large activation).
-const MIN_FUSED_PIXELS: usize = 64 * 64;
-
-/// Replaces each expand 1x1 -> depthwise -> project 1x1 chain (the expand optional) whose
-/// intermediates nothing else reads by one `Step::Block` at the project conv.
-fn fuse_blocks(g: &Graph, steps: &mut [Step], outputs: &std::collections::HashSet<ValueId>) {
-    let (readers, producer) = readers_and_producers(g);
-    let private = |v: ValueId, reader: usize| readers[v] == [reader] && !outputs.contains(&v);
-    for i in 0..steps.len() {
-        // small maps gain little (their activations stay in cache anyway) and pay for the
-        // rows that neighbouring ranges both expand
-        let Step::Depthwise { attrs: da, geo: dg, .. } = &steps[i] else { continue };
-        if dg.h * dg.w < MIN_FUSED_PIXELS {
-            continue;
-        }
-        let dn = &g.nodes[i];
-        let (d_in, d_out) = (dn.inputs[0], dn.outputs[0]);
-        let dlayout = da.layout;
-        if !fused::fusable(da, false) || readers[d_out].len() != 1 || !private(d_out, readers[d_out][0]) {
-            continue;
-        }
-        let k = readers[d_out][0];
-        let pointwise = |st: &Step, residual_ok: bool| matches!(st, Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && attrs.layout == dlayout && fused::fusable(attrs, residual_ok));
-        if !pointwise(&steps[k], true) || g.nodes[k].inputs[0] != d_out {
-            continue;
-        }
-        let j = producer[d_in];
-        // or a dense conv over a window (a stem), im2col'd a row at a time
-        let dense = |st: &Step| matches!(st, Step::Conv { attrs, .. } if attrs.layout == dlayout && fused::fusable(attrs, false));
-        let with_expand = j != usize::MAX && (pointwise(&steps[j], false) || dense(&steps[j])) && private(d_in, i);
-        let x = if with_expand { g.nodes[j].inputs[0] } else { d_in };
-        let (residual, residual_at) = match &steps[k] {
-            Step::Conv { attrs, .. } if attrs.residual.is_some() => (g.nodes[k].inputs.last().copied(), attrs.residual),
-            _ => (None, None),
-        };
-        let take = |st: &mut Step| match std::mem::replace(st, Step::Fused) {
-            Step::Conv { attrs, packed, .. } => {
-                Some(fused::Pointwise { packed, clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) })
-            }
-            _ => None,
-        };
-        let (Some(project), Step::Depthwise { attrs, packed, geo }) = (take(&mut steps[k]), std::mem::replace(&mut steps[i], Step::Fused))
-        else {
-            continue;
-        };
-        let expand_geo = match steps.get(j) {
-            Some(Step::Conv { geo, .. }) if with_expand && !(geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0]) => {
-                Some(geo.clone())
-            }
-            _ => None,
-        };
-        let expand = if with_expand { take(&mut steps[j]) } else { None };
-        // a narrowing pointwise conv alone reading the projection (a head's last conv) runs
-        // on each projected row while it is in cache, so the projection never goes to
-        // memory (widening ones, the next block's expand, stay with their own block)
-        let p_out = g.nodes[k].outputs[0];
-        let t = readers[p_out].first().copied().filter(|&t| {
-            private(p_out, t)
-                && g.nodes[t].inputs[0] == p_out
-                && matches!(&steps[t], Step::Conv { attrs, geo, .. } if geo.kh == 1 && geo.kw == 1 && geo.stride == [1, 1] && geo.pad == [0, 0] && attrs.layout == dlayout && attrs.residual.is_none() && geo.cout <= geo.cin && (kernels::clamp_of(attrs.act).is_some() || attrs.act == graph::Activation::Sigmoid))
-        });
-        let tail = t.and_then(|t| match std::mem::replace(&mut steps[t], Step::Fused) {
-            Step::Conv { attrs, packed, .. } => Some(fused::Tail {
-                conv: fused::Pointwise { packed, clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)) },
-                sigmoid: attrs.act == graph::Activation::Sigmoid,
-            }),
-            _ => None,
-        });
-        let nodes = [with_expand.then_some(j), Some(i), Some(k), t].into_iter().flatten().collect();
-        let block = fused::Block {
-            expand,
-            expand_geo,
-            dw: packed,
-            dw_clamp: kernels::clamp_of(attrs.act).unwrap_or((f32::NEG_INFINITY, f32::INFINITY)),
-            geo: fused::dw_geo(&geo),
-            project,
-            residual: residual_at,
-            tail,
-            nodes,
-        };
-        steps[t.unwrap_or(k)] = Step::Block { block: Box::new(block), x, residual, layout: dlayout };
-    }
 }
 
 fn is_cmp(b: graph::BinOp) -> bool {
@@ -448,6 +365,15 @@ fn plan_step(g: &Graph, n: &graph::Node, isa: Isa) -> Result<Step> {
             reduce_dims(g, n, true).map_or(Step::Generic, |dims| Step::ArgMaxF32 { dims, dtype: *dtype })
         }
         Op::GatherNd if g.values[n.inputs[0]].dtype == DType::F32 => Step::GatherNdF32,
+        Op::Resize { layout, .. } if g.values[n.inputs[0]].dtype == DType::F32 => {
+            // as `graph::eval` runs it, a constant target's scales fixed in the op
+            let in_shape = g.values[n.inputs[0]].shape.clone().unwrap_or_default();
+            match n.inputs.get(1).map(|v| g.consts.get(v).map(|t| graph::eval::resize_target(t, Some((&in_shape, *layout))))) {
+                None | Some(Some(Ok(graph::eval::ResizeTarget::Size(_)))) => Step::ResizeF32(n.op.clone()),
+                Some(Some(Ok(graph::eval::ResizeTarget::Scales(sc)))) => Step::ResizeF32(graph::eval::resized_with(&n.op, sc)),
+                _ => Step::Generic,
+            }
+        }
         Op::Reshape { .. } | Op::Squeeze { .. } | Op::ExpandDims | Op::Identity | Op::Unsqueeze { .. } | Op::Flatten { .. } => Step::View,
         Op::Binary(b) if !is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::BinaryF32(*b),
         Op::Binary(b) if is_cmp(*b) && n.inputs.iter().all(|&v| g.values[v].dtype == DType::F32) => Step::CmpF32(*b),
@@ -627,6 +553,12 @@ impl CpuPlan {
                     if !p.with_f32(copy)? {
                         return Err(node_err("gather offsets past the data (this is a bug)".into()));
                     }
+                    vec![Val::F(std::sync::Arc::new(out), shape)]
+                }
+                Step::ResizeF32(op) => {
+                    let (x, shape) = (val(node.inputs[0])?, out_shape());
+                    let mut out = self.pool.take(graph::numel(&shape));
+                    x.with_f32(|v| graph::eval::resize_f32_into(v, x.dims(), &shape, op, &mut out))?.map_err(node_err)?;
                     vec![Val::F(std::sync::Arc::new(out), shape)]
                 }
                 Step::View => vec![val(node.inputs[0])?.reshape(out_shape())?],
