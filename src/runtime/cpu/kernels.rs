@@ -127,8 +127,13 @@ pub(super) fn im2col_rows(x: &[f32], g: &ConvGeo, r0: usize, rows: usize, cols: 
             let row = (b * g.h + iy as usize) * g.w;
             if inside {
                 let src = (row + ix0 as usize) * g.cin;
-                if run <= 32 {
-                    // short runs (the 3-channel stem's 9 values): no call to memcpy
+                if run == 9 {
+                    // the 3-channel stem's 3x3 window row: a copy of fixed size (two moves)
+                    if let (Ok(o), Ok(v)) = (<&mut [f32; 9]>::try_from(&mut *d), <&[f32; 9]>::try_from(&x[src..src + 9])) {
+                        *o = *v;
+                    }
+                } else if run <= 32 {
+                    // other short runs: no call to memcpy
                     for (o, &v) in d.iter_mut().zip(&x[src..src + run]) {
                         *o = v;
                     }
