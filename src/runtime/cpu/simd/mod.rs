@@ -153,8 +153,31 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                 }
             });
         }
-        let r = f();
-        done.store(true, Ordering::Release);
-        r
+        // the helpers stop when the run ends, or unwinds (they would otherwise spin, and
+        // the scope wait for them, for ever)
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        let _stop = Stop(done);
+        f()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A run gets its parallel work done, and one that panics stops its helpers and unwinds
+    /// to the caller (rather than hanging).
+    #[test]
+    fn a_run_in_the_pool_finishes_and_a_panic_unwinds() {
+        use rayon::prelude::*;
+        let got = super::in_pool(|| (0..10_000u64).into_par_iter().map(|x| x * 2).sum::<u64>());
+        assert_eq!(got, 99_990_000);
+        let r = std::panic::catch_unwind(|| super::in_pool(|| -> u64 { panic!("a kernel bug") }));
+        assert!(r.is_err());
+        // the pool still runs after the unwinding
+        assert_eq!(super::in_pool(|| (0..100u64).into_par_iter().sum::<u64>()), 4950);
+    }
 }
