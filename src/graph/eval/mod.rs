@@ -6,12 +6,14 @@ mod array;
 mod elementwise;
 mod infer;
 mod nn;
+mod resize;
 mod shape;
 
 pub use array::*;
 pub use elementwise::*;
 pub use infer::*;
 pub use nn::*;
+pub use resize::*;
 pub use shape::*;
 
 use super::tensor::{numel, strides};
