@@ -45,7 +45,9 @@ pub(in crate::runtime::cpu) fn fuse_sinks(g: &Graph, steps: &mut [Step], outputs
         while let Some(v) = stack.pop() {
             ok &= !outputs.contains(&v);
             for &r in &readers[v] {
-                let (n, first) = (&g.nodes[r], g.nodes[r].inputs[0] == v);
+                // read once, as the data operand
+                let n = &g.nodes[r];
+                let first = n.inputs[0] == v && n.inputs.iter().filter(|&&i| i == v).count() == 1;
                 let shape = || g.values[n.outputs[0]].shape.clone().unwrap_or_default();
                 match &steps[r] {
                     Step::View if first => {
@@ -62,7 +64,7 @@ pub(in crate::runtime::cpu) fn fuse_sinks(g: &Graph, steps: &mut [Step], outputs
                 }
             }
         }
-        // (f32 row indices in `Acc`)
+        // (`Acc` holds ArgMax rows as f32, exact up to 2^24)
         if !ok
             || found.is_empty()
             || unit(found.iter().map(|(_, s)| s)) > BLOCK
