@@ -121,7 +121,8 @@ unsafe impl Sync for SendPtr {}
 /// The other workers stay hot for the run: each takes the run's parallel work as soon as it
 /// is queued (`rayon::yield_now`) and spins in between, instead of going to sleep after a
 /// serial op and waking through the kernel for the next parallel one (on 2 threads that
-/// cost about 7% of MoveNet's time in the scheduler).
+/// cost about 7% of MoveNet's time in the scheduler). After some 65,000 idle turns (a
+/// serial stretch of milliseconds) a helper polls every 50 µs instead of spinning.
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use std::sync::atomic::{AtomicBool, Ordering};
     if rayon::current_thread_index().is_some() {
@@ -142,9 +143,13 @@ pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                     if rayon::yield_now() == Some(rayon::Yield::Executed) {
                         idle = 0;
                     } else {
-                        idle += 1;
-                        // hand the core over now and then (a shared or oversubscribed machine)
-                        if idle.is_multiple_of(4096) {
+                        idle = idle.saturating_add(1);
+                        if idle > 1 << 16 {
+                            // a long serial stretch (milliseconds): poll gently instead of
+                            // holding the core; the wake-up is then small beside the stretch
+                            std::thread::sleep(std::time::Duration::from_micros(50));
+                        } else if idle.is_multiple_of(4096) {
+                            // hand the core over now and then (a shared or oversubscribed machine)
                             std::thread::yield_now();
                         } else {
                             std::hint::spin_loop();
