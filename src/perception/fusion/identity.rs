@@ -102,6 +102,21 @@ impl Fusion {
         }
     }
 
+    /// Whether two global tracks may be one person seen twice: not if each holds a session
+    /// (each shopper scans their own), nor if their galleries (their looks when they came in)
+    /// are unlike (`min_appearance`).
+    fn may_be_one(&self, a: &super::GlobalTrack, b: &super::GlobalTrack) -> bool {
+        if a.session.is_some() && b.session.is_some() {
+            return false;
+        }
+        match (&a.gallery, &b.gallery) {
+            (Some((x, _)), Some((y, _))) if self.config.mode != FusionMode::GeometryOnly && x.len() == y.len() => {
+                cosine(&unit(x.clone()), &unit(y.clone())) >= self.config.min_appearance as f64
+            }
+            _ => true,
+        }
+    }
+
     /// Two global tracks seen at the same time by different cameras, within `merge_m` for
     /// `merge_s`, are one person: the younger joins the older.
     pub(super) fn merge(&mut self, t: f64, obs: &[Observation], out: &mut [u64]) {
@@ -114,7 +129,7 @@ impl Fusion {
             for &b in &seen[x + 1..] {
                 let (ga, gb) = (&self.tracks[a], &self.tracks[b]);
                 let (ca, cb) = (cams_of(ga.id), cams_of(gb.id));
-                if dist(ga.pos, gb.pos) <= cfg.merge_m && !ca.iter().any(|c| cb.contains(c)) {
+                if dist(ga.pos, gb.pos) <= cfg.merge_m && !ca.iter().any(|c| cb.contains(c)) && self.may_be_one(ga, gb) {
                     partner = Some(gb.id);
                     break;
                 }
