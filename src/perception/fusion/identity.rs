@@ -103,18 +103,11 @@ impl Fusion {
     }
 
     /// Whether two global tracks may be one person seen twice: not if each holds a session
-    /// (each shopper scans their own), nor if their galleries (their looks when they came in)
-    /// are unlike (`min_appearance`).
-    fn may_be_one(&self, a: &super::GlobalTrack, b: &super::GlobalTrack) -> bool {
-        if a.session.is_some() && b.session.is_some() {
-            return false;
-        }
-        match (&a.gallery, &b.gallery) {
-            (Some((x, _)), Some((y, _))) if self.config.mode != FusionMode::GeometryOnly && x.len() == y.len() => {
-                cosine(&unit(x.clone()), &unit(y.clone())) >= self.config.min_appearance as f64
-            }
-            _ => true,
-        }
+    /// (each shopper scans their own). Also keeping them apart when their galleries are
+    /// unlike (`min_appearance`) changed nothing on the development stores but 202, where the
+    /// session rule alone did as well.
+    fn may_be_one(a: &super::GlobalTrack, b: &super::GlobalTrack) -> bool {
+        a.session.is_none() || b.session.is_none()
     }
 
     /// Two global tracks seen at the same time by different cameras, within `merge_m` for
@@ -129,7 +122,7 @@ impl Fusion {
             for &b in &seen[x + 1..] {
                 let (ga, gb) = (&self.tracks[a], &self.tracks[b]);
                 let (ca, cb) = (cams_of(ga.id), cams_of(gb.id));
-                if dist(ga.pos, gb.pos) <= cfg.merge_m && !ca.iter().any(|c| cb.contains(c)) && self.may_be_one(ga, gb) {
+                if dist(ga.pos, gb.pos) <= cfg.merge_m && !ca.iter().any(|c| cb.contains(c)) && Self::may_be_one(ga, gb) {
                     partner = Some(gb.id);
                     break;
                 }
