@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use tiles::{grid_persons, tile_persons, Tiles};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -59,10 +60,12 @@ pub struct ReplayArgs {
     /// Only the first N time steps.
     #[arg(long)]
     pub max_frames: Option<u64>,
-    /// Do not run the pose model again on two halves of a frame in which it found its most
-    /// people (MoveNet MultiPose stops at six; see `tile_persons`).
-    #[arg(long)]
-    pub no_tiles: bool,
+    /// Run the pose model again on tiles: `halves` of a frame in which it found six people
+    /// (MoveNet MultiPose's limit); `grid` also a 2x2 grid scaled up on every frame of a
+    /// camera that shows people small (`--size auto`; more people found, but fusion does not
+    /// yet gain from them); `none` for the whole frame alone.
+    #[arg(long, value_enum, default_value_t = Tiles::Halves)]
+    pub tiles: Tiles,
 }
 
 /// A person as a row of the truth's track format.
@@ -284,7 +287,9 @@ enum PoseSource {
         specs: Vec<FrameSpec>,
         decoder: crate::models::config::Decoder,
         min_score: f32,
-        tiles: bool,
+        tiles: Tiles,
+        /// Per camera: it shows people small (`auto_size`), so `Tiles::Grid` tiles it.
+        small: Vec<bool>,
     },
     Recorded(HashMap<(u64, usize), Vec<Person>>),
 }
@@ -306,16 +311,16 @@ impl PoseSource {
             mean: cfg.input.mean,
             std: cfg.input.std,
         };
-        let specs = if a.size == "auto" {
+        let (specs, small): (Vec<FrameSpec>, Vec<bool>) = if a.size == "auto" {
             cams.iter()
                 .map(|(n, cam, _)| {
-                    let size = auto_size(cam, plan);
-                    tracing::info!("cam{n}: pose model input {}x{}", size[0], size[1]);
-                    spec_of(size)
+                    let (size, small) = auto_size(cam, plan);
+                    tracing::info!("cam{n}: pose model input {}x{}{}", size[0], size[1], if small { ", shows people small" } else { "" });
+                    (spec_of(size), small)
                 })
-                .collect()
+                .unzip()
         } else {
-            vec![spec_of(parse_size(&a.size)?); cams.len()]
+            (vec![spec_of(parse_size(&a.size)?); cams.len()], vec![false; cams.len()])
         };
         Ok(PoseSource::Model {
             name: model.name.clone(),
@@ -325,7 +330,8 @@ impl PoseSource {
             specs,
             decoder: cfg.output.decoder,
             min_score: cfg.output.min_score.min(floor),
-            tiles: !a.no_tiles,
+            tiles: a.tiles,
+            small,
         })
     }
 
@@ -347,7 +353,7 @@ impl PoseSource {
     fn persons(&mut self, images: &[image::RgbImage], cams: &[(usize, Camera, PathBuf)], k: u64) -> Result<Vec<Vec<Person>>> {
         match self {
             PoseSource::Recorded(m) => Ok(cams.iter().map(|c| m.remove(&(k, c.0)).unwrap_or_default()).collect()),
-            PoseSource::Model { name, graph, exec, plans, specs, decoder, min_score, tiles } => {
+            PoseSource::Model { name, graph, exec, plans, specs, decoder, min_score, tiles, small } => {
                 // one frame's input shape is the plan's; a batch of them runs side by side
                 let mut run = |refs: &[&image::RgbImage], spec: &FrameSpec| -> Result<Vec<Vec<Person>>> {
                     let (input, boxes) = letterbox_batch(refs, spec);
@@ -376,8 +382,12 @@ impl PoseSource {
                     let spec = &specs[idx[0]];
                     let refs: Vec<&image::RgbImage> = idx.iter().map(|&i| &images[i]).collect();
                     let mut found = run(&refs, spec)?;
-                    if *tiles {
+                    if *tiles != Tiles::None {
                         tile_persons(&refs, &mut found, spec, &mut run)?;
+                    }
+                    if *tiles == Tiles::Grid {
+                        let smalls: Vec<bool> = idx.iter().map(|&i| small[i]).collect();
+                        grid_persons(&refs, &mut found, &smalls, spec, &mut run)?;
                     }
                     for (i, f) in idx.into_iter().zip(found) {
                         per_cam[i] = f;
@@ -414,14 +424,15 @@ impl PoseSource {
 const AUTO_SMALL_PX: f32 = 150.0;
 
 /// The pose model's input size for a camera (`--size auto`): see `AUTO_SMALL_PX`. The
-/// frame's own size is rounded down to multiples of 32 and held to 480x640's pixels.
-fn auto_size(cam: &Camera, plan: &serde_json::Value) -> [usize; 2] {
+/// frame's own size is rounded down to multiples of 32 and held to 480x640's pixels. Also
+/// whether the camera shows people small (`Tiles::Grid` tiles its frames).
+fn auto_size(cam: &Camera, plan: &serde_json::Value) -> ([usize; 2], bool) {
     let mut h = seen_heights_px(cam, plan, 1.7);
     let small = !h.is_empty() && {
         let k = (h.len() * 3 / 4).min(h.len() - 1);
         *h.select_nth_unstable_by(k, f32::total_cmp).1 < AUTO_SMALL_PX
     };
-    size_within(cam.height, cam.width, if small { 480 * 640 } else { 384 * 512 })
+    (size_within(cam.height, cam.width, if small { 480 * 640 } else { 384 * 512 }), small)
 }
 
 /// A model input (HxW, multiples of 32) for an `h` x `w` picture: its aspect, at its own
@@ -470,71 +481,6 @@ fn seen_heights_px(cam: &Camera, plan: &serde_json::Value, stature: f32) -> Vec<
     out
 }
 
-/// MoveNet MultiPose finds at most this many people in one input.
-const MOST_PERSONS: usize = 6;
-
-/// Crowded views: for each frame in which the pose model found `MOST_PERSONS` (its limit),
-/// the model runs again on two overlapping halves, left and right, each three fifths of the
-/// width (the middle fifth is in both, wider than a person), at the tile's own scale within
-/// the frame's pixel budget. A tile's person touching the tile's inner edge is dropped (the
-/// other tile sees them whole); the others join the frame's persons, replacing one they
-/// overlap (box IoU over 0.5) when they score higher. `run` runs the model on tiles at a
-/// spec. On the crowded stores this lifts the cap of six people per camera.
-fn tile_persons(
-    images: &[&image::RgbImage],
-    per_cam: &mut [Vec<Person>],
-    spec: &FrameSpec,
-    mut run: impl FnMut(&[&image::RgbImage], &FrameSpec) -> Result<Vec<Vec<Person>>>,
-) -> Result<()> {
-    let capped: Vec<usize> = (0..per_cam.len()).filter(|&i| per_cam[i].len() >= MOST_PERSONS).collect();
-    // tiles of one size per batch: group the capped frames by their size
-    let mut sizes: Vec<(u32, u32)> = capped.iter().map(|&i| images[i].dimensions()).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    for (w, h) in sizes {
-        let tw = (w * 3).div_ceil(5);
-        if tw >= w || h == 0 {
-            continue;
-        }
-        let mut tiles = Vec::new();
-        let mut meta = Vec::new();
-        for &i in capped.iter().filter(|&&i| images[i].dimensions() == (w, h)) {
-            for (x0, left) in [(0, true), (w - tw, false)] {
-                tiles.push(image::imageops::crop_imm(images[i], x0, 0, tw, h).to_image());
-                meta.push((i, x0 as f32, left));
-            }
-        }
-        let [th, tw_in] = size_within(h as usize, tw as usize, spec.height * spec.width);
-        let tspec = FrameSpec { height: th, width: tw_in, ..spec.clone() };
-        let refs: Vec<&image::RgbImage> = tiles.iter().collect();
-        for ((i, x0, left), found) in meta.into_iter().zip(run(&refs, &tspec)?) {
-            merge_tile(&mut per_cam[i], found, x0, tw as f32, left);
-        }
-    }
-    Ok(())
-}
-
-/// Adds a tile's persons (in tile pixels, the tile at `x0` of width `tw`) to a frame's.
-fn merge_tile(frame: &mut Vec<Person>, tile: Vec<Person>, x0: f32, tw: f32, left: bool) {
-    const EDGE: f32 = 2.0;
-    for mut p in tile {
-        let cut = if left { p.bbox[2] >= tw - EDGE } else { p.bbox[0] <= EDGE };
-        if cut {
-            continue;
-        }
-        p.bbox[0] += x0;
-        p.bbox[2] += x0;
-        for k in &mut p.keypoints {
-            k.x += x0;
-        }
-        match frame.iter().position(|q| crate::perception::iou(&q.bbox, &p.bbox) > 0.5) {
-            Some(j) if frame[j].score < p.score => frame[j] = p,
-            Some(_) => {}
-            None => frame.push(p),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,12 +499,13 @@ mod tests {
             person(60.0, 0.3),  // someone new between the first two
             person(350.0, 0.9), // touches the left tile's inner edge (384): the right tile's
         ];
-        merge_tile(&mut frame, left, 0.0, 384.0, true);
+        let tile = |x0| tiles::Tile { x0, y0: 0, w: 384, h: 480 };
+        tiles::merge_tile(&mut frame, left, tile(0), 640, 480);
         assert_eq!(frame.len(), 7);
         assert_eq!(frame[0].score, 0.6);
         assert_eq!(frame[6].bbox[0], 60.0);
         // the right tile: a person at 300 of the tile is at 556 of the frame, keypoints too
-        merge_tile(&mut frame, vec![person(300.0, 0.5), person(0.0, 0.9)], 256.0, 384.0, false);
+        tiles::merge_tile(&mut frame, vec![person(300.0, 0.5), person(0.0, 0.9)], tile(256), 640, 480);
         assert_eq!(frame.len(), 8, "the one at the right tile's inner edge is dropped");
         assert_eq!(frame[7].bbox, [556.0, 0.0, 596.0, 160.0]);
         assert_eq!(frame[7].keypoints[0].x, 566.0);
@@ -584,18 +531,18 @@ mod tests {
         let (n_a, p75_a) = seen(&aisle, &empty);
         assert!(n_c > 100 && p75_c < AUTO_SMALL_PX, "ceiling: {n_c} points, p75 {p75_c}");
         assert!(n_a > 20 && p75_a > AUTO_SMALL_PX, "aisle: {n_a} points, p75 {p75_a}");
-        assert_eq!(auto_size(&ceiling, &empty), [480, 640]);
-        assert_eq!(auto_size(&aisle, &empty), [384, 512]);
+        assert_eq!(auto_size(&ceiling, &empty), ([480, 640], true));
+        assert_eq!(auto_size(&aisle, &empty), ([384, 512], false));
         // a shelf unit right in front of the aisle camera, taller than it: it sees nothing
         let wall = plan(serde_json::json!([{"min": [0.0, 0.4, 0.0], "max": [4.0, 0.6, 2.5]}]));
         assert_eq!(seen(&aisle, &wall).0, 0);
-        assert_eq!(auto_size(&aisle, &wall), [384, 512], "a camera that sees no one keeps the default");
+        assert_eq!(auto_size(&aisle, &wall), ([384, 512], false), "a camera that sees no one keeps the default");
     }
 
     #[test]
     fn only_frames_at_the_limit_run_again_in_halves() {
         let images: Vec<image::RgbImage> = (0..2).map(|_| image::RgbImage::new(640, 480)).collect();
-        let mut per_cam = vec![(0..MOST_PERSONS).map(|k| person(100.0 * k as f32, 0.5)).collect::<Vec<_>>(), vec![person(0.0, 0.5)]];
+        let mut per_cam = vec![(0..tiles::MOST_PERSONS).map(|k| person(100.0 * k as f32, 0.5)).collect::<Vec<_>>(), vec![person(0.0, 0.5)]];
         let spec =
             FrameSpec { height: 384, width: 512, layout: Layout::Nhwc, dtype: crate::graph::DType::I32, mean: [0.0; 3], std: [1.0; 3] };
         let mut calls = Vec::new();
@@ -608,4 +555,41 @@ mod tests {
         // one batch of the first frame's two halves, 384x480 each, at their own scale
         assert_eq!(calls, vec![(2, (384, 480), 480, 384)]);
     }
+
+    /// Only the cameras that show people small run again as a 2x2 grid, every frame, in one
+    /// batch scaled up into the frame's budget; a tile's person at an inner edge (here the
+    /// bottom-right tile's top and left) is dropped, the others land in frame pixels.
+    #[test]
+    fn small_views_run_again_as_a_grid_scaled_up() {
+        let images: Vec<image::RgbImage> = (0..3).map(|_| image::RgbImage::new(640, 480)).collect();
+        let mut per_cam = vec![Vec::new(); 3];
+        let spec =
+            FrameSpec { height: 480, width: 640, layout: Layout::Nhwc, dtype: crate::graph::DType::I32, mean: [0.0; 3], std: [1.0; 3] };
+        let mut calls = Vec::new();
+        let refs: Vec<&image::RgbImage> = images.iter().collect();
+        tiles::grid_persons(&refs, &mut per_cam, &[true, false, true], &spec, |tiles, tspec| {
+            calls.push((tiles.len(), tiles[0].dimensions(), tspec.height, tspec.width));
+            // every tile finds one person at (100, 50) of the tile, and one at its top-left corner
+            let at = |x: f32, y: f32| {
+                let mut p = person(x, 0.5);
+                p.bbox[1] += y;
+                p.bbox[3] += y;
+                p.keypoints.iter_mut().for_each(|k| k.y += y);
+                p
+            };
+            Ok(tiles.iter().map(|_| vec![at(100.0, 50.0), at(0.0, 0.0)]).collect())
+        })
+        .unwrap();
+        // 4 tiles of 384x288 for each of the two small frames, at 480x640 (1.67x)
+        assert_eq!(calls, vec![(8, (384, 288), 480, 640)]);
+        assert!(per_cam[1].is_empty());
+        // the top-left tile keeps both (its top and left are the frame's edges); the others
+        // drop the corner person; the person at x = 100 of each tile lands at 100 or 356
+        let xs: Vec<[f32; 2]> = per_cam[0].iter().map(|p| [p.bbox[0], p.bbox[1]]).collect();
+        assert_eq!(xs, vec![[100.0, 50.0], [0.0, 0.0], [356.0, 50.0], [100.0, 242.0], [356.0, 242.0]], "{xs:?}");
+        assert_eq!(per_cam[0][4].keypoints[1].y, 252.0);
+        assert_eq!(per_cam[2].len(), 5);
+    }
 }
+
+mod tiles;
