@@ -438,7 +438,13 @@ fn auto_size(cam: &Camera, plan: &serde_json::Value) -> ([usize; 2], bool) {
 /// A model input (HxW, multiples of 32) for an `h` x `w` picture: its aspect, at its own
 /// scale or below, within `pixels`.
 fn size_within(h: usize, w: usize, pixels: usize) -> [usize; 2] {
-    let s = (pixels as f64 / (h * w).max(1) as f64).sqrt().min(1.0);
+    size_scaled(h, w, pixels, 1.0)
+}
+
+/// A model input (HxW, multiples of 32) of an `h` x `w` picture's aspect with about `pixels`
+/// pixels, scaled by at most `most`.
+fn size_scaled(h: usize, w: usize, pixels: usize, most: f64) -> [usize; 2] {
+    let s = (pixels as f64 / (h * w).max(1) as f64).sqrt().min(most);
     let r = |v: usize| (((v as f64 * s) / 32.0).floor() as usize).max(1) * 32;
     [r(h), r(w)]
 }

@@ -42,14 +42,6 @@ pub struct Tile {
     pub h: u32,
 }
 
-/// A model input (HxW, multiples of 32) of `h` x `w`'s aspect with about `pixels` pixels,
-/// scaled up or down.
-fn scaled_to(h: u32, w: u32, pixels: usize) -> [usize; 2] {
-    let s = (pixels as f64 / (h as usize * w as usize).max(1) as f64).sqrt();
-    let r = |v: u32| (((v as f64 * s) / 32.0).floor() as usize).max(1) * 32;
-    [r(h), r(w)]
-}
-
 /// Runs `run` on `tiles` of each of the `frames` (indices into `images`, all of one size) in
 /// one batch at `tspec`, and merges what each tile finds into its frame's persons.
 fn run_tiles(
@@ -127,7 +119,7 @@ pub fn grid_persons(
         }
         let frames: Vec<usize> = (0..images.len()).filter(|&i| small[i] && images[i].dimensions() == (w, h)).collect();
         let tiles = [(0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)].map(|(x0, y0)| Tile { x0, y0, w: tw, h: th });
-        let [sh, sw] = scaled_to(th, tw, spec.height * spec.width);
+        let [sh, sw] = super::size_scaled(th as usize, tw as usize, spec.height * spec.width, f64::INFINITY);
         run_tiles(images, per_cam, &frames, &tiles, &FrameSpec { height: sh, width: sw, ..spec.clone() }, &mut run)?;
     }
     Ok(())
