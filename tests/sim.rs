@@ -36,6 +36,7 @@ fn simulation_is_deterministic_and_complete() {
         "truth/receipts.json",
         "truth/tracks.jsonl",
         "truth/world.jsonl",
+        "truth/shoppers.json",
         "sensors/loadcells.jsonl",
         "sensors/gate.jsonl",
         "store/floorplan.json",
@@ -61,6 +62,21 @@ fn simulation_is_deterministic_and_complete() {
     assert!(tr.iter().any(|r| r.keypoints.iter().any(|k| k[2] == 1.0)), "some keypoints are occluded");
     let ids: std::collections::BTreeSet<u32> = tr.iter().map(|r| r.id).collect();
     assert!(ids.len() >= 6, "{} shoppers seen", ids.len());
+    // the hard cases are named: companions wear the same, look-alikes name each other, and
+    // every fifth shopper copies the one before
+    let shoppers: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(a.join("truth/shoppers.json")).unwrap()).unwrap();
+    assert_eq!(shoppers.len(), 8);
+    let like = |s: &serde_json::Value| -> Vec<u64> { s["looks_like"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect() };
+    for s in &shoppers {
+        let id = s["id"].as_u64().unwrap();
+        if let Some(c) = s["companion"].as_u64() {
+            assert!(like(s).contains(&c), "companions {id} and {c} dress alike");
+        }
+        for o in like(s) {
+            assert!(like(&shoppers[o as usize - 1]).contains(&id), "{id} and {o}: look-alikes both ways");
+        }
+    }
+    assert!(like(&shoppers[5]).contains(&5), "the sixth shopper copies the fifth");
     // another seed gives another store
     let c = sim_once("c", 12);
     assert_ne!(std::fs::read(a.join("truth/events.jsonl")).unwrap(), std::fs::read(c.join("truth/events.jsonl")).unwrap());

@@ -223,7 +223,7 @@ fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, SimError> {
 /// Runs a whole simulation under `out`: `cam<N>/` footage and calibration, `store/` what the
 /// operator knows (floor plan, planogram, SKU catalogue), `sensors/` what the store's devices
 /// report (gate scans, and shelf load cells when `loadcells`), and `truth/` the ground truth
-/// that only the scorer reads.
+/// that only the scorer reads (`shoppers.json` among it: companions and look-alikes).
 pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, progress: bool) -> Result<SimSummary, SimError> {
     let mut sim = Simulator::new(config.clone())?;
     let (truth_dir, store_dir, sensors_dir) = (out.join("truth"), out.join("store"), out.join("sensors"));
@@ -357,6 +357,7 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
     };
     write_json("receipts.json", &w.receipts)?;
     write_json("handoffs.json", &w.handoffs)?;
+    write_json("shoppers.json", &shoppers_truth(&w.shoppers))?;
     let mut gate = create(&sensors_dir.join("gate.jsonl"))?;
     for g in &w.gate_scans {
         writeln!(gate, "{}", serde_json::to_string(g).unwrap_or_default()).map_err(|e| io_err(&sensors_dir, e))?;
@@ -382,6 +383,32 @@ pub fn run(config: SimConfig, out: &Path, footage: Footage, loadcells: bool, pro
     };
     write_json("summary.json", &summary)?;
     Ok(summary)
+}
+
+/// One shopper as `truth/shoppers.json` lists them: their companion, if any, and the others
+/// who wear the same (companions and every fifth shopper copy a look: shirt, trousers,
+/// skin, hair, pattern and build; only height differs), for scoring the hard cases apart.
+#[derive(serde::Serialize)]
+struct ShopperTruth {
+    id: u32,
+    session: String,
+    companion: Option<u32>,
+    looks_like: Vec<u32>,
+}
+
+fn shoppers_truth(shoppers: &[world::Shopper]) -> Vec<ShopperTruth> {
+    let same = |a: &world::Look, b: &world::Look| {
+        (a.shirt, a.pants, a.skin, a.hair, a.pattern) == (b.shirt, b.pants, b.skin, b.hair, b.pattern) && a.build == b.build
+    };
+    shoppers
+        .iter()
+        .map(|s| ShopperTruth {
+            id: s.id,
+            session: s.session.clone(),
+            companion: s.companion.and_then(|c| shoppers.get(c)).map(|c| c.id),
+            looks_like: shoppers.iter().filter(|o| o.id != s.id && same(&o.look, &s.look)).map(|o| o.id).collect(),
+        })
+        .collect()
 }
 
 mod erased {
