@@ -32,9 +32,9 @@
 //!    each is placed: `placement_weight`); two global tracks
 //!    seen together within `merge_m` by different cameras for `merge_s` are one person seen
 //!    twice, and the younger merges into the older, unless each holds a session (each
-//!    shopper scans their own: companions side by side are two). On development stores 101, 202, 303, 808, 707, 606 and 909
-//!    this moved IDF1 from 0.781/0.745/0.601/0.544/0.493/0.548/0.539 to
-//!    0.781/0.853/0.686/0.619/0.513/0.552/0.539;
+//!    shopper scans their own: companions side by side are two). On development stores
+//!    101, 202, 303, 808, 707, 606 and 909 this moved IDF1 from
+//!    0.781/0.745/0.601/0.544/0.493/0.548/0.539 to 0.781/0.853/0.686/0.619/0.513/0.552/0.539;
 //! 8. each global track keeps a gallery, the mean of its first `gallery_n` looks (when it
 //!    came in, mostly alone at the gate); two global tracks seen now whose looks match each
 //!    other's galleries better than their own, by a decayed sum of cosine gains above
