@@ -148,6 +148,39 @@ fn truth_against_itself_is_perfect_and_perturbations_hit_the_right_figures() {
 }
 
 #[test]
+fn idf1_splits_by_group_of_truth_identities() {
+    // truth 1 (in the group) and 2 (not) over four frames; prediction 10 follows 1 all along,
+    // 20 follows 2 for two frames and 21 for the other two
+    let row = |frame: u64, id: u32, x: f32| TrackRow {
+        frame,
+        t: frame as f64,
+        cam: 0,
+        id,
+        session: String::new(),
+        bbox: [x, 0.0, x + 50.0, 100.0],
+        full_bbox: None,
+        visibility: None,
+        visible_px: 0,
+        score: None,
+        keypoints: Vec::new(),
+        floor: None,
+        track: None,
+        link: None,
+    };
+    let gt: Vec<TrackRow> = (0..4).flat_map(|f| [row(f, 1, 0.0), row(f, 2, 200.0)]).collect();
+    let pr: Vec<TrackRow> = (0..4).flat_map(|f| [row(f, 10, 0.0), row(f, if f < 2 { 20 } else { 21 }, 200.0)]).collect();
+    let d = TrackData::from_rows(&gt, &pr);
+    // all: 6 of 8 rows matched on either side: 6 / (6 + 1 + 1)
+    assert!((score::idf1(&d).idf1 - 0.75).abs() < 1e-12);
+    let [group, rest] = score::idf1_split(&d, |id| id == 1);
+    assert_eq!((group.idtp, group.idfp, group.idfn), (4, 0, 0));
+    assert!((group.idf1 - 1.0).abs() < 1e-12);
+    // the rest: 2 matched, 2 truth rows missed; the unpaired prediction counts on neither side
+    assert_eq!((rest.idtp, rest.idfp, rest.idfn), (2, 0, 2));
+    assert!((rest.idf1 - 2.0 / 3.0).abs() < 1e-12);
+}
+
+#[test]
 fn hota_and_idf1_match_trackeval_and_motmetrics() {
     let dir = common::fetched("data/eval-reference");
     let mut n = 0;

@@ -191,6 +191,38 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "identity switches: {} (MOTA {:.3}: {} matched, {} missed, {} false; {} fragmentations), counted store-wide over camera-frames",
             c.idsw, c.mota, c.tp, c.fn_, c.fp, c.frag
         );
+        // the hard cases apart: shoppers dressed like another (companions, every fifth)
+        if let Ok(text) = std::fs::read_to_string(truth.join("shoppers.json")) {
+            #[derive(serde::Deserialize)]
+            struct Shopper {
+                id: u32,
+                looks_like: Vec<u32>,
+            }
+            let shoppers: Vec<Shopper> =
+                serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", truth.join("shoppers.json").display()))?;
+            let alike: Vec<u32> = shoppers.iter().filter(|s| !s.looks_like.is_empty()).map(|s| s.id).collect();
+            let [la, rest] = score::idf1_split(&d, |id| alike.contains(&id));
+            let n = |k: usize| if k == 0 { f64::NAN } else { 1.0 };
+            let (la_f1, rest_f1) = (la.idf1 * n(alike.len()), rest.idf1 * n(shoppers.len() - alike.len()));
+            let show = |f1: f64, s: &score::IdScore| {
+                if f1.is_nan() {
+                    "n/a".to_string()
+                } else {
+                    format!("{f1:.3} (IDP {:.3}, IDR {:.3})", s.idp, s.idr)
+                }
+            };
+            println!(
+                "identities by look: IDF1 {} for the {} shoppers dressed like another, {} for the other {}",
+                show(la_f1, &la),
+                alike.len(),
+                show(rest_f1, &rest),
+                shoppers.len() - alike.len()
+            );
+            // NaN (no such shoppers) becomes null
+            out["idf1_lookalikes"] = la_f1.into();
+            out["idf1_others"] = rest_f1.into();
+            out["lookalikes"] = alike.len().into();
+        }
         let b = crate::sim::budget::budget(&gt, &pr, &rule);
         match b.tracklet_ceiling {
             Some(tc) => println!(

@@ -113,6 +113,8 @@ pub struct TrackData {
     pub sim: Vec<Vec<Vec<f64>>>,
     pub n_gt_ids: usize,
     pub n_tr_ids: usize,
+    /// The truth's own id of each relabelled truth identity (`gt_ids` index into it).
+    pub gt_labels: Vec<u32>,
 }
 
 impl TrackData {
@@ -168,7 +170,8 @@ impl TrackData {
             |ids: std::collections::BTreeSet<u32>| -> BTreeMap<u32, usize> { ids.into_iter().enumerate().map(|(k, id)| (id, k)).collect() };
         let gmap = relabel(steps.iter().flat_map(|(g, _)| g.iter().map(|r| r.id)).collect());
         let pmap = relabel(steps.iter().flat_map(|(_, p)| p.iter().map(|r| r.id)).collect());
-        let mut d = TrackData { n_gt_ids: gmap.len(), n_tr_ids: pmap.len(), ..Default::default() };
+        let gt_labels = gmap.keys().copied().collect();
+        let mut d = TrackData { n_gt_ids: gmap.len(), n_tr_ids: pmap.len(), gt_labels, ..Default::default() };
         for (g, p) in steps {
             d.gt_ids.push(g.iter().map(|r| gmap[&r.id]).collect());
             d.tr_ids.push(p.iter().map(|r| pmap[&r.id]).collect());
@@ -262,6 +265,20 @@ pub fn idf1(d: &TrackData) -> IdScore {
     if n_gt == 0 || n_tr == 0 {
         return IdScore { idtp: 0, idfp: n_tr, idfn: n_gt, idf1: if n_gt == 0 && n_tr == 0 { 1.0 } else { 0.0 }, idp: 0.0, idr: 0.0 };
     }
+    let idtp: usize = id_matches(d).iter().map(|m| m.2).sum();
+    id_score(idtp, n_tr, n_gt)
+}
+
+fn id_score(idtp: usize, n_tr: usize, n_gt: usize) -> IdScore {
+    let (idfp, idfn) = (n_tr - idtp, n_gt - idtp);
+    let idf1 = idtp as f64 / (idtp as f64 + 0.5 * idfp as f64 + 0.5 * idfn as f64).max(1.0);
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    IdScore { idtp, idfp, idfn, idf1, idp: ratio(idtp, n_tr), idr: ratio(idtp, n_gt) }
+}
+
+/// IDF1's one-to-one pairing of truth and predicted identities that maximises the matched
+/// rows: (truth identity, predicted identity, rows they share at similarity >= 0.5).
+fn id_matches(d: &TrackData) -> Vec<(usize, usize, usize)> {
     let mut pot = vec![vec![0.0f64; d.n_tr_ids]; d.n_gt_ids];
     for t in 0..d.sim.len() {
         for (a, &g) in d.gt_ids[t].iter().enumerate() {
@@ -274,10 +291,34 @@ pub fn idf1(d: &TrackData) -> IdScore {
     }
     // maximise the matched count
     let cost: Vec<Vec<f64>> = pot.iter().map(|r| r.iter().map(|&x| -x).collect()).collect();
-    let idtp: usize = assign(&cost).iter().map(|&(g, p)| pot[g][p] as usize).sum();
-    let (idfp, idfn) = (n_tr - idtp, n_gt - idtp);
-    let idf1 = idtp as f64 / (idtp as f64 + 0.5 * idfp as f64 + 0.5 * idfn as f64).max(1.0);
-    IdScore { idtp, idfp, idfn, idf1, idp: idtp as f64 / n_tr as f64, idr: idtp as f64 / n_gt as f64 }
+    assign(&cost).into_iter().map(|(g, p)| (g, p, pot[g][p] as usize)).collect()
+}
+
+/// The IDF1 of one group of truth identities (by the truth's own ids) and of the rest, from
+/// the one pairing `idf1` makes: each side counts its identities' truth rows, the rows of
+/// the predicted identities paired with them, and the matches between. Predicted identities
+/// paired with no one count on neither side, so the two do not add up to `idf1`.
+pub fn idf1_split(d: &TrackData, in_group: impl Fn(u32) -> bool) -> [IdScore; 2] {
+    let side = |g: usize| if in_group(d.gt_labels[g]) { 0 } else { 1 };
+    let (mut n_gt, mut n_tr, mut idtp) = ([0usize; 2], [0usize; 2], [0usize; 2]);
+    for v in &d.gt_ids {
+        for &g in v {
+            n_gt[side(g)] += 1;
+        }
+    }
+    let mut paired = vec![None; d.n_tr_ids];
+    for (g, p, n) in id_matches(d) {
+        idtp[side(g)] += n;
+        paired[p] = Some(side(g));
+    }
+    for v in &d.tr_ids {
+        for &p in v {
+            if let Some(k) = paired[p] {
+                n_tr[k] += 1;
+            }
+        }
+    }
+    [0, 1].map(|k| id_score(idtp[k], n_tr[k], n_gt[k]))
 }
 
 /// CLEAR MOT (Bernardin and Stiefelhagen 2008) as TrackEval's `CLEAR.eval_sequence` counts
