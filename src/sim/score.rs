@@ -297,7 +297,8 @@ fn id_matches(d: &TrackData) -> Vec<(usize, usize, usize)> {
 /// The IDF1 of one group of truth identities (by the truth's own ids) and of the rest, from
 /// the one pairing `idf1` makes: each side counts its identities' truth rows, the rows of
 /// the predicted identities paired with them, and the matches between. Predicted identities
-/// paired with no one count on neither side, so the two do not add up to `idf1`.
+/// paired with no one (or with no rows in common) count on neither side, so the two do not
+/// add up to `idf1`.
 pub fn idf1_split(d: &TrackData, in_group: impl Fn(u32) -> bool) -> [IdScore; 2] {
     let side = |g: usize| if in_group(d.gt_labels[g]) { 0 } else { 1 };
     let (mut n_gt, mut n_tr, mut idtp) = ([0usize; 2], [0usize; 2], [0usize; 2]);
@@ -307,7 +308,8 @@ pub fn idf1_split(d: &TrackData, in_group: impl Fn(u32) -> bool) -> [IdScore; 2]
         }
     }
     let mut paired = vec![None; d.n_tr_ids];
-    for (g, p, n) in id_matches(d) {
+    // a pair that shares no rows is the solver's filler, not a pairing
+    for (g, p, n) in id_matches(d).into_iter().filter(|m| m.2 > 0) {
         idtp[side(g)] += n;
         paired[p] = Some(side(g));
     }
