@@ -65,11 +65,12 @@ use std::collections::HashMap;
 #[serde(default, deny_unknown_fields)]
 pub struct FusionConfig {
     /// How far (metres) a sighting's floor point may be from an active global track's
-    /// prediction to link to it (where the track has no fresh 3-D joints). Over 16
-    /// development stores (eight with 6 shoppers, eight with 16), 1.2, 1.05, 0.9, 0.75 and
-    /// 0.6 gave mean IDF1 0.672, 0.671, 0.688, 0.697 and 0.684; from 1.2 to 0.75, 11 of the
-    /// 16 gained (median +0.03) and 5 lost (202 and 161 by 0.06 and 0.08). Store by store it
-    /// swings by up to 0.16 either way, so only many stores say anything.
+    /// prediction to link to it (where the track has no fresh 3-D joints). Over the 16
+    /// development stores of `benches/fusion-stores` (eight with 6 shoppers, eight with
+    /// 16), 1.2, 1.05, 0.9, 0.75 and 0.6 gave mean IDF1 0.672, 0.671, 0.688, 0.697 and
+    /// 0.684; from 1.2 to 0.75, 11 of the 16 gained (median +0.03) and 5 lost (202 and 161
+    /// by 0.06 and 0.08). Store by store it swings by up to 0.16 either way, so only many
+    /// stores say anything.
     pub max_dist_m: f32,
     pub relink_m: f32,
     /// A global track seen this recently is active (step 3), else unseen (step 4).
