@@ -151,22 +151,7 @@ fn truth_against_itself_is_perfect_and_perturbations_hit_the_right_figures() {
 fn idf1_splits_by_group_of_truth_identities() {
     // truth 1 (in the group) and 2 (not) over four frames; prediction 10 follows 1 all along,
     // 20 follows 2 for two frames and 21 for the other two
-    let row = |frame: u64, id: u32, x: f32| TrackRow {
-        frame,
-        t: frame as f64,
-        cam: 0,
-        id,
-        session: String::new(),
-        bbox: [x, 0.0, x + 50.0, 100.0],
-        full_bbox: None,
-        visibility: None,
-        visible_px: 0,
-        score: None,
-        keypoints: Vec::new(),
-        floor: None,
-        track: None,
-        link: None,
-    };
+    let row = |frame: u64, id: u32, x: f32| gt_row(frame, 0, id, [x, 0.0, x + 50.0, 100.0], 1.0);
     let gt: Vec<TrackRow> = (0..4).flat_map(|f| [row(f, 1, 0.0), row(f, 2, 200.0)]).collect();
     let pr: Vec<TrackRow> = (0..4).flat_map(|f| [row(f, 10, 0.0), row(f, if f < 2 { 20 } else { 21 }, 200.0)]).collect();
     let d = TrackData::from_rows(&gt, &pr);
