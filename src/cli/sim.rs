@@ -202,14 +202,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
                 serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", truth.join("shoppers.json").display()))?;
             let alike: Vec<u32> = shoppers.iter().filter(|s| !s.looks_like.is_empty()).map(|s| s.id).collect();
             let [la, rest] = score::idf1_split(&d, |id| alike.contains(&id));
-            let n = |k: usize| if k == 0 { f64::NAN } else { 1.0 };
-            let (la_f1, rest_f1) = (la.idf1 * n(alike.len()), rest.idf1 * n(shoppers.len() - alike.len()));
-            let show = |f1: f64, s: &score::IdScore| {
-                if f1.is_nan() {
-                    "n/a".to_string()
-                } else {
-                    format!("{f1:.3} (IDP {:.3}, IDR {:.3})", s.idp, s.idr)
-                }
+            // a side with no shoppers has no score (null in the JSON)
+            let (la_f1, rest_f1) = ((!alike.is_empty()).then_some(la.idf1), (shoppers.len() > alike.len()).then_some(rest.idf1));
+            let show = |f1: Option<f64>, s: &score::IdScore| match f1 {
+                Some(f1) => format!("{f1:.3} (IDP {:.3}, IDR {:.3})", s.idp, s.idr),
+                None => "n/a".to_string(),
             };
             println!(
                 "identities by look: IDF1 {} for the {} shoppers dressed like another, {} for the other {}",
@@ -218,7 +215,6 @@ pub fn eval(a: EvalArgs) -> Result<()> {
                 show(rest_f1, &rest),
                 shoppers.len() - alike.len()
             );
-            // NaN (no such shoppers) becomes null
             out["idf1_lookalikes"] = la_f1.into();
             out["idf1_others"] = rest_f1.into();
             out["lookalikes"] = alike.len().into();
