@@ -192,14 +192,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             c.idsw, c.mota, c.tp, c.fn_, c.fp, c.frag
         );
         // the hard cases apart: shoppers dressed like another (companions, every fifth)
-        if let Ok(text) = std::fs::read_to_string(truth.join("shoppers.json")) {
+        let shoppers_path = truth.join("shoppers.json");
+        if shoppers_path.is_file() {
             #[derive(serde::Deserialize)]
             struct Shopper {
                 id: u32,
                 looks_like: Vec<u32>,
             }
-            let shoppers: Vec<Shopper> =
-                serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", truth.join("shoppers.json").display()))?;
+            let shoppers: Vec<Shopper> = read_json(&shoppers_path)?;
             let alike: Vec<u32> = shoppers.iter().filter(|s| !s.looks_like.is_empty()).map(|s| s.id).collect();
             let [la, rest] = score::idf1_split(&d, |id| alike.contains(&id));
             // a side with no shoppers has no score (null in the JSON)
