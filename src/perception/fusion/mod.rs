@@ -73,6 +73,12 @@ pub struct FusionConfig {
     /// stores say anything.
     pub max_dist_m: f32,
     pub relink_m: f32,
+    /// 0: a tracklet's link to an active global track holds while within `relink_m` (step
+    /// 2). Above 0: the link is a prior, not a rule: the tracklet goes into step 3's
+    /// assignment with its linked track's cost lowered by this much (and that track
+    /// admissible out to `relink_m` at the worst geometric cost), so a camera tracker's swap
+    /// between two people whose 3-D joints tell them apart is undone the same step.
+    pub keep_bonus: f64,
     /// A global track seen this recently is active (step 3), else unseen (step 4).
     pub recent_s: f64,
     /// How fast an unseen person may have walked away from where they were last seen.
@@ -149,6 +155,7 @@ impl Default for FusionConfig {
         FusionConfig {
             max_dist_m: 0.75,
             relink_m: 2.0,
+            keep_bonus: 0.0,
             recent_s: 1.0,
             speed_m_s: 1.2,
             max_reach_m: 12.0,
@@ -235,6 +242,8 @@ pub struct Fusion {
     pub swaps: u64,
 }
 
+use cost::hold;
+
 const GATED: f64 = 1e6;
 
 /// When a camera last saw a global track, and its keypoints there.
@@ -253,18 +262,6 @@ fn placement_weight(o: &Observation) -> f32 {
     } else {
         1.0
     }
-}
-
-/// Whether a tracklet's link to its best active track (`costs[best]`) waits: while
-/// another track is nearly as likely (within `hold_margin`), for at most `hold_s` from
-/// the first such step, the tracklet has no identity rather than perhaps a wrong one.
-fn hold(pending: &mut HashMap<(usize, u64), f64>, cfg: &FusionConfig, tracklet: (usize, u64), t: f64, costs: &[f64], best: usize) -> bool {
-    let second = costs.iter().enumerate().filter(|&(k, &c)| k != best && c < GATED).map(|(_, &c)| c).fold(f64::INFINITY, f64::min);
-    if second - costs[best] >= cfg.hold_margin {
-        return false;
-    }
-    let since = *pending.entry(tracklet).or_insert(t);
-    t - since < cfg.hold_s
 }
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
@@ -323,11 +320,19 @@ impl Fusion {
             let mut taken: Vec<u64> = Vec::new();
             let mut free = Vec::new();
             let pred = |k: usize| preds.get(k).copied().unwrap_or(self.tracks[k].pos);
+            // tracklets whose link is a prior in step 3 (`keep_bonus`), to their track's index
+            let mut prior: HashMap<usize, usize> = HashMap::new();
+            let soft =
+                |k: usize| cfg.keep_bonus > 0.0 && cfg.mode != FusionMode::AppearanceOnly && t - self.tracks[k].last_seen <= cfg.recent_s;
             for &i in &mine {
                 let o = &obs[i];
                 let linked = self.links.get(&(cam, o.track)).and_then(|&g| self.index_of(g).map(|k| (g, k)));
                 let near = |k: usize| cfg.mode == FusionMode::AppearanceOnly || dist(pred(k), o.floor) <= cfg.relink_m;
                 match linked {
+                    Some((_, k)) if soft(k) && near(k) => {
+                        prior.insert(i, k);
+                        free.push(i);
+                    }
                     Some((g, k)) if near(k) && !taken.contains(&g) => {
                         out[i] = g;
                         self.how[i] = Link::Kept;
@@ -347,13 +352,30 @@ impl Fusion {
                         !taken.contains(&g.id) && g.exited.is_none() && ((t - g.last_seen) <= cfg.recent_s) == active
                     })
                     .collect();
-                let cost: Vec<Vec<f64>> =
-                    free.iter().map(|&i| cands.iter().map(|&k| self.cost(&obs[i], k, pred(k), t, active)).collect()).collect();
+                let cost: Vec<Vec<f64>> = free
+                    .iter()
+                    .map(|&i| {
+                        cands
+                            .iter()
+                            .map(|&k| match prior.get(&i) {
+                                Some(&p) if p == k && active => self.kept_cost(&obs[i], k, pred(k), t),
+                                _ => self.cost(&obs[i], k, pred(k), t, active),
+                            })
+                            .collect()
+                    })
+                    .collect();
                 let pairs: Vec<(usize, usize)> = assign(&cost).into_iter().filter(|&(a, b)| cost[a][b] < GATED).collect();
                 let mut left = Vec::new();
                 for (a, &i) in free.iter().enumerate() {
                     match pairs.iter().find(|p| p.0 == a) {
-                        Some(&(_, b)) if active && hold(&mut self.pending, &cfg, (cam, obs[i].track), t, &cost[a], b) => {}
+                        Some(&(_, b)) if prior.get(&i) == Some(&cands[b]) => {
+                            let g = self.tracks[cands[b]].id;
+                            out[i] = g;
+                            self.how[i] = Link::Kept;
+                            taken.push(g);
+                        }
+                        Some(&(_, b))
+                            if active && !prior.contains_key(&i) && hold(&mut self.pending, &cfg, (cam, obs[i].track), t, &cost[a], b) => {}
                         Some(&(_, b)) => {
                             self.pending.remove(&(cam, obs[i].track));
                             let g = self.tracks[cands[b]].id;
@@ -469,36 +491,6 @@ impl Fusion {
         }
     }
 
-    /// Median distance (metres) between a sighting's keypoint rays and a global track's 3-D
-    /// joints moved on by its velocity; `None` without fresh joints, a calibration or three
-    /// joints in common.
-    fn ray_distance(&self, o: &Observation, g: &GlobalTrack, t: f64) -> Option<f32> {
-        if t - g.joints_t > self.config.joints_max_age_s || o.keypoints.is_empty() {
-            return None;
-        }
-        let cam = self.cameras.get(&o.cam)?;
-        let dt = (t - g.joints_t) as f32;
-        let mut d: Vec<f32> = g
-            .joints
-            .iter()
-            .zip(&o.keypoints)
-            .filter_map(|(j, kp)| {
-                let j = (*j)?;
-                (kp[2] >= super::pose3d::MIN_SCORE).then_some(())?;
-                let p = [j[0] + g.vel[0] * dt - cam.center[0], j[1] + g.vel[1] * dt - cam.center[1], j[2] - cam.center[2]];
-                let r = cam.ray(kp[0], kp[1]);
-                let c = [p[1] * r[2] - p[2] * r[1], p[2] * r[0] - p[0] * r[2], p[0] * r[1] - p[1] * r[0]];
-                let rn = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
-                Some((c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt() / rn.max(1e-9))
-            })
-            .collect();
-        if d.len() < 3 {
-            return None;
-        }
-        d.sort_by(f32::total_cmp);
-        Some(d[d.len() / 2])
-    }
-
     /// The first unbound gate scan whose shopper could have walked to `p` by `t` (from the
     /// scan's lane at `speed_m_s`, give or take `max_dist_m`).
     fn reachable_scan(&self, p: [f32; 2], t: f64) -> Option<usize> {
@@ -510,21 +502,6 @@ impl Fusion {
             let since = (t - s.t) as f32;
             !used && since >= -(cfg.gate_window_s as f32) && dist(c, p) <= cfg.max_dist_m + cfg.speed_m_s * since.max(0.0)
         })
-    }
-
-    /// Cosine of a sighting's and a global track's embeddings, where both have one and the
-    /// mode uses looks.
-    fn look(&self, o: &Observation, g: &GlobalTrack) -> Option<f32> {
-        match (&o.embedding, &g.embedding) {
-            (Some(a), Some(b)) if self.config.mode != FusionMode::GeometryOnly => Some(a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()),
-            _ => None,
-        }
-    }
-
-    /// A geometric cost (0..1) and a look (cosine) weighed by `appearance_weight`.
-    fn blend_cost(&self, geo: f32, cos: f32) -> f64 {
-        let w = self.config.appearance_weight;
-        ((1.0 - w) * geo + w * (1.0 - cos).max(0.0)) as f64
     }
 
     /// A new global track for a sighting, linked to it.
@@ -547,51 +524,6 @@ impl Fusion {
         });
         self.links.insert((o.cam, o.track), id);
         id
-    }
-
-    /// Cost of giving a sighting no one else can take to global track `k`: floor distance
-    /// over `max_reach_m` (at most 1: no one is out of reach), and look.
-    fn stray_cost(&self, o: &Observation, k: usize, pred: [f32; 2]) -> f64 {
-        let cfg = &self.config;
-        let g = &self.tracks[k];
-        let geo = (dist(pred, o.floor) / cfg.max_reach_m).min(1.0);
-        let look = self.look(o, g);
-        match (cfg.mode, look) {
-            (FusionMode::AppearanceOnly, Some(c)) => (1.0 - c) as f64,
-            (FusionMode::AppearanceOnly, None) => 1.0 + geo as f64,
-            (_, Some(c)) => self.blend_cost(geo, c),
-            (_, None) => geo as f64,
-        }
-    }
-
-    /// Cost of linking a sighting to global track `k` (GATED when it may not).
-    fn cost(&self, o: &Observation, k: usize, pred: [f32; 2], t: f64, active: bool) -> f64 {
-        let cfg = &self.config;
-        let g = &self.tracks[k];
-        let reach = if active { cfg.max_dist_m } else { (cfg.max_dist_m + cfg.speed_m_s * (t - g.last_seen) as f32).min(cfg.max_reach_m) };
-        let d = dist(if active { pred } else { g.pos }, o.floor);
-        let look = self.look(o, g);
-        match cfg.mode {
-            FusionMode::AppearanceOnly => match look {
-                Some(c) if c >= cfg.min_appearance => (1.0 - c) as f64,
-                // nothing to compare: only the very near
-                None if d <= cfg.max_dist_m => 1.0 + (d / cfg.max_dist_m) as f64,
-                _ => GATED,
-            },
-            _ => {
-                let geo = match self.ray_distance(o, g, t).filter(|_| active) {
-                    Some(r) if r > cfg.ray_gate_m => return GATED,
-                    Some(r) => r / cfg.ray_gate_m,
-                    None if d > reach => return GATED,
-                    None => d / reach,
-                };
-                match look {
-                    Some(c) if !active && c < cfg.min_appearance => GATED,
-                    Some(c) => self.blend_cost(geo, c),
-                    None => geo as f64,
-                }
-            }
-        }
     }
 
     /// Step 6: each seen track to the mean of its floor points (alpha-beta), and its
@@ -661,6 +593,7 @@ impl Fusion {
     }
 }
 
+mod cost;
 mod identity;
 mod zones;
 pub use zones::{zones_from_floorplan, Zone};
