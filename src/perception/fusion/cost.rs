@@ -115,16 +115,17 @@ impl Fusion {
     }
 
     /// Cost of a tracklet's sighting staying with the active global track it is linked to
-    /// (`keep_bonus`): the usual cost where admissible, else the worst admissible geometry
-    /// out to `relink_m`; less the bonus.
+    /// (`keep_bonus`): the usual cost where admissible, else its floor distance over
+    /// `relink_m` (a link holds further than a first link reaches); less the bonus.
     pub(super) fn kept_cost(&self, o: &Observation, k: usize, pred: [f32; 2], t: f64) -> f64 {
         let c = self.cost(o, k, pred, t, true);
         let c = if c < GATED {
             c
         } else {
+            let geo = (dist(pred, o.floor) / self.config.relink_m).min(1.0);
             match self.look(o, &self.tracks[k]) {
-                Some(cos) => self.blend_cost(1.0, cos),
-                None => 1.0,
+                Some(cos) => self.blend_cost(geo, cos),
+                None => geo as f64,
             }
         };
         c - self.config.keep_bonus

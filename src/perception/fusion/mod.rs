@@ -6,7 +6,10 @@
 //! Each time step, camera by camera:
 //! 1. every global track is predicted to the step's time;
 //! 2. a tracklet already linked to a global track keeps it while its floor point stays within
-//!    `relink_m` of that track's prediction, else it is unlinked;
+//!    `relink_m` of that track's prediction, else it is unlinked; where that track is active,
+//!    the link is only a prior (`keep_bonus`): the tracklet joins step 3 with its track's
+//!    cost lowered, and keeps its link without an id for the step if another sighting of
+//!    the camera wins its track;
 //! 3. unlinked tracklets are assigned optimally to the **active** global tracks (seen within
 //!    `recent_s`) that this camera does not already see: where the track has fresh 3-D joints,
 //!    by how close the sighting's keypoint rays pass to them (`ray_gate_m`, PoseTrack's
@@ -73,11 +76,16 @@ pub struct FusionConfig {
     /// stores say anything.
     pub max_dist_m: f32,
     pub relink_m: f32,
-    /// 0: a tracklet's link to an active global track holds while within `relink_m` (step
-    /// 2). Above 0: the link is a prior, not a rule: the tracklet goes into step 3's
-    /// assignment with its linked track's cost lowered by this much (and that track
-    /// admissible out to `relink_m` at the worst geometric cost), so a camera tracker's swap
-    /// between two people whose 3-D joints tell them apart is undone the same step.
+    /// A tracklet's link to an active global track is a prior, not a rule: the tracklet goes
+    /// into step 3's assignment with its linked track's cost lowered by this much (and that
+    /// track admissible out to `relink_m`, by floor distance over it), so a camera tracker's
+    /// swap between two people whose 3-D joints or floor points tell them apart is undone
+    /// the same step. Where its track goes to another of the camera's sightings, the
+    /// tracklet has no id for that step and keeps its link (a stray's guess, step 6, cost
+    /// more). 0: the link holds while within `relink_m` (step 2), as before 2026-12-08.
+    /// Over the 16 stores of `benches/fusion-stores`, 0, 0.1, 0.2 and 0.3 gave mean IDF1
+    /// 0.697, 0.735, 0.725 and 0.718 (0.1: 13 stores up, 3 down); without the no-id rule,
+    /// 0.1 to 0.5 gave 0.696 to 0.719, the lost links turning into strays.
     pub keep_bonus: f64,
     /// A global track seen this recently is active (step 3), else unseen (step 4).
     pub recent_s: f64,
@@ -126,7 +134,7 @@ pub enum Link {
     /// No id (a sighting mid-store before anyone is inside, or a link that waits).
     #[default]
     None,
-    /// Step 2: its tracklet's link held.
+    /// Step 2 (or step 3's prior, `keep_bonus`): its tracklet's link held.
     Kept,
     /// Step 3: assigned to an active global track.
     Active,
@@ -155,7 +163,7 @@ impl Default for FusionConfig {
         FusionConfig {
             max_dist_m: 0.75,
             relink_m: 2.0,
-            keep_bonus: 0.0,
+            keep_bonus: 0.1,
             recent_s: 1.0,
             speed_m_s: 1.2,
             max_reach_m: 12.0,
@@ -322,8 +330,12 @@ impl Fusion {
             let pred = |k: usize| preds.get(k).copied().unwrap_or(self.tracks[k].pos);
             // tracklets whose link is a prior in step 3 (`keep_bonus`), to their track's index
             let mut prior: HashMap<usize, usize> = HashMap::new();
-            let soft =
-                |k: usize| cfg.keep_bonus > 0.0 && cfg.mode != FusionMode::AppearanceOnly && t - self.tracks[k].last_seen <= cfg.recent_s;
+            let soft = |k: usize| {
+                cfg.keep_bonus > 0.0
+                    && cfg.mode != FusionMode::AppearanceOnly
+                    && self.tracks[k].exited.is_none()
+                    && t - self.tracks[k].last_seen <= cfg.recent_s
+            };
             for &i in &mine {
                 let o = &obs[i];
                 let linked = self.links.get(&(cam, o.track)).and_then(|&g| self.index_of(g).map(|k| (g, k)));
@@ -384,6 +396,9 @@ impl Fusion {
                             self.how[i] = if active { Link::Active } else { Link::Unseen };
                             taken.push(g);
                         }
+                        // its linked track went to another of this camera's sightings: no id
+                        // this step, the link stays for the next (rather than a stray's guess)
+                        None if prior.contains_key(&i) => {}
                         None => left.push(i),
                     }
                 }

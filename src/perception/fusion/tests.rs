@@ -185,7 +185,10 @@ fn an_ambiguous_sighting_waits_before_it_links() {
 #[test]
 fn swapped_identities_are_swapped_back_by_their_galleries() {
     for (b_look, swaps_back) in [([0.8, 0.6, 0.0], true), ([1.0, 0.0, 0.0], false)] {
-        let mut f = Fusion::new(FusionConfig::default(), Vec::new(), None);
+        // links kept as a rule (`keep_bonus` 0): here the floor points alone would undo the
+        // swap (a_camera_trackers_swap_is_undone_by_the_3d_joints); the galleries are for
+        // swaps that geometry cannot tell
+        let mut f = Fusion::new(FusionConfig { keep_bonus: 0.0, ..FusionConfig::default() }, Vec::new(), None);
         let a_look = [1.0f32, 0.0, 0.0];
         let mut first: Option<(u64, u64)> = None;
         let mut after = Vec::new();
@@ -252,4 +255,53 @@ fn duplicates_merge_but_companions_with_their_own_sessions_do_not() {
     // companions: two scans, two sessions, side by side
     let two = run(&[("a", 0.0), ("b", 0.0)], [1.6, 0.0]);
     assert_ne!(two[0], two[1], "{two:?}");
+}
+
+/// Two people 1.2 m apart, seen by two calibrated cameras; then camera 1's tracker swaps
+/// their tracklets. With the link a prior (`keep_bonus`), the keypoint rays against each
+/// person's 3-D joints undo the swap the same step; with the link a rule (0), both stay
+/// on the wrong person while within `relink_m`.
+#[test]
+fn a_camera_trackers_swap_is_undone_by_the_3d_joints() {
+    use crate::geometry::camera::{CamKind, Sensor};
+    let s = Sensor { width: 640, height: 480, fps: 5.0 };
+    let cams = [
+        Camera::look_at(0, CamKind::Ceiling, [3.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
+        Camera::look_at(1, CamKind::Ceiling, [8.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
+    ];
+    let body = |x: f32| -> Vec<[f32; 3]> { (0..17).map(|j| [x + 0.01 * j as f32, 4.0, 1.7 - 0.1 * j as f32]).collect() };
+    let seen = |c: &Camera, x: f32| -> Vec<[f32; 3]> {
+        body(x).iter().map(|&p| c.project(p).map(|(u, v, _)| [u, v, 0.9]).unwrap_or([0.0, 0.0, 0.0])).collect()
+    };
+    let run = |keep_bonus: f64| -> Vec<Vec<u64>> {
+        let mut f = Fusion::new(FusionConfig { keep_bonus, ..FusionConfig::default() }, Vec::new(), None);
+        for (n, c) in cams.iter().enumerate() {
+            f.set_camera(n, c.clone());
+        }
+        (0..6)
+            .map(|k| {
+                let swapped = k >= 3;
+                // each camera's tracklets 1 and 2 show a (x = 3.4) and b (x = 4.6), until
+                // camera 1's tracker swaps them
+                let obs: Vec<Observation> = (0..2)
+                    .flat_map(|n| {
+                        [(1u64, 3.4f32), (2, 4.6)].map(|(track, x)| {
+                            let x = if n == 1 && swapped { 8.0 - x } else { x };
+                            Observation { cam: n, track, floor: [x, 4.0], embedding: None, keypoints: seen(&cams[n], x) }
+                        })
+                    })
+                    .collect();
+                f.update(k as f64 * 0.2, &obs)
+            })
+            .collect()
+    };
+    let soft = run(0.2);
+    let (a, b) = (soft[0][0], soft[0][1]);
+    assert!(a != 0 && b != 0 && a != b && soft[0][2..] == [a, b], "{:?}", soft[0]);
+    for (k, ids) in soft.iter().enumerate() {
+        let cam1 = if k >= 3 { [b, a] } else { [a, b] };
+        assert_eq!(ids, &[a, b, cam1[0], cam1[1]], "step {k}: each person keeps their id in both cameras");
+    }
+    let rule = run(0.0);
+    assert_eq!(&rule[4][2..], &[rule[0][0], rule[0][1]], "the rule keeps the swapped links: {rule:?}");
 }
