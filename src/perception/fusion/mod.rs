@@ -9,7 +9,7 @@
 //!    `relink_m` of that track's prediction, else it is unlinked; where that track is active,
 //!    the link is only a prior (`keep_bonus`): the tracklet joins step 3 with its track's
 //!    cost lowered, and keeps its link without an id for the step if another sighting of
-//!    the camera wins its track;
+//!    the camera wins its track (for at most `hold_s`, then it is placed as any other);
 //! 3. unlinked tracklets are assigned optimally to the **active** global tracks (seen within
 //!    `recent_s`) that this camera does not already see: where the track has fresh 3-D joints,
 //!    by how close the sighting's keypoint rays pass to them (`ray_gate_m`, PoseTrack's
@@ -81,8 +81,8 @@ pub struct FusionConfig {
     /// track admissible out to `relink_m`, by floor distance over it), so a camera tracker's
     /// swap between two people whose 3-D joints or floor points tell them apart is undone
     /// the same step. Where its track goes to another of the camera's sightings, the
-    /// tracklet has no id for that step and keeps its link (a stray's guess, step 6, cost
-    /// more). 0: the link holds while within `relink_m` (step 2), as before 2026-12-08.
+    /// tracklet has no id for that step and keeps its link, for at most `hold_s` (a stray's
+    /// guess, step 6, cost more; with the bound, 0.1 gave 0.737). 0: the link holds while within `relink_m` (step 2), as before 2026-12-08.
     /// Over the 16 stores of `benches/fusion-stores`, 0, 0.1, 0.2 and 0.3 gave mean IDF1
     /// 0.697, 0.735, 0.725 and 0.718 (0.1: 13 stores up, 3 down); without the no-id rule,
     /// 0.1 to 0.5 gave 0.696 to 0.719, the lost links turning into strays.
@@ -381,6 +381,7 @@ impl Fusion {
                 for (a, &i) in free.iter().enumerate() {
                     match pairs.iter().find(|p| p.0 == a) {
                         Some(&(_, b)) if prior.get(&i) == Some(&cands[b]) => {
+                            self.pending.remove(&(cam, obs[i].track));
                             let g = self.tracks[cands[b]].id;
                             out[i] = g;
                             self.how[i] = Link::Kept;
@@ -397,8 +398,9 @@ impl Fusion {
                             taken.push(g);
                         }
                         // its linked track went to another of this camera's sightings: no id
-                        // this step, the link stays for the next (rather than a stray's guess)
-                        None if prior.contains_key(&i) => {}
+                        // this step, the link stays for the next (rather than a stray's
+                        // guess), for at most `hold_s`; then it is placed as any other
+                        None if prior.contains_key(&i) && t - *self.pending.entry((cam, obs[i].track)).or_insert(t) < cfg.hold_s => {}
                         None => left.push(i),
                     }
                 }
