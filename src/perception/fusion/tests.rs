@@ -107,24 +107,35 @@ fn points_in_zones() {
     assert!(gate().contains([1.0, 0.5]) && !gate().contains([2.5, 0.5]));
 }
 
+/// Two ceiling cameras, 5 m apart, looking at the floor point (4, 4).
+fn two_ceiling_cameras() -> [Camera; 2] {
+    use crate::geometry::camera::{CamKind, Sensor};
+    let s = Sensor { width: 640, height: 480, fps: 5.0 };
+    [
+        Camera::look_at(0, CamKind::Ceiling, [3.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
+        Camera::look_at(1, CamKind::Ceiling, [8.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
+    ]
+}
+
+/// A person's 17 joints in 3-D, standing at (x, 4).
+fn body(x: f32) -> Vec<[f32; 3]> {
+    (0..17).map(|j| [x + 0.01 * j as f32, 4.0, 1.7 - 0.1 * j as f32]).collect()
+}
+
+/// A body's keypoints as a camera sees them (score 0.9; behind the camera: zeros).
+fn seen(c: &Camera, pts: &[[f32; 3]]) -> Vec<[f32; 3]> {
+    pts.iter().map(|&p| c.project(p).map(|(u, v, _)| [u, v, 0.9]).unwrap_or([0.0, 0.0, 0.0])).collect()
+}
+
 /// Two calibrated cameras that see one person give that global track its joints in 3-D,
 /// and the keypoint rays then place a later sighting without the floor point's help.
 #[test]
 fn two_calibrated_views_lift_joints_to_3d() {
-    use crate::geometry::camera::{CamKind, Sensor};
-    let s = Sensor { width: 640, height: 480, fps: 5.0 };
-    let cams = [
-        Camera::look_at(0, CamKind::Ceiling, [3.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
-        Camera::look_at(1, CamKind::Ceiling, [8.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
-    ];
+    let cams = two_ceiling_cameras();
     let mut f = Fusion::new(FusionConfig::default(), Vec::new(), None);
     for (n, c) in cams.iter().enumerate() {
         f.set_camera(n, c.clone());
     }
-    let body = |x: f32| -> Vec<[f32; 3]> { (0..17).map(|j| [x + 0.01 * j as f32, 4.0, 1.7 - 0.1 * j as f32]).collect() };
-    let seen = |c: &Camera, pts: &[[f32; 3]]| -> Vec<[f32; 3]> {
-        pts.iter().map(|&p| c.project(p).map(|(u, v, _)| [u, v, 0.9]).unwrap_or([0.0, 0.0, 0.0])).collect()
-    };
     let obs = |x: f32, floor_err: f32| -> Vec<Observation> {
         (0..2)
             .map(|n| Observation {
@@ -263,16 +274,7 @@ fn duplicates_merge_but_companions_with_their_own_sessions_do_not() {
 /// on the wrong person while within `relink_m`.
 #[test]
 fn a_camera_trackers_swap_is_undone_by_the_3d_joints() {
-    use crate::geometry::camera::{CamKind, Sensor};
-    let s = Sensor { width: 640, height: 480, fps: 5.0 };
-    let cams = [
-        Camera::look_at(0, CamKind::Ceiling, [3.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
-        Camera::look_at(1, CamKind::Ceiling, [8.0, 0.0, 3.2], [4.0, 4.0, 0.0], 95.0, s),
-    ];
-    let body = |x: f32| -> Vec<[f32; 3]> { (0..17).map(|j| [x + 0.01 * j as f32, 4.0, 1.7 - 0.1 * j as f32]).collect() };
-    let seen = |c: &Camera, x: f32| -> Vec<[f32; 3]> {
-        body(x).iter().map(|&p| c.project(p).map(|(u, v, _)| [u, v, 0.9]).unwrap_or([0.0, 0.0, 0.0])).collect()
-    };
+    let cams = two_ceiling_cameras();
     let run = |keep_bonus: f64| -> Vec<Vec<u64>> {
         let mut f = Fusion::new(FusionConfig { keep_bonus, ..FusionConfig::default() }, Vec::new(), None);
         for (n, c) in cams.iter().enumerate() {
@@ -287,7 +289,7 @@ fn a_camera_trackers_swap_is_undone_by_the_3d_joints() {
                     .flat_map(|n| {
                         [(1u64, 3.4f32), (2, 4.6)].map(|(track, x)| {
                             let x = if n == 1 && swapped { 8.0 - x } else { x };
-                            Observation { cam: n, track, floor: [x, 4.0], embedding: None, keypoints: seen(&cams[n], x) }
+                            Observation { cam: n, track, floor: [x, 4.0], embedding: None, keypoints: seen(&cams[n], &body(x)) }
                         })
                     })
                     .collect();
